@@ -1,0 +1,3 @@
+"""orchestrator: runs fleets of Claude Code agents."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Running `claude` agents: command line, supervision, log pipeline, the manager."""

@@ -1,0 +1,90 @@
+"""The `claude` command line and environment of one agent. Pure: no I/O."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.runtimes.procfs import MARKER_VARIABLE
+
+PASSTHROUGH_PREFIXES = ("ANTHROPIC_", "CLAUDE_CODE_", "AWS_", "CLOUD_ML_", "GOOGLE_CLOUD_")
+PASSTHROUGH_NAMES = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "USER",
+    "LOGNAME",
+    "SHELL",
+    "TMPDIR",
+    "NODE_EXTRA_CA_CERTS",
+)
+NEVER_PASSED = ("GITHUB_TOKEN", "GH_TOKEN", "ORCHESTRATOR_API_TOKEN", "DATABASE_URL")
+
+QUIET_ENVIRONMENT = {
+    "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    "DISABLE_TELEMETRY": "1",
+    "DISABLE_AUTOUPDATER": "1",
+    "DISABLE_ERROR_REPORTING": "1",
+    "TERM": "dumb",
+    "NO_COLOR": "1",
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_AUTHOR_NAME": "orchestrator agent",
+    "GIT_AUTHOR_EMAIL": "agent@orchestrator.invalid",
+    "GIT_COMMITTER_NAME": "orchestrator agent",
+    "GIT_COMMITTER_EMAIL": "agent@orchestrator.invalid",
+}
+
+
+@dataclass(frozen=True)
+class ClaudeInvocation:
+    claude_bin: str
+    prompt: str
+    max_turns: int
+    model: str | None = None
+    resume_session: str | None = None
+    append_system_prompt: str | None = None
+
+
+def build_argv(inv: ClaudeInvocation) -> list[str]:
+    argv = [
+        inv.claude_bin,
+        "-p",
+        inv.prompt,
+        "--output-format",
+        "stream-json",
+        "--verbose",
+        "--max-turns",
+        str(inv.max_turns),
+        "--dangerously-skip-permissions",
+    ]
+    if inv.model:
+        argv += ["--model", inv.model]
+    if inv.resume_session:
+        argv += ["--resume", inv.resume_session]
+    if inv.append_system_prompt:
+        argv += ["--append-system-prompt", inv.append_system_prompt]
+    return argv
+
+
+def build_env(
+    parent: Mapping[str, str],
+    *,
+    agent_id: str,
+    home: Path,
+    config_dir: Path,
+    running_as_root: bool,
+) -> dict[str, str]:
+    """A token-free environment: only what the CLI needs, the model API settings, and the agent marker."""
+    env = {k: v for k, v in parent.items() if k in PASSTHROUGH_NAMES or k.startswith(PASSTHROUGH_PREFIXES)}
+    for name in NEVER_PASSED:
+        env.pop(name, None)
+    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
+    env.update(QUIET_ENVIRONMENT)
+    env["HOME"] = str(home)
+    env["CLAUDE_CONFIG_DIR"] = str(config_dir)
+    env[MARKER_VARIABLE] = agent_id
+    if running_as_root:
+        env["IS_SANDBOX"] = "1"
+    return env

@@ -1,0 +1,116 @@
+"""The log pipeline's middle: lines from every agent are batched, stored in one transaction with
+their read offsets, then published to live readers with their ids."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from orchestrator.agents.log_bus import LogBus, LogItem
+from orchestrator.store.db import StoreError
+from orchestrator.store.logs import LogStore, NewLine, Progress
+
+log = logging.getLogger(__name__)
+
+_RETRY_FIRST_SECONDS = 0.1
+_RETRY_MAX_SECONDS = 5.0
+
+
+@dataclass
+class _Batch:
+    lines: list[NewLine]
+    progress: dict[str, Progress]
+
+
+class LogWriter:
+    def __init__(
+        self,
+        store: LogStore,
+        bus: LogBus,
+        *,
+        flush_interval: float,
+        max_lines: int,
+        high_water: int = 50_000,
+    ) -> None:
+        self._store = store
+        self._bus = bus
+        self._flush_interval = flush_interval
+        self._max_lines = max_lines
+        self._high_water = high_water
+        self._batch = _Batch([], {})
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._room.set()
+        self._added = 0
+        self._stored = 0
+        self._stored_changed = asyncio.Condition()
+        self.lines_written = 0
+        self.failed_flushes = 0
+
+    def add(self, lines: list[NewLine], progress: Progress) -> None:
+        if not lines and progress.agent_id in self._batch.progress:
+            previous = self._batch.progress[progress.agent_id]
+            if (previous.stdout_offset, previous.stderr_offset) == (
+                progress.stdout_offset,
+                progress.stderr_offset,
+            ):
+                return
+        self._batch.lines.extend(lines)
+        earlier = self._batch.progress.get(progress.agent_id)
+        added = progress.lines_added + (earlier.lines_added if earlier else 0)
+        self._batch.progress[progress.agent_id] = Progress(
+            progress.agent_id, progress.stdout_offset, progress.stderr_offset, added
+        )
+        self._added += 1
+        if len(self._batch.lines) >= self._high_water:
+            self._room.clear()
+        self._wake.set()
+
+    async def room(self) -> None:
+        """Waits while too many lines are waiting to be stored (the files keep the rest)."""
+        await self._room.wait()
+
+    async def barrier(self) -> None:
+        """Waits until everything added so far is stored."""
+        target = self._added
+        async with self._stored_changed:
+            await self._stored_changed.wait_for(lambda: self._stored >= target)
+
+    async def run(self) -> None:
+        while True:
+            await self._wake.wait()
+            if len(self._batch.lines) < self._max_lines:
+                await asyncio.sleep(self._flush_interval)
+            await self.flush_once()
+
+    async def flush_once(self) -> None:
+        self._wake.clear()
+        batch, target = self._batch, self._added
+        if not batch.lines and not batch.progress:
+            return
+        self._batch = _Batch([], {})
+        delay = _RETRY_FIRST_SECONDS
+        while True:
+            try:
+                ids = await asyncio.to_thread(self._store.append, batch.lines, list(batch.progress.values()))
+                break
+            except StoreError as exc:
+                self.failed_flushes += 1
+                log.warning(
+                    "storing %d log lines failed, retrying in %.1f s: %s", len(batch.lines), delay, exc
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, _RETRY_MAX_SECONDS)
+        self.lines_written += len(ids)
+        for line, line_id in zip(batch.lines, ids, strict=True):
+            self._bus.publish(line.agent_id, LogItem(line_id, line.timestamp, line.stream, line.content))
+        if len(self._batch.lines) < self._high_water:
+            self._room.set()
+        async with self._stored_changed:
+            self._stored = max(self._stored, target)
+            self._stored_changed.notify_all()
+
+    async def drain(self) -> None:
+        while self._batch.lines or self._batch.progress:
+            await self.flush_once()

@@ -1,0 +1,357 @@
+"""The agent manager: spawn, supervise, kill, retry and re-adopt agents."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator.agents import workspace
+from orchestrator.agents.command import ClaudeInvocation, build_argv, build_env
+from orchestrator.agents.log_bus import EndItem, LogBus
+from orchestrator.agents.log_writer import LogWriter
+from orchestrator.agents.output_tail import OutputTail
+from orchestrator.agents.supervisor import RunResult, Supervisor
+from orchestrator.clock import parse_iso, utc_now
+from orchestrator.domain.ids import new_agent_id
+from orchestrator.domain.stream_json import RunSummary
+from orchestrator.domain.types import AgentStatus, AgentType, LogStream
+from orchestrator.runtimes.base import Limits, RunHandle, RunSpec, Runtime, RuntimeError_
+from orchestrator.settings import Settings
+from orchestrator.store.agents import AgentRow, AgentStore
+
+log = logging.getLogger(__name__)
+
+
+class AgentError(Exception):
+    """A request about agents that cannot be done; `status` is the HTTP status that says why."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class SpawnRequest:
+    agent_type: AgentType
+    prompt: str
+    task_id: str | None = None
+    repo: str | None = None
+    model: str | None = None
+    timeout_seconds: float | None = None
+    max_turns: int | None = None
+    retry_of: str | None = None
+    workspace: str | None = None
+
+
+EndListener = Callable[[AgentRow], None]
+
+
+class AgentManager:
+    def __init__(
+        self,
+        settings: Settings,
+        agents: AgentStore,
+        runtime: Runtime,
+        writer: LogWriter,
+        bus: LogBus,
+        redact: Callable[[str], str],
+        instance_id: str,
+    ) -> None:
+        self._settings = settings
+        self._agents = agents
+        self._runtime = runtime
+        self._writer = writer
+        self._bus = bus
+        self._redact = redact
+        self._instance_id = instance_id
+        self._supervisors: dict[str, Supervisor] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._end_listeners: list[EndListener] = []
+        self._accepting = True
+        self.spawned = 0
+
+    def on_end(self, listener: EndListener) -> None:
+        self._end_listeners.append(listener)
+
+    @property
+    def running_count(self) -> int:
+        return len(self._tasks)
+
+    def claude_problem(self) -> str | None:
+        path = self._settings.claude_bin
+        if os.sep in path:
+            ok = os.path.isfile(path) and os.access(path, os.X_OK)
+        else:
+            from shutil import which
+
+            ok = which(path) is not None
+        return (
+            None
+            if ok
+            else f"claude CLI not found at {path!r}: run `orchestrator install-claude` or set CLAUDE_BIN"
+        )
+
+    async def spawn(self, req: SpawnRequest) -> AgentRow:
+        if not self._accepting:
+            raise AgentError("the service is shutting down", 503)
+        problem = self.claude_problem() or self._runtime.check()
+        if problem:
+            raise AgentError(problem, 503)
+        agent_id = new_agent_id(req.agent_type)
+        run_dir = self._settings.resolved_runs_dir / agent_id
+        ws = Path(req.workspace) if req.workspace else self._settings.resolved_workspaces_dir / agent_id
+        timeout = req.timeout_seconds or self._settings.timeout_for(req.agent_type)
+        max_turns = req.max_turns or self._settings.agent_max_turns
+        model = req.model or self._settings.claude_model
+        row = self._agents.insert(
+            {
+                "id": agent_id,
+                "task_id": req.task_id,
+                "status": AgentStatus.STARTING.value,
+                "agent_type": req.agent_type.value,
+                "prompt": req.prompt,
+                "model": model,
+                "repo": req.repo,
+                "workspace": str(ws),
+                "timeout_seconds": timeout,
+                "max_turns": max_turns,
+                "retry_of": req.retry_of,
+                "runtime": self._runtime.name,
+                "instance_id": self._instance_id,
+                "run_dir": str(run_dir),
+                "metadata": "{}",
+            }
+        )
+        try:
+            await asyncio.to_thread(workspace.prepare, ws, req.repo, self._settings.resolved_projects_dir)
+            spec = self._run_spec(row, run_dir, ws)
+            handle = await self._runtime.start(spec)
+        except (workspace.WorkspaceError, RuntimeError_, OSError) as exc:
+            reason = self._redact(f"could not start: {exc}")
+            self._agents.move(agent_id, AgentStatus.FAILED, error=reason, completed_at=utc_now())
+            self._announce_end(agent_id)
+            found = self._agents.get(agent_id)
+            assert found is not None
+            return found
+        started = utc_now()
+        self._agents.move(
+            agent_id, AgentStatus.RUNNING, container_id=handle.ref, pid=handle.pid, started_at=started
+        )
+        self.spawned += 1
+        self._supervise(
+            agent_id, handle, {LogStream.STDOUT: 0, LogStream.STDERR: 0}, time.time() + timeout, timeout
+        )
+        log.info("agent %s started (%s, %s)", agent_id, req.agent_type.value, handle.ref)
+        found = self._agents.get(agent_id)
+        assert found is not None
+        return found
+
+    def _run_spec(self, row: AgentRow, run_dir: Path, ws: Path) -> RunSpec:
+        home = run_dir / "home"
+        config_dir = run_dir / "claude-config"
+        home.mkdir(parents=True, exist_ok=True)
+        config_dir.mkdir(parents=True, exist_ok=True)
+        argv = build_argv(
+            ClaudeInvocation(
+                claude_bin=self._settings.claude_bin,
+                prompt=row["prompt"],
+                max_turns=row["max_turns"],
+                model=row["model"],
+            )
+        )
+        env = build_env(
+            os.environ,
+            agent_id=row["id"],
+            home=home,
+            config_dir=config_dir,
+            running_as_root=os.geteuid() == 0,
+        )
+        return RunSpec(
+            agent_id=row["id"],
+            argv=argv,
+            env=env,
+            cwd=ws,
+            run_dir=run_dir,
+            limits=Limits(wall_seconds=row["timeout_seconds"]),
+            labels={"agent_id": row["id"], "instance_id": self._instance_id},
+        )
+
+    def _supervise(
+        self,
+        agent_id: str,
+        handle: RunHandle,
+        offsets: dict[LogStream, int],
+        deadline: float,
+        timeout: float,
+        replay_upto: int = 0,
+    ) -> None:
+        tail = OutputTail(
+            agent_id,
+            handle,
+            offsets=offsets,
+            redact=self._redact,
+            max_line_bytes=self._settings.log_line_max_bytes,
+            summary=RunSummary(),
+        )
+        if replay_upto:
+            tail.replay_summary(replay_upto)
+
+        async def finish(result: RunResult) -> None:
+            await self._finish(agent_id, tail.summary, result)
+
+        supervisor = Supervisor(
+            handle,
+            tail,
+            self._writer,
+            deadline=deadline,
+            timeout_seconds=timeout,
+            grace_seconds=self._settings.agent_kill_grace_seconds,
+            poll_max_seconds=self._settings.output_poll_max_seconds,
+            finish=finish,
+        )
+        self._supervisors[agent_id] = supervisor
+        task = asyncio.create_task(supervisor.run(), name=f"supervise-{agent_id}")
+        self._tasks[agent_id] = task
+
+        def _done(t: asyncio.Task[None]) -> None:
+            self._tasks.pop(agent_id, None)
+            self._supervisors.pop(agent_id, None)
+            if not t.cancelled() and t.exception() is not None:
+                log.error("supervising %s failed", agent_id, exc_info=t.exception())
+
+        task.add_done_callback(_done)
+
+    async def _finish(self, agent_id: str, summary: RunSummary, result: RunResult) -> None:
+        verdict = result.verdict
+        fields: dict[str, Any] = {
+            "exit_code": result.exit_code,
+            "error": self._redact(verdict.error) if verdict.error else None,
+            "completed_at": utc_now(),
+            "metadata": {
+                k: (self._redact(v) if isinstance(v, str) else v) for k, v in summary.metadata().items()
+            },
+            "session_id": summary.session_id,
+            "cost_usd": summary.cost_usd,
+            "input_tokens": summary.input_tokens,
+            "output_tokens": summary.output_tokens,
+            "num_turns": summary.num_turns,
+            "duration_ms": summary.duration_ms,
+        }
+        moved = await asyncio.to_thread(self._agents.move, agent_id, verdict.status, **fields)
+        if not moved:
+            log.warning("agent %s had already ended; verdict %s not recorded", agent_id, verdict.status)
+        log.info(
+            "agent %s ended %s%s",
+            agent_id,
+            verdict.status.value,
+            f": {fields['error']}" if verdict.error else "",
+        )
+        self._announce_end(agent_id)
+
+    def _announce_end(self, agent_id: str) -> None:
+        row = self._agents.get(agent_id)
+        if row is None:
+            return
+        self._bus.publish(agent_id, EndItem(row["status"], row))
+        for listener in self._end_listeners:
+            try:
+                listener(row)
+            except Exception:
+                log.exception("end listener failed for %s", agent_id)
+
+    async def kill(self, agent_id: str) -> AgentRow:
+        row = self._agents.get(agent_id)
+        if row is None:
+            raise AgentError(f"agent {agent_id!r} not found", 404)
+        if AgentStatus(row["status"]).is_terminal:
+            raise AgentError(f"agent {agent_id} has already ended ({row['status']})", 409)
+        supervisor = self._supervisors.get(agent_id)
+        if supervisor is None:
+            raise AgentError(f"agent {agent_id} is not supervised by this instance", 409)
+        supervisor.stop("api")
+        try:
+            await asyncio.wait_for(supervisor.done.wait(), self._settings.agent_kill_grace_seconds + 10)
+        except TimeoutError:
+            log.warning("agent %s did not end within the kill grace", agent_id)
+        found = self._agents.get(agent_id)
+        assert found is not None
+        return found
+
+    async def retry(self, agent_id: str) -> AgentRow:
+        row = self._agents.get(agent_id)
+        if row is None:
+            raise AgentError(f"agent {agent_id!r} not found", 404)
+        if not AgentStatus(row["status"]).is_terminal:
+            raise AgentError(f"agent {agent_id} is still {row['status']}: kill it before retrying", 409)
+        return await self.spawn(
+            SpawnRequest(
+                agent_type=AgentType(row["agent_type"]),
+                prompt=row["prompt"],
+                task_id=row["task_id"],
+                repo=row["repo"],
+                model=row["model"],
+                timeout_seconds=row["timeout_seconds"],
+                max_turns=row["max_turns"],
+                retry_of=agent_id,
+                workspace=row["workspace"],
+            )
+        )
+
+    async def recover(self) -> dict[str, int]:
+        """Re-attaches to the agents this store says are active: adopted if reachable, else failed."""
+        counts = {"adopted": 0, "lost": 0}
+        for row in self._agents.active():
+            agent_id = row["id"]
+            if agent_id in self._supervisors:
+                continue
+            handle = None
+            if row["container_id"] and row["run_dir"]:
+                handle = await self._runtime.adopt(agent_id, row["container_id"], Path(row["run_dir"]))
+            if handle is None:
+                reason = (
+                    "the service stopped before the agent started"
+                    if row["status"] == AgentStatus.STARTING.value
+                    else "lost: its output could not be reached after a restart of the service"
+                )
+                self._agents.move(agent_id, AgentStatus.FAILED, error=reason, completed_at=utc_now())
+                self._announce_end(agent_id)
+                counts["lost"] += 1
+                continue
+            if row["status"] == AgentStatus.STARTING.value:
+                self._agents.move(agent_id, AgentStatus.RUNNING, started_at=utc_now())
+            started = parse_iso(row["started_at"]).timestamp() if row["started_at"] else time.time()
+            self._agents.update_fields(agent_id, instance_id=self._instance_id)
+            self._supervise(
+                agent_id,
+                handle,
+                {LogStream.STDOUT: int(row["stdout_offset"]), LogStream.STDERR: int(row["stderr_offset"])},
+                started + row["timeout_seconds"],
+                row["timeout_seconds"],
+                replay_upto=int(row["stdout_offset"]),
+            )
+            counts["adopted"] += 1
+            log.info(
+                "adopted agent %s (%s) from offset %s", agent_id, row["container_id"], row["stdout_offset"]
+            )
+        return counts
+
+    async def shutdown(self, kill_agents: bool) -> None:
+        """Stops taking spawns; either ends the agents or leaves them running for the next start to adopt."""
+        self._accepting = False
+        if kill_agents:
+            for supervisor in list(self._supervisors.values()):
+                supervisor.stop("shutdown")
+            if self._tasks:
+                await asyncio.wait(
+                    list(self._tasks.values()), timeout=self._settings.agent_kill_grace_seconds + 10
+                )
+        for task in list(self._tasks.values()):
+            task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks.values()), timeout=5)

@@ -1,0 +1,116 @@
+"""Turning an agent's output files into stored lines: split, cut, redact, parse."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from orchestrator.clock import utc_now
+from orchestrator.domain.stream_json import RunSummary, parse_line
+from orchestrator.domain.types import LogStream
+from orchestrator.runtimes.base import RunHandle
+from orchestrator.store.logs import NewLine, Progress
+
+CHUNK_BYTES = 1 << 20
+STREAMS = (LogStream.STDOUT, LogStream.STDERR)
+
+
+class OutputTail:
+    def __init__(
+        self,
+        agent_id: str,
+        handle: RunHandle,
+        *,
+        offsets: dict[LogStream, int],
+        redact: Callable[[str], str],
+        max_line_bytes: int,
+        summary: RunSummary,
+    ) -> None:
+        self.agent_id = agent_id
+        self._handle = handle
+        self.consumed = dict(offsets)
+        self._partial = {s: b"" for s in STREAMS}
+        self._skipping = dict.fromkeys(STREAMS, False)
+        self._redact = redact
+        self._max = max_line_bytes
+        self.summary = summary
+        self.last_stderr = ""
+
+    def replay_summary(self, upto: int) -> None:
+        """Re-reads stored stdout for the summary only: an adopted agent's run so far."""
+        offset = 0
+        rest = b""
+        while offset < upto:
+            chunk = self._handle.read(LogStream.STDOUT, offset, min(CHUNK_BYTES, upto - offset))
+            if not chunk:
+                break
+            offset += len(chunk)
+            *lines, rest = (rest + chunk).split(b"\n")
+            for raw in lines:
+                obj = parse_line(raw.decode("utf-8", "replace"))
+                if obj is not None:
+                    self.summary.feed(obj)
+
+    def pump(self) -> tuple[list[NewLine], Progress]:
+        """Reads what is new in both streams; returns complete lines and the offsets after them."""
+        out: list[NewLine] = []
+        for stream in STREAMS:
+            self._read_stream(stream, out)
+        return out, self.progress(len(out))
+
+    def progress(self, lines_added: int) -> Progress:
+        return Progress(
+            self.agent_id, self.consumed[LogStream.STDOUT], self.consumed[LogStream.STDERR], lines_added
+        )
+
+    def _read_stream(self, stream: LogStream, out: list[NewLine]) -> None:
+        start = self.consumed[stream] + len(self._partial[stream])
+        chunk = self._handle.read(stream, start, CHUNK_BYTES)
+        if not chunk:
+            return
+        data = self._partial[stream] + chunk
+        pieces = data.split(b"\n")
+        tail = pieces.pop()
+        if self._skipping[stream] and not pieces:
+            self.consumed[stream] += len(tail)
+            self._partial[stream] = b""
+            return
+        now = utc_now()
+        for raw in pieces:
+            self.consumed[stream] += len(raw) + 1
+            if self._skipping[stream]:
+                self._skipping[stream] = False
+                continue
+            out.append(self._line(stream, raw, now))
+        if len(tail) > self._max:
+            dropped = len(tail) - self._max
+            cut = tail[: self._max] + f" …[cut {dropped} bytes]".encode()
+            out.append(self._line(stream, cut, now, parse=False))
+            self.consumed[stream] += len(tail)
+            self._skipping[stream] = True
+            tail = b""
+        self._partial[stream] = tail
+
+    def _line(self, stream: LogStream, raw: bytes, now: str, *, parse: bool = True) -> NewLine:
+        if len(raw) > self._max:
+            raw = raw[: self._max] + f" …[cut {len(raw) - self._max} bytes]".encode()
+            parse = False
+        text = raw.decode("utf-8", "replace").replace("\x00", "\ufffd")
+        if stream is LogStream.STDOUT and parse:
+            obj = parse_line(text)
+            if obj is not None:
+                self.summary.feed(obj)
+        elif stream is LogStream.STDERR and text.strip():
+            self.last_stderr = text
+        return NewLine(self.agent_id, now, stream.value, self._redact(text))
+
+    def flush_partial(self) -> list[NewLine]:
+        """At the very end: a last line without a newline is still a line."""
+        out = []
+        now = utc_now()
+        for stream in STREAMS:
+            tail = self._partial[stream]
+            if tail and not self._skipping[stream]:
+                out.append(self._line(stream, tail, now))
+            self.consumed[stream] += len(tail)
+            self._partial[stream] = b""
+        return out

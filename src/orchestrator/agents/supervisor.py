@@ -1,0 +1,122 @@
+"""Watching one run from start to end: output, timeout, kill, and the final verdict."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from orchestrator.agents.log_writer import LogWriter
+from orchestrator.agents.output_tail import OutputTail
+from orchestrator.domain.outcome import Ending, Verdict, judge_run
+from orchestrator.runtimes.base import RunHandle
+
+log = logging.getLogger(__name__)
+
+_POLL_MIN_SECONDS = 0.002
+
+
+@dataclass
+class RunResult:
+    exit_code: int | None
+    verdict: Verdict
+
+
+class Supervisor:
+    """One per running agent. `stop()` asks it to end the run; `run()` returns once all is stored."""
+
+    def __init__(
+        self,
+        handle: RunHandle,
+        tail: OutputTail,
+        writer: LogWriter,
+        *,
+        deadline: float,
+        timeout_seconds: float,
+        grace_seconds: float,
+        poll_max_seconds: float,
+        finish: Callable[[RunResult], Awaitable[None]],
+    ) -> None:
+        self.handle = handle
+        self.tail = tail
+        self._writer = writer
+        self._deadline = deadline
+        self._timeout_seconds = timeout_seconds
+        self._grace = grace_seconds
+        self._poll_max = poll_max_seconds
+        self._finish = finish
+        self._stop_requested = asyncio.Event()
+        self._ending = Ending()
+        self.done = asyncio.Event()
+
+    def stop(self, by: str) -> None:
+        if self._ending == Ending():
+            self._ending = Ending(killed_by=by)
+        self._stop_requested.set()
+
+    async def run(self) -> None:
+        try:
+            exit_code = await self._watch()
+            await asyncio.to_thread(self.handle.sweep)
+            await self._pump_all()
+            last = self.tail.flush_partial()
+            self._writer.add(last, self.tail.progress(len(last)))
+            await self._writer.barrier()
+            verdict = judge_run(exit_code, self.tail.summary, self._ending, self.tail.last_stderr)
+            await self._finish(RunResult(exit_code, verdict))
+        finally:
+            self.handle.close()
+            self.done.set()
+
+    async def _watch(self) -> int | None:
+        delay = _POLL_MIN_SECONDS
+        while True:
+            got = await self._pump_once()
+            ended, code = self.handle.poll()
+            if ended:
+                return code
+            if self._stop_requested.is_set():
+                return await self._end_run()
+            if time.time() >= self._deadline:
+                self._ending = Ending(timed_out_after=self._timeout_seconds)
+                return await self._end_run()
+            if got:
+                delay = _POLL_MIN_SECONDS
+                await asyncio.sleep(0)
+                continue
+            wait = min(delay, max(0.0, self._deadline - time.time()))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop_requested.wait(), wait)
+            delay = min(delay * 2, self._poll_max)
+
+    async def _end_run(self) -> int | None:
+        """SIGTERM to the group, output read meanwhile, SIGKILL to everything of the agent after the grace."""
+        self.handle.terminate()
+        give_up = time.monotonic() + self._grace
+        while time.monotonic() < give_up:
+            await self._pump_once()
+            ended, code = self.handle.poll()
+            if ended:
+                return code
+            await asyncio.sleep(0.05)
+        log.info("agent %s ignored SIGTERM for %.1f s: killing it", self.tail.agent_id, self._grace)
+        self.handle.kill()
+        while True:
+            ended, code = self.handle.poll()
+            if ended:
+                return code
+            await asyncio.sleep(0.02)
+
+    async def _pump_once(self) -> bool:
+        lines, progress = self.tail.pump()
+        if lines:
+            self._writer.add(lines, progress)
+            await self._writer.room()
+        return bool(lines)
+
+    async def _pump_all(self) -> None:
+        while await self._pump_once():
+            pass

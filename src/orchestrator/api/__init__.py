@@ -1,0 +1,1 @@
+"""HTTP: routers translate requests to service calls and service errors to answers."""

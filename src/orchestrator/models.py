@@ -1,0 +1,112 @@
+"""The API's wire models, shared by the server and the client."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from orchestrator.domain.types import AgentStatus, AgentType
+
+NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99})?$"
+TASK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\[\]-]{0,127}$"
+MAX_PROMPT_CHARS = 200_000
+
+
+class SpawnBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    agent_type: AgentType
+    task_id: str | None = Field(None, pattern=TASK_ID_PATTERN)
+    prompt: str | None = Field(None, min_length=1, max_length=MAX_PROMPT_CHARS)
+    repo: str | None = Field(None, pattern=NAME_PATTERN)
+    model: str | None = Field(None, pattern=MODEL_PATTERN)
+    timeout_seconds: float | None = Field(None, gt=0, le=7 * 24 * 3600)
+    max_turns: int | None = Field(None, ge=1, le=10_000)
+
+
+class Agent(BaseModel):
+    id: str
+    task_id: str | None
+    agent_type: AgentType
+    status: AgentStatus
+    container_id: str | None
+    runtime: str
+    instance_id: str | None
+    created_at: str
+    started_at: str | None
+    completed_at: str | None
+    exit_code: int | None
+    error: str | None
+    model: str | None
+    repo: str | None
+    workspace: str | None
+    timeout_seconds: float
+    max_turns: int
+    retry_of: str | None
+    session_id: str | None
+    cost_usd: float | None
+    input_tokens: int | None
+    output_tokens: int | None
+    num_turns: int | None
+    duration_ms: int | None
+    log_lines: int
+    metadata: dict[str, Any]
+
+
+class AgentDetail(Agent):
+    prompt: str
+
+
+class AgentPage(BaseModel):
+    items: list[Agent]
+    total: int
+    limit: int
+    offset: int
+
+
+class ActiveAgents(BaseModel):
+    ids: list[str]
+
+
+class Analytics(BaseModel):
+    total: int
+    by_status: dict[str, int]
+    by_type: dict[str, int]
+    success_rate: float | None
+    mean_duration_ms: float | None
+    total_cost_usd: float
+    total_input_tokens: int
+    total_output_tokens: int
+    running_here: int
+
+
+class LogLine(BaseModel):
+    id: int
+    agent_id: str
+    timestamp: str
+    stream: str
+    content: str
+
+
+class LogPage(BaseModel):
+    agent_id: str
+    status: AgentStatus
+    items: list[LogLine]
+    next_after: int
+    has_more: bool
+
+
+class Health(BaseModel):
+    status: str
+    version: str
+    instance_id: str
+    database: str
+    runtime: str
+    claude: str
+    running_agents: int
+
+
+class ErrorBody(BaseModel):
+    detail: str

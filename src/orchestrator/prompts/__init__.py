@@ -1,0 +1,1 @@
+"""Prompts of the six agent types, rendered from template files."""

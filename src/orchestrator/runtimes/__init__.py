@@ -1,0 +1,1 @@
+"""Where agents run: one protocol, one implementation per place."""

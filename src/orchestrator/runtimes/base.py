@@ -1,0 +1,72 @@
+"""The runtime protocol: start a command somewhere, read its output from a position, wait, stop, adopt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from orchestrator.domain.types import LogStream
+
+
+class RuntimeError_(Exception):
+    """The runtime could not start or reach an agent."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    wall_seconds: float
+    memory_bytes: int | None = None
+    cpus: float | None = None
+    pids: int | None = None
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    agent_id: str
+    argv: list[str]
+    env: dict[str, str]
+    cwd: Path
+    run_dir: Path
+    limits: Limits
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class RunHandle(Protocol):
+    @property
+    def ref(self) -> str:
+        """What identifies the run in its runtime (the spec's container_id column)."""
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def read(self, stream: LogStream, offset: int, max_bytes: int) -> bytes:
+        """Output of `stream` from byte `offset` on, at most `max_bytes`; empty when nothing new."""
+
+    def poll(self) -> tuple[bool, int | None]:
+        """(ended, exit code); the exit code is None when it cannot be known."""
+
+    async def wait(self) -> int | None:
+        """The exit code once the run has ended (None when it cannot be known)."""
+
+    def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+    def sweep(self) -> None:
+        """Ends whatever the agent left running after its main process ended."""
+
+    def close(self) -> None:
+        """Releases what the handle holds; the run itself goes on if it still runs."""
+
+
+class Runtime(Protocol):
+    name: str
+
+    async def start(self, spec: RunSpec) -> RunHandle: ...
+
+    async def adopt(self, agent_id: str, ref: str, run_dir: Path) -> RunHandle | None:
+        """A handle on a run that outlived the service that started it, or None if it is gone."""
+
+    def check(self) -> str | None:
+        """None when the runtime can start agents, else what is wrong."""

@@ -1,0 +1,64 @@
+"""Finding and killing every process of an agent, also those that left its process group."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from pathlib import Path
+
+MARKER_VARIABLE = "ORCHESTRATOR_AGENT_ID"
+_PROC = Path("/proc")
+
+
+def marker_entry(agent_id: str) -> bytes:
+    return f"{MARKER_VARIABLE}={agent_id}".encode()
+
+
+def _has_marker(pid: int, entry: bytes) -> bool:
+    try:
+        environ = (_PROC / str(pid) / "environ").read_bytes()
+    except OSError:
+        return False
+    return entry in environ.split(b"\0")
+
+
+def is_running(pid: int, agent_id: str) -> bool:
+    """Alive and still the agent's process (not a zombie, not a reused pid)."""
+    try:
+        stat = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return False
+    state = stat.rpartition(")")[2].split()[0] if ")" in stat else "?"
+    return state not in ("Z", "X") and _has_marker(pid, marker_entry(agent_id))
+
+
+def marked_pids(agent_id: str) -> list[int]:
+    entry = marker_entry(agent_id)
+    own = os.getpid()
+    found = []
+    for name in os.listdir(_PROC):
+        if name.isdigit() and int(name) != own and _has_marker(int(name), entry):
+            found.append(int(name))
+    return found
+
+
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def kill_marked(agent_id: str, rounds: int = 3) -> int:
+    """SIGKILLs every process carrying the agent's marker; a few rounds catch forks made meanwhile."""
+    killed = 0
+    for _ in range(rounds):
+        pids = marked_pids(agent_id)
+        if not pids:
+            break
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+            except (ProcessLookupError, PermissionError):
+                pass
+    return killed

@@ -1,0 +1,161 @@
+"""Every setting of the service, read once from the environment."""
+
+from __future__ import annotations
+
+import ipaddress
+import shutil
+from functools import cached_property
+from pathlib import Path
+from typing import Annotated, Literal
+
+from platformdirs import user_data_dir
+from pydantic import AliasChoices, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from orchestrator.domain.types import AgentType
+
+CLAUDE_CODE_VERSION = "2.1.328"
+
+
+def default_home() -> Path:
+    return Path(user_data_dir("orchestrator", appauthor=False))
+
+
+def claude_install_dir(version: str = CLAUDE_CODE_VERSION) -> Path:
+    """Where `orchestrator install-claude` puts the pinned CLI; independent of the data directory."""
+    return default_home() / "claude-code" / version
+
+
+def installed_claude(version: str = CLAUDE_CODE_VERSION) -> Path:
+    return claude_install_dir(version) / "node_modules" / ".bin" / "claude"
+
+
+def _default_claude_bin() -> str:
+    pinned = installed_claude()
+    if pinned.exists():
+        return str(pinned)
+    return shutil.which("claude") or "claude"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    host: str = Field("127.0.0.1", validation_alias="HOST")
+    port: int = Field(3020, ge=1, le=65535, validation_alias="PORT")
+    data_dir: Path = Field(default_factory=default_home, validation_alias="ORCHESTRATOR_DATA_DIR")
+    database_path: Path | None = Field(None, validation_alias="DATABASE_PATH")
+    database_url: str | None = Field(None, validation_alias="DATABASE_URL")
+    event_dir: Path | None = Field(None, validation_alias="EVENT_DIR")
+    projects_dir: Path | None = Field(None, validation_alias="PROJECTS_DIR")
+    workspaces_dir: Path | None = Field(None, validation_alias="WORKSPACES_DIR")
+    runs_dir: Path | None = Field(None, validation_alias="RUNS_DIR")
+
+    github_token: str | None = Field(None, validation_alias="GITHUB_TOKEN", repr=False)
+    github_owner: str = Field("Kroket93", validation_alias="GITHUB_OWNER")
+    github_api_url: str = Field("https://api.github.com", validation_alias="GITHUB_API_URL")
+
+    enable_queue_processor: bool = Field(True, validation_alias="ENABLE_QUEUE_PROCESSOR")
+    use_multi_agent_events: bool = Field(False, validation_alias="USE_MULTI_AGENT_EVENTS")
+
+    claude_bin: str = Field(default_factory=_default_claude_bin, validation_alias="CLAUDE_BIN")
+    claude_model: str | None = Field(None, validation_alias="CLAUDE_MODEL")
+    agent_max_turns: int = Field(50, ge=1, le=10_000, validation_alias="AGENT_MAX_TURNS")
+    agent_timeout_seconds: float = Field(3600.0, gt=0, validation_alias="AGENT_TIMEOUT_SECONDS")
+    agent_timeout_overrides: Annotated[dict[AgentType, float], NoDecode] = Field(
+        default_factory=dict,
+        validation_alias=AliasChoices("AGENT_TIMEOUT_OVERRIDES"),
+    )
+    agent_kill_grace_seconds: float = Field(5.0, ge=0, le=600, validation_alias="AGENT_KILL_GRACE_SECONDS")
+    agent_runtime: Literal["host"] = Field("host", validation_alias="AGENT_RUNTIME")
+
+    api_token: str | None = Field(None, validation_alias="ORCHESTRATOR_API_TOKEN", repr=False)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias="LOG_LEVEL")
+    instance_id: str | None = Field(None, validation_alias="INSTANCE_ID")
+
+    log_flush_interval_seconds: float = Field(0.02, gt=0, le=5, validation_alias="LOG_FLUSH_INTERVAL_SECONDS")
+    log_batch_max_lines: int = Field(1000, ge=1, le=100_000, validation_alias="LOG_BATCH_MAX_LINES")
+    log_line_max_bytes: int = Field(262_144, ge=1024, validation_alias="LOG_LINE_MAX_BYTES")
+    output_poll_max_seconds: float = Field(0.025, gt=0, le=1, validation_alias="OUTPUT_POLL_MAX_SECONDS")
+
+    @field_validator("agent_timeout_overrides", mode="before")
+    @classmethod
+    def _parse_overrides(cls, value: object) -> object:
+        """`coding=1800,reviewer=600`: per-type timeouts in seconds."""
+        if not isinstance(value, str):
+            return value
+        pairs: dict[str, str] = {}
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            key, sep, number = part.partition("=")
+            if not sep:
+                raise ValueError(f"expected type=seconds, got {part!r}")
+            pairs[key.strip()] = number.strip()
+        return pairs
+
+    @field_validator("claude_model", "api_token", "github_token", "instance_id", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.database_file}"
+
+    @property
+    def database_file(self) -> Path:
+        return self.database_path or self.data_dir / "orchestrator.db"
+
+    @property
+    def resolved_event_dir(self) -> Path:
+        return self.event_dir or self.data_dir / "events"
+
+    @property
+    def resolved_projects_dir(self) -> Path:
+        return self.projects_dir or self.data_dir / "projects"
+
+    @property
+    def resolved_workspaces_dir(self) -> Path:
+        return self.workspaces_dir or self.data_dir / "workspaces"
+
+    @property
+    def resolved_runs_dir(self) -> Path:
+        return self.runs_dir or self.data_dir / "runs"
+
+    def timeout_for(self, agent_type: AgentType) -> float:
+        return self.agent_timeout_overrides.get(agent_type, self.agent_timeout_seconds)
+
+    @property
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:
+            return False
+
+
+class SettingsError(Exception):
+    """A wrong setting, said in one line that names the variable."""
+
+
+_ALIASES = {
+    name: (field.validation_alias if isinstance(field.validation_alias, str) else name.upper())
+    for name, field in Settings.model_fields.items()
+}
+_ALIASES["agent_timeout_overrides"] = "AGENT_TIMEOUT_OVERRIDES"
+
+
+def load_settings() -> Settings:
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = str(first["loc"][0]) if first["loc"] else "?"
+        variable = _ALIASES.get(field, field)
+        raise SettingsError(f"{variable}: {first['msg']} (got {first.get('input')!r})") from None
+    if not settings.is_loopback and not settings.api_token:
+        raise SettingsError(
+            f"HOST: refusing to listen on non-loopback {settings.host!r} without ORCHESTRATOR_API_TOKEN"
+        )
+    return settings

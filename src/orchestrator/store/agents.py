@@ -1,0 +1,132 @@
+"""Agent rows: insert, guarded status moves, listing and analytics."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import RowMapping, and_, func, insert, select, update
+
+from orchestrator.clock import utc_now
+from orchestrator.domain.transitions import agent_sources_for
+from orchestrator.domain.types import ACTIVE_AGENT_STATUSES, AgentStatus
+from orchestrator.store.db import Database
+from orchestrator.store.tables import agents
+
+AgentRow = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AgentFilter:
+    status: AgentStatus | None = None
+    agent_type: str | None = None
+    task_id: str | None = None
+
+
+class AgentStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def insert(self, row: Mapping[str, Any]) -> AgentRow:
+        now = utc_now()
+        values = {"created_at": now, "updated_at": now, **row}
+        with self._db.write() as conn:
+            conn.execute(insert(agents).values(**values))
+        found = self.get(values["id"])
+        assert found is not None
+        return found
+
+    def get(self, agent_id: str) -> AgentRow | None:
+        with self._db.read() as conn:
+            row = conn.execute(select(agents).where(agents.c.id == agent_id)).mappings().first()
+        return _decode(row) if row is not None else None
+
+    def move(self, agent_id: str, target: AgentStatus, **fields: Any) -> bool:
+        """Moves the agent to `target` only from a status that may precede it; False if refused."""
+        sources = [s.value for s in agent_sources_for(target)]
+        values = {**fields, "status": target.value, "updated_at": utc_now()}
+        if "metadata" in values and not isinstance(values["metadata"], str | None):
+            values["metadata"] = json.dumps(values["metadata"])
+        with self._db.write() as conn:
+            result = conn.execute(
+                update(agents)
+                .where(and_(agents.c.id == agent_id, agents.c.status.in_(sources)))
+                .values(**values)
+            )
+        return result.rowcount == 1
+
+    def update_fields(self, agent_id: str, **fields: Any) -> None:
+        with self._db.write() as conn:
+            conn.execute(update(agents).where(agents.c.id == agent_id).values(**fields, updated_at=utc_now()))
+
+    def page(self, flt: AgentFilter, *, limit: int, offset: int) -> tuple[list[AgentRow], int]:
+        conditions = []
+        if flt.status is not None:
+            conditions.append(agents.c.status == flt.status.value)
+        if flt.agent_type is not None:
+            conditions.append(agents.c.agent_type == flt.agent_type)
+        if flt.task_id is not None:
+            conditions.append(agents.c.task_id == flt.task_id)
+        where = and_(*conditions) if conditions else None
+        query = select(agents).order_by(agents.c.created_at.desc(), agents.c.id).limit(limit).offset(offset)
+        count = select(func.count()).select_from(agents)
+        if where is not None:
+            query = query.where(where)
+            count = count.where(where)
+        with self._db.read() as conn:
+            rows = [_decode(r) for r in conn.execute(query).mappings()]
+            total = conn.execute(count).scalar_one()
+        return rows, int(total)
+
+    def active(self, instance_id: str | None = None) -> list[AgentRow]:
+        query = select(agents).where(agents.c.status.in_([s.value for s in ACTIVE_AGENT_STATUSES]))
+        if instance_id is not None:
+            query = query.where(agents.c.instance_id == instance_id)
+        with self._db.read() as conn:
+            return [_decode(r) for r in conn.execute(query.order_by(agents.c.created_at)).mappings()]
+
+    def analytics(self) -> dict[str, Any]:
+        with self._db.read() as conn:
+            by_status = {
+                str(status): int(n)
+                for status, n in conn.execute(select(agents.c.status, func.count()).group_by(agents.c.status))
+            }
+            by_type = {
+                str(kind): int(n)
+                for kind, n in conn.execute(
+                    select(agents.c.agent_type, func.count()).group_by(agents.c.agent_type)
+                )
+            }
+            totals = conn.execute(
+                select(
+                    func.coalesce(func.sum(agents.c.cost_usd), 0.0),
+                    func.coalesce(func.sum(agents.c.input_tokens), 0),
+                    func.coalesce(func.sum(agents.c.output_tokens), 0),
+                    func.avg(agents.c.duration_ms),
+                )
+            ).one()
+        finished = sum(n for s, n in by_status.items() if AgentStatus(s).is_terminal)
+        completed = by_status.get(AgentStatus.COMPLETED.value, 0)
+        return {
+            "total": sum(by_status.values()),
+            "by_status": by_status,
+            "by_type": by_type,
+            "success_rate": (completed / finished) if finished else None,
+            "mean_duration_ms": float(totals[3]) if totals[3] is not None else None,
+            "total_cost_usd": float(totals[0]),
+            "total_input_tokens": int(totals[1]),
+            "total_output_tokens": int(totals[2]),
+        }
+
+
+def _decode(row: RowMapping) -> AgentRow:
+    out = dict(row)
+    raw = out.get("metadata")
+    out["metadata"] = json.loads(raw) if raw else {}
+    return out
+
+
+def ids_of(rows: Iterable[AgentRow]) -> list[str]:
+    return [str(r["id"]) for r in rows]

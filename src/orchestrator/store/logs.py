@@ -1,0 +1,95 @@
+"""Agent log lines: appended in batches together with the read offsets, read back by id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+
+from orchestrator.store.db import Database
+from orchestrator.store.tables import agent_logs, agents
+
+
+@dataclass(frozen=True, slots=True)
+class NewLine:
+    agent_id: str
+    timestamp: str
+    stream: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """How far each output stream of an agent has been stored, in bytes, and how many lines it has."""
+
+    agent_id: str
+    stdout_offset: int
+    stderr_offset: int
+    lines_added: int
+
+
+class LogStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def append(self, lines: Sequence[NewLine], progress: Sequence[Progress]) -> list[int]:
+        """Stores lines and offsets in one transaction; returns the new line ids in order."""
+        with self._db.write() as conn:
+            ids = self._insert(conn, lines)
+            if progress:
+                conn.execute(
+                    update(agents)
+                    .where(agents.c.id == bindparam("b_id"))
+                    .values(
+                        stdout_offset=bindparam("b_out"),
+                        stderr_offset=bindparam("b_err"),
+                        log_lines=agents.c.log_lines + bindparam("b_n"),
+                    ),
+                    [
+                        {
+                            "b_id": p.agent_id,
+                            "b_out": p.stdout_offset,
+                            "b_err": p.stderr_offset,
+                            "b_n": p.lines_added,
+                        }
+                        for p in progress
+                    ],
+                )
+        return ids
+
+    @staticmethod
+    def _insert(conn: Connection, lines: Sequence[NewLine]) -> list[int]:
+        if not lines:
+            return []
+        result = conn.execute(
+            insert(agent_logs).returning(agent_logs.c.id, sort_by_parameter_order=True),
+            [
+                {
+                    "agent_id": ln.agent_id,
+                    "timestamp": ln.timestamp,
+                    "stream": ln.stream,
+                    "content": ln.content,
+                }
+                for ln in lines
+            ],
+        )
+        return [int(row[0]) for row in result]
+
+    def after(self, agent_id: str, after_id: int, limit: int) -> list[dict[str, Any]]:
+        query = (
+            select(agent_logs)
+            .where(agent_logs.c.agent_id == agent_id, agent_logs.c.id > after_id)
+            .order_by(agent_logs.c.id)
+            .limit(limit)
+        )
+        with self._db.read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def count(self, agent_id: str) -> int:
+        with self._db.read() as conn:
+            n = conn.execute(
+                select(func.count()).select_from(agent_logs).where(agent_logs.c.agent_id == agent_id)
+            ).scalar_one()
+        return int(n)
