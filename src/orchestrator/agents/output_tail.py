@@ -82,15 +82,14 @@ class OutputTail:
                 continue
             out.append(self._line(stream, raw, now))
         if len(tail) > self._max:
-            dropped = len(tail) - self._max
-            cut = tail[: self._max] + f" …[cut {dropped} bytes]".encode()
-            out.append(self._line(stream, cut, now, parse=False))
+            out.append(self._line(stream, tail, now))
             self.consumed[stream] += len(tail)
             self._skipping[stream] = True
             tail = b""
         self._partial[stream] = tail
 
-    def _line(self, stream: LogStream, raw: bytes, now: str, *, parse: bool = True) -> NewLine:
+    def _line(self, stream: LogStream, raw: bytes, now: str) -> NewLine:
+        parse = True
         if len(raw) > self._max:
             raw = raw[: self._max] + f" …[cut {len(raw) - self._max} bytes]".encode()
             parse = False

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
@@ -147,12 +148,12 @@ def _log_event(item: dict[str, Any] | LogItem) -> ServerSentEvent:
         data = {"id": item.id, "timestamp": item.timestamp, "stream": item.stream, "content": item.content}
     else:
         data = {k: item[k] for k in ("id", "timestamp", "stream", "content")}
-    return ServerSentEvent(data=data, id=str(data["id"]), event="log")
+    return ServerSentEvent(data=json.dumps(data, ensure_ascii=False), id=str(data["id"]), event="log")
 
 
 def _end_event(row: AgentRow) -> ServerSentEvent:
     payload = Agent.model_validate(row).model_dump(mode="json")
-    return ServerSentEvent(data=payload, event="end")
+    return ServerSentEvent(data=json.dumps(payload, ensure_ascii=False), event="end")
 
 
 async def _stream(

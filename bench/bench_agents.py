@@ -1,0 +1,133 @@
+"""Agent manager figures, each beside a baseline measured in the same run:
+spawns per second (beside Popen of /bin/true), log lines stored per second (beside raw batched
+SQLite inserts), SSE delay from a line's print to the client (p50/p99)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import bench_server, percentile, summary_ms
+from tests.support import fake_anthropic as fm
+from tests.support.sse import events
+
+
+def baseline_true_spawn(n: int = 200) -> float:
+    start = time.perf_counter()
+    for _ in range(n):
+        subprocess.Popen(["/bin/true"]).wait()
+    return (time.perf_counter() - start) / n
+
+
+def spawns_per_second(n: int = 20) -> dict[str, Any]:
+    with bench_server() as (server, fake):
+        marker = fake.scenario([fm.text("ok")])
+        start = time.perf_counter()
+        ids = [server.spawn(f"bench {marker}")["id"] for _ in range(n)]
+        api_seconds = time.perf_counter() - start
+        for agent_id in ids:
+            server.wait_agent(agent_id, timeout=300)
+        all_done = time.perf_counter() - start
+    per_spawn = api_seconds / n
+    base = baseline_true_spawn()
+    return {
+        "spawn_api_per_second": n / api_seconds,
+        "spawn_api_ms": per_spawn * 1000,
+        "true_spawn_ms": base * 1000,
+        "ratio_to_true": per_spawn / base,
+        "n": n,
+        "all_completed_seconds": all_done,
+    }
+
+
+def raw_sqlite_rows_per_second(n: int = 200_000) -> float:
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = sqlite3.connect(Path(tmp) / "raw.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute(
+            "CREATE TABLE agent_logs (id INTEGER PRIMARY KEY, agent_id TEXT, timestamp TEXT, stream TEXT, content TEXT)"
+        )
+        conn.execute("CREATE INDEX ix ON agent_logs (agent_id, id)")
+        rows = [("coding-00000000", "2026-01-01T00:00:00.000Z", "stdout", str(i)) for i in range(n)]
+        start = time.perf_counter()
+        for i in range(0, n, 1000):
+            conn.execute("BEGIN")
+            conn.executemany(
+                "INSERT INTO agent_logs (agent_id, timestamp, stream, content) VALUES (?,?,?,?)", rows[i : i + 1000]
+            )
+            conn.execute("COMMIT")
+        elapsed = time.perf_counter() - start
+        conn.close()
+    return n / elapsed
+
+
+def lines_per_second(n: int = 200_000) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "claude"
+        script.write_text(
+            f"#!/bin/sh\nseq 1 {n}\n"
+            'echo \'{"type":"result","subtype":"success","is_error":false,"result":"ok"}\'\n'
+        )
+        script.chmod(0o755)
+        with bench_server(CLAUDE_BIN=str(script)) as (server, _fake):
+            start = time.perf_counter()
+            agent = server.spawn("print")
+            done = server.wait_agent(agent["id"], timeout=600)
+            elapsed = time.perf_counter() - start
+            assert done["log_lines"] == n + 1, done
+    rate = (n + 1) / elapsed
+    raw = raw_sqlite_rows_per_second()
+    return {"lines_per_second": rate, "raw_sqlite_rows_per_second": raw, "ratio_to_raw": rate / raw, "n": n}
+
+
+_PRINTER = """
+import sys, time, json
+for i in range({n}):
+    print(json.dumps({{"type": "bench", "t": time.time(), "i": i}}), flush=True)
+    time.sleep({gap})
+print(json.dumps({{"type": "result", "is_error": False, "result": "ok"}}), flush=True)
+"""
+
+
+def sse_delay(n: int = 400, gap: float = 0.01) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "claude"
+        script.write_text(f"#!{sys.executable}\n" + _PRINTER.format(n=n, gap=gap))
+        script.chmod(0o755)
+        with bench_server(CLAUDE_BIN=str(script)) as (server, _fake):
+            agent = server.spawn("print")
+            delays: list[float] = []
+            with server.client.stream(
+                "GET", f"/api/agents/{agent['id']}/logs", headers={"Accept": "text/event-stream"}, timeout=120
+            ) as response:
+                for event in events(response):
+                    now = time.time()
+                    if event.event == "end":
+                        break
+                    content = event.data["content"]
+                    if content.startswith('{"type": "bench"'):
+                        delays.append(now - json.loads(content)["t"])
+    live = delays[20:]
+    return {
+        "p50_ms": percentile(live, 50) * 1000,
+        "p99_ms": percentile(live, 99) * 1000,
+        "summary": summary_ms(live),
+        "n": len(live),
+    }
+
+
+def main() -> dict[str, Any]:
+    results = {"spawn": spawns_per_second(), "log_lines": lines_per_second(), "sse": sse_delay()}
+    print(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()
