@@ -25,24 +25,41 @@ def baseline_true_spawn(n: int = 200) -> float:
     return (time.perf_counter() - start) / n
 
 
-def spawns_per_second(n: int = 20) -> dict[str, Any]:
-    with bench_server() as (server, fake):
-        marker = fake.scenario([fm.text("ok")])
-        start = time.perf_counter()
-        ids = [server.spawn(f"bench {marker}")["id"] for _ in range(n)]
-        api_seconds = time.perf_counter() - start
-        for agent_id in ids:
-            server.wait_agent(agent_id, timeout=300)
-        all_done = time.perf_counter() - start
-    per_spawn = api_seconds / n
+_RESULT_ONLY = '#!/bin/sh\necho \'{"type":"result","subtype":"success","is_error":false,"result":"ok"}\'\n'
+
+
+def _spawn_rate(n: int, real_claude: bool) -> tuple[float, float]:
+    """(seconds per spawn request, seconds until all ended) for n spawns in a row."""
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {}
+        if not real_claude:
+            script = Path(tmp) / "claude"
+            script.write_text(_RESULT_ONLY)
+            script.chmod(0o755)
+            env["CLAUDE_BIN"] = str(script)
+        with bench_server(**env) as (server, fake):
+            marker = fake.scenario([fm.text("ok")])
+            start = time.perf_counter()
+            ids = [server.spawn(f"bench {marker}")["id"] for _ in range(n)]
+            api_seconds = time.perf_counter() - start
+            for agent_id in ids:
+                assert server.wait_agent(agent_id, timeout=300)["status"] == "completed"
+            return api_seconds / n, time.perf_counter() - start
+
+
+def spawns_per_second(n: int = 50) -> dict[str, Any]:
+    own, own_all = _spawn_rate(n, real_claude=False)
+    real, real_all = _spawn_rate(20, real_claude=True)
     base = baseline_true_spawn()
     return {
-        "spawn_api_per_second": n / api_seconds,
-        "spawn_api_ms": per_spawn * 1000,
+        "spawns_per_second": 1 / own,
+        "spawn_ms": own * 1000,
         "true_spawn_ms": base * 1000,
-        "ratio_to_true": per_spawn / base,
+        "ratio_to_true": own / base,
         "n": n,
-        "all_completed_seconds": all_done,
+        "all_ended_seconds": own_all,
+        "real_claude_spawn_ms": real * 1000,
+        "real_claude_20_all_completed_seconds": real_all,
     }
 
 
@@ -52,7 +69,8 @@ def raw_sqlite_rows_per_second(n: int = 200_000) -> float:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(
-            "CREATE TABLE agent_logs (id INTEGER PRIMARY KEY, agent_id TEXT, timestamp TEXT, stream TEXT, content TEXT)"
+            "CREATE TABLE agent_logs "
+            "(id INTEGER PRIMARY KEY, agent_id TEXT, timestamp TEXT, stream TEXT, content TEXT)"
         )
         conn.execute("CREATE INDEX ix ON agent_logs (agent_id, id)")
         rows = [("coding-00000000", "2026-01-01T00:00:00.000Z", "stdout", str(i)) for i in range(n)]
@@ -60,7 +78,8 @@ def raw_sqlite_rows_per_second(n: int = 200_000) -> float:
         for i in range(0, n, 1000):
             conn.execute("BEGIN")
             conn.executemany(
-                "INSERT INTO agent_logs (agent_id, timestamp, stream, content) VALUES (?,?,?,?)", rows[i : i + 1000]
+                "INSERT INTO agent_logs (agent_id, timestamp, stream, content) VALUES (?,?,?,?)",
+                rows[i : i + 1000],
             )
             conn.execute("COMMIT")
         elapsed = time.perf_counter() - start

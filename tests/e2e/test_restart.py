@@ -1,0 +1,83 @@
+"""A restart of the service loses no agent and no log line."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.support import fake_anthropic as fm
+from tests.support.server import Server
+
+
+def _steps(fake_model: fm.FakeAnthropic, n: int, delay: float) -> str:
+    steps: list[fm.Step] = [
+        fm.tool("Bash", {"command": f"echo step-{i}", "description": f"step {i}"}, delay=delay)
+        for i in range(n)
+    ]
+    return fake_model.scenario([*steps, fm.text("finished after restart", delay=delay)])
+
+
+def _stdout_file_lines(run_dir: Path) -> list[str]:
+    return (run_dir / "stdout").read_text().splitlines()
+
+
+def _wait_lines(server: Server, agent_id: str, n: int) -> None:
+    deadline = time.monotonic() + 30
+    while len(server.logs(agent_id)) < n:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_agent_running_through_a_crash_is_adopted_with_every_line(make_server, fake_model) -> None:  # type: ignore[no-untyped-def]
+    first = make_server(kill_agents_on_shutdown=False)
+    agent = first.spawn(f"steps {_steps(fake_model, 6, 0.5)}")
+    _wait_lines(first, agent["id"], 3)
+    first.crash()
+
+    second = make_server(data_dir=first.data_dir)
+    done = second.wait_agent(agent["id"], timeout=60)
+    assert done["status"] == "completed", done
+    assert done["metadata"]["result"] == "finished after restart"
+    assert done["instance_id"] != agent["instance_id"]
+
+    stored = [ln["content"] for ln in second.logs(agent["id"]) if ln["stream"] == "stdout"]
+    run_dir = first.data_dir / "runs" / agent["id"]
+    assert stored == _stdout_file_lines(run_dir)
+    assert "adopted agent" in second.log()
+
+
+def test_agent_that_ended_while_the_service_was_down_is_finished_at_start(make_server, fake_model) -> None:  # type: ignore[no-untyped-def]
+    first = make_server(kill_agents_on_shutdown=False)
+    agent = first.spawn(f"steps {_steps(fake_model, 2, 0.3)}")
+    _wait_lines(first, agent["id"], 1)
+    first.crash()
+    run_dir = first.data_dir / "runs" / agent["id"]
+    deadline = time.monotonic() + 30
+    while not (run_dir / "exit_code").exists():
+        assert time.monotonic() < deadline, "the agent should finish on its own"
+        time.sleep(0.1)
+
+    second = make_server(data_dir=first.data_dir)
+    done = second.wait_agent(agent["id"], timeout=30)
+    assert done["status"] == "completed"
+    assert done["exit_code"] == 0
+    stored = [ln["content"] for ln in second.logs(agent["id"]) if ln["stream"] == "stdout"]
+    assert stored == _stdout_file_lines(run_dir)
+
+
+def test_agent_whose_output_is_gone_fails_with_the_reason(make_server, fake_model) -> None:  # type: ignore[no-untyped-def]
+    first = make_server(kill_agents_on_shutdown=False)
+    agent = first.spawn(f"steps {_steps(fake_model, 3, 1.0)}")
+    first.crash()
+    run_dir = first.data_dir / "runs" / agent["id"]
+    from tests.support.server import kill_agents_of
+
+    kill_agents_of(first.data_dir)
+    for path in sorted(run_dir.rglob("*"), reverse=True):
+        path.unlink() if path.is_file() or path.is_symlink() else path.rmdir()
+    run_dir.rmdir()
+
+    second = make_server(data_dir=first.data_dir)
+    done = second.wait_agent(agent["id"], timeout=10)
+    assert done["status"] == "failed"
+    assert "restart" in done["error"]

@@ -1,0 +1,30 @@
+"""A wrong setting stops the service at start with one line that names the variable."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("PORT", "not-a-port"),
+        ("PORT", "70000"),
+        ("AGENT_TIMEOUT_SECONDS", "-5"),
+        ("AGENT_TIMEOUT_OVERRIDES", "wizard=5"),
+        ("ENABLE_QUEUE_PROCESSOR", "perhaps"),
+        ("HOST", "0.0.0.0"),
+    ],
+)
+def test_wrong_setting_fails_in_one_line_naming_it(tmp_path, variable: str, value: str) -> None:  # type: ignore[no-untyped-def]
+    env = {"PATH": "/usr/bin:/bin", "ORCHESTRATOR_DATA_DIR": str(tmp_path), variable: value}
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "serve"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith(f"error: {variable}:")

@@ -1,0 +1,159 @@
+"""The real service, started as a subprocess on a loopback port with its own data directory."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from orchestrator.runtimes.procfs import MARKER_VARIABLE
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, data_dir: Path, env: dict[str, str], *, kill_agents_on_shutdown: bool = True) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.env = {**env, "PORT": str(self.port), "ORCHESTRATOR_DATA_DIR": str(data_dir)}
+        self.kill_agents_on_shutdown = kill_agents_on_shutdown
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "server.log"
+        token = self.env.get("ORCHESTRATOR_API_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.client = httpx.Client(base_url=self.url, timeout=30, headers=headers)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> Server:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "orchestrator", "serve"]
+        if self.kill_agents_on_shutdown:
+            argv.append("--kill-agents-on-shutdown")
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(argv, env=self.env, stdout=log, stderr=log, stdin=subprocess.DEVNULL)
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+            try:
+                if self.client.get("/api/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not answer within {timeout} s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def crash(self) -> None:
+        """SIGKILL: no goodbye, agents keep running."""
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        self.client.close()
+        kill_agents_of(self.data_dir)
+
+    def spawn(self, prompt: str, **body: Any) -> dict[str, Any]:
+        response = self.client.post(
+            "/api/agents/spawn", json={"agent_type": "coding", "prompt": prompt, **body}
+        )
+        assert response.status_code == 201, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def agent(self, agent_id: str) -> dict[str, Any]:
+        response = self.client.get(f"/api/agents/{agent_id}")
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
+
+    def wait_agent(
+        self, agent_id: str, timeout: float = 60, statuses: tuple[str, ...] | None = None
+    ) -> dict[str, Any]:
+        wanted = statuses or ("completed", "failed", "timeout", "killed")
+        deadline = time.monotonic() + timeout
+        while True:
+            agent = self.agent(agent_id)
+            if agent["status"] in wanted:
+                return agent
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"agent {agent_id} still {agent['status']} after {timeout} s\n{self.log()}"
+                )
+            time.sleep(0.05)
+
+    def logs(self, agent_id: str) -> list[dict[str, Any]]:
+        lines: list[dict[str, Any]] = []
+        after = 0
+        while True:
+            page = self.client.get(f"/api/agents/{agent_id}/logs", params={"after": after}).json()
+            lines += page["items"]
+            after = page["next_after"]
+            if not page["has_more"]:
+                return lines
+
+
+def stream_json_lines(logs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for line in logs:
+        if line["stream"] == "stdout" and line["content"].startswith("{"):
+            yield json.loads(line["content"])
+
+
+def agent_pids(agent_id: str) -> list[int]:
+    entry = f"{MARKER_VARIABLE}={agent_id}".encode()
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            environ = Path(f"/proc/{name}/environ").read_bytes()
+            state = Path(f"/proc/{name}/stat").read_text().rpartition(")")[2].split()[0]
+        except OSError:
+            continue
+        if entry in environ.split(b"\0") and state != "Z":
+            found.append(int(name))
+    return found
+
+
+def kill_agents_of(data_dir: Path) -> None:
+    """Leaves no agent process behind a test, whatever it did to its server."""
+    runs = data_dir / "runs"
+    if not runs.is_dir():
+        return
+    for run in runs.iterdir():
+        for pid in agent_pids(run.name):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import itertools
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from orchestrator.domain.ids import is_agent_id, new_agent_id
+from orchestrator.domain.redact import MARK, Redactor
+from orchestrator.domain.transitions import agent_may_move
+from orchestrator.domain.types import TERMINAL_AGENT_STATUSES, AgentStatus, AgentType
+
+
+def test_agent_ids_look_like_type_and_eight_hex() -> None:
+    for kind in AgentType:
+        agent_id = new_agent_id(kind)
+        assert is_agent_id(agent_id) and agent_id.startswith(kind.value + "-")
+    assert not is_agent_id("coding-XYZ")
+
+
+def test_statuses_never_move_backwards() -> None:
+    order = {AgentStatus.STARTING: 0, AgentStatus.RUNNING: 1}
+    for a, b in itertools.product(AgentStatus, repeat=2):
+        if agent_may_move(a, b):
+            assert a not in TERMINAL_AGENT_STATUSES
+            assert order.get(b, 2) > order[a]
+    assert agent_may_move(AgentStatus.STARTING, AgentStatus.RUNNING)
+    assert not agent_may_move(AgentStatus.COMPLETED, AgentStatus.RUNNING)
+    assert not agent_may_move(AgentStatus.KILLED, AgentStatus.COMPLETED)
+
+
+def test_redactor_hides_known_secrets_and_secret_shapes() -> None:
+    redact = Redactor(["my-very-secret-value", None, "abc"])
+    text = (
+        "token my-very-secret-value; gh ghp_abcdefghijklmnopqrstuvwxyz0123; "
+        "url https://x-access-token:ghs_secretsecretsecret@github.com/o/r.git; "
+        "header Authorization: Bearer eyJhbGciOi; key sk-ant-api03-abcdefghijk"
+    )
+    out = redact(text)
+    for secret in ["my-very-secret-value", "ghp_abcdef", "ghs_secret", "eyJhbGciOi", "sk-ant-api03"]:
+        assert secret not in out
+    assert out.count(MARK) >= 5
+    assert "github.com/o/r.git" in out
+    assert redact("abc stays") == "abc stays"
+
+
+@given(st.text())
+def test_redactor_never_grows_a_secret(text: str) -> None:
+    secret = "zz-secret-zz"
+    assert secret not in Redactor([secret])(text + secret + text)
