@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from orchestrator import __version__, service_log
 from orchestrator.api import agents as agents_api
 from orchestrator.api import errors, health
+from orchestrator.api import queue as queue_api
+from orchestrator.api import tasks as tasks_api
 from orchestrator.api.deps import Authorized
 from orchestrator.services import Services, build
 from orchestrator.settings import Settings
@@ -60,8 +62,10 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
         background.start("log-writer", services.writer.run())
         background.start("service-log", service_log.pump_to_database(db_log, services.db))
         recovered = await services.agents.recover()
+        queue_recovered = services.queue.recover()
+        background.start("queue-processor", services.queue.run())
         log.info(
-            "orchestrator %s up as %s on %s:%s (runtime %s; adopted %d, lost %d)",
+            "orchestrator %s up as %s on %s:%s (runtime %s; adopted %d, lost %d; queue %s)",
             __version__,
             services.instance_id,
             settings.host,
@@ -69,6 +73,7 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
             services.runtime.name,
             recovered["adopted"],
             recovered["lost"],
+            queue_recovered,
         )
         try:
             yield
@@ -89,6 +94,8 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
     errors.install(app)
     app.include_router(health.router)
     app.include_router(agents_api.router, dependencies=[Authorized])
+    app.include_router(tasks_api.router, dependencies=[Authorized])
+    app.include_router(queue_api.router, dependencies=[Authorized])
     return app
 
 

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from orchestrator.domain.types import AgentStatus, AgentType
+from orchestrator.domain.types import AgentStatus, AgentType, QueueItemStatus, TaskStatus
 
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99})?$"
 TASK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
@@ -110,3 +110,110 @@ class Health(BaseModel):
 
 class ErrorBody(BaseModel):
     detail: str
+
+
+class TaskCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(None, pattern=TASK_ID_PATTERN)
+    title: str = Field(min_length=1, max_length=500)
+    description: str | None = Field(None, max_length=100_000)
+    repo: str | None = Field(None, pattern=NAME_PATTERN)
+    repos: list[Annotated[str, Field(pattern=NAME_PATTERN)]] | None = Field(None, max_length=20)
+    priority: int = Field(0, ge=-1000, le=1000)
+
+
+class TaskUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    title: str | None = Field(None, min_length=1, max_length=500)
+    description: str | None = Field(None, max_length=100_000)
+    repo: str | None = Field(None, pattern=NAME_PATTERN)
+    repos: list[Annotated[str, Field(pattern=NAME_PATTERN)]] | None = Field(None, max_length=20)
+    priority: int | None = Field(None, ge=-1000, le=1000)
+    status: TaskStatus | None = None
+
+
+class Task(BaseModel):
+    id: str
+    title: str
+    description: str | None
+    status: TaskStatus
+    repo: str | None
+    repos: list[str]
+    priority: int
+    execution_plan: Any | None
+    assigned_agent_id: str | None
+    error: str | None
+    branch: str | None
+    pr_number: int | None
+    pr_url: str | None
+    parent_task_id: str | None
+    created_at: str
+    updated_at: str
+
+
+class TaskPage(BaseModel):
+    items: list[Task]
+    total: int
+    limit: int
+    offset: int
+
+
+class QueueItem(BaseModel):
+    id: int
+    task_id: str
+    title: str | None = None
+    position: int
+    status: QueueItemStatus
+    queued_at: str
+    started_at: str | None
+    completed_at: str | None
+    agent_id: str | None
+    instance_id: str | None
+    error: str | None
+
+
+class Event(BaseModel):
+    id: str
+    type: str
+    task_id: str | None
+    agent_id: str | None
+    payload: dict[str, Any]
+    status: str
+    created_at: str
+    processed_at: str | None
+    attempts: int
+    error: str | None
+
+
+class TaskDetail(Task):
+    agents: list[Agent]
+    events: list[Event]
+    queue: list[QueueItem]
+
+
+class QueueSettingsModel(BaseModel):
+    paused: bool
+    stop_on_failure: bool
+    max_concurrent: int
+
+
+class QueueStatus(BaseModel):
+    items: list[QueueItem]
+    completed: list[QueueItem]
+    settings: QueueSettingsModel
+    pause_reason: str | None
+    processing: int
+    queued: int
+
+
+class QueueSettingUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(max_length=64)
+    value: bool | int | str
+
+
+class Cleared(BaseModel):
+    removed: int

@@ -11,12 +11,15 @@ from orchestrator.agents.log_bus import LogBus
 from orchestrator.agents.log_writer import LogWriter
 from orchestrator.agents.manager import AgentManager
 from orchestrator.domain.redact import Redactor
+from orchestrator.queue.processor import QueueProcessor
 from orchestrator.runtimes.base import Runtime
 from orchestrator.runtimes.host import HostRuntime
 from orchestrator.settings import Settings
 from orchestrator.store.agents import AgentStore
 from orchestrator.store.db import Database
 from orchestrator.store.logs import LogStore
+from orchestrator.store.queue import QueueStore
+from orchestrator.store.tasks import TaskStore
 
 
 @dataclass
@@ -31,6 +34,9 @@ class Services:
     writer: LogWriter
     runtime: Runtime
     agents: AgentManager
+    task_store: TaskStore
+    queue_store: QueueStore
+    queue: QueueProcessor
 
 
 def secrets_of(settings: Settings) -> list[str | None]:
@@ -53,4 +59,23 @@ def build(settings: Settings) -> Services:
     )
     runtime = HostRuntime()
     agents = AgentManager(settings, agent_store, runtime, writer, bus, redact, instance_id)
-    return Services(settings, instance_id, redact, db, agent_store, log_store, bus, writer, runtime, agents)
+    task_store = TaskStore(db)
+    queue_store = QueueStore(db)
+    processor = QueueProcessor(
+        queue_store, task_store, agent_store, agents, instance_id, enabled=settings.enable_queue_processor
+    )
+    return Services(
+        settings=settings,
+        instance_id=instance_id,
+        redact=redact,
+        db=db,
+        agent_store=agent_store,
+        log_store=log_store,
+        bus=bus,
+        writer=writer,
+        runtime=runtime,
+        agents=agents,
+        task_store=task_store,
+        queue_store=queue_store,
+        queue=processor,
+    )

@@ -47,6 +47,7 @@ class SpawnRequest:
     max_turns: int | None = None
     retry_of: str | None = None
     workspace: str | None = None
+    agent_id: str | None = None
 
 
 EndListener = Callable[[AgentRow], None]
@@ -103,7 +104,7 @@ class AgentManager:
         problem = self.claude_problem() or self._runtime.check()
         if problem:
             raise AgentError(problem, 503)
-        agent_id = new_agent_id(req.agent_type)
+        agent_id = req.agent_id or new_agent_id(req.agent_type)
         run_dir = self._settings.resolved_runs_dir / agent_id
         ws = Path(req.workspace) if req.workspace else self._settings.resolved_workspaces_dir / agent_id
         timeout = req.timeout_seconds or self._settings.timeout_for(req.agent_type)

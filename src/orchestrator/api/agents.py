@@ -27,7 +27,6 @@ from orchestrator.prompts.context import task_context
 from orchestrator.prompts.render import render
 from orchestrator.services import Services
 from orchestrator.store.agents import AgentFilter, AgentRow
-from orchestrator.store.tasks import TaskStore
 
 router = APIRouter(prefix="/api/agents", tags=["agents"], responses=ERROR_RESPONSES)
 
@@ -80,7 +79,7 @@ async def spawn(body: SpawnBody, services: ServicesDep) -> AgentDetail:
     if prompt is None:
         if body.task_id is None:
             raise HTTPException(422, "prompt: required when no task_id is given")
-        task = TaskStore(services.db).get(body.task_id)
+        task = services.task_store.get(body.task_id)
         if task is None:
             raise HTTPException(404, f"task_id: task {body.task_id!r} not found")
         prompt = render(body.agent_type, task_context(task))

@@ -1,28 +1,134 @@
-"""Task rows."""
+"""Task rows: create, page, guarded updates, delete, and a task's history."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, RowMapping, and_, delete, func, insert, select, update
 
+from orchestrator.clock import utc_now
+from orchestrator.domain.tasks import task_sources_for
+from orchestrator.domain.types import ACTIVE_AGENT_STATUSES, QueueItemStatus, TaskStatus
 from orchestrator.store.db import Database
-from orchestrator.store.tables import tasks
+from orchestrator.store.tables import agents, events, queue, tasks
 
 TaskRow = dict[str, Any]
+
+
+class TaskBusy(Exception):
+    """The task has an agent at work or a queue item being processed."""
+
+
+def decode_task(row: RowMapping | Mapping[str, Any]) -> TaskRow:
+    out = dict(row)
+    out["repos"] = json.loads(out["repos"]) if out.get("repos") else []
+    out["execution_plan"] = json.loads(out["execution_plan"]) if out.get("execution_plan") else None
+    return out
+
+
+def _encode(fields: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(fields)
+    if "repos" in out:
+        out["repos"] = json.dumps(out["repos"]) if out["repos"] is not None else None
+    if "execution_plan" in out and not isinstance(out["execution_plan"], str | None):
+        out["execution_plan"] = json.dumps(out["execution_plan"])
+    return out
+
+
+def move_task(conn: Connection, task_id: str, target: TaskStatus, **fields: Any) -> bool:
+    """Moves a task to `target` only from a status that may precede it (or is it already)."""
+    sources = [s.value for s in task_sources_for(target)] + [target.value]
+    result = conn.execute(
+        update(tasks)
+        .where(and_(tasks.c.id == task_id, tasks.c.status.in_(sources)))
+        .values(**_encode(fields), status=target.value, updated_at=utc_now())
+    )
+    return result.rowcount == 1
 
 
 class TaskStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
+    def create(self, row: Mapping[str, Any]) -> TaskRow | None:
+        """None when a task with that id exists."""
+        now = utc_now()
+        values = _encode({"status": TaskStatus.PENDING.value, "created_at": now, "updated_at": now, **row})
+        with self._db.write() as conn:
+            if conn.execute(select(tasks.c.id).where(tasks.c.id == values["id"])).first() is not None:
+                return None
+            conn.execute(insert(tasks).values(**values))
+        return self.get(values["id"])
+
     def get(self, task_id: str) -> TaskRow | None:
         with self._db.read() as conn:
             row = conn.execute(select(tasks).where(tasks.c.id == task_id)).mappings().first()
-        if row is None:
-            return None
-        out = dict(row)
-        out["repos"] = json.loads(out["repos"]) if out.get("repos") else []
-        out["execution_plan"] = json.loads(out["execution_plan"]) if out.get("execution_plan") else None
-        return out
+        return decode_task(row) if row is not None else None
+
+    def page(self, status: TaskStatus | None, *, limit: int, offset: int) -> tuple[list[TaskRow], int]:
+        query = select(tasks).order_by(tasks.c.created_at.desc(), tasks.c.id).limit(limit).offset(offset)
+        count = select(func.count()).select_from(tasks)
+        if status is not None:
+            query = query.where(tasks.c.status == status.value)
+            count = count.where(tasks.c.status == status.value)
+        with self._db.read() as conn:
+            rows = [decode_task(r) for r in conn.execute(query).mappings()]
+            total = conn.execute(count).scalar_one()
+        return rows, int(total)
+
+    def update(self, task_id: str, fields: Mapping[str, Any], status: TaskStatus | None) -> bool:
+        """Applies fields and, if given, a status move; False when the move is not allowed."""
+        with self._db.write() as conn:
+            if status is not None and not move_task(conn, task_id, status, **fields):
+                return False
+            if status is None and fields:
+                conn.execute(
+                    update(tasks).where(tasks.c.id == task_id).values(**_encode(fields), updated_at=utc_now())
+                )
+        return True
+
+    def move(self, task_id: str, target: TaskStatus, **fields: Any) -> bool:
+        with self._db.write() as conn:
+            return move_task(conn, task_id, target, **fields)
+
+    def delete(self, task_id: str) -> bool:
+        active = [s.value for s in ACTIVE_AGENT_STATUSES]
+        with self._db.write() as conn:
+            working = conn.execute(
+                select(agents.c.id).where(agents.c.task_id == task_id, agents.c.status.in_(active)).limit(1)
+            ).first()
+            processing = conn.execute(
+                select(queue.c.id)
+                .where(queue.c.task_id == task_id, queue.c.status == QueueItemStatus.PROCESSING.value)
+                .limit(1)
+            ).first()
+            if working is not None or processing is not None:
+                raise TaskBusy(task_id)
+            conn.execute(delete(queue).where(queue.c.task_id == task_id))
+            return conn.execute(delete(tasks).where(tasks.c.id == task_id)).rowcount == 1
+
+    def history(self, task_id: str) -> dict[str, list[dict[str, Any]]]:
+        with self._db.read() as conn:
+            agent_rows = conn.execute(
+                select(agents).where(agents.c.task_id == task_id).order_by(agents.c.created_at)
+            ).mappings()
+            agent_list = [dict(r) for r in agent_rows]
+            event_list = [
+                dict(r)
+                for r in conn.execute(
+                    select(events).where(events.c.task_id == task_id).order_by(events.c.created_at)
+                ).mappings()
+            ]
+            queue_list = [
+                dict(r)
+                for r in conn.execute(
+                    select(queue).where(queue.c.task_id == task_id).order_by(queue.c.id)
+                ).mappings()
+            ]
+        for row in agent_list:
+            row["metadata"] = json.loads(row["metadata"]) if row.get("metadata") else {}
+        for row in event_list:
+            row["payload"] = json.loads(row["payload"]) if row.get("payload") else {}
+        return {"agents": agent_list, "events": event_list, "queue": queue_list}

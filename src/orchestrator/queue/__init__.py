@@ -1,0 +1,1 @@
+"""The task queue: what waits, what runs, and the loop that starts work the moment a slot frees."""

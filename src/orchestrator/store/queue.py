@@ -1,0 +1,240 @@
+"""The queue: items, settings, and the atomic claim of the next item."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, and_, delete, func, insert, select, update
+
+from orchestrator.clock import utc_now
+from orchestrator.domain.queue_rules import QueueSettings, choose_next, settings_from_rows
+from orchestrator.domain.types import QueueItemStatus, TaskStatus
+from orchestrator.store.db import Database
+from orchestrator.store.tables import queue, queue_settings, tasks
+from orchestrator.store.tasks import move_task
+
+ACTIVE_ITEM = (QueueItemStatus.QUEUED.value, QueueItemStatus.PROCESSING.value)
+DONE_ITEM = (QueueItemStatus.COMPLETED.value, QueueItemStatus.FAILED.value)
+
+
+class QueueConflict(Exception):
+    """The request does not fit the item's state; the message says why."""
+
+
+class QueueNotFound(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    task_id: str
+    position: int
+    agent_id: str
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    id: int
+    position: int
+    task_id: str
+
+
+def _settings(conn: Connection) -> QueueSettings:
+    rows = {k: v for k, v in conn.execute(select(queue_settings.c.key, queue_settings.c.value))}
+    return settings_from_rows(rows)
+
+
+def _put_setting(conn: Connection, key: str, value: str | None) -> None:
+    conn.execute(delete(queue_settings).where(queue_settings.c.key == key))
+    if value is not None:
+        conn.execute(insert(queue_settings).values(key=key, value=value))
+
+
+class QueueStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def settings(self) -> QueueSettings:
+        with self._db.read() as conn:
+            return _settings(conn)
+
+    def set_setting(self, key: str, value: str) -> QueueSettings:
+        with self._db.write() as conn:
+            _put_setting(conn, key, value)
+            if key == "paused" and value == "false":
+                _put_setting(conn, "pause_reason", None)
+            return _settings(conn)
+
+    def pause(self, reason: str) -> None:
+        with self._db.write() as conn:
+            _put_setting(conn, "paused", "true")
+            _put_setting(conn, "pause_reason", reason)
+
+    def add(self, task_id: str) -> dict[str, Any]:
+        with self._db.write() as conn:
+            status = conn.execute(select(tasks.c.status).where(tasks.c.id == task_id)).scalar_one_or_none()
+            if status is None:
+                raise QueueNotFound(f"task {task_id!r} not found")
+            active = conn.execute(
+                select(queue.c.id).where(queue.c.task_id == task_id, queue.c.status.in_(ACTIVE_ITEM))
+            ).first()
+            if active is not None:
+                raise QueueConflict(f"task {task_id} is already in the queue")
+            if not move_task(conn, task_id, TaskStatus.QUEUED):
+                raise QueueConflict(f"task {task_id} is {status}: it cannot be queued")
+            last = conn.execute(select(func.max(queue.c.position))).scalar_one_or_none()
+            position = (last or 0) + 1
+            item_id = conn.execute(
+                insert(queue).values(
+                    task_id=task_id,
+                    position=position,
+                    status=QueueItemStatus.QUEUED.value,
+                    queued_at=utc_now(),
+                )
+            ).inserted_primary_key
+            assert item_id is not None
+            row = conn.execute(select(queue).where(queue.c.id == item_id[0])).mappings().one()
+        return dict(row)
+
+    def remove(self, task_id: str) -> None:
+        with self._db.write() as conn:
+            item = conn.execute(
+                select(queue.c.id, queue.c.status).where(
+                    queue.c.task_id == task_id, queue.c.status.in_(ACTIVE_ITEM)
+                )
+            ).first()
+            if item is None:
+                raise QueueNotFound(f"task {task_id!r} is not in the queue")
+            if item.status == QueueItemStatus.PROCESSING.value:
+                raise QueueConflict(f"task {task_id} is being processed: kill its agent instead")
+            conn.execute(delete(queue).where(queue.c.id == item.id))
+            move_task(conn, task_id, TaskStatus.PENDING)
+
+    def claim_next(self, instance_id: str, new_agent_id: Any) -> Claimed | None:
+        """Takes the next startable item in one transaction; its agent id is fixed before any spawn."""
+        with self._db.write() as conn:
+            conn.execute(
+                select(queue_settings.c.value)
+                .where(queue_settings.c.key == "max_concurrent")
+                .with_for_update()
+            ).all()
+            settings = _settings(conn)
+            processing = conn.execute(
+                select(func.count())
+                .select_from(queue)
+                .where(queue.c.status == QueueItemStatus.PROCESSING.value)
+            ).scalar_one()
+            queued = [
+                _Candidate(r.id, r.position, r.task_id)
+                for r in conn.execute(
+                    select(queue.c.id, queue.c.position, queue.c.task_id)
+                    .where(queue.c.status == QueueItemStatus.QUEUED.value)
+                    .order_by(queue.c.position, queue.c.id)
+                    .limit(50)
+                )
+            ]
+            chosen = choose_next(settings, int(processing), queued)
+            if chosen is None:
+                return None
+            agent_id = str(new_agent_id())
+            conn.execute(
+                update(queue)
+                .where(and_(queue.c.id == chosen.id, queue.c.status == QueueItemStatus.QUEUED.value))
+                .values(
+                    status=QueueItemStatus.PROCESSING.value,
+                    started_at=utc_now(),
+                    agent_id=agent_id,
+                    instance_id=instance_id,
+                )
+            )
+            move_task(conn, chosen.task_id, TaskStatus.ASSIGNED, assigned_agent_id=agent_id)
+        return Claimed(chosen.id, chosen.task_id, chosen.position, agent_id)
+
+    def finish(self, item_id: int, ok: bool, error: str | None) -> bool:
+        """Ends a processing item and its task; False if it had already ended."""
+        status = QueueItemStatus.COMPLETED if ok else QueueItemStatus.FAILED
+        with self._db.write() as conn:
+            row = conn.execute(select(queue.c.task_id).where(queue.c.id == item_id)).first()
+            done = conn.execute(
+                update(queue)
+                .where(and_(queue.c.id == item_id, queue.c.status == QueueItemStatus.PROCESSING.value))
+                .values(status=status.value, completed_at=utc_now(), error=error)
+            ).rowcount
+            if done and row is not None:
+                move_task(
+                    conn,
+                    row.task_id,
+                    TaskStatus.COMPLETED if ok else TaskStatus.FAILED,
+                    error=error if not ok else None,
+                )
+        return bool(done)
+
+    def requeue(self, item_id: int, reason: str) -> None:
+        with self._db.write() as conn:
+            row = conn.execute(select(queue.c.task_id).where(queue.c.id == item_id)).first()
+            conn.execute(
+                update(queue)
+                .where(queue.c.id == item_id)
+                .values(
+                    status=QueueItemStatus.QUEUED.value,
+                    agent_id=None,
+                    instance_id=None,
+                    started_at=None,
+                    error=reason,
+                )
+            )
+            if row is not None:
+                move_task(conn, row.task_id, TaskStatus.QUEUED, assigned_agent_id=None)
+
+    def processing(self) -> list[dict[str, Any]]:
+        with self._db.read() as conn:
+            return [
+                dict(r)
+                for r in conn.execute(
+                    select(queue).where(queue.c.status == QueueItemStatus.PROCESSING.value)
+                ).mappings()
+            ]
+
+    def item_for_agent(self, agent_id: str) -> dict[str, Any] | None:
+        with self._db.read() as conn:
+            row = (
+                conn.execute(
+                    select(queue).where(
+                        queue.c.agent_id == agent_id, queue.c.status == QueueItemStatus.PROCESSING.value
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return dict(row) if row is not None else None
+
+    def items(self, *, completed_limit: int = 50) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        columns = [*queue.c, tasks.c.title.label("title")]
+        joined = queue.join(tasks, tasks.c.id == queue.c.task_id, isouter=True)
+        with self._db.read() as conn:
+            active = [
+                dict(r)
+                for r in conn.execute(
+                    select(*columns)
+                    .select_from(joined)
+                    .where(queue.c.status.in_(ACTIVE_ITEM))
+                    .order_by(queue.c.position, queue.c.id)
+                ).mappings()
+            ]
+            done = [
+                dict(r)
+                for r in conn.execute(
+                    select(*columns)
+                    .select_from(joined)
+                    .where(queue.c.status.in_(DONE_ITEM))
+                    .order_by(queue.c.completed_at.desc(), queue.c.id.desc())
+                    .limit(completed_limit)
+                ).mappings()
+            ]
+        return active, done
+
+    def clear_done(self) -> int:
+        with self._db.write() as conn:
+            return int(conn.execute(delete(queue).where(queue.c.status.in_(DONE_ITEM))).rowcount)

@@ -1,0 +1,214 @@
+"""The queue through the real server, with real `claude` agents against the fake model."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from typing import Any
+
+from tests.support import fake_anthropic as fm
+from tests.support.server import Server
+
+
+def _task(server: Server, title: str, **body: Any) -> str:
+    response = server.client.post("/api/tasks", json={"title": title, **body})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+def _set(server: Server, key: str, value: Any) -> dict[str, Any]:
+    response = server.client.post("/api/queue/settings", json={"key": key, "value": value})
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def _wait_task(
+    server: Server, task_id: str, statuses: tuple[str, ...], timeout: float = 90
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        task = server.client.get(f"/api/tasks/{task_id}").json()
+        if task["status"] in statuses:
+            return dict(task)
+        assert time.monotonic() < deadline, f"task {task_id} still {task['status']}\n{server.log()}"
+        time.sleep(0.05)
+
+
+def test_settings_defaults_and_validation(server: Server) -> None:
+    assert server.client.get("/api/queue/settings").json() == {
+        "paused": False,
+        "stop_on_failure": True,
+        "max_concurrent": 1,
+    }
+    for key, value, word in [
+        ("max_concurrent", 0, "max_concurrent"),
+        ("paused", "maybe", "paused"),
+        ("colour", "blue", "colour"),
+        ("max_concurrent", True, "max_concurrent"),
+    ]:
+        response = server.client.post("/api/queue/settings", json={"key": key, "value": value})
+        assert response.status_code == 422, response.text
+        assert word in response.json()["detail"]
+    assert _set(server, "max_concurrent", "4")["max_concurrent"] == 4
+    assert server.client.get("/api/queue").json()["settings"]["max_concurrent"] == 4
+
+
+def test_add_twice_unknown_task_and_remove(server: Server) -> None:
+    _set(server, "paused", True)
+    task_id = _task(server, "waits")
+    assert server.client.post(f"/api/queue/add/{task_id}").status_code == 201
+    twice = server.client.post(f"/api/queue/add/{task_id}")
+    assert twice.status_code == 409
+    assert "already" in twice.json()["detail"]
+    assert server.client.post("/api/queue/add/nope").status_code == 404
+    assert server.client.get(f"/api/tasks/{task_id}").json()["status"] == "queued"
+
+    removed = server.client.delete(f"/api/queue/{task_id}")
+    assert removed.status_code == 200
+    assert removed.json()["items"] == []
+    assert server.client.get(f"/api/tasks/{task_id}").json()["status"] == "pending"
+    assert server.client.delete(f"/api/queue/{task_id}").status_code == 404
+
+
+def test_max_concurrent_three_never_runs_a_fourth(server: Server, fake_model: fm.FakeAnthropic) -> None:
+    marker = fake_model.scenario([fm.text("done", delay=0.6)])
+    _set(server, "paused", True)
+    _set(server, "max_concurrent", 3)
+    ids = [_task(server, f"task {i}", description=f"work {marker}") for i in range(10)]
+    for task_id in ids:
+        assert server.client.post(f"/api/queue/add/{task_id}").status_code == 201
+    _set(server, "paused", False)
+
+    most = 0
+    deadline = time.monotonic() + 120
+    while True:
+        status = server.client.get("/api/queue").json()
+        running = len(server.client.get("/api/agents/active").json()["ids"])
+        most = max(most, status["processing"], running)
+        assert status["processing"] <= 3 and running <= 3, status
+        if len(status["completed"]) == 10:
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(0.02)
+    assert most == 3
+    for task_id in ids:
+        task = server.client.get(f"/api/tasks/{task_id}").json()
+        assert task["status"] == "completed"
+        assert len(task["agents"]) == 1
+    _assert_never_over(server, 3)
+
+
+def _assert_never_over(server: Server, limit: int) -> None:
+    """From the database afterwards: at no moment did more than `limit` agents run at once."""
+    db = sqlite3.connect(server.data_dir / "orchestrator.db")
+    rows = db.execute("SELECT started_at, completed_at FROM queue WHERE started_at IS NOT NULL").fetchall()
+    db.close()
+    edges = sorted([(s, 1) for s, _ in rows] + [(e, -1) for _, e in rows if e], key=lambda x: (x[0], x[1]))
+    level = peak = 0
+    for _, step in edges:
+        level += step
+        peak = max(peak, level)
+    assert peak <= limit
+
+
+def test_pause_and_resume(server: Server, fake_model: fm.FakeAnthropic) -> None:
+    marker = fake_model.scenario([fm.text("ok")])
+    _set(server, "paused", True)
+    task_id = _task(server, "later", description=marker)
+    server.client.post(f"/api/queue/add/{task_id}")
+    time.sleep(1.0)
+    assert server.client.get(f"/api/tasks/{task_id}").json()["status"] == "queued"
+    assert server.client.get("/api/agents").json()["total"] == 0
+    _set(server, "paused", False)
+    assert _wait_task(server, task_id, ("completed", "failed"))["status"] == "completed"
+
+
+def test_stop_on_failure_pauses_and_says_why(server: Server, fake_model: fm.FakeAnthropic) -> None:
+    bad = fake_model.scenario([fm.error(500, "model down")])
+    good = fake_model.scenario([fm.text("ok")])
+    _set(server, "paused", True)
+    first = _task(server, "fails", description=bad)
+    second = _task(server, "would run", description=good)
+    server.client.post(f"/api/queue/add/{first}")
+    server.client.post(f"/api/queue/add/{second}")
+    _set(server, "paused", False)
+
+    failed = _wait_task(server, first, ("failed",))
+    assert "model down" in failed["error"]
+    status = server.client.get("/api/queue").json()
+    assert status["settings"]["paused"] is True
+    assert first in status["pause_reason"] and "model down" in status["pause_reason"]
+    time.sleep(0.5)
+    assert server.client.get(f"/api/tasks/{second}").json()["status"] == "queued"
+
+    _set(server, "paused", False)
+    assert _wait_task(server, second, ("completed",))["status"] == "completed"
+    assert server.client.get("/api/queue").json()["pause_reason"] is None
+    cleared = server.client.post("/api/queue/clear").json()
+    assert cleared == {"removed": 2}
+
+
+def test_without_stop_on_failure_the_queue_goes_on(server: Server, fake_model: fm.FakeAnthropic) -> None:
+    bad = fake_model.scenario([fm.error(500)])
+    good = fake_model.scenario([fm.text("ok")])
+    _set(server, "stop_on_failure", False)
+    first, second = _task(server, "fails", description=bad), _task(server, "runs", description=good)
+    server.client.post(f"/api/queue/add/{first}")
+    server.client.post(f"/api/queue/add/{second}")
+    assert _wait_task(server, second, ("completed", "failed"))["status"] == "completed"
+    assert server.client.get(f"/api/tasks/{first}").json()["status"] == "failed"
+    assert server.client.get("/api/queue/settings").json()["paused"] is False
+
+
+def test_task_detail_shows_agents_and_queue_history(server: Server, fake_model: fm.FakeAnthropic) -> None:
+    task_id = _task(server, "history", description=fake_model.scenario([fm.text("ok")]))
+    server.client.post(f"/api/queue/add/{task_id}")
+    task = _wait_task(server, task_id, ("completed",))
+    assert [a["status"] for a in task["agents"]] == ["completed"]
+    assert task["assigned_agent_id"] == task["agents"][0]["id"]
+    assert [q["status"] for q in task["queue"]] == ["completed"]
+    refused = server.client.delete(f"/api/tasks/{task_id}")
+    assert refused.status_code == 204
+
+
+def test_deleting_a_task_with_a_running_agent_is_refused(
+    server: Server, fake_model: fm.FakeAnthropic
+) -> None:
+    task_id = _task(server, "busy", description=fake_model.scenario([fm.text("ok", delay=3)]))
+    server.client.post(f"/api/queue/add/{task_id}")
+    _wait_task(server, task_id, ("in_progress",))
+    refused = server.client.delete(f"/api/tasks/{task_id}")
+    assert refused.status_code == 409
+    assert server.client.get(f"/api/tasks/{task_id}").status_code == 200
+
+
+def test_service_killed_while_tasks_run_ends_every_task_exactly_once(
+    make_server, fake_model: fm.FakeAnthropic
+) -> None:  # type: ignore[no-untyped-def]
+    first = make_server(kill_agents_on_shutdown=False)
+    marker = fake_model.scenario(
+        [
+            fm.tool("Bash", {"command": "echo working", "description": "w"}, delay=0.5),
+            fm.text("ok", delay=0.5),
+        ]
+    )
+    _set(first, "paused", True)
+    _set(first, "max_concurrent", 2)
+    ids = [_task(first, f"t{i}", description=marker) for i in range(6)]
+    for task_id in ids:
+        first.client.post(f"/api/queue/add/{task_id}")
+    _set(first, "paused", False)
+    deadline = time.monotonic() + 60
+    while first.client.get("/api/queue").json()["processing"] < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    first.crash()
+
+    second = make_server(data_dir=first.data_dir)
+    for task_id in ids:
+        assert _wait_task(second, task_id, ("completed", "failed"), timeout=120)["status"] == "completed"
+    for task_id in ids:
+        task = second.client.get(f"/api/tasks/{task_id}").json()
+        assert len(task["agents"]) == 1, task["agents"]
+        assert [q["status"] for q in task["queue"]] == ["completed"]
+    _assert_never_over(second, 2)

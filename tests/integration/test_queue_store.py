@@ -1,0 +1,191 @@
+"""The queue's claim and recovery rules on a real SQLite store, including random sequences."""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+from pathlib import Path
+
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+from orchestrator.domain.types import TaskStatus
+from orchestrator.store.db import Database
+from orchestrator.store.queue import QueueConflict, QueueNotFound, QueueStore
+from orchestrator.store.tasks import TaskStore
+
+_ids = itertools.count()
+
+
+def _db(path: Path) -> Database:
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    return db
+
+
+def _agent_ids() -> str:
+    return f"coding-{next(_ids):08x}"
+
+
+def test_claim_takes_items_in_order_and_never_past_the_limit(tmp_path: Path) -> None:
+    db = _db(tmp_path / "q.db")
+    tasks, queue = TaskStore(db), QueueStore(db)
+    for i in range(4):
+        tasks.create({"id": f"t{i}", "title": str(i)})
+        queue.add(f"t{i}")
+    queue.set_setting("max_concurrent", "2")
+    first = queue.claim_next("me", _agent_ids)
+    second = queue.claim_next("me", _agent_ids)
+    assert first is not None and second is not None
+    assert (first.task_id, second.task_id) == ("t0", "t1")
+    assert queue.claim_next("me", _agent_ids) is None
+    assert tasks.get("t0")["status"] == TaskStatus.ASSIGNED  # type: ignore[index]
+    assert queue.finish(first.id, True, None)
+    assert not queue.finish(first.id, True, None)
+    third = queue.claim_next("me", _agent_ids)
+    assert third is not None and third.task_id == "t2"
+
+
+def test_two_stores_on_one_file_never_claim_the_same_item(tmp_path: Path) -> None:
+    path = tmp_path / "q.db"
+    db_a, db_b = _db(path), _db(path)
+    tasks = TaskStore(db_a)
+    qa, qb = QueueStore(db_a), QueueStore(db_b)
+    qa.set_setting("max_concurrent", "100")
+    for i in range(30):
+        tasks.create({"id": f"t{i}", "title": str(i)})
+        qa.add(f"t{i}")
+    taken = []
+    for _ in range(20):
+        for q in (qa, qb):
+            claimed = q.claim_next("x", _agent_ids)
+            if claimed is not None:
+                taken.append(claimed.task_id)
+    assert sorted(taken) == sorted(f"t{i}" for i in range(30))
+
+
+def test_an_item_claimed_before_a_crash_goes_back_to_the_queue(tmp_path: Path) -> None:
+    from orchestrator.agents.log_bus import LogBus
+    from orchestrator.agents.log_writer import LogWriter
+    from orchestrator.agents.manager import AgentManager
+    from orchestrator.domain.redact import Redactor
+    from orchestrator.queue.processor import QueueProcessor
+    from orchestrator.runtimes.host import HostRuntime
+    from orchestrator.settings import Settings
+    from orchestrator.store.agents import AgentStore
+    from orchestrator.store.logs import LogStore
+
+    db = _db(tmp_path / "q.db")
+    tasks, queue, agents = TaskStore(db), QueueStore(db), AgentStore(db)
+    tasks.create({"id": "t0", "title": "x"})
+    queue.add("t0")
+    claimed = queue.claim_next("dead-instance", _agent_ids)
+    assert claimed is not None
+    settings = Settings(ORCHESTRATOR_DATA_DIR=tmp_path)
+    bus = LogBus()
+    manager = AgentManager(
+        settings,
+        agents,
+        HostRuntime(),
+        LogWriter(LogStore(db), bus, flush_interval=0.01, max_lines=10),
+        bus,
+        Redactor(),
+        "me",
+    )
+    processor = QueueProcessor(queue, tasks, agents, manager, "me", enabled=True)
+    assert processor.recover() == {"requeued": 1, "ended": 0, "following": 0}
+    assert tasks.get("t0")["status"] == TaskStatus.QUEUED  # type: ignore[index]
+    again = queue.claim_next("me", _agent_ids)
+    assert again is not None and again.task_id == "t0" and again.agent_id != claimed.agent_id
+
+
+class QueueMachine(RuleBasedStateMachine):
+    """Random add / remove / claim / finish / setting changes against the real store."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._dir = tempfile.TemporaryDirectory()
+        db = _db(Path(self._dir.name) / "q.db")
+        self.tasks, self.queue = TaskStore(db), QueueStore(db)
+        self.known: list[str] = []
+        self.queued: list[str] = []
+        self.processing: dict[int, str] = {}
+        self.finished: dict[str, bool] = {}
+        self.max_concurrent = 1
+        self.paused = False
+
+    def teardown(self) -> None:
+        self._dir.cleanup()
+
+    @rule()
+    def new_task(self) -> None:
+        task_id = f"t{len(self.known)}"
+        self.tasks.create({"id": task_id, "title": task_id})
+        self.known.append(task_id)
+
+    @precondition(lambda self: self.known)
+    @rule(data=st.data())
+    def add(self, data: st.DataObject) -> None:
+        task_id = data.draw(st.sampled_from(self.known))
+        busy = task_id in self.queued or task_id in self.processing.values()
+        ok = not busy and self.finished.get(task_id) is not True
+        try:
+            self.queue.add(task_id)
+            assert ok, f"{task_id} was added while queued, running or completed"
+            self.queued.append(task_id)
+        except QueueConflict:
+            assert not ok
+
+    @precondition(lambda self: self.known)
+    @rule(data=st.data())
+    def remove(self, data: st.DataObject) -> None:
+        task_id = data.draw(st.sampled_from(self.known))
+        try:
+            self.queue.remove(task_id)
+            assert task_id in self.queued
+            self.queued.remove(task_id)
+        except QueueNotFound:
+            assert task_id not in self.queued
+        except QueueConflict:
+            assert task_id in self.processing.values()
+
+    @rule()
+    def claim(self) -> None:
+        claimed = self.queue.claim_next("me", _agent_ids)
+        startable = not self.paused and len(self.processing) < self.max_concurrent and self.queued
+        if claimed is None:
+            assert not startable
+            return
+        assert startable
+        assert claimed.task_id == self.queued[0], "items start in queue order"
+        assert claimed.task_id not in self.processing.values(), "a task started twice at once"
+        self.queued.pop(0)
+        self.processing[claimed.id] = claimed.task_id
+
+    @precondition(lambda self: self.processing)
+    @rule(data=st.data(), ok=st.booleans())
+    def finish(self, data: st.DataObject, ok: bool) -> None:
+        item_id = data.draw(st.sampled_from(sorted(self.processing)))
+        assert self.queue.finish(item_id, ok, None if ok else "failed")
+        self.finished[self.processing.pop(item_id)] = ok
+
+    @rule(n=st.integers(1, 4))
+    def set_max(self, n: int) -> None:
+        self.queue.set_setting("max_concurrent", str(n))
+        self.max_concurrent = n
+
+    @rule(paused=st.booleans())
+    def set_paused(self, paused: bool) -> None:
+        self.queue.set_setting("paused", "true" if paused else "false")
+        self.paused = paused
+
+    @invariant()
+    def store_agrees(self) -> None:
+        active, _ = self.queue.items()
+        assert [i["task_id"] for i in active if i["status"] == "queued"] == self.queued
+        assert sorted(i["id"] for i in active if i["status"] == "processing") == sorted(self.processing)
+
+
+QueueMachine.TestCase.settings = hsettings(max_examples=40, stateful_step_count=30, deadline=None)
+TestQueueMachine = QueueMachine.TestCase
