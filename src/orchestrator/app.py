@@ -13,6 +13,8 @@ from fastapi import FastAPI
 from orchestrator import __version__, service_log
 from orchestrator.api import agents as agents_api
 from orchestrator.api import errors, health
+from orchestrator.api import events as events_api
+from orchestrator.api import github as github_api
 from orchestrator.api import queue as queue_api
 from orchestrator.api import tasks as tasks_api
 from orchestrator.api.deps import Authorized
@@ -63,7 +65,12 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
         background.start("service-log", service_log.pump_to_database(db_log, services.db))
         recovered = await services.agents.recover()
         queue_recovered = services.queue.recover()
+        services.events.recover()
+        if settings.use_multi_agent_events:
+            services.workflow.unreported_agents()
         background.start("queue-processor", services.queue.run())
+        background.start("event-processor", services.events.run())
+        background.start("event-inbox", services.inbox.run())
         log.info(
             "orchestrator %s up as %s on %s:%s (runtime %s; adopted %d, lost %d; queue %s)",
             __version__,
@@ -82,6 +89,7 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
             await services.writer.drain()
             await background.stop()
             db_log.flush_to(services.db)
+            services.github.close()
             services.db.dispose()
 
     app = FastAPI(
@@ -96,6 +104,10 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
     app.include_router(agents_api.router, dependencies=[Authorized])
     app.include_router(tasks_api.router, dependencies=[Authorized])
     app.include_router(queue_api.router, dependencies=[Authorized])
+    app.include_router(events_api.router, dependencies=[Authorized])
+    app.include_router(github_api.router, dependencies=[Authorized])
+    app.state.github = services.github
+    github_api.install_error_handlers(app)
     return app
 
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from orchestrator.domain.events import INTERNAL_EVENT_TYPES, EventType
 from orchestrator.domain.types import AgentStatus, AgentType, QueueItemStatus, TaskStatus
 
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99})?$"
@@ -217,3 +218,30 @@ class QueueSettingUpdate(BaseModel):
 
 class Cleared(BaseModel):
     removed: int
+
+
+EVENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
+
+
+class EventCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(None, pattern=EVENT_ID_PATTERN)
+    type: EventType
+    task_id: str | None = Field(None, pattern=TASK_ID_PATTERN)
+    agent_id: str | None = Field(None, pattern=r"^[a-z]+-[0-9a-f]{8}$")
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("type")
+    @classmethod
+    def _public(cls, value: EventType) -> EventType:
+        if value in INTERNAL_EVENT_TYPES:
+            raise ValueError(f"{value.value} is written by the service only")
+        return value
+
+
+class EventPage(BaseModel):
+    items: list[Event]
+    total: int
+    limit: int
+    offset: int

@@ -10,16 +10,23 @@ from dataclasses import dataclass
 from orchestrator.agents.log_bus import LogBus
 from orchestrator.agents.log_writer import LogWriter
 from orchestrator.agents.manager import AgentManager
+from orchestrator.domain.events import EventType, RetryPolicy
 from orchestrator.domain.redact import Redactor
+from orchestrator.domain.types import TaskStatus
+from orchestrator.forge.github import GitHubClient
 from orchestrator.queue.processor import QueueProcessor
 from orchestrator.runtimes.base import Runtime
 from orchestrator.runtimes.host import HostRuntime
 from orchestrator.settings import Settings
 from orchestrator.store.agents import AgentStore
 from orchestrator.store.db import Database
+from orchestrator.store.events import EventStore
 from orchestrator.store.logs import LogStore
-from orchestrator.store.queue import QueueStore
+from orchestrator.store.queue import Claimed, QueueStore
 from orchestrator.store.tasks import TaskStore
+from orchestrator.workflow.inbox import Inbox
+from orchestrator.workflow.processor import EventProcessor
+from orchestrator.workflow.service import Workflow
 
 
 @dataclass
@@ -37,6 +44,11 @@ class Services:
     task_store: TaskStore
     queue_store: QueueStore
     queue: QueueProcessor
+    event_store: EventStore
+    events: EventProcessor
+    workflow: Workflow
+    inbox: Inbox
+    github: GitHubClient
 
 
 def secrets_of(settings: Settings) -> list[str | None]:
@@ -61,9 +73,34 @@ def build(settings: Settings) -> Services:
     agents = AgentManager(settings, agent_store, runtime, writer, bus, redact, instance_id)
     task_store = TaskStore(db)
     queue_store = QueueStore(db)
+    event_store = EventStore(db)
+    events = EventProcessor(event_store, instance_id, RetryPolicy(max_attempts=settings.event_max_attempts))
+    github = GitHubClient(settings.github_api_url, settings.github_token, settings.github_owner)
+    multi = settings.use_multi_agent_events
+
+    def assigned(item: Claimed) -> None:
+        event_store.create(
+            f"{item.task_id}.assigned.{item.id}", EventType.TASK_ASSIGNED.value, item.task_id, None, {}
+        )
+        task_store.move(item.task_id, TaskStatus.IN_PROGRESS)
+        events.wake()
+
     processor = QueueProcessor(
-        queue_store, task_store, agent_store, agents, instance_id, enabled=settings.enable_queue_processor
+        queue_store,
+        task_store,
+        agent_store,
+        agents,
+        instance_id,
+        enabled=settings.enable_queue_processor,
+        on_assigned=assigned if multi else None,
     )
+    workflow = Workflow(
+        settings, task_store, event_store, agent_store, agents, github, processor.task_ended, events.wake
+    )
+    events.workflow = workflow
+    if multi:
+        agents.on_end(workflow.agent_ended)
+    inbox = Inbox(settings.resolved_event_dir, event_store, events.wake, settings.event_inbox_poll_seconds)
     return Services(
         settings=settings,
         instance_id=instance_id,
@@ -78,4 +115,9 @@ def build(settings: Settings) -> Services:
         task_store=task_store,
         queue_store=queue_store,
         queue=processor,
+        event_store=event_store,
+        events=events,
+        workflow=workflow,
+        inbox=inbox,
+        github=github,
     )

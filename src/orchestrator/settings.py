@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     agent_kill_grace_seconds: float = Field(5.0, ge=0, le=600, validation_alias="AGENT_KILL_GRACE_SECONDS")
     agent_runtime: Literal["host"] = Field("host", validation_alias="AGENT_RUNTIME")
 
+    max_review_rounds: int = Field(3, ge=0, le=50, validation_alias="MAX_REVIEW_ROUNDS")
+    workspace_cleanup: Literal["never", "on_success", "on_end"] = Field(
+        "on_success", validation_alias="WORKSPACE_CLEANUP"
+    )
+    event_max_attempts: int = Field(4, ge=1, le=50, validation_alias="EVENT_MAX_ATTEMPTS")
+    event_inbox_poll_seconds: float = Field(0.5, gt=0, le=60, validation_alias="EVENT_INBOX_POLL_SECONDS")
+    merge_method: Literal["merge", "squash", "rebase"] = Field("squash", validation_alias="MERGE_METHOD")
+
     api_token: str | None = Field(None, validation_alias="ORCHESTRATOR_API_TOKEN", repr=False)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias="LOG_LEVEL")
     instance_id: str | None = Field(None, validation_alias="INSTANCE_ID")

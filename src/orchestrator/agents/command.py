@@ -45,6 +45,7 @@ class ClaudeInvocation:
     model: str | None = None
     resume_session: str | None = None
     append_system_prompt: str | None = None
+    add_dirs: tuple[str, ...] = ()
 
 
 def build_argv(inv: ClaudeInvocation) -> list[str]:
@@ -63,6 +64,8 @@ def build_argv(inv: ClaudeInvocation) -> list[str]:
         argv += ["--model", inv.model]
     if inv.resume_session:
         argv += ["--resume", inv.resume_session]
+    for directory in inv.add_dirs:
+        argv += ["--add-dir", directory]
     if inv.append_system_prompt:
         argv += ["--append-system-prompt", inv.append_system_prompt]
     return argv

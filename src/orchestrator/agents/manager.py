@@ -48,6 +48,7 @@ class SpawnRequest:
     retry_of: str | None = None
     workspace: str | None = None
     agent_id: str | None = None
+    add_dirs: tuple[str, ...] = ()
 
 
 EndListener = Callable[[AgentRow], None]
@@ -131,7 +132,7 @@ class AgentManager:
         )
         try:
             await asyncio.to_thread(workspace.prepare, ws, req.repo, self._settings.resolved_projects_dir)
-            spec = self._run_spec(row, run_dir, ws)
+            spec = self._run_spec(row, run_dir, ws, req.add_dirs)
             handle = await self._runtime.start(spec)
         except (workspace.WorkspaceError, RuntimeError_, OSError) as exc:
             reason = self._redact(f"could not start: {exc}")
@@ -153,7 +154,7 @@ class AgentManager:
         assert found is not None
         return found
 
-    def _run_spec(self, row: AgentRow, run_dir: Path, ws: Path) -> RunSpec:
+    def _run_spec(self, row: AgentRow, run_dir: Path, ws: Path, add_dirs: tuple[str, ...] = ()) -> RunSpec:
         home = run_dir / "home"
         config_dir = run_dir / "claude-config"
         home.mkdir(parents=True, exist_ok=True)
@@ -164,6 +165,7 @@ class AgentManager:
                 prompt=row["prompt"],
                 max_turns=row["max_turns"],
                 model=row["model"],
+                add_dirs=add_dirs,
             )
         )
         env = build_env(

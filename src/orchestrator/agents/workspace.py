@@ -1,12 +1,15 @@
-"""An agent's working directory: a clone of the repository from PROJECTS_DIR, or a fresh git repository."""
+"""Working directories: a checkout of each repository of a task on its branch, or a fresh repository."""
 
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99})?$")
+_SLUG = re.compile(r"[^a-z0-9]+")
 
 
 class WorkspaceError(Exception):
@@ -17,20 +20,108 @@ def valid_repo_name(name: str) -> bool:
     return REPO_NAME.match(name) is not None and ".." not in name and not name.endswith(".")
 
 
-def _git(args: list[str], cwd: Path) -> None:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+def task_branch(task_id: str, title: str) -> str:
+    slug = _SLUG.sub("-", title.lower()).strip("-")[:40].strip("-") or "work"
+    safe_id = _SLUG.sub("-", task_id.lower()).strip("-") or "task"
+    return f"task/{safe_id}-{slug}"
+
+
+def _git(args: list[str], cwd: Path) -> str:
+    proc = subprocess.run(
+        ["git", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
     if proc.returncode != 0:
         raise WorkspaceError(f"git {args[0]} failed: {proc.stderr.strip()[:500]}")
+    return proc.stdout.strip()
 
 
-def prepare(path: Path, repo: str | None, projects_dir: Path) -> Path:
-    """Makes `path` ready for an agent; an existing workspace (a retry) is kept as it is."""
+def _project(projects_dir: Path, repo: str) -> Path | None:
+    source = projects_dir / repo.split("/")[-1]
+    return source if (source / ".git").exists() or (source / "HEAD").is_file() else None
+
+
+def prepare(path: Path, repo: str | None, projects_dir: Path, branch: str | None = None) -> Path:
+    """Makes `path` ready for an agent; an existing workspace (a retry, a fix-up) is kept as it is."""
     if path.is_dir() and any(path.iterdir()):
         return path
     path.mkdir(parents=True, exist_ok=True)
-    source = projects_dir / repo.split("/")[-1] if repo else None
-    if source is not None and (source / ".git").exists():
+    source = _project(projects_dir, repo) if repo else None
+    if source is not None:
         _git(["clone", "--quiet", "--local", "--", str(source), str(path)], cwd=path.parent)
+        upstream = subprocess.run(
+            ["git", "-C", str(source), "remote", "get-url", "origin"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if upstream.returncode == 0 and upstream.stdout.strip():
+            _git(["remote", "set-url", "origin", upstream.stdout.strip()], cwd=path)
+            _git(["fetch", "--quiet", "origin"], cwd=path)
     else:
         _git(["init", "--quiet"], cwd=path)
+    if branch:
+        remote_has = (
+            subprocess.run(
+                ["git", "rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}"],
+                cwd=path,
+                capture_output=True,
+                check=False,
+            ).returncode
+            == 0
+        )
+        start = [f"origin/{branch}"] if remote_has else []
+        _git(["checkout", "--quiet", "-B", branch, *start], cwd=path)
     return path
+
+
+@dataclass(frozen=True)
+class TaskCheckouts:
+    primary: Path
+    others: list[Path]
+    branch: str
+
+
+def prepare_task(
+    workspaces_dir: Path, projects_dir: Path, task_id: str, title: str, repos: list[str]
+) -> TaskCheckouts:
+    """One checkout per repository of the task, all on the task's branch."""
+    branch = task_branch(task_id, title)
+    root = workspaces_dir / "tasks" / re.sub(r"[^A-Za-z0-9_.-]", "_", task_id)
+    names = repos or ["work"]
+    paths = [
+        prepare(root / name.split("/")[-1], name if repos else None, projects_dir, branch) for name in names
+    ]
+    return TaskCheckouts(paths[0], paths[1:], branch)
+
+
+def unpushed_work(path: Path) -> str | None:
+    """What a clean-up would lose: uncommitted changes or commits not on any remote; None if nothing."""
+    if not (path / ".git").exists():
+        return None
+    dirty = _git(["status", "--porcelain"], cwd=path)
+    if dirty:
+        return f"uncommitted changes in {path}"
+    remotes = _git(["remote"], cwd=path)
+    if not remotes:
+        commits = _git(["rev-list", "--all", "--count"], cwd=path)
+        return f"{commits} commits in {path} were never pushed" if commits not in ("", "0") else None
+    ahead = _git(["rev-list", "--count", "HEAD", "--not", "--remotes"], cwd=path)
+    return f"{ahead} unpushed commits in {path}" if ahead not in ("", "0") else None
+
+
+def remove_if_safe(path: Path) -> str | None:
+    """Deletes a finished workspace unless it holds unpushed work; returns why it was kept."""
+    if not path.exists():
+        return None
+    for checkout in [path, *path.iterdir()] if path.is_dir() else [path]:
+        reason = unpushed_work(checkout) if checkout.is_dir() else None
+        if reason:
+            return reason
+    shutil.rmtree(path)
+    return None

@@ -96,6 +96,12 @@ class QueueProcessor:
         self._tasks.move(item.task_id, TaskStatus.IN_PROGRESS)
         self.started += 1
 
+    def task_ended(self, task_id: str, ok: bool, error: str | None) -> None:
+        """In the event workflow, a queue item ends when its task does."""
+        item = self._queue.processing_item_of_task(task_id)
+        if item is not None:
+            self._end_item(item["id"], task_id, ok=ok, error=error)
+
     def _agent_ended(self, agent: AgentRow) -> None:
         item = self._queue.item_for_agent(agent["id"])
         if item is None:
@@ -118,6 +124,17 @@ class QueueProcessor:
         """Items left processing by a stopped service: follow their agent, or queue them again."""
         counts = {"requeued": 0, "ended": 0, "following": 0}
         for item in self._queue.processing():
+            if self._on_assigned is not None:
+                task = self._tasks.get(item["task_id"])
+                if task is None or task["status"] in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+                    ok = task is not None and task["status"] == TaskStatus.COMPLETED
+                    self._end_item(
+                        item["id"], item["task_id"], ok=ok, error=None if ok else (task or {}).get("error")
+                    )
+                    counts["ended"] += 1
+                else:
+                    counts["following"] += 1
+                continue
             agent = self._agents.get(item["agent_id"]) if item["agent_id"] else None
             if agent is None:
                 self._queue.requeue(item["id"], "the service stopped before its agent started")

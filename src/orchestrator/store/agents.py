@@ -87,6 +87,17 @@ class AgentStore:
         with self._db.read() as conn:
             return [_decode(r) for r in conn.execute(query.order_by(agents.c.created_at)).mappings()]
 
+    def ended_with_task(self, limit: int = 500) -> list[AgentRow]:
+        terminal = [s.value for s in AgentStatus if s.is_terminal]
+        query = (
+            select(agents)
+            .where(agents.c.task_id.is_not(None), agents.c.status.in_(terminal))
+            .order_by(agents.c.completed_at.desc())
+            .limit(limit)
+        )
+        with self._db.read() as conn:
+            return [_decode(r) for r in conn.execute(query).mappings()]
+
     def analytics(self) -> dict[str, Any]:
         with self._db.read() as conn:
             by_status = {

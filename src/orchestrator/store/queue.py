@@ -197,6 +197,19 @@ class QueueStore:
                 ).mappings()
             ]
 
+    def processing_item_of_task(self, task_id: str) -> dict[str, Any] | None:
+        with self._db.read() as conn:
+            row = (
+                conn.execute(
+                    select(queue).where(
+                        queue.c.task_id == task_id, queue.c.status == QueueItemStatus.PROCESSING.value
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return dict(row) if row is not None else None
+
     def item_for_agent(self, agent_id: str) -> dict[str, Any] | None:
         with self._db.read() as conn:
             row = (

@@ -76,6 +76,7 @@ tasks = Table(
     Column("pr_url", Text),
     Column("parent_task_id", Text),
     Column("review_rounds", Integer, nullable=False, server_default="0"),
+    Column("workflow_step", Text),
     Index("ix_tasks_status", "status"),
 )
 
@@ -118,6 +119,8 @@ events = Table(
     Column("next_attempt_at", Text),
     Column("error", Text),
     Column("instance_id", Text),
+    Column("spawned_agent_id", Text),
+    Column("seq", BigInteger),
     Index("ix_events_status_created", "status", "created_at"),
     Index("ix_events_task_id", "task_id"),
 )

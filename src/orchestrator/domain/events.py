@@ -1,0 +1,98 @@
+"""Event types and what each one sets in motion."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from orchestrator.domain.types import AgentType
+
+
+class EventType(StrEnum):
+    TASK_ASSIGNED = "task.assigned"
+    TASK_PLAN_CREATED = "task.plan.created"
+    PR_CREATED = "pr.created"
+    PR_UPDATED = "pr.updated"
+    PR_CHANGES_REQUESTED = "pr.changes.requested"
+    PR_MERGED = "pr.merged"
+    DEPLOY_REQUESTED = "deploy.requested"
+    DEPLOY_COMPLETED = "deploy.completed"
+    VERIFY_PASSED = "verify.passed"
+    VERIFY_FAILED = "verify.failed"
+    AUDIT_REQUESTED = "audit.requested"
+    AUDIT_COMPLETED = "audit.completed"
+    AGENT_FINISHED = "agent.finished"
+
+
+INTERNAL_EVENT_TYPES = frozenset({EventType.AGENT_FINISHED})
+
+
+class EventStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    PROCESSED = "processed"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class SpawnAgent:
+    agent_type: AgentType
+    fixup: bool = False
+
+
+@dataclass(frozen=True)
+class CompleteTask:
+    pass
+
+
+@dataclass(frozen=True)
+class CreateBugTask:
+    pass
+
+
+@dataclass(frozen=True)
+class CreateFindingTasks:
+    pass
+
+
+@dataclass(frozen=True)
+class ReadOutcome:
+    pass
+
+
+Reaction = SpawnAgent | CompleteTask | CreateBugTask | CreateFindingTasks | ReadOutcome
+
+ROUTES: dict[EventType, Reaction] = {
+    EventType.TASK_ASSIGNED: SpawnAgent(AgentType.STARTER),
+    EventType.TASK_PLAN_CREATED: SpawnAgent(AgentType.CODING),
+    EventType.PR_CREATED: SpawnAgent(AgentType.REVIEWER),
+    EventType.PR_UPDATED: SpawnAgent(AgentType.REVIEWER),
+    EventType.PR_MERGED: SpawnAgent(AgentType.DEPLOYER),
+    EventType.DEPLOY_REQUESTED: SpawnAgent(AgentType.DEPLOYER),
+    EventType.DEPLOY_COMPLETED: SpawnAgent(AgentType.VERIFIER),
+    EventType.AUDIT_REQUESTED: SpawnAgent(AgentType.AUDITOR),
+    EventType.PR_CHANGES_REQUESTED: SpawnAgent(AgentType.CODING, fixup=True),
+    EventType.VERIFY_PASSED: CompleteTask(),
+    EventType.VERIFY_FAILED: CreateBugTask(),
+    EventType.AUDIT_COMPLETED: CreateFindingTasks(),
+    EventType.AGENT_FINISHED: ReadOutcome(),
+}
+
+
+def reaction_for(event_type: EventType) -> Reaction:
+    return ROUTES[event_type]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """After a handler failure: retry after `delay(attempt)` seconds, or give up past `max_attempts`."""
+
+    max_attempts: int = 4
+    first_delay: float = 0.5
+    factor: float = 4.0
+    max_delay: float = 60.0
+
+    def next_delay(self, attempts: int) -> float | None:
+        if attempts >= self.max_attempts:
+            return None
+        return min(self.first_delay * self.factor ** (attempts - 1), self.max_delay)

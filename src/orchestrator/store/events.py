@@ -1,0 +1,203 @@
+"""Events: idempotent create, per-task ordered claim, and the outcome of handling."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, RowMapping, and_, func, insert, or_, select, update
+from sqlalchemy.orm import aliased
+
+from orchestrator.clock import utc_now
+from orchestrator.domain.events import EventStatus
+from orchestrator.store.db import Database
+from orchestrator.store.tables import events
+
+EventRow = dict[str, Any]
+_OPEN = (EventStatus.PENDING.value, EventStatus.PROCESSING.value)
+
+
+def decode_event(row: RowMapping | Mapping[str, Any]) -> EventRow:
+    out = dict(row)
+    out["payload"] = json.loads(out["payload"]) if out.get("payload") else {}
+    return out
+
+
+def _later(seconds: float) -> str:
+    return (
+        (datetime.now(UTC) + timedelta(seconds=seconds))
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+class EventStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def create(
+        self, event_id: str, type_: str, task_id: str | None, agent_id: str | None, payload: Mapping[str, Any]
+    ) -> tuple[EventRow, bool]:
+        """Stores an event; an existing id is returned as it is (idempotent). Second value: created now."""
+        with self._db.write() as conn:
+            found = conn.execute(select(events).where(events.c.id == event_id)).mappings().first()
+            if found is not None:
+                return decode_event(found), False
+            seq = conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one()
+            conn.execute(
+                insert(events).values(
+                    id=event_id,
+                    type=type_,
+                    task_id=task_id,
+                    agent_id=agent_id,
+                    payload=json.dumps(dict(payload)),
+                    status=EventStatus.PENDING.value,
+                    created_at=utc_now(),
+                    seq=int(seq) + 1,
+                )
+            )
+            row = conn.execute(select(events).where(events.c.id == event_id)).mappings().one()
+        return decode_event(row), True
+
+    def get(self, event_id: str) -> EventRow | None:
+        with self._db.read() as conn:
+            row = conn.execute(select(events).where(events.c.id == event_id)).mappings().first()
+        return decode_event(row) if row is not None else None
+
+    def page(
+        self,
+        *,
+        statuses: tuple[str, ...] | None,
+        type_: str | None,
+        task_id: str | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[EventRow], int]:
+        conditions: list[ColumnElement[bool]] = []
+        if statuses:
+            conditions.append(events.c.status.in_(statuses))
+        if type_:
+            conditions.append(events.c.type == type_)
+        if task_id:
+            conditions.append(events.c.task_id == task_id)
+        query = select(events).order_by(events.c.seq.desc()).limit(limit).offset(offset)
+        count = select(func.count()).select_from(events)
+        if conditions:
+            query = query.where(and_(*conditions))
+            count = count.where(and_(*conditions))
+        with self._db.read() as conn:
+            rows = [decode_event(r) for r in conn.execute(query).mappings()]
+            total = conn.execute(count).scalar_one()
+        return rows, int(total)
+
+    def claim_next(self, instance_id: str, agent_id_for: Callable[[EventRow], str | None]) -> EventRow | None:
+        """The oldest due pending event with no older open event of its task; claimed, its agent id fixed."""
+        earlier = aliased(events)
+        blocked = (
+            select(earlier.c.id)
+            .where(
+                earlier.c.task_id == events.c.task_id,
+                earlier.c.seq < events.c.seq,
+                earlier.c.status.in_(_OPEN),
+            )
+            .exists()
+        )
+        now = utc_now()
+        with self._db.write() as conn:
+            row = (
+                conn.execute(
+                    select(events)
+                    .where(
+                        events.c.status == EventStatus.PENDING.value,
+                        or_(events.c.next_attempt_at.is_(None), events.c.next_attempt_at <= now),
+                        or_(events.c.task_id.is_(None), ~blocked),
+                    )
+                    .order_by(events.c.seq)
+                    .limit(1)
+                    .with_for_update(skip_locked=True)
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            event = decode_event(row)
+            spawned = event["spawned_agent_id"] or agent_id_for(event)
+            conn.execute(
+                update(events)
+                .where(events.c.id == event["id"], events.c.status == EventStatus.PENDING.value)
+                .values(
+                    status=EventStatus.PROCESSING.value,
+                    attempts=events.c.attempts + 1,
+                    instance_id=instance_id,
+                    spawned_agent_id=spawned,
+                )
+            )
+        event.update(
+            status=EventStatus.PROCESSING.value, attempts=event["attempts"] + 1, spawned_agent_id=spawned
+        )
+        return event
+
+    def mark_processed(self, event_id: str, *, only_open: bool = True) -> bool:
+        condition = (
+            events.c.status.in_(_OPEN) if only_open else events.c.status != EventStatus.PROCESSED.value
+        )
+        with self._db.write() as conn:
+            return bool(
+                conn.execute(
+                    update(events)
+                    .where(events.c.id == event_id, condition)
+                    .values(status=EventStatus.PROCESSED.value, processed_at=utc_now(), error=None)
+                ).rowcount
+            )
+
+    def retry_later(self, event_id: str, error: str, delay: float) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                update(events)
+                .where(events.c.id == event_id)
+                .values(status=EventStatus.PENDING.value, error=error, next_attempt_at=_later(delay))
+            )
+
+    def fail(self, event_id: str, error: str) -> None:
+        with self._db.write() as conn:
+            conn.execute(
+                update(events)
+                .where(events.c.id == event_id)
+                .values(status=EventStatus.FAILED.value, error=error, processed_at=utc_now())
+            )
+
+    def processing(self) -> list[EventRow]:
+        with self._db.read() as conn:
+            return [
+                decode_event(r)
+                for r in conn.execute(
+                    select(events)
+                    .where(events.c.status == EventStatus.PROCESSING.value)
+                    .order_by(events.c.seq)
+                ).mappings()
+            ]
+
+    def release(self, event_id: str) -> None:
+        """A claimed event whose handling did not finish goes back to pending (its agent id kept)."""
+        with self._db.write() as conn:
+            conn.execute(
+                update(events)
+                .where(events.c.id == event_id, events.c.status == EventStatus.PROCESSING.value)
+                .values(status=EventStatus.PENDING.value)
+            )
+
+    def next_due_in(self) -> float | None:
+        """Seconds until the soonest delayed pending event is due, if any."""
+        with self._db.read() as conn:
+            soonest = conn.execute(
+                select(func.min(events.c.next_attempt_at)).where(
+                    events.c.status == EventStatus.PENDING.value, events.c.next_attempt_at.is_not(None)
+                )
+            ).scalar_one_or_none()
+        if soonest is None:
+            return None
+        due = datetime.fromisoformat(str(soonest).replace("Z", "+00:00"))
+        return max(0.0, (due - datetime.now(UTC)).total_seconds())

@@ -1,0 +1,1 @@
+"""The event-driven multi-agent workflow: plan → code → review → deploy → verify."""

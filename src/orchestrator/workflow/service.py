@@ -1,0 +1,327 @@
+"""What each event does to a task: spawn the next agent, read an agent's outcome, end the task."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from orchestrator.agents import workspace
+from orchestrator.agents.manager import AgentError, AgentManager, SpawnRequest
+from orchestrator.domain import outcomes as oc
+from orchestrator.domain.events import (
+    CompleteTask,
+    CreateBugTask,
+    CreateFindingTasks,
+    EventType,
+    ReadOutcome,
+    SpawnAgent,
+    reaction_for,
+)
+from orchestrator.domain.ids import new_agent_id
+from orchestrator.domain.types import AgentStatus, AgentType, TaskStatus
+from orchestrator.forge import git as forge_git
+from orchestrator.forge.errors import ForgeError, ForgeUnavailable
+from orchestrator.forge.github import GitHubClient
+from orchestrator.prompts.render import render
+from orchestrator.settings import Settings
+from orchestrator.store.agents import AgentRow, AgentStore
+from orchestrator.store.events import EventRow, EventStore
+from orchestrator.store.tasks import TaskRow, TaskStore
+from orchestrator.workflow.context import step_context
+
+log = logging.getLogger(__name__)
+
+TaskEnded = Callable[[str, bool, str | None], None]
+
+
+class Retryable(Exception):
+    """The handler could not finish for now (a service down, a limit hit): try again later."""
+
+
+class Workflow:
+    def __init__(
+        self,
+        settings: Settings,
+        tasks: TaskStore,
+        events: EventStore,
+        agents: AgentStore,
+        manager: AgentManager,
+        forge: GitHubClient | None,
+        on_task_end: TaskEnded,
+        wake: Callable[[], None],
+    ) -> None:
+        self._settings = settings
+        self._tasks = tasks
+        self._events = events
+        self._agents = agents
+        self._manager = manager
+        self._forge = forge
+        self._on_task_end = on_task_end
+        self._wake = wake
+
+    @staticmethod
+    def agent_id_for(event: EventRow) -> str | None:
+        reaction = reaction_for(EventType(event["type"]))
+        return new_agent_id(reaction.agent_type) if isinstance(reaction, SpawnAgent) else None
+
+    def emit(
+        self, event_id: str, type_: EventType, task_id: str | None, agent_id: str | None, **payload: Any
+    ) -> None:
+        _, created = self._events.create(event_id, type_.value, task_id, agent_id, payload)
+        if created:
+            self._wake()
+
+    def agent_ended(self, agent: AgentRow) -> None:
+        """Every agent of a task reports through an `agent.finished` event, handled in the task's order."""
+        if agent.get("task_id") and self._tasks.get(agent["task_id"]) is not None:
+            self.emit(
+                f"{agent['id']}.finished",
+                EventType.AGENT_FINISHED,
+                agent["task_id"],
+                agent["id"],
+                agent_type=agent["agent_type"],
+                status=agent["status"],
+            )
+
+    def unreported_agents(self) -> int:
+        """Agents that ended while no `agent.finished` was written (a crash in between) get theirs now."""
+        count = 0
+        for agent in self._agents.ended_with_task():
+            if self._events.get(f"{agent['id']}.finished") is None:
+                task = self._tasks.get(agent["task_id"])
+                if task is not None and task["status"] not in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+                    self.agent_ended(agent)
+                    count += 1
+        return count
+
+    async def handle(self, event: EventRow) -> str:
+        task = self._tasks.get(event["task_id"]) if event["task_id"] else None
+        if task is None:
+            return f"no task {event['task_id']!r}: nothing to do"
+        if task["status"] in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+            return f"task already {task['status']}"
+        reaction = reaction_for(EventType(event["type"]))
+        if isinstance(reaction, SpawnAgent):
+            return await self._spawn(event, task, reaction)
+        if isinstance(reaction, ReadOutcome):
+            return await self._read_outcome(event, task)
+        if isinstance(reaction, CompleteTask):
+            self.end_task(task, ok=True, reason=None)
+            return "task completed"
+        if isinstance(reaction, CreateBugTask):
+            return self._bug_task(event, task)
+        if isinstance(reaction, CreateFindingTasks):
+            return self._finding_tasks(event, task)
+        raise AssertionError(reaction)
+
+    async def _spawn(self, event: EventRow, task: TaskRow, reaction: SpawnAgent) -> str:
+        agent_id = event["spawned_agent_id"]
+        if self._agents.get(agent_id) is not None:
+            return f"agent {agent_id} was started before a restart"
+        if reaction.fixup:
+            if task["review_rounds"] >= self._settings.max_review_rounds:
+                reason = f"review rounds cap reached: {task['review_rounds']} rounds of changes requested"
+                self.end_task(task, ok=False, reason=reason)
+                return reason
+            self._tasks.update(task["id"], {"review_rounds": task["review_rounds"] + 1}, None)
+        checkouts = await asyncio.to_thread(
+            workspace.prepare_task,
+            self._settings.resolved_workspaces_dir,
+            self._settings.resolved_projects_dir,
+            task["id"],
+            task["title"],
+            task["repos"],
+        )
+        context = step_context(task, event["payload"], checkouts.primary, checkouts.branch)
+        try:
+            await self._manager.spawn(
+                SpawnRequest(
+                    agent_type=reaction.agent_type,
+                    prompt=render(reaction.agent_type, context),
+                    task_id=task["id"],
+                    repo=task["repo"],
+                    workspace=str(checkouts.primary),
+                    add_dirs=tuple(str(p) for p in checkouts.others),
+                    agent_id=agent_id,
+                )
+            )
+        except AgentError as exc:
+            if exc.status >= 500:
+                raise Retryable(str(exc)) from exc
+            self.end_task(task, ok=False, reason=f"could not start the {reaction.agent_type} agent: {exc}")
+            return str(exc)
+        self._tasks.update(
+            task["id"],
+            {"branch": checkouts.branch, "workflow_step": reaction.agent_type.value},
+            TaskStatus.IN_PROGRESS,
+        )
+        return f"started {reaction.agent_type} agent {agent_id}"
+
+    async def _read_outcome(self, event: EventRow, task: TaskRow) -> str:
+        agent = self._agents.get(event["agent_id"] or "")
+        if agent is None:
+            return "the agent is gone"
+        agent_type = AgentType(agent["agent_type"])
+        if agent["status"] != AgentStatus.COMPLETED:
+            why = agent.get("error") or "no reason"
+            reason = f"{agent_type} agent {agent['id']} ended {agent['status']}: {why}"
+            self.end_task(task, ok=False, reason=reason)
+            return reason
+        try:
+            outcome = oc.parse_outcome(agent_type, agent["metadata"].get("result"))
+        except oc.OutcomeError as exc:
+            reason = f"{agent_type} agent {agent['id']} ended without a valid outcome: {exc}"
+            self.end_task(task, ok=False, reason=reason)
+            return reason
+        try:
+            return await self._follow(agent, task, outcome)
+        except ForgeUnavailable as exc:
+            raise Retryable(str(exc)) from exc
+        except ForgeError as exc:
+            reason = f"GitHub refused after the {agent_type} agent: {exc}"
+            self.end_task(task, ok=False, reason=reason)
+            return reason
+
+    async def _follow(self, agent: AgentRow, task: TaskRow, outcome: oc.Outcome) -> str:
+        next_id = f"{agent['id']}.next"
+        tid, aid = task["id"], agent["id"]
+        if isinstance(outcome, oc.StarterOutcome):
+            self._tasks.update(tid, {"execution_plan": outcome.model_dump()}, None)
+            kind = EventType.AUDIT_REQUESTED if outcome.audit else EventType.TASK_PLAN_CREATED
+            self.emit(next_id, kind, tid, aid, summary=outcome.summary)
+            return f"plan stored; {kind}"
+        if isinstance(outcome, oc.CodingOutcome):
+            return await self._publish_change(agent, task, outcome, next_id)
+        if isinstance(outcome, oc.ReviewOutcome):
+            if outcome.verdict == "changes_requested":
+                self.emit(next_id, EventType.PR_CHANGES_REQUESTED, tid, aid, comments=outcome.comments)
+                return "changes requested"
+            merged = await asyncio.to_thread(self._merge, task)
+            self.emit(next_id, EventType.PR_MERGED, tid, aid, comments=outcome.comments, merge=merged)
+            return "approved and merged"
+        if isinstance(outcome, oc.DeployOutcome):
+            if not outcome.deployed:
+                self.end_task(task, ok=False, reason=f"deploy failed: {outcome.details}")
+                return "deploy failed"
+            self.emit(next_id, EventType.DEPLOY_COMPLETED, tid, aid, details=outcome.details)
+            return "deployed"
+        if isinstance(outcome, oc.VerifyOutcome):
+            kind = EventType.VERIFY_PASSED if outcome.passed else EventType.VERIFY_FAILED
+            self.emit(next_id, kind, tid, aid, evidence=outcome.evidence)
+            return str(kind)
+        if isinstance(outcome, oc.AuditOutcome):
+            findings = [f.model_dump() for f in outcome.findings]
+            self.emit(next_id, EventType.AUDIT_COMPLETED, tid, aid, findings=findings)
+            return f"{len(findings)} findings"
+        raise AssertionError(outcome)
+
+    async def _publish_change(
+        self, agent: AgentRow, task: TaskRow, outcome: oc.CodingOutcome, next_id: str
+    ) -> str:
+        checkout = Path(agent["workspace"])
+        branch = task["branch"] or workspace.task_branch(task["id"], task["title"])
+        pushed = await asyncio.to_thread(self._push, checkout, branch)
+        pr: dict[str, Any] = {}
+        if self._forge is not None and self._forge.configured and task["repo"]:
+            pull = await asyncio.to_thread(
+                self._forge.create_pull, task["repo"], head=branch, title=task["title"], body=outcome.summary
+            )
+            pr = {"pr_number": pull.number, "pr_url": pull.html_url}
+            self._tasks.update(task["id"], pr, None)
+        first = task["pr_number"] is None and task["review_rounds"] == 0
+        kind = EventType.PR_CREATED if first else EventType.PR_UPDATED
+        self.emit(
+            next_id,
+            kind,
+            task["id"],
+            agent["id"],
+            branch=branch,
+            pushed=pushed,
+            summary=outcome.summary,
+            **pr,
+        )
+        return f"{kind} for {branch}"
+
+    def _push(self, checkout: Path, branch: str) -> bool:
+        origin = forge_git.run_git(
+            ["-C", str(checkout), "remote", "get-url", "origin"], env=forge_git.git_env()
+        )
+        if origin.returncode != 0 or not origin.stdout.strip():
+            return False
+        token = self._settings.github_token if self._forge is not None and self._forge.configured else None
+        forge_git.push_branch(checkout, branch, origin.stdout.strip(), token)
+        return True
+
+    def _merge(self, task: TaskRow) -> str:
+        if self._forge is None or not self._forge.configured or not task["pr_number"] or not task["repo"]:
+            return "no pull request to merge"
+        pull = self._forge.get_pull(task["repo"], task["pr_number"])
+        if pull.merged:
+            return "already merged"
+        result = self._forge.merge_pull(
+            task["repo"], task["pr_number"], merge_method=self._settings.merge_method
+        )
+        return f"merged {result.sha or ''}".strip()
+
+    def _bug_task(self, event: EventRow, task: TaskRow) -> str:
+        evidence = event["payload"].get("evidence") or []
+        bug_id = f"{task['id']}-bug-{event['id'][-8:]}"
+        bug_id = re.sub(r"[^A-Za-z0-9_.:-]", "-", bug_id)[:120]
+        self._tasks.create(
+            {
+                "id": bug_id,
+                "title": f"Bug: verification of {task['title']} failed"[:500],
+                "description": "Verification failed. Evidence:\n" + "\n".join(f"- {e}" for e in evidence),
+                "repo": task["repo"],
+                "repos": task["repos"],
+                "parent_task_id": task["id"],
+                "priority": task["priority"] + 1,
+            }
+        )
+        self.end_task(task, ok=False, reason=f"verification failed: bug task {bug_id} created")
+        return f"bug task {bug_id}"
+
+    def _finding_tasks(self, event: EventRow, task: TaskRow) -> str:
+        findings = event["payload"].get("findings") or []
+        created = []
+        for i, finding in enumerate(findings):
+            finding_id = f"{task['id']}-finding-{i + 1}"[:120]
+            row = self._tasks.create(
+                {
+                    "id": finding_id,
+                    "title": str(finding.get("title") or "finding")[:500],
+                    "description": str(finding.get("description") or ""),
+                    "repo": task["repo"],
+                    "repos": task["repos"],
+                    "parent_task_id": task["id"],
+                    "priority": {"high": 2, "medium": 1}.get(str(finding.get("severity")), 0),
+                }
+            )
+            if row is not None:
+                created.append(finding_id)
+        self.end_task(task, ok=True, reason=None)
+        return f"{len(created)} finding tasks"
+
+    def fail_task_of(self, event: EventRow, reason: str) -> None:
+        task = self._tasks.get(event["task_id"]) if event["task_id"] else None
+        if task is not None:
+            self.end_task(task, ok=False, reason=reason)
+
+    def end_task(self, task: TaskRow, *, ok: bool, reason: str | None) -> None:
+        target = TaskStatus.COMPLETED if ok else TaskStatus.FAILED
+        if not self._tasks.move(task["id"], target, error=reason):
+            return
+        log.info("task %s %s%s", task["id"], target.value, f": {reason}" if reason else "")
+        self._on_task_end(task["id"], ok, reason)
+        policy = self._settings.workspace_cleanup
+        if policy == "on_end" or (policy == "on_success" and ok):
+            root = (
+                self._settings.resolved_workspaces_dir / "tasks" / re.sub(r"[^A-Za-z0-9_.-]", "_", task["id"])
+            )
+            kept = workspace.remove_if_safe(root)
+            if kept:
+                log.warning("workspace of task %s kept: %s", task["id"], kept)
