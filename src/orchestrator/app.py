@@ -65,11 +65,11 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
         background.start("service-log", service_log.pump_to_database(db_log, services.db))
         recovered = await services.agents.recover()
         queue_recovered = services.queue.recover()
-        services.events.recover()
-        if settings.use_multi_agent_events:
-            services.workflow.unreported_agents()
         background.start("queue-processor", services.queue.run())
-        background.start("event-processor", services.events.run())
+        if settings.use_multi_agent_events:
+            services.events.recover()
+            services.workflow.unreported_agents()
+            background.start("event-processor", services.events.run())
         background.start("event-inbox", services.inbox.run())
         log.info(
             "orchestrator %s up as %s on %s:%s (runtime %s; adopted %d, lost %d; queue %s)",

@@ -281,7 +281,7 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/v1/messages/count_tokens":
             self._send_json(200, {"input_tokens": max(1, len(raw) // 4)})
             return
-        step = self.fake._dispatch(body)
+        step = self.fake._dispatch(body, self.headers.get("x-claude-code-session-id") or "")
         self._serve(step, model=str(body.get("model") or DEFAULT_MODEL), stream=body.get("stream") is True)
 
     def _serve(self, step: Step, *, model: str, stream: bool) -> None:
@@ -418,6 +418,8 @@ class FakeAnthropic:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._counter = 0
+        self._roles: dict[str, dict[str, list[list[Step]]]] = {}
+        self._sessions: dict[str, dict[str, tuple[str, int]]] = {}
 
     def start(self) -> None:
         if self._server is not None:
@@ -490,10 +492,42 @@ class FakeAnthropic:
         with self._lock:
             return list(self._unmatched)
 
-    def _dispatch(self, body: dict[str, Any]) -> Step:
+    def roles(self, conversations: dict[str, list[list[Step]]]) -> str:
+        """One marker for a whole workflow: the first of `conversations`' keys found in the request picks
+        the role; each new session of that role takes the role's next conversation."""
+        marker = self.scenario([])
+        name = marker[len("[[scenario:") : -2]
+        with self._lock:
+            self._roles[name] = {key: list(convs) for key, convs in conversations.items()}
+            self._sessions[name] = {}
+        return marker
+
+    def _routed(self, name: str, messages: Any, session: str) -> str:
+        routes = self._roles.get(name)
+        if routes is None:
+            return name
+        sessions = self._sessions[name]
+        if session not in sessions:
+            text = "\n".join(_strings(messages))
+            role = next((key for key in routes if key in text), None)
+            if role is None:
+                return name
+            taken = sum(1 for r, _ in sessions.values() if r == role)
+            sessions[session] = (role, taken)
+        role, index = sessions[session]
+        sub = f"{name}.{role}.{index}"
+        if sub not in self._scenarios:
+            convs = routes[role]
+            steps = convs[index] if index < len(convs) else convs[-1]
+            self._scenarios[sub] = _Scenario(sub, list(steps), False)
+        return sub
+
+    def _dispatch(self, body: dict[str, Any], session: str = "") -> Step:
         messages = body.get("messages")
         name = _find_marker(messages)
         with self._lock:
+            if name is not None:
+                name = self._routed(name, messages, session)
             found = self._scenarios.get(name) if name is not None else None
             if found is None:
                 self._unmatched.append(body)

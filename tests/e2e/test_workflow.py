@@ -1,0 +1,285 @@
+"""The event-driven workflow through the real server, real `claude` agents and real git; GitHub is the
+fake REST server and a local bare repository is the remote."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import fake_anthropic as fm
+from tests.support.fake_github import FakeGitHub
+from tests.support.repos import git, remote_with_project
+from tests.support.server import Server
+
+STARTER = "You are the starter agent"
+CODING = "You are the coding agent"
+REVIEWER = "You are the reviewer agent"
+DEPLOYER = "You are the deployer agent"
+VERIFIER = "You are the verifier agent"
+AUDITOR = "You are the auditor agent"
+
+
+def outcome(data: dict[str, Any], prose: str = "Here is my outcome.") -> fm.Step:
+    return fm.text(f"{prose}\n```json\n{json.dumps(data)}\n```")
+
+
+def commit(path: str, content: str, message: str) -> fm.Step:
+    write = f"printf '%s\\n' '{content}' > {path}"
+    command = f"{write} && git add {path} && git commit -qm '{message}' && echo COMMITTED"
+    return fm.tool("Bash", {"command": command, "description": "commit"})
+
+
+PLAN = outcome(
+    {"summary": "Add calc.add with a test", "steps": ["write calc.py", "test it"], "files": ["calc.py"]}
+)
+APPROVE = outcome({"verdict": "approve", "comments": []})
+DEPLOYED = outcome({"deployed": True, "details": "nothing to deploy: a library"})
+
+
+@pytest.fixture
+def github() -> Iterator[FakeGitHub]:
+    with FakeGitHub() as fake:
+        fake.add_repo("acme", "calc")
+        yield fake
+
+
+@pytest.fixture
+def workflow_server(make_server, tmp_path: Path, github: FakeGitHub) -> Server:  # type: ignore[no-untyped-def]
+    remote_with_project(tmp_path, "calc")
+    return make_server(
+        USE_MULTI_AGENT_EVENTS="true",
+        PROJECTS_DIR=str(tmp_path / "projects"),
+        GITHUB_TOKEN=github.token,
+        GITHUB_OWNER="acme",
+        GITHUB_API_URL=github.api_url,
+        WORKSPACE_CLEANUP="never",
+        MAX_REVIEW_ROUNDS="2",
+    )
+
+
+def _queue_task(server: Server, description: str, title: str = "Add calc") -> str:
+    task = server.client.post("/api/tasks", json={"title": title, "description": description, "repo": "calc"})
+    assert task.status_code == 201, task.text
+    task_id = str(task.json()["id"])
+    assert server.client.post(f"/api/queue/add/{task_id}").status_code == 201
+    return task_id
+
+
+def _wait_task(server: Server, task_id: str, timeout: float = 150) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while True:
+        task = server.client.get(f"/api/tasks/{task_id}").json()
+        if task["status"] in ("completed", "failed"):
+            return dict(task)
+        assert time.monotonic() < deadline, f"task still {task['status']}: {task['events']}\n{server.log()}"
+        time.sleep(0.1)
+
+
+def _chain(task: dict[str, Any]) -> list[str]:
+    return [e["type"] for e in task["events"] if e["type"] != "agent.finished"]
+
+
+def test_full_loop_plan_code_review_fixup_merge_deploy_verify(
+    workflow_server: Server, fake_model: fm.FakeAnthropic, github: FakeGitHub, tmp_path: Path
+) -> None:
+    marker = fake_model.roles(
+        {
+            STARTER: [[PLAN]],
+            CODING: [
+                [
+                    commit("calc.py", "def add(a, b): return a + b", "Add calc.add"),
+                    outcome({"summary": "added add"}),
+                ],
+                [
+                    commit("test_calc.py", 'assert __import__("calc").add(1, 2) == 3', "Test add"),
+                    outcome({"summary": "added the test"}),
+                ],
+            ],
+            REVIEWER: [
+                [outcome({"verdict": "changes_requested", "comments": ["add a test for add()"]})],
+                [APPROVE],
+            ],
+            DEPLOYER: [[DEPLOYED]],
+            VERIFIER: [[outcome({"passed": True, "evidence": ["import calc works"]})]],
+        }
+    )
+    server = workflow_server
+    task_id = _queue_task(server, f"Write calc.add. {marker}")
+    task = _wait_task(server, task_id)
+    assert task["status"] == "completed", (task["error"], _chain(task))
+
+    assert _chain(task) == [
+        "task.assigned",
+        "task.plan.created",
+        "pr.created",
+        "pr.changes.requested",
+        "pr.updated",
+        "pr.merged",
+        "deploy.completed",
+        "verify.passed",
+    ]
+    assert all(e["status"] == "processed" for e in task["events"])
+    assert [(a["agent_type"], a["status"]) for a in task["agents"]] == [
+        ("starter", "completed"),
+        ("coding", "completed"),
+        ("reviewer", "completed"),
+        ("coding", "completed"),
+        ("reviewer", "completed"),
+        ("deployer", "completed"),
+        ("verifier", "completed"),
+    ]
+    assert task["execution_plan"]["summary"] == "Add calc.add with a test"
+    assert task["branch"].startswith(f"task/{task_id}-add-calc")
+    assert task["pr_number"] == 1
+    assert [q["status"] for q in task["queue"]] == ["completed"]
+
+    bare = tmp_path / "remote" / "calc.git"
+    log = git("log", "--format=%s", f"main..{task['branch']}", cwd=bare)
+    assert log.splitlines() == ["Test add", "Add calc.add"]
+    pull = github.pull(github._repos["acme/calc"], 1)
+    assert (pull.head_ref, pull.merged, pull.merge_method) == (task["branch"], True, "squash")
+
+    fixup = fake_model.requests_for(f"{marker[len('[[scenario:') : -2]}.{CODING}.1")
+    assert "add a test for add()" in json.dumps(fixup[0]["messages"])
+    assert {a["workspace"] for a in task["agents"]} == {task["agents"][0]["workspace"]}
+    _assert_no_token(server, github.token)
+
+
+def _assert_no_token(server: Server, token: str) -> None:
+    db = sqlite3.connect(server.data_dir / "orchestrator.db")
+    for table in ("agents", "agent_logs", "events", "tasks", "service_logs"):
+        for row in db.execute(f"SELECT * FROM {table}"):
+            assert token not in json.dumps(row, default=str), table
+    db.close()
+    assert token not in server.log()
+    for path in ("/api/agents", "/api/events", "/api/tasks", "/api/github/status"):
+        assert token not in server.client.get(path).text
+
+
+def test_verify_failed_creates_a_linked_bug_task(
+    workflow_server: Server, fake_model: fm.FakeAnthropic
+) -> None:
+    marker = fake_model.roles(
+        {
+            STARTER: [[PLAN]],
+            CODING: [[commit("calc.py", "x = 1", "Add"), outcome({"summary": "s"})]],
+            REVIEWER: [[APPROVE]],
+            DEPLOYER: [[DEPLOYED]],
+            VERIFIER: [[outcome({"passed": False, "evidence": ["import calc fails"]})]],
+        }
+    )
+    task_id = _queue_task(workflow_server, f"Break it. {marker}")
+    task = _wait_task(workflow_server, task_id)
+    assert task["status"] == "failed"
+    assert "bug task" in task["error"]
+    bugs = [
+        t for t in workflow_server.client.get("/api/tasks").json()["items"] if t["parent_task_id"] == task_id
+    ]
+    assert len(bugs) == 1
+    assert "import calc fails" in bugs[0]["description"]
+    assert bugs[0]["status"] == "pending"
+
+
+def test_review_rounds_are_capped(workflow_server: Server, fake_model: fm.FakeAnthropic) -> None:
+    change = outcome({"verdict": "changes_requested", "comments": ["again"]})
+    code = [commit("calc.py", "x = 1", "Try"), outcome({"summary": "s"})]
+    marker = fake_model.roles(
+        {STARTER: [[PLAN]], CODING: [code, code, code], REVIEWER: [[change], [change], [change]]}
+    )
+    task = _wait_task(workflow_server, _queue_task(workflow_server, f"Never good. {marker}"))
+    assert task["status"] == "failed"
+    assert "review rounds cap" in task["error"]
+    assert [a["agent_type"] for a in task["agents"]].count("reviewer") == 3
+    assert (
+        workflow_server.client.get("/api/queue")
+        .json()["pause_reason"]
+        .startswith(f"task {task['id']} failed")
+    )
+
+
+def test_agent_without_an_outcome_fails_the_task_with_the_reason(
+    workflow_server: Server, fake_model: fm.FakeAnthropic
+) -> None:
+    marker = fake_model.roles({STARTER: [[fm.text("I looked around but will not say anything structured.")]]})
+    task = _wait_task(workflow_server, _queue_task(workflow_server, f"Mute. {marker}"))
+    assert task["status"] == "failed"
+    assert "without a valid outcome" in task["error"]
+    assert "no JSON block" in task["error"]
+
+
+def test_audit_findings_become_tasks(workflow_server: Server, fake_model: fm.FakeAnthropic) -> None:
+    marker = fake_model.roles(
+        {
+            STARTER: [[outcome({"summary": "audit it", "audit": True})]],
+            AUDITOR: [
+                [outcome({"findings": [{"title": "No tests", "severity": "high"}, {"title": "No docs"}]})]
+            ],
+        }
+    )
+    task = _wait_task(workflow_server, _queue_task(workflow_server, f"Audit. {marker}"))
+    assert task["status"] == "completed"
+    assert _chain(task) == ["task.assigned", "audit.requested", "audit.completed"]
+    children = [
+        t
+        for t in workflow_server.client.get("/api/tasks").json()["items"]
+        if t["parent_task_id"] == task["id"]
+    ]
+    assert sorted(t["title"] for t in children) == ["No docs", "No tests"]
+
+
+def test_service_killed_mid_workflow_resumes_without_skipping_or_repeating(
+    make_server, tmp_path: Path, github: FakeGitHub, fake_model: fm.FakeAnthropic
+) -> None:  # type: ignore[no-untyped-def]
+    remote_with_project(tmp_path, "calc")
+    env = {
+        "USE_MULTI_AGENT_EVENTS": "true",
+        "PROJECTS_DIR": str(tmp_path / "projects"),
+        "GITHUB_TOKEN": github.token,
+        "GITHUB_OWNER": "acme",
+        "GITHUB_API_URL": github.api_url,
+    }
+    slow_review = fm.tool("Bash", {"command": "git log --oneline", "description": "look"}, delay=1.5)
+    marker = fake_model.roles(
+        {
+            STARTER: [[PLAN]],
+            CODING: [[commit("calc.py", "x = 1", "Add"), outcome({"summary": "s"})]],
+            REVIEWER: [[slow_review, APPROVE]],
+            DEPLOYER: [[DEPLOYED]],
+            VERIFIER: [[outcome({"passed": True, "evidence": ["ok"]})]],
+        }
+    )
+    first = make_server(kill_agents_on_shutdown=False, **env)
+    task_id = _queue_task(first, f"Resume me. {marker}")
+    deadline = time.monotonic() + 90
+    while not any(
+        a["agent_type"] == "reviewer" for a in first.client.get(f"/api/tasks/{task_id}").json()["agents"]
+    ):
+        assert time.monotonic() < deadline, first.log()
+        time.sleep(0.05)
+    first.crash()
+
+    second = make_server(data_dir=first.data_dir, **env)
+    task = _wait_task(second, task_id)
+    assert task["status"] == "completed", task["error"]
+    assert [a["agent_type"] for a in task["agents"]] == [
+        "starter",
+        "coding",
+        "reviewer",
+        "deployer",
+        "verifier",
+    ]
+    assert _chain(task) == [
+        "task.assigned",
+        "task.plan.created",
+        "pr.created",
+        "pr.merged",
+        "deploy.completed",
+        "verify.passed",
+    ]
+    assert len(github.requests_to("/merge", "PUT")) == 1
