@@ -45,14 +45,39 @@ def base_env(fake_model: FakeAnthropic) -> dict[str, str]:
 
 ServerFactory = Callable[..., Server]
 
+TEST_PG = os.environ.get("ORCHESTRATOR_TEST_PG")
+
+
+def fresh_postgres_database() -> str:
+    """A new empty database on the tests' PostgreSQL; its URL."""
+    import secrets
+
+    from sqlalchemy import create_engine, text
+
+    from orchestrator.store.db import driver_url
+
+    assert TEST_PG is not None
+    name = f"orch_{secrets.token_hex(6)}"
+    engine = create_engine(driver_url(TEST_PG), isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    engine.dispose()
+    return TEST_PG.rsplit("/", 1)[0] + f"/{name}"
+
 
 @pytest.fixture
 def make_server(tmp_path: Path, base_env: dict[str, str]) -> Iterator[ServerFactory]:
     servers: list[Server] = []
+    databases: dict[Path, str] = {}
 
     def make(*, data_dir: Path | None = None, kill_agents_on_shutdown: bool = True, **env: str) -> Server:
+        data_dir = data_dir or tmp_path / f"data{len(servers)}"
+        if TEST_PG and "DATABASE_URL" not in env:
+            if data_dir not in databases:
+                databases[data_dir] = fresh_postgres_database()
+            env["DATABASE_URL"] = databases[data_dir]
         server = Server(
-            data_dir or tmp_path / f"data{len(servers)}",
+            data_dir,
             {**base_env, **env},
             kill_agents_on_shutdown=kill_agents_on_shutdown,
         )

@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
-from orchestrator import __version__, service_log
+from orchestrator import __version__, metrics, service_log
 from orchestrator.api import agents as agents_api
+from orchestrator.api import dashboard as dashboard_api
 from orchestrator.api import errors, health
 from orchestrator.api import events as events_api
 from orchestrator.api import github as github_api
+from orchestrator.api import metrics as metrics_api
 from orchestrator.api import queue as queue_api
 from orchestrator.api import tasks as tasks_api
+from orchestrator.api import webhooks as webhooks_api
 from orchestrator.api.deps import Authorized
+from orchestrator.recovery import Recovery
 from orchestrator.services import Services, build
 from orchestrator.settings import Settings
 
@@ -25,20 +29,28 @@ log = logging.getLogger(__name__)
 
 
 class Background:
-    """Named, supervised background tasks, cancelled and awaited on shutdown."""
+    """Named, supervised background loops: one that dies is logged and started again after a pause;
+    all are cancelled and awaited on shutdown."""
 
     def __init__(self) -> None:
         self._tasks: list[asyncio.Task[None]] = []
 
-    def start(self, name: str, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(coro, name=name)
-        task.add_done_callback(self._report)
-        self._tasks.append(task)
+    def start(self, name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        self._tasks.append(asyncio.create_task(self._keep(name, loop), name=name))
 
     @staticmethod
-    def _report(task: asyncio.Task[None]) -> None:
-        if not task.cancelled() and task.exception() is not None:
-            log.error("background task %s died", task.get_name(), exc_info=task.exception())
+    async def _keep(name: str, loop: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        pause = 0.5
+        while True:
+            try:
+                await loop()
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("background task %s died; starting it again in %.1f s", name, pause)
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 30.0)
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -61,31 +73,32 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
             directory.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(services.db.migrate)
         background = Background()
-        background.start("log-writer", services.writer.run())
-        background.start("service-log", service_log.pump_to_database(db_log, services.db))
-        recovered = await services.agents.recover()
-        queue_recovered = services.queue.recover()
-        background.start("queue-processor", services.queue.run())
+        background.start("log-writer", services.writer.run)
+        background.start("service-log", lambda: service_log.pump_to_database(db_log, services.db))
+        recovery = Recovery(services)
+        recovery.register()
+        recovered = await recovery.sweep()
+        background.start("queue-processor", services.queue.run)
         if settings.use_multi_agent_events:
-            services.events.recover()
-            services.workflow.unreported_agents()
-            background.start("event-processor", services.events.run())
-        background.start("event-inbox", services.inbox.run())
+            background.start("event-processor", services.events.run)
+        background.start("instance-heartbeat", recovery.run)
+        background.start("event-inbox", services.inbox.run)
+        background.start("webhooks", services.deliverer.run)
         log.info(
-            "orchestrator %s up as %s on %s:%s (runtime %s; adopted %d, lost %d; queue %s)",
+            "orchestrator %s up as %s on %s:%s (runtime %s; recovered %s)",
             __version__,
             services.instance_id,
             settings.host,
             settings.port,
             services.runtime.name,
-            recovered["adopted"],
-            recovered["lost"],
-            queue_recovered,
+            recovered,
         )
         try:
             yield
         finally:
             await services.agents.shutdown(kill_agents=kill_agents_on_shutdown)
+            if kill_agents_on_shutdown:
+                recovery.stop()
             await services.writer.drain()
             await background.stop()
             db_log.flush_to(services.db)
@@ -99,13 +112,17 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.metrics = metrics.build_registry(services)
     errors.install(app)
     app.include_router(health.router)
     app.include_router(agents_api.router, dependencies=[Authorized])
     app.include_router(tasks_api.router, dependencies=[Authorized])
     app.include_router(queue_api.router, dependencies=[Authorized])
     app.include_router(events_api.router, dependencies=[Authorized])
+    app.include_router(webhooks_api.router, dependencies=[Authorized])
     app.include_router(github_api.router, dependencies=[Authorized])
+    app.include_router(metrics_api.router, dependencies=[Authorized])
+    app.include_router(dashboard_api.router)
     app.state.github = services.github
     github_api.install_error_handlers(app)
     return app

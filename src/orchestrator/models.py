@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -13,11 +14,33 @@ NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0
 TASK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
 MODEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:\[\]-]{0,127}$"
 MAX_PROMPT_CHARS = 200_000
+MAX_SQL_INT = 2**63 - 1  # the largest integer a database column holds
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_PAYLOAD_DEPTH = 32
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_PAYLOAD_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+class BudgetModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    usd: float | None = Field(None, gt=0, le=100_000)
+    turns: int | None = Field(None, ge=1, le=100_000)
+    wall_seconds: float | None = Field(None, gt=0, le=30 * 24 * 3600)
 
 
 class SpawnBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    budget: BudgetModel | None = None
     agent_type: AgentType
     task_id: str | None = Field(None, pattern=TASK_ID_PATTERN)
     prompt: str | None = Field(None, min_length=1, max_length=MAX_PROMPT_CHARS)
@@ -25,6 +48,13 @@ class SpawnBody(BaseModel):
     model: str | None = Field(None, pattern=MODEL_PATTERN)
     timeout_seconds: float | None = Field(None, gt=0, le=7 * 24 * 3600)
     max_turns: int | None = Field(None, ge=1, le=10_000)
+
+    @field_validator("prompt")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("must not contain NUL bytes")
+        return value
 
 
 class Agent(BaseModel):
@@ -54,10 +84,19 @@ class Agent(BaseModel):
     duration_ms: int | None
     log_lines: int
     metadata: dict[str, Any]
+    flags: list[dict[str, Any]] = Field(default_factory=list)
+    budget: BudgetModel | None = None
+    resumed_session: str | None = None
 
 
 class AgentDetail(Agent):
     prompt: str
+
+
+class RetryBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    resume: bool = False
 
 
 class AgentPage(BaseModel):
@@ -122,6 +161,10 @@ class TaskCreate(BaseModel):
     repo: str | None = Field(None, pattern=NAME_PATTERN)
     repos: list[Annotated[str, Field(pattern=NAME_PATTERN)]] | None = Field(None, max_length=20)
     priority: int = Field(0, ge=-1000, le=1000)
+    depends_on: list[Annotated[str, Field(pattern=TASK_ID_PATTERN)]] = Field(
+        default_factory=list, max_length=50
+    )
+    budget: BudgetModel | None = None
 
 
 class TaskUpdate(BaseModel):
@@ -133,6 +176,8 @@ class TaskUpdate(BaseModel):
     repos: list[Annotated[str, Field(pattern=NAME_PATTERN)]] | None = Field(None, max_length=20)
     priority: int | None = Field(None, ge=-1000, le=1000)
     status: TaskStatus | None = None
+    depends_on: list[Annotated[str, Field(pattern=TASK_ID_PATTERN)]] | None = Field(None, max_length=50)
+    budget: BudgetModel | None = None
 
 
 class Task(BaseModel):
@@ -150,6 +195,10 @@ class Task(BaseModel):
     pr_number: int | None
     pr_url: str | None
     parent_task_id: str | None
+    depends_on: list[str] = Field(default_factory=list)
+    budget: BudgetModel | None = None
+    workflow_step: str | None = None
+    review_rounds: int = 0
     created_at: str
     updated_at: str
 
@@ -173,6 +222,8 @@ class QueueItem(BaseModel):
     agent_id: str | None
     instance_id: str | None
     error: str | None
+    retry_at: str | None = None
+    blocked_reason: str | None = None
 
 
 class Event(BaseModel):
@@ -198,6 +249,7 @@ class QueueSettingsModel(BaseModel):
     paused: bool
     stop_on_failure: bool
     max_concurrent: int
+    max_concurrent_per_repo: int | None = None
 
 
 class QueueStatus(BaseModel):
@@ -205,6 +257,7 @@ class QueueStatus(BaseModel):
     completed: list[QueueItem]
     settings: QueueSettingsModel
     pause_reason: str | None
+    parked_until: str | None = None
     processing: int
     queued: int
 
@@ -213,7 +266,7 @@ class QueueSettingUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     key: str = Field(max_length=64)
-    value: bool | int | str
+    value: bool | int | str | None
 
 
 class Cleared(BaseModel):
@@ -231,6 +284,16 @@ class EventCreate(BaseModel):
     task_id: str | None = Field(None, pattern=TASK_ID_PATTERN)
     agent_id: str | None = Field(None, pattern=r"^[a-z]+-[0-9a-f]{8}$")
     payload: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("payload")
+    @classmethod
+    def _bounded(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _depth(value) > MAX_PAYLOAD_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_PAYLOAD_DEPTH} levels")
+        size = len(json.dumps(value, ensure_ascii=False).encode())
+        if size > MAX_PAYLOAD_BYTES:
+            raise ValueError(f"{size} bytes, more than {MAX_PAYLOAD_BYTES}")
+        return value
 
     @field_validator("type")
     @classmethod

@@ -11,12 +11,13 @@ from orchestrator.agents.log_bus import LogBus
 from orchestrator.agents.log_writer import LogWriter
 from orchestrator.agents.manager import AgentManager
 from orchestrator.domain.events import EventType, RetryPolicy
+from orchestrator.domain.rate import SpawnRate
 from orchestrator.domain.redact import Redactor
 from orchestrator.domain.types import TaskStatus
 from orchestrator.forge.github import GitHubClient
 from orchestrator.queue.processor import QueueProcessor
 from orchestrator.runtimes.base import Runtime
-from orchestrator.runtimes.host import HostRuntime
+from orchestrator.runtimes.factory import make_runtime
 from orchestrator.settings import Settings
 from orchestrator.store.agents import AgentStore
 from orchestrator.store.db import Database
@@ -24,6 +25,8 @@ from orchestrator.store.events import EventStore
 from orchestrator.store.logs import LogStore
 from orchestrator.store.queue import Claimed, QueueStore
 from orchestrator.store.tasks import TaskStore
+from orchestrator.store.webhooks import WebhookStore
+from orchestrator.webhooks.deliverer import Deliverer
 from orchestrator.workflow.inbox import Inbox
 from orchestrator.workflow.processor import EventProcessor
 from orchestrator.workflow.service import Workflow
@@ -49,6 +52,9 @@ class Services:
     workflow: Workflow
     inbox: Inbox
     github: GitHubClient
+    webhook_store: WebhookStore
+    deliverer: Deliverer
+    spawn_rate: SpawnRate
 
 
 def secrets_of(settings: Settings) -> list[str | None]:
@@ -68,9 +74,11 @@ def build(settings: Settings) -> Services:
         bus,
         flush_interval=settings.log_flush_interval_seconds,
         max_lines=settings.log_batch_max_lines,
+        owner=instance_id,
     )
-    runtime = HostRuntime()
+    runtime = make_runtime(settings, instance_id)
     agents = AgentManager(settings, agent_store, runtime, writer, bus, redact, instance_id)
+    writer.on_lost = agents.release
     task_store = TaskStore(db)
     queue_store = QueueStore(db)
     event_store = EventStore(db)
@@ -93,6 +101,7 @@ def build(settings: Settings) -> Services:
         instance_id,
         enabled=settings.enable_queue_processor,
         on_assigned=assigned if multi else None,
+        rate_limit_backoff_seconds=settings.rate_limit_backoff_seconds,
     )
     workflow = Workflow(
         settings, task_store, event_store, agent_store, agents, github, processor.task_ended, events.wake
@@ -100,6 +109,7 @@ def build(settings: Settings) -> Services:
     events.workflow = workflow
     if multi:
         agents.on_end(workflow.agent_ended)
+    webhook_store = WebhookStore(db)
     inbox = Inbox(settings.resolved_event_dir, event_store, events.wake, settings.event_inbox_poll_seconds)
     return Services(
         settings=settings,
@@ -120,4 +130,7 @@ def build(settings: Settings) -> Services:
         workflow=workflow,
         inbox=inbox,
         github=github,
+        webhook_store=webhook_store,
+        deliverer=Deliverer(webhook_store),
+        spawn_rate=SpawnRate(settings.spawn_rate_per_minute),
     )

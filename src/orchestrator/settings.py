@@ -66,7 +66,44 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("AGENT_TIMEOUT_OVERRIDES"),
     )
     agent_kill_grace_seconds: float = Field(5.0, ge=0, le=600, validation_alias="AGENT_KILL_GRACE_SECONDS")
-    agent_runtime: Literal["host"] = Field("host", validation_alias="AGENT_RUNTIME")
+    agent_runtime: Literal["host", "docker", "kubernetes"] = Field("host", validation_alias="AGENT_RUNTIME")
+    # isolation and limits of agents (runtimes/): limits apply to every runtime as far as it can
+    agent_sandbox: Literal["none", "bwrap"] = Field("none", validation_alias="AGENT_SANDBOX")
+    bwrap_bin: str = Field("/usr/bin/bwrap", validation_alias="BWRAP_BIN")
+    agent_memory_mb: int | None = Field(None, ge=16, validation_alias="AGENT_MEMORY_MB")
+    agent_cpus: float | None = Field(None, gt=0, le=1024, validation_alias="AGENT_CPUS")
+    agent_pids: int | None = Field(None, ge=8, validation_alias="AGENT_PIDS")
+    agent_image: str = Field(f"orchestrator-agent:{CLAUDE_CODE_VERSION}", validation_alias="AGENT_IMAGE")
+    agent_claude_bin: str | None = Field("claude", validation_alias="AGENT_CLAUDE_BIN")
+    agent_mount_claude: bool = Field(False, validation_alias="AGENT_MOUNT_CLAUDE")
+    docker_host: str | None = Field(None, validation_alias="DOCKER_HOST")
+    agent_docker_network: str = Field("host", validation_alias="AGENT_DOCKER_NETWORK")
+    kubernetes_api_url: str | None = Field(None, validation_alias="KUBERNETES_API_URL")
+    kubernetes_namespace: str = Field("orchestrator", validation_alias="KUBERNETES_NAMESPACE")
+    kubernetes_secret_name: str | None = Field(
+        "orchestrator-agent-env", validation_alias="KUBERNETES_SECRET_NAME"
+    )
+    kubernetes_workspace_pvc: str | None = Field(None, validation_alias="KUBERNETES_WORKSPACE_PVC")
+    kubernetes_pvc_mount: Path | None = Field(None, validation_alias="KUBERNETES_PVC_MOUNT")
+    kubernetes_job_ttl_seconds: int = Field(3600, ge=0, validation_alias="KUBERNETES_JOB_TTL_SECONDS")
+    kubernetes_agent_service_account: str | None = Field(
+        None, validation_alias="KUBERNETES_AGENT_SERVICE_ACCOUNT"
+    )
+
+    agent_stall_seconds: float | None = Field(None, gt=0, validation_alias="AGENT_STALL_SECONDS")
+    agent_stall_grace_seconds: float = Field(30.0, ge=0, validation_alias="AGENT_STALL_GRACE_SECONDS")
+    agent_stall_action: Literal["flag", "kill", "kill_resume"] = Field(
+        "flag", validation_alias="AGENT_STALL_ACTION"
+    )
+    agent_loop_repeats: int | None = Field(5, ge=2, validation_alias="AGENT_LOOP_REPEATS")
+    budget_usd: float | None = Field(None, gt=0, validation_alias="BUDGET_USD")
+    budget_turns: int | None = Field(None, ge=1, validation_alias="BUDGET_TURNS")
+    budget_wall_seconds: float | None = Field(None, gt=0, validation_alias="BUDGET_WALL_SECONDS")
+    price_input_per_mtok: float = Field(4.0, ge=0, validation_alias="PRICE_INPUT_PER_MTOK")
+    price_output_per_mtok: float = Field(20.0, ge=0, validation_alias="PRICE_OUTPUT_PER_MTOK")
+
+    spawn_rate_per_minute: int | None = Field(300, ge=1, validation_alias="SPAWN_RATE_PER_MINUTE")
+    rate_limit_backoff_seconds: float = Field(60.0, gt=0, validation_alias="RATE_LIMIT_BACKOFF_SECONDS")
 
     max_review_rounds: int = Field(3, ge=0, le=50, validation_alias="MAX_REVIEW_ROUNDS")
     workspace_cleanup: Literal["never", "on_success", "on_end"] = Field(
@@ -79,6 +116,8 @@ class Settings(BaseSettings):
     api_token: str | None = Field(None, validation_alias="ORCHESTRATOR_API_TOKEN", repr=False)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias="LOG_LEVEL")
     instance_id: str | None = Field(None, validation_alias="INSTANCE_ID")
+    instance_heartbeat_seconds: float = Field(2.0, gt=0, le=60, validation_alias="INSTANCE_HEARTBEAT_SECONDS")
+    instance_lapse_seconds: float = Field(10.0, gt=0, le=600, validation_alias="INSTANCE_LAPSE_SECONDS")
 
     log_flush_interval_seconds: float = Field(0.02, gt=0, le=5, validation_alias="LOG_FLUSH_INTERVAL_SECONDS")
     log_batch_max_lines: int = Field(1000, ge=1, le=100_000, validation_alias="LOG_BATCH_MAX_LINES")

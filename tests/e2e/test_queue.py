@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from typing import Any
 
@@ -39,6 +38,7 @@ def test_settings_defaults_and_validation(server: Server) -> None:
         "paused": False,
         "stop_on_failure": True,
         "max_concurrent": 1,
+        "max_concurrent_per_repo": None,
     }
     for key, value, word in [
         ("max_concurrent", 0, "max_concurrent"),
@@ -100,9 +100,7 @@ def test_max_concurrent_three_never_runs_a_fourth(server: Server, fake_model: fm
 
 def _assert_never_over(server: Server, limit: int) -> None:
     """From the database afterwards: at no moment did more than `limit` agents run at once."""
-    db = sqlite3.connect(server.data_dir / "orchestrator.db")
-    rows = db.execute("SELECT started_at, completed_at FROM queue WHERE started_at IS NOT NULL").fetchall()
-    db.close()
+    rows = server.query("SELECT started_at, completed_at FROM queue WHERE started_at IS NOT NULL")
     edges = sorted([(s, 1) for s, _ in rows] + [(e, -1) for _, e in rows if e], key=lambda x: (x[0], x[1]))
     level = peak = 0
     for _, step in edges:

@@ -4,7 +4,6 @@ fake REST server and a local bare repository is the remote."""
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,11 +151,9 @@ def test_full_loop_plan_code_review_fixup_merge_deploy_verify(
 
 
 def _assert_no_token(server: Server, token: str) -> None:
-    db = sqlite3.connect(server.data_dir / "orchestrator.db")
     for table in ("agents", "agent_logs", "events", "tasks", "service_logs"):
-        for row in db.execute(f"SELECT * FROM {table}"):
+        for row in server.query(f"SELECT * FROM {table}"):
             assert token not in json.dumps(row, default=str), table
-    db.close()
     assert token not in server.log()
     for path in ("/api/agents", "/api/events", "/api/tasks", "/api/github/status"):
         assert token not in server.client.get(path).text

@@ -88,13 +88,13 @@ def test_an_item_claimed_before_a_crash_goes_back_to_the_queue(tmp_path: Path) -
         settings,
         agents,
         HostRuntime(),
-        LogWriter(LogStore(db), bus, flush_interval=0.01, max_lines=10),
+        LogWriter(LogStore(db), bus, flush_interval=0.01, max_lines=10, owner="me"),
         bus,
         Redactor(),
         "me",
     )
     processor = QueueProcessor(queue, tasks, agents, manager, "me", enabled=True)
-    assert processor.recover() == {"requeued": 1, "ended": 0, "following": 0}
+    assert processor.recover(lambda owner: owner != "me") == {"requeued": 1, "ended": 0, "following": 0}
     assert tasks.get("t0")["status"] == TaskStatus.QUEUED  # type: ignore[index]
     again = queue.claim_next("me", _agent_ids)
     assert again is not None and again.task_id == "t0" and again.agent_id != claimed.agent_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -20,9 +21,16 @@ from orchestrator.runtimes.procfs import MARKER_VARIABLE
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free port below the kernel's ephemeral range, so that neither an outgoing connection nor a fake
+    server bound to port 0 takes it between this check and the service's own bind."""
+    while True:
+        port = random.randrange(20_000, 32_000)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
 
 
 class Server:
@@ -41,7 +49,7 @@ class Server:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 30) -> Server:
+    def start(self, timeout: float = 60) -> Server:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "orchestrator", "serve"]
         if self.kill_agents_on_shutdown:
@@ -54,12 +62,29 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
-                if self.client.get("/api/health", timeout=1).status_code == 200:
+                if self.client.get("/api/health", timeout=5).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"server did not answer within {timeout} s:\n{self.log()}")
+
+    @property
+    def database_url(self) -> str:
+        return self.env.get("DATABASE_URL") or f"sqlite:///{self.data_dir / 'orchestrator.db'}"
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Reads the server's database directly, SQLite or PostgreSQL."""
+        from sqlalchemy import create_engine, text
+
+        from orchestrator.store.db import driver_url
+
+        engine = create_engine(driver_url(self.database_url))
+        try:
+            with engine.connect() as conn:
+                return [tuple(row) for row in conn.execute(text(sql))]
+        finally:
+            engine.dispose()
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -34,8 +34,8 @@ RESULT_API_ERROR = {
     "subtype": "success",
     "is_error": True,
     "terminal_reason": "api_error",
-    "api_error_status": 529,
-    "result": "API Error: Repeated 529 Overloaded errors",
+    "api_error_status": 500,
+    "result": "API Error: 500 internal error",
 }
 
 
@@ -67,7 +67,24 @@ def test_summary_reads_result_whatever_the_order_of_lines() -> None:
 def test_success_routes_on_is_error_not_subtype() -> None:
     verdict = judge_run(1, _summary(INIT, RESULT_API_ERROR), Ending())
     assert verdict.status is AgentStatus.FAILED
-    assert verdict.error is not None and "529" in verdict.error and "Overloaded" in verdict.error
+    assert verdict.error is not None and "500" in verdict.error and "internal error" in verdict.error
+
+
+def test_rate_and_usage_limits_are_not_failures() -> None:
+    overloaded = {
+        **RESULT_API_ERROR,
+        "api_error_status": 529,
+        "result": "API Error: Repeated 529 Overloaded errors",
+    }
+    assert judge_run(1, _summary(INIT, overloaded), Ending()).status is AgentStatus.RATE_LIMITED
+    usage = {
+        **RESULT_API_ERROR,
+        "api_error_status": None,
+        "result": "Claude AI usage limit reached|1893456000",
+    }
+    verdict = judge_run(1, _summary(INIT, usage), Ending())
+    assert verdict.status is AgentStatus.RATE_LIMITED
+    assert verdict.reset_at == 1893456000.0
 
 
 def test_verdicts() -> None:

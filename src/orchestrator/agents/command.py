@@ -39,8 +39,10 @@ QUIET_ENVIRONMENT = {
 
 @dataclass(frozen=True)
 class ClaudeInvocation:
+    """The CLI's options. The prompt is not among them: runtimes hand it over on stdin (or after `--`),
+    so a prompt that starts with '-' is never read as an option and none is capped by MAX_ARG_STRLEN."""
+
     claude_bin: str
-    prompt: str
     max_turns: int
     model: str | None = None
     resume_session: str | None = None
@@ -52,7 +54,6 @@ def build_argv(inv: ClaudeInvocation) -> list[str]:
     argv = [
         inv.claude_bin,
         "-p",
-        inv.prompt,
         "--output-format",
         "stream-json",
         "--verbose",

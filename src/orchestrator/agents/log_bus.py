@@ -26,7 +26,13 @@ class EndItem:
     agent: dict[str, Any]
 
 
-BusItem = LogItem | EndItem
+@dataclass(frozen=True, slots=True)
+class FlagItem:
+    name: str
+    detail: str
+
+
+BusItem = LogItem | EndItem | FlagItem
 
 
 class Subscription:

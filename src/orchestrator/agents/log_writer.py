@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestrator.agents.log_bus import LogBus, LogItem
@@ -31,8 +32,11 @@ class LogWriter:
         *,
         flush_interval: float,
         max_lines: int,
+        owner: str,
         high_water: int = 50_000,
     ) -> None:
+        self._owner = owner
+        self.on_lost: Callable[[str], None] = lambda _agent_id: None
         self._store = store
         self._bus = bus
         self._flush_interval = flush_interval
@@ -93,7 +97,9 @@ class LogWriter:
         delay = _RETRY_FIRST_SECONDS
         while True:
             try:
-                ids = await asyncio.to_thread(self._store.append, batch.lines, list(batch.progress.values()))
+                stored, ids, lost = await asyncio.to_thread(
+                    self._store.append, batch.lines, list(batch.progress.values()), self._owner
+                )
                 break
             except StoreError as exc:
                 self.failed_flushes += 1
@@ -103,7 +109,10 @@ class LogWriter:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX_SECONDS)
         self.lines_written += len(ids)
-        for line, line_id in zip(batch.lines, ids, strict=True):
+        for agent_id in lost:
+            log.warning("agent %s was taken over by another instance: no longer writing its lines", agent_id)
+            self.on_lost(agent_id)
+        for line, line_id in zip(stored, ids, strict=True):
             self._bus.publish(line.agent_id, LogItem(line_id, line.timestamp, line.stream, line.content))
         if len(self._batch.lines) < self._high_water:
             self._room.set()

@@ -30,6 +30,7 @@ class OutputTail:
         self.consumed = dict(offsets)
         self._partial = {s: b"" for s in STREAMS}
         self._skipping = dict.fromkeys(STREAMS, False)
+        self.moved = False
         self._redact = redact
         self._max = max_line_bytes
         self.summary = summary
@@ -51,10 +52,12 @@ class OutputTail:
                     self.summary.feed(obj)
 
     def pump(self) -> tuple[list[NewLine], Progress]:
-        """Reads what is new in both streams; returns complete lines and the offsets after them."""
+        """Reads what is new in both streams; returns complete lines and the offsets after them.
+        `moved` tells whether any byte was read, lines or not (a chunk inside an over-long line)."""
         out: list[NewLine] = []
+        self.moved = False
         for stream in STREAMS:
-            self._read_stream(stream, out)
+            self.moved |= self._read_stream(stream, out)
         return out, self.progress(len(out))
 
     def progress(self, lines_added: int) -> Progress:
@@ -62,18 +65,18 @@ class OutputTail:
             self.agent_id, self.consumed[LogStream.STDOUT], self.consumed[LogStream.STDERR], lines_added
         )
 
-    def _read_stream(self, stream: LogStream, out: list[NewLine]) -> None:
+    def _read_stream(self, stream: LogStream, out: list[NewLine]) -> bool:
         start = self.consumed[stream] + len(self._partial[stream])
         chunk = self._handle.read(stream, start, CHUNK_BYTES)
         if not chunk:
-            return
+            return False
         data = self._partial[stream] + chunk
         pieces = data.split(b"\n")
         tail = pieces.pop()
         if self._skipping[stream] and not pieces:
             self.consumed[stream] += len(tail)
             self._partial[stream] = b""
-            return
+            return True
         now = utc_now()
         for raw in pieces:
             self.consumed[stream] += len(raw) + 1
@@ -87,6 +90,7 @@ class OutputTail:
             self._skipping[stream] = True
             tail = b""
         self._partial[stream] = tail
+        return True
 
     def _line(self, stream: LogStream, raw: bytes, now: str) -> NewLine:
         parse = True

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from orchestrator.agents.log_writer import LogWriter
 from orchestrator.agents.output_tail import OutputTail
 from orchestrator.domain.outcome import Ending, Verdict, judge_run
+from orchestrator.domain.watchdog import Flag, Watchdog
 from orchestrator.runtimes.base import RunHandle
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,13 @@ class Supervisor:
         grace_seconds: float,
         poll_max_seconds: float,
         finish: Callable[[RunResult], Awaitable[None]],
+        watchdog: Watchdog | None = None,
+        on_flag: Callable[[Flag], None] | None = None,
     ) -> None:
+        self._watchdog = watchdog
+        self._on_flag = on_flag
+        self._last_output = time.time()
+        self.stopped_for: str | None = None
         self.handle = handle
         self.tail = tail
         self._writer = writer
@@ -84,6 +91,10 @@ class Supervisor:
                 self._ending = Ending(timed_out_after=self._timeout_seconds)
                 return await self._end_run()
             if got:
+                self._last_output = time.time()
+            if self._watchdog is not None and self._consult(self._watchdog):
+                return await self._end_run()
+            if got:
                 delay = _POLL_MIN_SECONDS
                 await asyncio.sleep(0)
                 continue
@@ -91,6 +102,21 @@ class Supervisor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop_requested.wait(), wait)
             delay = min(delay * 2, self._poll_max)
+
+    def _consult(self, watchdog: Watchdog) -> bool:
+        """True when the watchdog says to end the run now."""
+        for decision in watchdog.check(self.tail.summary, time.time(), self._last_output):
+            if isinstance(decision, Flag):
+                if self._on_flag is not None:
+                    self._on_flag(decision)
+            else:
+                self.stopped_for = decision.kind
+                if decision.kind == "budget":
+                    self._ending = Ending(budget_exceeded=decision.reason)
+                else:
+                    self._ending = Ending(killed_by=f"the watchdog: {decision.reason}")
+                return True
+        return False
 
     async def _end_run(self) -> int | None:
         """SIGTERM to the group, output read meanwhile, SIGKILL to everything of the agent after the grace."""
@@ -115,7 +141,7 @@ class Supervisor:
         if lines:
             self._writer.add(lines, progress)
             await self._writer.room()
-        return bool(lines)
+        return bool(lines) or self.tail.moved
 
     async def _pump_all(self) -> None:
         while await self._pump_once():

@@ -2,25 +2,31 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from orchestrator.agents.log_bus import EndItem, LogItem
+from orchestrator.agents.log_bus import EndItem, FlagItem, LogItem
 from orchestrator.agents.manager import SpawnRequest
 from orchestrator.api.deps import ServicesDep
 from orchestrator.api.errors import ERROR_RESPONSES
 from orchestrator.domain.types import AgentStatus, AgentType
+from orchestrator.domain.watchdog import Budget
 from orchestrator.models import (
+    MAX_SQL_INT,
     ActiveAgents,
     Agent,
     AgentDetail,
     AgentPage,
     Analytics,
+    ErrorBody,
     LogLine,
     LogPage,
+    RetryBody,
     SpawnBody,
 )
 from orchestrator.prompts.context import task_context
@@ -30,8 +36,12 @@ from orchestrator.store.agents import AgentFilter, AgentRow
 
 router = APIRouter(prefix="/api/agents", tags=["agents"], responses=ERROR_RESPONSES)
 
+RATE_LIMITED: dict[int | str, dict[str, Any]] = {
+    429: {"model": ErrorBody, "description": "Past SPAWN_RATE_PER_MINUTE: retry after Retry-After seconds"}
+}
 _PAGE = 1000
 _KEEPALIVE_SECONDS = 15
+_REMOTE_POLL_SECONDS = 0.1
 
 
 def _found(services: Services, agent_id: str) -> AgentRow:
@@ -48,7 +58,7 @@ def list_agents(
     agent_type: AgentType | None = None,
     task_id: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_SQL_INT)] = 0,
 ) -> AgentPage:
     rows, total = services.agent_store.page(
         AgentFilter(status=status, agent_type=agent_type.value if agent_type else None, task_id=task_id),
@@ -73,7 +83,18 @@ def get_agent(agent_id: str, services: ServicesDep) -> AgentDetail:
     return AgentDetail.model_validate(_found(services, agent_id))
 
 
-@router.post("/spawn", response_model=AgentDetail, status_code=201)
+def _within_rate(services: Services) -> None:
+    wait = services.spawn_rate.take(time.monotonic())
+    if wait is not None:
+        raise HTTPException(
+            429,
+            f"spawn rate: more than {services.spawn_rate.per_minute} agents a minute "
+            f"(SPAWN_RATE_PER_MINUTE); retry in {math.ceil(wait)} s",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
+
+
+@router.post("/spawn", response_model=AgentDetail, status_code=201, responses=RATE_LIMITED)
 async def spawn(body: SpawnBody, services: ServicesDep) -> AgentDetail:
     prompt = body.prompt
     if prompt is None:
@@ -83,6 +104,7 @@ async def spawn(body: SpawnBody, services: ServicesDep) -> AgentDetail:
         if task is None:
             raise HTTPException(404, f"task_id: task {body.task_id!r} not found")
         prompt = render(body.agent_type, task_context(task))
+    _within_rate(services)
     row = await services.agents.spawn(
         SpawnRequest(
             agent_type=body.agent_type,
@@ -92,6 +114,7 @@ async def spawn(body: SpawnBody, services: ServicesDep) -> AgentDetail:
             model=body.model,
             timeout_seconds=body.timeout_seconds,
             max_turns=body.max_turns,
+            budget=Budget(**body.budget.model_dump()) if body.budget else None,
         )
     )
     return AgentDetail.model_validate(row)
@@ -102,9 +125,12 @@ async def kill(agent_id: str, services: ServicesDep) -> AgentDetail:
     return AgentDetail.model_validate(await services.agents.kill(agent_id))
 
 
-@router.post("/{agent_id}/retry", response_model=AgentDetail, status_code=201)
-async def retry(agent_id: str, services: ServicesDep) -> AgentDetail:
-    return AgentDetail.model_validate(await services.agents.retry(agent_id))
+@router.post("/{agent_id}/retry", response_model=AgentDetail, status_code=201, responses=RATE_LIMITED)
+async def retry(agent_id: str, services: ServicesDep, body: RetryBody | None = None) -> AgentDetail:
+    resume = body.resume if body is not None else False
+    _found(services, agent_id)
+    _within_rate(services)
+    return AgentDetail.model_validate(await services.agents.retry(agent_id, resume=resume))
 
 
 @router.get(
@@ -116,7 +142,7 @@ async def logs(
     agent_id: str,
     request: Request,
     services: ServicesDep,
-    after: Annotated[int, Query(ge=0)] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_SQL_INT)] = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> Any:
@@ -124,9 +150,10 @@ async def logs(
     if "text/event-stream" in request.headers.get("accept", ""):
         start = after
         if last_event_id is not None:
-            if not last_event_id.strip().isdigit():
+            cursor = last_event_id.strip()
+            if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 19 or int(cursor) > MAX_SQL_INT:
                 raise HTTPException(422, "Last-Event-ID: must be a log line id")
-            start = int(last_event_id)
+            start = int(cursor)
         return EventSourceResponse(
             _stream(services, agent_id, start, request), ping=_KEEPALIVE_SECONDS, send_timeout=30
         )
@@ -187,16 +214,30 @@ async def _stream(
                 async for event in catch_up():
                     yield event
                 continue
+            local = services.agents.supervises(agent_id)
             try:
-                bus_item = await asyncio.wait_for(sub.queue.get(), 1.0)
+                bus_item = await asyncio.wait_for(sub.queue.get(), 1.0 if local else _REMOTE_POLL_SECONDS)
             except TimeoutError:
                 if await request.is_disconnected():
                     return
+                if not local:
+                    async for event in catch_up():
+                        yield event
+                    row = await asyncio.to_thread(services.agent_store.get, agent_id)
+                    if row is not None and AgentStatus(row["status"]).is_terminal:
+                        async for event in catch_up():
+                            yield event
+                        yield _end_event(row)
+                        return
                 continue
             if isinstance(bus_item, LogItem):
                 if bus_item.id > last:
                     yield _log_event(bus_item)
                     last = bus_item.id
+            elif isinstance(bus_item, FlagItem):
+                yield ServerSentEvent(
+                    data=json.dumps({"flag": bus_item.name, "detail": bus_item.detail}), event="flag"
+                )
             elif isinstance(bus_item, EndItem):
                 async for event in catch_up():
                     yield event

@@ -8,13 +8,13 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from orchestrator.api.deps import ServicesDep
 from orchestrator.api.errors import ERROR_RESPONSES
 from orchestrator.domain.events import EventStatus, EventType
-from orchestrator.models import Event, EventCreate, EventPage
+from orchestrator.models import MAX_SQL_INT, Event, EventCreate, EventPage
 from orchestrator.services import Services
 
 router = APIRouter(prefix="/api/events", tags=["events"], responses=ERROR_RESPONSES)
 
 Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_SQL_INT)]
 TaskFilter = Annotated[str | None, Query(max_length=128)]
 
 

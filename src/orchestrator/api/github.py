@@ -28,9 +28,15 @@ from orchestrator.forge.models import (
     TokenStatus,
 )
 from orchestrator.forge.names import check_branch, head_spec, workspace_path
+from orchestrator.models import ErrorBody
 from orchestrator.settings import Settings
 
-router = APIRouter(prefix="/api/github", tags=["github"], responses=ERROR_RESPONSES)
+GITHUB_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    403: {"model": ErrorBody, "description": "Refused by GitHub, or authenticated clone URLs are off"},
+    502: {"model": ErrorBody, "description": "GitHub answered with an unexpected status"},
+}
+router = APIRouter(prefix="/api/github", tags=["github"], responses=GITHUB_RESPONSES)
 
 AUTHENTICATED_URL_REFUSED = (
     "an authenticated clone URL carries the GitHub token: it is only given when the service has "

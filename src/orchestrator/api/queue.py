@@ -20,6 +20,7 @@ def _status(services: Services) -> QueueStatus:
         completed=[QueueItem.model_validate(i) for i in done],
         settings=QueueSettingsModel(**settings.as_dict()),
         pause_reason=settings.pause_reason,
+        parked_until=settings.parked_until,
         processing=sum(1 for i in active if i["status"] == "processing"),
         queued=sum(1 for i in active if i["status"] == "queued"),
     )

@@ -7,8 +7,9 @@ from fastapi import APIRouter, HTTPException, Query, Response
 
 from orchestrator.api.deps import ServicesDep
 from orchestrator.api.errors import ERROR_RESPONSES
+from orchestrator.domain.queue_rules import find_cycle
 from orchestrator.domain.types import TaskStatus
-from orchestrator.models import Task, TaskCreate, TaskDetail, TaskPage, TaskUpdate
+from orchestrator.models import MAX_SQL_INT, Task, TaskCreate, TaskDetail, TaskPage, TaskUpdate
 from orchestrator.services import Services
 from orchestrator.store.tasks import TaskBusy, TaskRow
 
@@ -30,10 +31,22 @@ def _repos(repo: str | None, repos: list[str] | None) -> tuple[str | None, list[
     return primary, listed
 
 
+def _check_dependencies(services: Services, task_id: str, depends_on: list[str]) -> None:
+    missing = services.task_store.missing([d for d in depends_on if d != task_id])
+    if missing:
+        raise HTTPException(422, f"depends_on: no task {', '.join(missing)}")
+    graph = {**services.task_store.dependency_graph(), task_id: depends_on}
+    cycle = find_cycle(graph, task_id)
+    if cycle:
+        raise HTTPException(422, f"depends_on: a cycle {' -> '.join(cycle)}")
+
+
 @router.post("", response_model=Task, status_code=201)
 def create_task(body: TaskCreate, services: ServicesDep) -> Task:
     repo, repos = _repos(body.repo, body.repos)
     task_id = body.id or f"task-{secrets.token_hex(4)}"
+    depends_on = list(dict.fromkeys(body.depends_on))
+    _check_dependencies(services, task_id, depends_on)
     row = services.task_store.create(
         {
             "id": task_id,
@@ -42,6 +55,8 @@ def create_task(body: TaskCreate, services: ServicesDep) -> Task:
             "repo": repo,
             "repos": repos,
             "priority": body.priority,
+            "depends_on": depends_on,
+            "budget": body.budget.model_dump() if body.budget else None,
         }
     )
     if row is None:
@@ -54,7 +69,7 @@ def list_tasks(
     services: ServicesDep,
     status: TaskStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_SQL_INT)] = 0,
 ) -> TaskPage:
     rows, total = services.task_store.page(status, limit=limit, offset=offset)
     return TaskPage(items=[Task.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
@@ -70,6 +85,9 @@ def get_task(task_id: str, services: ServicesDep) -> TaskDetail:
 def update_task(task_id: str, body: TaskUpdate, services: ServicesDep) -> Task:
     row = _found(services, task_id)
     fields = body.model_dump(exclude_unset=True, exclude={"status"})
+    if fields.get("depends_on") is not None:
+        fields["depends_on"] = list(dict.fromkeys(fields["depends_on"]))
+        _check_dependencies(services, task_id, fields["depends_on"])
     if "repo" in fields or "repos" in fields:
         fields["repo"], fields["repos"] = _repos(
             fields.get("repo", row["repo"]), fields.get("repos", row["repos"])

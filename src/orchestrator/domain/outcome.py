@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from orchestrator.domain.stream_json import RunSummary
@@ -14,22 +15,44 @@ class Ending:
 
     timed_out_after: float | None = None
     killed_by: str | None = None
+    budget_exceeded: str | None = None
 
 
 @dataclass(frozen=True)
 class Verdict:
     status: AgentStatus
     error: str | None
+    reset_at: float | None = None
+
+
+_RESET_EPOCH = re.compile(r"\|(\d{10})\b")
+_USAGE_LIMIT = re.compile(r"usage limit|rate limit|limit reached", re.IGNORECASE)
+
+
+def rate_limit_of(summary: RunSummary) -> Verdict | None:
+    """A run ended by the model API's rate or usage limit (429, 529, or the CLI's usage-limit message)."""
+    text = summary.result_text or ""
+    limited = summary.api_error_status in (429, 529) or (summary.is_error and _USAGE_LIMIT.search(text))
+    if not limited:
+        return None
+    found = _RESET_EPOCH.search(text)
+    reset_at = float(found.group(1)) if found else None
+    return Verdict(AgentStatus.RATE_LIMITED, f"rate_limited: {text[:500]}", reset_at)
 
 
 def judge_run(exit_code: int | None, summary: RunSummary, ending: Ending, last_stderr: str = "") -> Verdict:
     if ending.timed_out_after is not None:
         return Verdict(AgentStatus.TIMEOUT, f"timed out after {ending.timed_out_after:g} s")
+    if ending.budget_exceeded is not None:
+        return Verdict(AgentStatus.FAILED, ending.budget_exceeded)
     if ending.killed_by is not None:
         return Verdict(AgentStatus.KILLED, f"killed by {ending.killed_by}")
     if not summary.result_seen:
         detail = f": {last_stderr.strip()[:500]}" if last_stderr.strip() else ""
         return Verdict(AgentStatus.FAILED, f"ended without a result line (exit code {exit_code}){detail}")
+    limited = rate_limit_of(summary) if summary.result_seen else None
+    if limited is not None:
+        return limited
     if summary.is_error:
         reason = summary.result_text or summary.terminal_reason or "the run reported an error"
         if summary.api_error_status is not None:

@@ -52,6 +52,10 @@ class RunSummary:
     assistant_messages: int = 0
     api_retries: int = 0
     permission_denials: int = 0
+    tokens_in_seen: int = 0
+    tokens_out_seen: int = 0
+    same_tool_repeats: int = 0
+    last_tool: str | None = None
     _message_ids: set[str] = field(default_factory=set, repr=False)
 
     def feed(self, obj: dict[str, Any]) -> None:
@@ -83,11 +87,19 @@ class RunSummary:
         if isinstance(message_id, str) and message_id not in self._message_ids:
             self._message_ids.add(message_id)
             self.assistant_messages += 1
+            usage = message.get("usage")
+            if isinstance(usage, dict):
+                for key in ("input_tokens", "cache_read_input_tokens", "cache_creation_input_tokens"):
+                    self.tokens_in_seen += _int(usage.get(key)) or 0
+                self.tokens_out_seen += _int(usage.get("output_tokens")) or 0
         content = message.get("content")
         if isinstance(content, list):
-            self.tool_calls += sum(
-                1 for block in content if isinstance(block, dict) and block.get("type") == "tool_use"
-            )
+            for block in content:
+                if isinstance(block, dict) and block.get("type") == "tool_use":
+                    self.tool_calls += 1
+                    signature = json.dumps([block.get("name"), block.get("input")], sort_keys=True)
+                    self.same_tool_repeats = self.same_tool_repeats + 1 if signature == self.last_tool else 1
+                    self.last_tool = signature
 
     def _feed_result(self, obj: dict[str, Any]) -> None:
         self.result_seen = True

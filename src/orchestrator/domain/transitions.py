@@ -4,15 +4,28 @@ from orchestrator.domain.types import AgentStatus
 
 _AGENT_MOVES: dict[AgentStatus, frozenset[AgentStatus]] = {
     AgentStatus.STARTING: frozenset(
-        {AgentStatus.RUNNING, AgentStatus.FAILED, AgentStatus.TIMEOUT, AgentStatus.KILLED}
+        {
+            AgentStatus.RUNNING,
+            AgentStatus.FAILED,
+            AgentStatus.TIMEOUT,
+            AgentStatus.KILLED,
+            AgentStatus.RATE_LIMITED,
+        }
     ),
     AgentStatus.RUNNING: frozenset(
-        {AgentStatus.COMPLETED, AgentStatus.FAILED, AgentStatus.TIMEOUT, AgentStatus.KILLED}
+        {
+            AgentStatus.COMPLETED,
+            AgentStatus.FAILED,
+            AgentStatus.TIMEOUT,
+            AgentStatus.KILLED,
+            AgentStatus.RATE_LIMITED,
+        }
     ),
     AgentStatus.COMPLETED: frozenset(),
     AgentStatus.FAILED: frozenset(),
     AgentStatus.TIMEOUT: frozenset(),
     AgentStatus.KILLED: frozenset(),
+    AgentStatus.RATE_LIMITED: frozenset(),
 }
 
 

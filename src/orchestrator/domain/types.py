@@ -17,6 +17,7 @@ class AgentStatus(StrEnum):
     FAILED = "failed"
     TIMEOUT = "timeout"
     KILLED = "killed"
+    RATE_LIMITED = "rate_limited"
 
     @property
     def is_terminal(self) -> bool:
@@ -24,7 +25,13 @@ class AgentStatus(StrEnum):
 
 
 TERMINAL_AGENT_STATUSES = frozenset(
-    {AgentStatus.COMPLETED, AgentStatus.FAILED, AgentStatus.TIMEOUT, AgentStatus.KILLED}
+    {
+        AgentStatus.COMPLETED,
+        AgentStatus.FAILED,
+        AgentStatus.TIMEOUT,
+        AgentStatus.KILLED,
+        AgentStatus.RATE_LIMITED,
+    }
 )
 ACTIVE_AGENT_STATUSES = frozenset({AgentStatus.STARTING, AgentStatus.RUNNING})
 

@@ -9,11 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
 
-from orchestrator.agents.manager import AgentError, AgentManager, SpawnRequest
+from orchestrator.agents.manager import NEVER_STARTED, AgentError, AgentManager, AgentTakenOver, SpawnRequest
 from orchestrator.domain.ids import new_agent_id
 from orchestrator.domain.types import AgentStatus, AgentType, TaskStatus
+from orchestrator.domain.watchdog import Budget
 from orchestrator.prompts.context import task_context
 from orchestrator.prompts.render import render
 from orchestrator.store.agents import AgentRow, AgentStore
@@ -36,7 +40,9 @@ class QueueProcessor:
         *,
         enabled: bool,
         on_assigned: Callable[[Claimed], None] | None = None,
+        rate_limit_backoff_seconds: float = 60.0,
     ) -> None:
+        self._backoff = rate_limit_backoff_seconds
         self._queue = queue
         self._tasks = tasks
         self._agents = agents
@@ -59,8 +65,11 @@ class QueueProcessor:
         while True:
             if self._enabled:
                 await self._start_all_that_fit()
+            due = await asyncio.to_thread(self._queue.next_due_in)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), SWEEP_SECONDS)
+                await asyncio.wait_for(
+                    self._wake.wait(), min(SWEEP_SECONDS, due if due is not None else SWEEP_SECONDS)
+                )
             self._wake.clear()
 
     async def _start_all_that_fit(self) -> None:
@@ -80,6 +89,12 @@ class QueueProcessor:
         if task is None:
             self._end_item(item.id, item.task_id, ok=False, error="the task was deleted")
             return
+        earlier = self._agents.last_of_task(item.task_id)
+        resume = (
+            earlier is not None
+            and earlier["status"] in (AgentStatus.RATE_LIMITED.value, AgentStatus.TIMEOUT.value)
+            and bool(earlier["session_id"])
+        )
         try:
             await self._manager.spawn(
                 SpawnRequest(
@@ -88,10 +103,21 @@ class QueueProcessor:
                     task_id=item.task_id,
                     repo=task.get("repo"),
                     agent_id=item.agent_id,
+                    budget=Budget(**task["budget"]) if task.get("budget") else None,
+                    resume_session=earlier["session_id"] if resume and earlier else None,
+                    config_dir=earlier["config_dir"] if resume and earlier else None,
+                    workspace=earlier["workspace"] if resume and earlier else None,
+                    retry_of=earlier["id"] if resume and earlier else None,
                 )
             )
+        except AgentTakenOver:
+            return
         except AgentError as exc:
             self._end_item(item.id, item.task_id, ok=False, error=f"could not start its agent: {exc}")
+            return
+        except Exception as exc:  # a bug in one item must not stop the queue for the rest
+            log.exception("queue item %s of task %s: the spawn failed", item.id, item.task_id)
+            self._end_item(item.id, item.task_id, ok=False, error=f"could not start its agent: {exc!r}")
             return
         self._tasks.move(item.task_id, TaskStatus.IN_PROGRESS)
         self.started += 1
@@ -106,11 +132,32 @@ class QueueProcessor:
         item = self._queue.item_for_agent(agent["id"])
         if item is None:
             return
+        if agent.get("error") == NEVER_STARTED:
+            if self._queue.requeue(item["id"], item["instance_id"], NEVER_STARTED):
+                self.wake()
+            return
+        if agent["status"] == AgentStatus.RATE_LIMITED.value:
+            self._park(item, agent)
+            return
         ok = agent["status"] == AgentStatus.COMPLETED.value
         error = (
             None if ok else f"agent {agent['id']} ended {agent['status']}: {agent.get('error') or ''}".strip()
         )
         self._end_item(item["id"], item["task_id"], ok=ok, error=error)
+
+    def _park(self, item: dict[str, Any], agent: AgentRow) -> None:
+        """A rate or usage limit is account-wide: the item waits for the reset (or a backoff), and so
+        does the whole queue; the next start resumes the same Claude session."""
+        reset = agent["metadata"].get("rate_limit_reset_at")
+        attempts = self._agents.count_for_task(item["task_id"], AgentStatus.RATE_LIMITED)
+        delay = self._backoff * 2 ** max(0, attempts - 1)
+        until = time.time() + min(delay, 3600.0) if reset is None else float(reset)
+        retry_at = (
+            datetime.fromtimestamp(until, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        )
+        if self._queue.park(item["id"], retry_at, agent.get("error") or "rate limited"):
+            log.warning("task %s parked until %s: %s", item["task_id"], retry_at, agent.get("error"))
+        self.wake()
 
     def _end_item(self, item_id: int, task_id: str, *, ok: bool, error: str | None) -> None:
         if not self._queue.finish(item_id, ok, error):
@@ -120,8 +167,8 @@ class QueueProcessor:
             log.warning("queue paused: task %s failed (stop_on_failure)", task_id)
         self.wake()
 
-    def recover(self) -> dict[str, int]:
-        """Items left processing by a stopped service: follow their agent, or queue them again."""
+    def recover(self, dead: Callable[[str | None], bool]) -> dict[str, int]:
+        """Items left processing by a stopped instance: follow their agent, or queue them again."""
         counts = {"requeued": 0, "ended": 0, "following": 0}
         for item in self._queue.processing():
             if self._on_assigned is not None:
@@ -137,8 +184,10 @@ class QueueProcessor:
                 continue
             agent = self._agents.get(item["agent_id"]) if item["agent_id"] else None
             if agent is None:
-                self._queue.requeue(item["id"], "the service stopped before its agent started")
-                counts["requeued"] += 1
+                if dead(item["instance_id"]) and self._queue.requeue(
+                    item["id"], item["instance_id"], "its instance stopped before the agent started"
+                ):
+                    counts["requeued"] += 1
             elif AgentStatus(agent["status"]).is_terminal:
                 self._agent_ended(agent)
                 counts["ended"] += 1

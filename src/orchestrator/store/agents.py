@@ -14,6 +14,7 @@ from orchestrator.domain.transitions import agent_sources_for
 from orchestrator.domain.types import ACTIVE_AGENT_STATUSES, AgentStatus
 from orchestrator.store.db import Database
 from orchestrator.store.tables import agents
+from orchestrator.store.webhooks import enqueue
 
 AgentRow = dict[str, Any]
 
@@ -41,20 +42,24 @@ class AgentStore:
     def get(self, agent_id: str) -> AgentRow | None:
         with self._db.read() as conn:
             row = conn.execute(select(agents).where(agents.c.id == agent_id)).mappings().first()
-        return _decode(row) if row is not None else None
+        return decode_agent(row) if row is not None else None
 
-    def move(self, agent_id: str, target: AgentStatus, **fields: Any) -> bool:
-        """Moves the agent to `target` only from a status that may precede it; False if refused."""
+    def move(self, agent_id: str, target: AgentStatus, *, owner: str | None = None, **fields: Any) -> bool:
+        """Moves the agent to `target` only from a status that may precede it (and, given an owner, only
+        while that instance owns it); False if refused."""
         sources = [s.value for s in agent_sources_for(target)]
         values = {**fields, "status": target.value, "updated_at": utc_now()}
         if "metadata" in values and not isinstance(values["metadata"], str | None):
             values["metadata"] = json.dumps(values["metadata"])
         with self._db.write() as conn:
-            result = conn.execute(
-                update(agents)
-                .where(and_(agents.c.id == agent_id, agents.c.status.in_(sources)))
-                .values(**values)
-            )
+            query = update(agents).where(and_(agents.c.id == agent_id, agents.c.status.in_(sources)))
+            if owner is not None:
+                query = query.where(agents.c.instance_id == owner)
+            result = conn.execute(query.values(**values))
+            if result.rowcount == 1 and target.is_terminal:
+                error = values.get("error")
+                kind = "budget_exceeded" if str(error or "").startswith("budget_exceeded") else target.value
+                enqueue(conn, f"agent.{kind}", {"agent_id": agent_id, "status": target.value, "error": error})
         return result.rowcount == 1
 
     def update_fields(self, agent_id: str, **fields: Any) -> None:
@@ -76,16 +81,63 @@ class AgentStore:
             query = query.where(where)
             count = count.where(where)
         with self._db.read() as conn:
-            rows = [_decode(r) for r in conn.execute(query).mappings()]
+            rows = [decode_agent(r) for r in conn.execute(query).mappings()]
             total = conn.execute(count).scalar_one()
         return rows, int(total)
+
+    def add_flag(self, agent_id: str, flag: dict[str, Any]) -> None:
+        with self._db.write() as conn:
+            raw = conn.execute(select(agents.c.flags).where(agents.c.id == agent_id)).scalar_one_or_none()
+            flags = json.loads(raw) if raw else []
+            flags.append(flag)
+            conn.execute(update(agents).where(agents.c.id == agent_id).values(flags=json.dumps(flags)))
+            enqueue(conn, f"agent.{flag['name']}", {"agent_id": agent_id, **flag})
+
+    def take(self, agent_id: str, previous_owner: str | None, new_owner: str) -> bool:
+        """Claims an agent from its previous owner; False when another instance was quicker."""
+        owner = (
+            agents.c.instance_id.is_(None)
+            if previous_owner is None
+            else agents.c.instance_id == previous_owner
+        )
+        with self._db.write() as conn:
+            result = conn.execute(
+                update(agents)
+                .where(agents.c.id == agent_id, owner)
+                .values(instance_id=new_owner, updated_at=utc_now())
+            )
+        return result.rowcount == 1
 
     def active(self, instance_id: str | None = None) -> list[AgentRow]:
         query = select(agents).where(agents.c.status.in_([s.value for s in ACTIVE_AGENT_STATUSES]))
         if instance_id is not None:
             query = query.where(agents.c.instance_id == instance_id)
         with self._db.read() as conn:
-            return [_decode(r) for r in conn.execute(query.order_by(agents.c.created_at)).mappings()]
+            return [decode_agent(r) for r in conn.execute(query.order_by(agents.c.created_at)).mappings()]
+
+    def count_for_task(self, task_id: str, status: AgentStatus) -> int:
+        with self._db.read() as conn:
+            return int(
+                conn.execute(
+                    select(func.count())
+                    .select_from(agents)
+                    .where(agents.c.task_id == task_id, agents.c.status == status.value)
+                ).scalar_one()
+            )
+
+    def last_of_task(self, task_id: str) -> AgentRow | None:
+        with self._db.read() as conn:
+            row = (
+                conn.execute(
+                    select(agents)
+                    .where(agents.c.task_id == task_id)
+                    .order_by(agents.c.created_at.desc())
+                    .limit(1)
+                )
+                .mappings()
+                .first()
+            )
+        return decode_agent(row) if row is not None else None
 
     def ended_with_task(self, limit: int = 500) -> list[AgentRow]:
         terminal = [s.value for s in AgentStatus if s.is_terminal]
@@ -96,7 +148,7 @@ class AgentStore:
             .limit(limit)
         )
         with self._db.read() as conn:
-            return [_decode(r) for r in conn.execute(query).mappings()]
+            return [decode_agent(r) for r in conn.execute(query).mappings()]
 
     def analytics(self) -> dict[str, Any]:
         with self._db.read() as conn:
@@ -132,10 +184,12 @@ class AgentStore:
         }
 
 
-def _decode(row: RowMapping) -> AgentRow:
+def decode_agent(row: RowMapping) -> AgentRow:
     out = dict(row)
     raw = out.get("metadata")
     out["metadata"] = json.loads(raw) if raw else {}
+    out["flags"] = json.loads(out["flags"]) if out.get("flags") else []
+    out["budget"] = json.loads(out["budget"]) if out.get("budget") else None
     return out
 
 

@@ -42,8 +42,17 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def driver_url(url: str) -> str:
+    """PostgreSQL goes through psycopg 3 (sync and async in one maintained driver, binary wheels)."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
 class Database:
     def __init__(self, url: str) -> None:
+        url = driver_url(url)
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
@@ -55,7 +64,7 @@ class Database:
             )
             _configure_sqlite(self.engine)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True)
+            self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
         self._writer = self.engine.execution_options(write=True)
 
     @contextmanager

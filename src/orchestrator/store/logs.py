@@ -34,9 +34,24 @@ class LogStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def append(self, lines: Sequence[NewLine], progress: Sequence[Progress]) -> list[int]:
-        """Stores lines and offsets in one transaction; returns the new line ids in order."""
+    def append(
+        self, lines: Sequence[NewLine], progress: Sequence[Progress], owner: str
+    ) -> tuple[list[NewLine], list[int], set[str]]:
+        """Stores lines and offsets in one transaction, only for agents `owner` still owns (checked under
+        a row lock, so an instance that lost an agent to a takeover never writes for it again).
+        Returns the stored lines, their ids in order, and the agents no longer owned."""
+        agent_ids = {p.agent_id for p in progress} | {ln.agent_id for ln in lines}
         with self._db.write() as conn:
+            owned = {
+                str(r[0])
+                for r in conn.execute(
+                    select(agents.c.id)
+                    .where(agents.c.id.in_(agent_ids), agents.c.instance_id == owner)
+                    .with_for_update()
+                )
+            }
+            lines = [ln for ln in lines if ln.agent_id in owned]
+            progress = [p for p in progress if p.agent_id in owned]
             ids = self._insert(conn, lines)
             if progress:
                 conn.execute(
@@ -57,7 +72,7 @@ class LogStore:
                         for p in progress
                     ],
                 )
-        return ids
+        return list(lines), ids, agent_ids - owned
 
     @staticmethod
     def _insert(conn: Connection, lines: Sequence[NewLine]) -> list[int]:

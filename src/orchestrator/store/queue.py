@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, delete, func, insert, select, update
 
 from orchestrator.clock import utc_now
-from orchestrator.domain.queue_rules import QueueSettings, choose_next, settings_from_rows
+from orchestrator.domain.queue_rules import QueueSettings, choose_next, dependency_state, settings_from_rows
 from orchestrator.domain.types import QueueItemStatus, TaskStatus
 from orchestrator.store.db import Database
 from orchestrator.store.tables import queue, queue_settings, tasks
 from orchestrator.store.tasks import move_task
+from orchestrator.store.webhooks import enqueue
 
 ACTIVE_ITEM = (QueueItemStatus.QUEUED.value, QueueItemStatus.PROCESSING.value)
 DONE_ITEM = (QueueItemStatus.COMPLETED.value, QueueItemStatus.FAILED.value)
@@ -39,6 +42,9 @@ class _Candidate:
     id: int
     position: int
     task_id: str
+    priority: int
+    ready: bool
+    blocked_reason: str | None
 
 
 def _settings(conn: Connection) -> QueueSettings:
@@ -71,6 +77,7 @@ class QueueStore:
         with self._db.write() as conn:
             _put_setting(conn, "paused", "true")
             _put_setting(conn, "pause_reason", reason)
+            enqueue(conn, "queue.paused", {"reason": reason})
 
     def add(self, task_id: str) -> dict[str, Any]:
         with self._db.write() as conn:
@@ -126,15 +133,7 @@ class QueueStore:
                 .select_from(queue)
                 .where(queue.c.status == QueueItemStatus.PROCESSING.value)
             ).scalar_one()
-            queued = [
-                _Candidate(r.id, r.position, r.task_id)
-                for r in conn.execute(
-                    select(queue.c.id, queue.c.position, queue.c.task_id)
-                    .where(queue.c.status == QueueItemStatus.QUEUED.value)
-                    .order_by(queue.c.position, queue.c.id)
-                    .limit(50)
-                )
-            ]
+            queued = self._candidates(conn, settings, utc_now())
             chosen = choose_next(settings, int(processing), queued)
             if chosen is None:
                 return None
@@ -151,6 +150,63 @@ class QueueStore:
             )
             move_task(conn, chosen.task_id, TaskStatus.ASSIGNED, assigned_agent_id=agent_id)
         return Claimed(chosen.id, chosen.task_id, chosen.position, agent_id)
+
+    @staticmethod
+    def _candidates(conn: Connection, settings: QueueSettings, now: str) -> list[_Candidate]:
+        """Queued items with what decides whether they start: priority, dependencies, parking, room."""
+        rows = conn.execute(
+            select(
+                queue.c.id,
+                queue.c.position,
+                queue.c.task_id,
+                queue.c.retry_at,
+                queue.c.blocked_reason,
+                tasks.c.priority,
+                tasks.c.depends_on,
+                tasks.c.repo,
+            )
+            .select_from(queue.join(tasks, tasks.c.id == queue.c.task_id))
+            .where(queue.c.status == QueueItemStatus.QUEUED.value)
+            .order_by(queue.c.position, queue.c.id)
+            .limit(200)
+        ).all()
+        deps = {r.task_id: json.loads(r.depends_on) if r.depends_on else [] for r in rows}
+        wanted = {d for ds in deps.values() for d in ds}
+        statuses = (
+            {
+                str(i): str(st)
+                for i, st in conn.execute(select(tasks.c.id, tasks.c.status).where(tasks.c.id.in_(wanted)))
+            }
+            if wanted
+            else {}
+        )
+        busy_repos: dict[str, int] = {}
+        if settings.max_concurrent_per_repo:
+            for repo, n in conn.execute(
+                select(tasks.c.repo, func.count())
+                .select_from(queue.join(tasks, tasks.c.id == queue.c.task_id))
+                .where(queue.c.status == QueueItemStatus.PROCESSING.value, tasks.c.repo.is_not(None))
+                .group_by(tasks.c.repo)
+            ):
+                busy_repos[str(repo)] = int(n)
+        parked = settings.parked_until is not None and settings.parked_until > now
+        out = []
+        for r in rows:
+            ready, why = dependency_state({d: statuses.get(d) for d in deps[r.task_id]})
+            if why != r.blocked_reason:
+                conn.execute(update(queue).where(queue.c.id == r.id).values(blocked_reason=why))
+            room = (
+                not settings.max_concurrent_per_repo
+                or r.repo is None
+                or (busy_repos.get(r.repo, 0) < settings.max_concurrent_per_repo)
+            )
+            due = r.retry_at is None or r.retry_at <= now
+            out.append(
+                _Candidate(
+                    r.id, r.position, r.task_id, int(r.priority), ready and room and due and not parked, why
+                )
+            )
+        return out
 
     def finish(self, item_id: int, ok: bool, error: str | None) -> bool:
         """Ends a processing item and its task; False if it had already ended."""
@@ -171,12 +227,14 @@ class QueueStore:
                 )
         return bool(done)
 
-    def requeue(self, item_id: int, reason: str) -> None:
+    def requeue(self, item_id: int, owner: str | None, reason: str) -> bool:
+        """Puts a processing item of `owner` back in the queue; False if it moved on meanwhile."""
+        owned = queue.c.instance_id.is_(None) if owner is None else queue.c.instance_id == owner
         with self._db.write() as conn:
             row = conn.execute(select(queue.c.task_id).where(queue.c.id == item_id)).first()
-            conn.execute(
+            done = conn.execute(
                 update(queue)
-                .where(queue.c.id == item_id)
+                .where(queue.c.id == item_id, queue.c.status == QueueItemStatus.PROCESSING.value, owned)
                 .values(
                     status=QueueItemStatus.QUEUED.value,
                     agent_id=None,
@@ -184,9 +242,44 @@ class QueueStore:
                     started_at=None,
                     error=reason,
                 )
-            )
-            if row is not None:
+            ).rowcount
+            if done and row is not None:
                 move_task(conn, row.task_id, TaskStatus.QUEUED, assigned_agent_id=None)
+        return bool(done)
+
+    def park(self, item_id: int, retry_at: str, reason: str) -> bool:
+        """Back to the queue until `retry_at`, and the whole queue with it (the limit is account-wide)."""
+        with self._db.write() as conn:
+            row = conn.execute(select(queue.c.task_id).where(queue.c.id == item_id)).first()
+            done = conn.execute(
+                update(queue)
+                .where(queue.c.id == item_id, queue.c.status == QueueItemStatus.PROCESSING.value)
+                .values(
+                    status=QueueItemStatus.QUEUED.value,
+                    agent_id=None,
+                    instance_id=None,
+                    started_at=None,
+                    retry_at=retry_at,
+                    error=reason,
+                )
+            ).rowcount
+            if done and row is not None:
+                move_task(conn, row.task_id, TaskStatus.QUEUED, assigned_agent_id=None)
+                _put_setting(conn, "parked_until", retry_at)
+        return bool(done)
+
+    def next_due_in(self) -> float | None:
+        """Seconds until a parked item or the parked queue may start again."""
+        with self._db.read() as conn:
+            settings = _settings(conn)
+            soonest = conn.execute(
+                select(func.min(queue.c.retry_at)).where(queue.c.status == QueueItemStatus.QUEUED.value)
+            ).scalar_one_or_none()
+        times = [t for t in (soonest, settings.parked_until) if t]
+        if not times:
+            return None
+        due = datetime.fromisoformat(min(times).replace("Z", "+00:00"))
+        return max(0.0, (due - datetime.now(UTC)).total_seconds())
 
     def processing(self) -> list[dict[str, Any]]:
         with self._db.read() as conn:

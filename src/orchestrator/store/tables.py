@@ -42,6 +42,10 @@ agents = Table(
     Column("output_tokens", BigInteger),
     Column("num_turns", Integer),
     Column("duration_ms", BigInteger),
+    Column("flags", Text),
+    Column("budget", Text),
+    Column("resumed_session", Text),
+    Column("config_dir", Text),
     Index("ix_agents_status", "status"),
 )
 
@@ -77,6 +81,8 @@ tasks = Table(
     Column("parent_task_id", Text),
     Column("review_rounds", Integer, nullable=False, server_default="0"),
     Column("workflow_step", Text),
+    Column("budget", Text),
+    Column("depends_on", Text),
     Index("ix_tasks_status", "status"),
 )
 
@@ -93,6 +99,8 @@ queue = Table(
     Column("agent_id", Text),
     Column("instance_id", Text),
     Column("error", Text),
+    Column("retry_at", Text),
+    Column("blocked_reason", Text),
     Index("ix_queue_status_position", "status", "position"),
     Index("ix_queue_task_id", "task_id"),
 )
@@ -145,4 +153,33 @@ service_logs = Table(
     Column("logger", Text, nullable=False),
     Column("message", Text, nullable=False),
     Column("context", Text),
+)
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", Text, primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("event_types", Text, nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("webhook_id", Text, nullable=False),
+    Column("event_type", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", Text, nullable=False),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("next_attempt_at", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("delivered_at", Text),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("attempt_log", Text),
+    Index("ix_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_deliveries_webhook", "webhook_id", "id"),
 )

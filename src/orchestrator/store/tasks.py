@@ -11,8 +11,10 @@ from sqlalchemy import Connection, RowMapping, and_, delete, func, insert, selec
 from orchestrator.clock import utc_now
 from orchestrator.domain.tasks import task_sources_for
 from orchestrator.domain.types import ACTIVE_AGENT_STATUSES, QueueItemStatus, TaskStatus
+from orchestrator.store.agents import decode_agent
 from orchestrator.store.db import Database
 from orchestrator.store.tables import agents, events, queue, tasks
+from orchestrator.store.webhooks import enqueue
 
 TaskRow = dict[str, Any]
 
@@ -25,6 +27,8 @@ def decode_task(row: RowMapping | Mapping[str, Any]) -> TaskRow:
     out = dict(row)
     out["repos"] = json.loads(out["repos"]) if out.get("repos") else []
     out["execution_plan"] = json.loads(out["execution_plan"]) if out.get("execution_plan") else None
+    out["depends_on"] = json.loads(out["depends_on"]) if out.get("depends_on") else []
+    out["budget"] = json.loads(out["budget"]) if out.get("budget") else None
     return out
 
 
@@ -32,20 +36,25 @@ def _encode(fields: Mapping[str, Any]) -> dict[str, Any]:
     out = dict(fields)
     if "repos" in out:
         out["repos"] = json.dumps(out["repos"]) if out["repos"] is not None else None
-    if "execution_plan" in out and not isinstance(out["execution_plan"], str | None):
-        out["execution_plan"] = json.dumps(out["execution_plan"])
+    for key in ("execution_plan", "depends_on", "budget"):
+        if key in out and not isinstance(out[key], str | None):
+            out[key] = json.dumps(out[key])
     return out
 
 
 def move_task(conn: Connection, task_id: str, target: TaskStatus, **fields: Any) -> bool:
     """Moves a task to `target` only from a status that may precede it (or is it already)."""
     sources = [s.value for s in task_sources_for(target)] + [target.value]
+    previous = conn.execute(select(tasks.c.status).where(tasks.c.id == task_id)).scalar_one_or_none()
     result = conn.execute(
         update(tasks)
         .where(and_(tasks.c.id == task_id, tasks.c.status.in_(sources)))
         .values(**_encode(fields), status=target.value, updated_at=utc_now())
     )
-    return result.rowcount == 1
+    moved = result.rowcount == 1
+    if moved and previous != target.value and target in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+        enqueue(conn, f"task.{target.value}", {"task_id": task_id, "error": fields.get("error")})
+    return moved
 
 
 class TaskStore:
@@ -79,15 +88,28 @@ class TaskStore:
         return rows, int(total)
 
     def update(self, task_id: str, fields: Mapping[str, Any], status: TaskStatus | None) -> bool:
-        """Applies fields and, if given, a status move; False when the move is not allowed."""
+        """Applies fields and, if given, a status move; False when the move is not allowed. A queued
+        task moved elsewhere leaves the queue in the same transaction, so no agent starts for it."""
         with self._db.write() as conn:
             if status is not None and not move_task(conn, task_id, status, **fields):
                 return False
+            if status is not None:
+                conn.execute(
+                    delete(queue).where(
+                        queue.c.task_id == task_id, queue.c.status == QueueItemStatus.QUEUED.value
+                    )
+                )
             if status is None and fields:
                 conn.execute(
                     update(tasks).where(tasks.c.id == task_id).values(**_encode(fields), updated_at=utc_now())
                 )
         return True
+
+    def record_pr(self, task_id: str, pr: Mapping[str, Any], created: bool) -> None:
+        with self._db.write() as conn:
+            conn.execute(update(tasks).where(tasks.c.id == task_id).values(**pr, updated_at=utc_now()))
+            if created:
+                enqueue(conn, "pr.opened", {"task_id": task_id, **pr})
 
     def move(self, task_id: str, target: TaskStatus, **fields: Any) -> bool:
         with self._db.write() as conn:
@@ -109,12 +131,24 @@ class TaskStore:
             conn.execute(delete(queue).where(queue.c.task_id == task_id))
             return conn.execute(delete(tasks).where(tasks.c.id == task_id)).rowcount == 1
 
+    def dependency_graph(self) -> dict[str, list[str]]:
+        with self._db.read() as conn:
+            rows = conn.execute(select(tasks.c.id, tasks.c.depends_on).where(tasks.c.depends_on.is_not(None)))
+            return {str(i): json.loads(d) for i, d in rows if d}
+
+    def missing(self, ids: list[str]) -> list[str]:
+        if not ids:
+            return []
+        with self._db.read() as conn:
+            found = {str(r[0]) for r in conn.execute(select(tasks.c.id).where(tasks.c.id.in_(ids)))}
+        return [i for i in ids if i not in found]
+
     def history(self, task_id: str) -> dict[str, list[dict[str, Any]]]:
         with self._db.read() as conn:
             agent_rows = conn.execute(
                 select(agents).where(agents.c.task_id == task_id).order_by(agents.c.created_at)
             ).mappings()
-            agent_list = [dict(r) for r in agent_rows]
+            agent_list = [decode_agent(r) for r in agent_rows]
             event_list = [
                 dict(r)
                 for r in conn.execute(
@@ -127,8 +161,6 @@ class TaskStore:
                     select(queue).where(queue.c.task_id == task_id).order_by(queue.c.id)
                 ).mappings()
             ]
-        for row in agent_list:
-            row["metadata"] = json.loads(row["metadata"]) if row.get("metadata") else {}
         for row in event_list:
             row["payload"] = json.loads(row["payload"]) if row.get("payload") else {}
         return {"agents": agent_list, "events": event_list, "queue": queue_list}

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from orchestrator.domain.events import RetryPolicy
 from orchestrator.store.events import EventRow, EventStore
@@ -32,11 +33,13 @@ class EventProcessor:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
-    def recover(self) -> int:
-        """Events a stopped service was handling go back to pending, their agent id kept."""
-        stuck = self._events.processing()
+    def recover(self, dead: Callable[[str | None], bool]) -> int:
+        """Events a stopped instance was handling go back to pending, their agent id kept."""
+        stuck = [e for e in self._events.processing() if dead(e["instance_id"])]
         for event in stuck:
             self._events.release(event["id"])
+        if stuck:
+            self.wake()
         return len(stuck)
 
     async def run(self) -> None:

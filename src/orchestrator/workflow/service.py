@@ -231,7 +231,7 @@ class Workflow:
                 self._forge.create_pull, task["repo"], head=branch, title=task["title"], body=outcome.summary
             )
             pr = {"pr_number": pull.number, "pr_url": pull.html_url}
-            self._tasks.update(task["id"], pr, None)
+            self._tasks.record_pr(task["id"], pr, pull.created)
         first = task["pr_number"] is None and task["review_rounds"] == 0
         kind = EventType.PR_CREATED if first else EventType.PR_UPDATED
         self.emit(

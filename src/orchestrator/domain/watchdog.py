@@ -1,0 +1,106 @@
+"""What may end or flag a run before it ends by itself: budgets, silence, loops. Pure: the supervisor
+asks it at every look and acts on its decisions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+from orchestrator.domain.stream_json import RunSummary
+
+StallAction = Literal["flag", "kill", "kill_resume"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    usd: float | None = None
+    turns: int | None = None
+    wall_seconds: float | None = None
+
+    def merged_over(self, defaults: Budget) -> Budget:
+        return Budget(
+            usd=self.usd if self.usd is not None else defaults.usd,
+            turns=self.turns if self.turns is not None else defaults.turns,
+            wall_seconds=self.wall_seconds if self.wall_seconds is not None else defaults.wall_seconds,
+        )
+
+
+@dataclass(frozen=True)
+class Prices:
+    """USD per million tokens, to estimate spend while a run goes on (the result line has the real cost)."""
+
+    input_per_mtok: float = 4.0
+    output_per_mtok: float = 20.0
+
+    def estimate(self, summary: RunSummary) -> float:
+        return (
+            summary.tokens_in_seen * self.input_per_mtok + summary.tokens_out_seen * self.output_per_mtok
+        ) / 1e6
+
+
+@dataclass(frozen=True)
+class WatchRules:
+    budget: Budget = field(default_factory=Budget)
+    prices: Prices = field(default_factory=Prices)
+    stall_seconds: float | None = None
+    stall_grace_seconds: float = 30.0
+    stall_action: StallAction = "flag"
+    loop_repeats: int | None = None
+
+
+@dataclass(frozen=True)
+class Flag:
+    name: Literal["stalled", "looping"]
+    detail: str
+
+
+@dataclass(frozen=True)
+class Stop:
+    kind: Literal["budget", "stalled", "looping"]
+    reason: str
+
+
+Decision = Flag | Stop
+
+
+class Watchdog:
+    def __init__(self, rules: WatchRules, started_at: float) -> None:
+        self.rules = rules
+        self._started = started_at
+        self.flags: dict[str, float] = {}
+
+    def spent(self, summary: RunSummary) -> float:
+        estimate = self.rules.prices.estimate(summary)
+        return max(estimate, summary.cost_usd or 0.0)
+
+    def check(self, summary: RunSummary, now: float, last_output: float) -> list[Decision]:
+        budget = self.rules.budget
+        elapsed = now - self._started
+        if budget.turns is not None and summary.assistant_messages > budget.turns:
+            return [Stop("budget", f"budget_exceeded: {summary.assistant_messages} turns > {budget.turns}")]
+        spent = self.spent(summary)
+        if budget.usd is not None and spent > budget.usd:
+            return [Stop("budget", f"budget_exceeded: ${spent:.4f} > ${budget.usd:.4f}")]
+        if budget.wall_seconds is not None and elapsed > budget.wall_seconds:
+            return [
+                Stop("budget", f"budget_exceeded: {elapsed:.1f} s > {budget.wall_seconds:g} s of wall time")
+            ]
+        decisions: list[Decision] = []
+        silent = now - last_output
+        if self.rules.stall_seconds is not None and silent > self.rules.stall_seconds:
+            decisions += self._escalate("stalled", f"no output for {silent:.0f} s", now)
+        elif "stalled" in self.flags:
+            del self.flags["stalled"]
+        repeats = self.rules.loop_repeats
+        if repeats is not None and summary.same_tool_repeats >= repeats:
+            decisions += self._escalate(
+                "looping", f"the same tool call {summary.same_tool_repeats} times in a row", now
+            )
+        return decisions
+
+    def _escalate(self, name: Literal["stalled", "looping"], detail: str, now: float) -> list[Decision]:
+        if name not in self.flags:
+            self.flags[name] = now
+            return [Flag(name, detail)]
+        acting = self.rules.stall_action != "flag" and now - self.flags[name] > self.rules.stall_grace_seconds
+        return [Stop(name, f"{name}: {detail}")] if acting else []

@@ -1,0 +1,82 @@
+"""Instances beat a heartbeat; whatever a dead instance held (agents, queue items, events) is taken over.
+
+On SQLite only one instance runs, so at its start every other instance counts as dead. On PostgreSQL
+an instance is dead when its heartbeat is older than INSTANCE_LAPSE_SECONDS."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import threading
+
+from orchestrator.services import Services
+from orchestrator.store.db import StoreError
+from orchestrator.store.instances import InstanceStore
+
+log = logging.getLogger(__name__)
+
+
+class Recovery:
+    def __init__(self, services: Services) -> None:
+        self._s = services
+        self._instances = InstanceStore(services.db)
+        self._hostname = socket.gethostname()
+        self._single = services.db.is_sqlite
+        self._stopping = threading.Event()
+
+    def register(self) -> None:
+        self._instances.register(self._s.instance_id, self._hostname, os.getpid())
+
+    def stop(self) -> None:
+        self._instances.stop(self._s.instance_id)
+
+    async def sweep(self) -> dict[str, object]:
+        settings = self._s.settings
+        live = (
+            {self._s.instance_id}
+            if self._single
+            else self._instances.live(settings.instance_lapse_seconds) | {self._s.instance_id}
+        )
+        hosts = self._instances.hostnames()
+
+        def dead(owner: str | None) -> bool:
+            return owner not in live
+
+        def same_host(owner: str | None) -> bool:
+            return owner is None or hosts.get(owner, self._hostname) == self._hostname
+
+        agents = await self._s.agents.take_over(dead, same_host)
+        queue = self._s.queue.recover(dead)
+        events = self._s.events.recover(dead) if settings.use_multi_agent_events else 0
+        unreported = self._s.workflow.unreported_agents() if settings.use_multi_agent_events else 0
+        found: dict[str, object] = {
+            "agents": agents,
+            "queue": queue,
+            "events": events,
+            "unreported": unreported,
+        }
+        if agents["adopted"] or agents["lost"] or queue["requeued"] or events or unreported:
+            log.info("took over from stopped instances: %s", found)
+        return found
+
+    def _beat_forever(self) -> None:
+        """In a thread of its own, so a busy event loop never makes a live instance look dead."""
+        interval = self._s.settings.instance_heartbeat_seconds
+        while not self._stopping.wait(interval):
+            try:
+                self._instances.beat(self._s.instance_id)
+            except StoreError as exc:
+                log.warning("heartbeat failed: %s", exc)
+
+    async def run(self) -> None:
+        beater = threading.Thread(target=self._beat_forever, name="instance-heartbeat", daemon=True)
+        beater.start()
+        try:
+            while True:
+                await asyncio.sleep(self._s.settings.instance_heartbeat_seconds)
+                if not self._single:
+                    await self.sweep()
+        finally:
+            self._stopping.set()

@@ -1,0 +1,157 @@
+"""Webhooks and the outbox of their deliveries. `enqueue` runs inside the transaction of the change it
+reports, so a change and its notification are stored together or not at all."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, delete, insert, select, update
+
+from orchestrator.clock import utc_now
+from orchestrator.store.db import Database
+from orchestrator.store.tables import webhook_deliveries, webhooks
+
+WEBHOOK_EVENTS = (
+    "task.completed",
+    "task.failed",
+    "agent.completed",
+    "agent.failed",
+    "agent.rate_limited",
+    "agent.budget_exceeded",
+    "agent.stalled",
+    "agent.looping",
+    "queue.paused",
+    "pr.opened",
+)
+
+
+def enqueue(conn: Connection, event_type: str, payload: Mapping[str, Any]) -> int:
+    """Adds a delivery for every webhook that wants `event_type`; call inside the change's transaction."""
+    now = utc_now()
+    count = 0
+    for hook_id, types in conn.execute(select(webhooks.c.id, webhooks.c.event_types)):
+        if event_type in json.loads(types):
+            conn.execute(
+                insert(webhook_deliveries).values(
+                    webhook_id=hook_id,
+                    event_type=event_type,
+                    payload=json.dumps({"type": event_type, "at": now, "data": dict(payload)}, default=str),
+                    status="pending",
+                    next_attempt_at=now,
+                    created_at=now,
+                )
+            )
+            count += 1
+    return count
+
+
+def _later(seconds: float) -> str:
+    return (
+        (datetime.now(UTC) + timedelta(seconds=seconds))
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+class WebhookStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def create(self, hook_id: str, url: str, event_types: list[str], secret: str) -> dict[str, Any]:
+        with self._db.write() as conn:
+            conn.execute(
+                insert(webhooks).values(
+                    id=hook_id,
+                    url=url,
+                    event_types=json.dumps(event_types),
+                    secret=secret,
+                    created_at=utc_now(),
+                )
+            )
+        found = self.get(hook_id)
+        assert found is not None
+        return found
+
+    def get(self, hook_id: str) -> dict[str, Any] | None:
+        with self._db.read() as conn:
+            row = conn.execute(select(webhooks).where(webhooks.c.id == hook_id)).mappings().first()
+        return _hook(row) if row is not None else None
+
+    def all(self) -> list[dict[str, Any]]:
+        with self._db.read() as conn:
+            return [
+                _hook(r) for r in conn.execute(select(webhooks).order_by(webhooks.c.created_at)).mappings()
+            ]
+
+    def delete(self, hook_id: str) -> bool:
+        with self._db.write() as conn:
+            conn.execute(delete(webhook_deliveries).where(webhook_deliveries.c.webhook_id == hook_id))
+            return bool(conn.execute(delete(webhooks).where(webhooks.c.id == hook_id)).rowcount)
+
+    def deliveries(self, hook_id: str, limit: int) -> list[dict[str, Any]]:
+        with self._db.read() as conn:
+            rows = conn.execute(
+                select(webhook_deliveries)
+                .where(webhook_deliveries.c.webhook_id == hook_id)
+                .order_by(webhook_deliveries.c.id.desc())
+                .limit(limit)
+            ).mappings()
+            return [_delivery(r) for r in rows]
+
+    def due(self, limit: int = 50) -> list[dict[str, Any]]:
+        """Pending deliveries whose time has come, with their webhook's url and secret."""
+        query = (
+            select(webhook_deliveries, webhooks.c.url, webhooks.c.secret)
+            .select_from(webhook_deliveries.join(webhooks, webhooks.c.id == webhook_deliveries.c.webhook_id))
+            .where(
+                webhook_deliveries.c.status == "pending", webhook_deliveries.c.next_attempt_at <= utc_now()
+            )
+            .order_by(webhook_deliveries.c.id)
+            .limit(limit)
+        )
+        with self._db.read() as conn:
+            return [dict(r) for r in conn.execute(query).mappings()]
+
+    def record(
+        self, delivery_id: int, *, ok: bool, code: int | None, error: str | None, retry_in: float | None
+    ) -> None:
+        with self._db.write() as conn:
+            row = conn.execute(
+                select(webhook_deliveries.c.attempts, webhook_deliveries.c.attempt_log).where(
+                    webhook_deliveries.c.id == delivery_id
+                )
+            ).first()
+            if row is None:
+                return
+            log = json.loads(row.attempt_log) if row.attempt_log else []
+            log.append({"at": utc_now(), "status_code": code, "error": error})
+            status = "delivered" if ok else ("pending" if retry_in is not None else "failed")
+            conn.execute(
+                update(webhook_deliveries)
+                .where(webhook_deliveries.c.id == delivery_id)
+                .values(
+                    status=status,
+                    attempts=row.attempts + 1,
+                    last_status_code=code,
+                    last_error=error,
+                    attempt_log=json.dumps(log[-20:]),
+                    delivered_at=utc_now() if ok else None,
+                    next_attempt_at=_later(retry_in) if retry_in is not None else utc_now(),
+                )
+            )
+
+
+def _hook(row: RowMapping | Mapping[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in dict(row).items() if k != "secret"}
+    out["event_types"] = json.loads(out["event_types"])
+    return out
+
+
+def _delivery(row: RowMapping | Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(row)
+    out["payload"] = json.loads(out["payload"])
+    out["attempt_log"] = json.loads(out["attempt_log"]) if out.get("attempt_log") else []
+    return out

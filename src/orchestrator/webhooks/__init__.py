@@ -1,0 +1,1 @@
+"""Webhook delivery: signed POSTs from the outbox, retried with backoff."""

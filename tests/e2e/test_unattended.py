@@ -1,0 +1,102 @@
+"""Unattended runs: budgets, stalled and looping agents, resumed sessions."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from tests.support import fake_anthropic as fm
+from tests.support.server import Server
+from tests.support.sse import events
+
+
+def _echo(i: int) -> fm.Step:
+    return fm.tool("Bash", {"command": f"echo round-{i}", "description": "work"})
+
+
+def test_turns_budget_stops_a_busy_agent(server: Server, fake_model: fm.FakeAnthropic) -> None:
+    marker = fake_model.scenario([_echo(i) for i in range(30)])
+    agent = server.spawn(f"keep going {marker}", budget={"turns": 3})
+    assert agent["budget"] == {"usd": None, "turns": 3, "wall_seconds": None}
+    done = server.wait_agent(agent["id"], timeout=90)
+    assert done["status"] == "failed"
+    assert done["error"].startswith("budget_exceeded: 4 turns > 3")
+    assert len(fake_model.requests_for(marker)) <= 5
+
+
+def test_cost_budget_stops_an_expensive_agent(server: Server, fake_model: fm.FakeAnthropic) -> None:
+    marker = fake_model.scenario([_echo(i) for i in range(30)])
+    done = server.wait_agent(server.spawn(f"spend {marker}", budget={"usd": 0.003})["id"], timeout=90)
+    assert done["status"] == "failed"
+    assert done["error"].startswith("budget_exceeded: $")
+    assert "> $0.0030" in done["error"]
+
+
+def test_bad_budget_is_refused(server: Server) -> None:
+    response = server.client.post(
+        "/api/agents/spawn", json={"agent_type": "coding", "prompt": "x", "budget": {"usd": -1}}
+    )
+    assert response.status_code == 422
+    assert "budget.usd" in response.json()["detail"]
+
+
+def test_silent_agent_is_flagged_then_killed(make_server, fake_model: fm.FakeAnthropic) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(AGENT_STALL_SECONDS="1.5", AGENT_STALL_GRACE_SECONDS="1", AGENT_STALL_ACTION="kill")
+    agent = server.spawn(f"think hard {fake_model.scenario([fm.stall(60)])}")
+    flags = []
+    with server.client.stream(
+        "GET", f"/api/agents/{agent['id']}/logs", headers={"Accept": "text/event-stream"}, timeout=60
+    ) as response:
+        for event in events(response):
+            if event.event == "flag":
+                flags.append(event.data["flag"])
+            if event.event == "end":
+                break
+    # flagged again if some output (a retry notice of the CLI) ended the silence in between
+    assert flags and set(flags) == {"stalled"}
+    done = server.agent(agent["id"])
+    assert done["status"] == "killed"
+    assert "stalled" in done["error"]
+    assert {f["name"] for f in done["flags"]} == {"stalled"}
+
+
+def test_looping_agent_is_flagged(make_server, fake_model: fm.FakeAnthropic) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(AGENT_LOOP_REPEATS="3")
+    same = fm.tool("Bash", {"command": "echo again", "description": "again"})
+    agent = server.spawn(f"loop {fake_model.scenario([same], repeat_last=True)}", max_turns=6)
+    done = server.wait_agent(agent["id"], timeout=90)
+    assert "looping" in [f["name"] for f in done["flags"]]
+    assert "3 times in a row" in done["flags"][0]["detail"]
+
+
+def test_retry_with_resume_continues_the_same_session(server: Server, fake_model: fm.FakeAnthropic) -> None:
+    marker = fake_model.scenario(
+        [_echo(1), fm.error(500, "overloaded for now", times=1), fm.text("resumed fine")]
+    )
+    first = server.wait_agent(server.spawn(f"work {marker}")["id"], timeout=60)
+    assert first["status"] == "failed"
+    assert first["session_id"]
+
+    response = server.client.post(f"/api/agents/{first['id']}/retry", json={"resume": True})
+    assert response.status_code == 201, response.text
+    second = response.json()
+    assert second["resumed_session"] == first["session_id"]
+    assert second["retry_of"] == first["id"]
+    done = server.wait_agent(second["id"], timeout=60)
+    assert done["status"] == "completed", done
+    assert done["metadata"]["result"] == "resumed fine"
+    assert done["session_id"] == first["session_id"]
+    last = fake_model.requests_for(marker)[-1]
+    assert "round-1" in json.dumps(last["messages"]), "the resumed run carries the earlier conversation"
+
+
+def test_resume_without_a_session_is_refused(make_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    script = tmp_path / "claude"
+    script.write_text("#!/bin/sh\nexit 2\n")
+    script.chmod(0o755)
+    server = make_server(CLAUDE_BIN=str(script))
+    agent = server.wait_agent(server.spawn("x")["id"])
+    response = server.client.post(f"/api/agents/{agent['id']}/retry", json={"resume": True})
+    assert response.status_code == 409
+    assert "session" in response.json()["detail"]
+    time.sleep(0)

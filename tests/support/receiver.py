@@ -1,0 +1,63 @@
+"""A local webhook receiver: records what arrives; can answer 500 or hang for the first requests."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class Receiver:
+    def __init__(self, *, fail_first: int = 0, hang_first: int = 0, hang_seconds: float = 30) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.fail_first = fail_first
+        self.hang_first = hang_first
+        self.hang_seconds = hang_seconds
+        self._lock = threading.Lock()
+        self._seen = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                with receiver._lock:
+                    receiver._seen += 1
+                    n = receiver._seen
+                if n <= receiver.hang_first:
+                    time.sleep(receiver.hang_seconds)
+                    return
+                if n <= receiver.hang_first + receiver.fail_first:
+                    self.send_response(500)
+                    self.end_headers()
+                    return
+                with receiver._lock:
+                    receiver.received.append(
+                        {"headers": dict(self.headers), "body": body, "json": json.loads(body)}
+                    )
+                self.send_response(204)
+                self.end_headers()
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}/hook"
+
+    def __enter__(self) -> Receiver:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+    def of_type(self, event_type: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [r for r in self.received if r["json"]["type"] == event_type]
