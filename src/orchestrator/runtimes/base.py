@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -22,7 +23,31 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class DefaultLimits:
+    """The limits of the settings (AGENT_MEMORY_MB, AGENT_CPUS, AGENT_PIDS): a runtime built by the factory
+    applies them to every spec whose own limit is None, so the manager states only the wall time."""
+
+    memory_bytes: int | None = None
+    cpus: float | None = None
+    pids: int | None = None
+
+    def apply(self, limits: Limits) -> Limits:
+        return replace(
+            limits,
+            memory_bytes=limits.memory_bytes if limits.memory_bytes is not None else self.memory_bytes,
+            cpus=limits.cpus if limits.cpus is not None else self.cpus,
+            pids=limits.pids if limits.pids is not None else self.pids,
+        )
+
+
+PROMPT_FILE = "prompt"
+
+
+@dataclass(frozen=True)
 class RunSpec:
+    """`prompt` is the CLI's input: host and docker runtimes write it to the run directory's PROMPT_FILE
+    and give it as stdin; runtimes without that directory pass it as the last argument after `--`."""
+
     agent_id: str
     argv: list[str]
     env: dict[str, str]
@@ -30,6 +55,17 @@ class RunSpec:
     run_dir: Path
     limits: Limits
     labels: dict[str, str] = field(default_factory=dict)
+    prompt: str = ""
+
+    def argv_with_prompt(self) -> list[str]:
+        return [*self.argv, "--", self.prompt]
+
+    def write_prompt(self) -> Path:
+        path = self.run_dir / PROMPT_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(self.prompt)
+        return path
 
 
 class RunHandle(Protocol):

@@ -1,5 +1,9 @@
 """Agents as host processes. Output goes to files in the run directory, so a restarted service
-re-attaches to a live agent and reads on from the last stored byte."""
+re-attaches to a live agent and reads on from the last stored byte.
+
+Optionally boxed in by bubblewrap (`sandbox.py`: the wrapper shell stays outside the sandbox, so adoption
+works the same) and limited by cgroup directories (`cgroups.py`: the wrapper joins them before it starts
+the CLI; limits the spec leaves open come from the runtime's defaults, i.e. the settings)."""
 
 from __future__ import annotations
 
@@ -11,13 +15,20 @@ import subprocess
 from pathlib import Path
 
 from orchestrator.domain.types import LogStream
-from orchestrator.runtimes.base import RunHandle, RunSpec, RuntimeError_
+from orchestrator.runtimes import cgroups
+from orchestrator.runtimes.base import DefaultLimits, RunHandle, RunSpec, RuntimeError_
 from orchestrator.runtimes.procfs import is_running, kill_marked, signal_group
+from orchestrator.runtimes.sandbox import Bwrap, terminate_inside
 
 _WRAPPER = (
-    'd=$1; shift; trap : TERM INT HUP; "$@"; rc=$?; '
+    'd=$1; shift; printf "%s\\n" "$$" > "$d/pid"; trap : TERM INT HUP; "$@"; rc=$?; '
     'printf "%s\\n" "$rc" > "$d/exit_code.tmp" && mv "$d/exit_code.tmp" "$d/exit_code"; exit "$rc"'
 )
+_JOIN_CGROUPS = (
+    'while [ "$1" != -- ]; do echo $$ > "$1" || { echo "agent: cannot join cgroup $1" >&2; exit 125; }; '
+    "shift; done; shift; "
+)
+_SANDBOX_FILE = "sandbox"
 _POLL_ADOPTED_SECONDS = 0.2
 
 
@@ -33,12 +44,23 @@ def _pid_of(ref: str) -> int | None:
 
 
 class HostHandle:
-    def __init__(self, agent_id: str, pid: int, run_dir: Path, proc: subprocess.Popen[bytes] | None) -> None:
+    def __init__(
+        self,
+        agent_id: str,
+        pid: int,
+        run_dir: Path,
+        proc: subprocess.Popen[bytes] | None,
+        *,
+        sandboxed: bool = False,
+        cgroup_root: Path = cgroups.ROOT,
+    ) -> None:
         self._agent_id = agent_id
         self._pid = pid
         self._run_dir = run_dir
         self._proc = proc
         self._files: dict[LogStream, int] = {}
+        self._sandboxed = sandboxed
+        self._cgroup_root = cgroup_root
 
     @property
     def ref(self) -> str:
@@ -83,6 +105,8 @@ class HostHandle:
             return None
 
     def terminate(self) -> None:
+        if self._sandboxed and terminate_inside(self._agent_id):
+            return
         signal_group(self._pid, signal.SIGTERM)
 
     def kill(self) -> None:
@@ -91,6 +115,7 @@ class HostHandle:
 
     def sweep(self) -> None:
         kill_marked(self._agent_id)
+        cgroups.remove(self._agent_id, self._cgroup_root)
 
     def close(self) -> None:
         for fd in self._files.values():
@@ -101,14 +126,46 @@ class HostHandle:
 class HostRuntime:
     name = "host"
 
+    def __init__(
+        self,
+        *,
+        sandbox: Bwrap | None = None,
+        defaults: DefaultLimits | None = None,
+        cgroup_root: Path = cgroups.ROOT,
+    ) -> None:
+        self.sandbox = sandbox
+        self._defaults = defaults or DefaultLimits()
+        self._cgroup_root = cgroup_root
+
+    def command(self, spec: RunSpec, cgroup_procs: list[str]) -> list[str]:
+        """The wrapper shell's command line: join the cgroups, run (sandboxed) argv, record the exit code."""
+        inner = self.sandbox.wrap(spec) if self.sandbox else spec.argv
+        if not cgroup_procs:
+            return ["/bin/sh", "-c", _WRAPPER, "agent", str(spec.run_dir), *inner]
+        return [
+            "/bin/sh",
+            "-c",
+            _JOIN_CGROUPS + _WRAPPER,
+            "agent",
+            *cgroup_procs,
+            "--",
+            str(spec.run_dir),
+            *inner,
+        ]
+
     async def start(self, spec: RunSpec) -> RunHandle:
         spec.run_dir.mkdir(parents=True, exist_ok=True)
+        limits = self._defaults.apply(spec.limits)
+        groups = cgroups.create(spec.agent_id, limits, self._cgroup_root)
+        if self.sandbox:
+            (spec.run_dir / _SANDBOX_FILE).write_text("bwrap\n")
+        prompt = os.open(spec.write_prompt(), os.O_RDONLY)
         out = os.open(spec.run_dir / "stdout", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         err = os.open(spec.run_dir / "stderr", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             proc = subprocess.Popen(  # noqa: ASYNC220 - ~1 ms, cheaper than a thread hop (bench)
-                ["/bin/sh", "-c", _WRAPPER, "agent", str(spec.run_dir), *spec.argv],
-                stdin=subprocess.DEVNULL,
+                self.command(spec, groups.procs_files),
+                stdin=prompt,
                 stdout=out,
                 stderr=err,
                 cwd=spec.cwd,
@@ -116,18 +173,29 @@ class HostRuntime:
                 start_new_session=True,
             )
         except OSError as exc:
+            cgroups.remove(spec.agent_id, self._cgroup_root, wait_seconds=0)
             raise RuntimeError_(f"cannot start {spec.argv[0]!r}: {exc.strerror or exc}") from exc
         finally:
+            os.close(prompt)
             os.close(out)
             os.close(err)
-        (spec.run_dir / "pid").write_text(f"{proc.pid}\n")
-        return HostHandle(spec.agent_id, proc.pid, spec.run_dir, proc)
+        return HostHandle(
+            spec.agent_id,
+            proc.pid,
+            spec.run_dir,
+            proc,
+            sandboxed=self.sandbox is not None,
+            cgroup_root=self._cgroup_root,
+        )
 
     async def adopt(self, agent_id: str, ref: str, run_dir: Path) -> HostHandle | None:
         pid = _pid_of(ref)
         if pid is None or not run_dir.is_dir():  # noqa: ASYNC240 - one stat
             return None
-        return HostHandle(agent_id, pid, run_dir, None)
+        sandboxed = (run_dir / _SANDBOX_FILE).exists()
+        return HostHandle(agent_id, pid, run_dir, None, sandboxed=sandboxed, cgroup_root=self._cgroup_root)
 
     def check(self) -> str | None:
-        return None if shutil.which("sh") else "no /bin/sh on this host"
+        if not shutil.which("sh"):
+            return "no /bin/sh on this host"
+        return self.sandbox.problem if self.sandbox else None

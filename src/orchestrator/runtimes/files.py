@@ -1,0 +1,59 @@
+"""The run directory's output files, read by byte offset: what makes every runtime re-attachable.
+
+Whatever runs the agent (a host process, a container writing through a bind mount, a thread following
+pod logs) appends to `<run_dir>/stdout` and `<run_dir>/stderr`; the service reads them from the last
+stored offset on, also after a restart. `exit_code` is written once the agent's main process ended.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from orchestrator.domain.types import LogStream
+
+EXIT_CODE_FILE = "exit_code"
+
+
+def create(run_dir: Path) -> None:
+    """Empty output files for a new run (a stale exit code of an earlier run in the same dir goes)."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    for stream in (LogStream.STDOUT, LogStream.STDERR):
+        fd = os.open(run_dir / stream.value, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        os.close(fd)
+    with contextlib.suppress(FileNotFoundError):
+        (run_dir / EXIT_CODE_FILE).unlink()
+
+
+def recorded_exit_code(run_dir: Path) -> int | None:
+    try:
+        return int((run_dir / EXIT_CODE_FILE).read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+class OutputFiles:
+    """pread on the output files; a file that is not there yet reads as empty."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self._fds: dict[LogStream, int] = {}
+
+    def read(self, stream: LogStream, offset: int, max_bytes: int) -> bytes:
+        fd = self._fds.get(stream)
+        if fd is None:
+            try:
+                fd = os.open(self.run_dir / stream.value, os.O_RDONLY)
+            except FileNotFoundError:
+                return b""
+            self._fds[stream] = fd
+        return os.pread(fd, max_bytes, offset)
+
+    def exit_code(self) -> int | None:
+        return recorded_exit_code(self.run_dir)
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()

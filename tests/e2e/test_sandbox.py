@@ -1,0 +1,161 @@
+"""Host agents in a bubblewrap sandbox (AGENT_SANDBOX=bwrap), through the real server: a fake CLI script
+that probes its box, and the real `claude` CLI against the fake model."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import fake_anthropic as fm
+from tests.support.runtimes import fake_cli, require_bwrap
+from tests.support.server import agent_pids, stream_json_lines
+
+
+@pytest.fixture(autouse=True)
+def _bwrap() -> None:
+    require_bwrap()
+
+
+def _stdout(server, agent_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+    return [ln["content"] for ln in server.logs(agent_id) if ln["stream"] == "stdout"]
+
+
+def test_sandboxed_agent_writes_only_its_workspace_sees_only_itself_and_is_limited(  # type: ignore[no-untyped-def]
+    make_server, tmp_path: Path
+) -> None:
+    data = tmp_path / "data0"
+    escapes = [
+        "/etc/orchestrator-escape",
+        "/root/orchestrator-escape",
+        f"{data}/escape.txt",
+        f"{data}/runs/x",
+    ]
+    probe = "\n".join(
+        [
+            'echo "pid=$$"',
+            "echo \"procs=$(ls /proc | grep -c '^[0-9]')\"",
+            "ps -e -o pid=,comm= | sed 's/^/ps: /'",
+            *[
+                f'if (echo x > "{t}") 2>/dev/null; then echo "wrote {t}"; else echo "denied {t}"; fi'
+                for t in escapes
+            ],
+            'echo 7 > "../../runs/$ORCHESTRATOR_AGENT_ID/exit_code" 2>/dev/null || echo "denied exit_code"',
+            "echo inside > inside.txt && echo 'wrote workspace'",
+            'echo home > "$HOME/home.txt" && echo "wrote home"',
+            "id=$ORCHESTRATOR_AGENT_ID",
+            "for f in /sys/fs/cgroup/memory/orchestrator/$id/memory.limit_in_bytes"
+            ' /sys/fs/cgroup/orchestrator/$id/memory.max; do [ -f $f ] && echo "memlimit=$(cat $f)"; done',
+            "for f in /sys/fs/cgroup/pids/orchestrator/$id/pids.max"
+            ' /sys/fs/cgroup/orchestrator/$id/pids.max; do [ -f $f ] && echo "pidslimit=$(cat $f)"; done',
+            # last: at the pids limit only builtins still run
+            "( for i in $(seq 1 100); do sleep 30 & done ) 2>/dev/null",
+            "cg=/sys/fs/cgroup",
+            "for f in $cg/pids/orchestrator/$id/pids.current $cg/orchestrator/$id/pids.current;"
+            " do [ -f $f ] && read n < $f && echo after-forks=$n; done",
+        ]
+    )
+    script = fake_cli(tmp_path, probe)
+    server = make_server(
+        data_dir=data, CLAUDE_BIN=str(script), AGENT_SANDBOX="bwrap", AGENT_MEMORY_MB="256", AGENT_PIDS="40"
+    )
+    done = server.wait_agent(server.spawn("probe the sandbox")["id"], timeout=60)
+    assert done["status"] == "completed", done
+    assert done["exit_code"] == 0
+    out = _stdout(server, done["id"])
+    values = dict(line.split("=", 1) for line in out if "=" in line and not line.startswith("{"))
+
+    assert int(values["pid"]) <= 3, out  # pid 1 is bwrap's init: an own PID namespace
+    ps = [line for line in out if line.startswith("ps: ")]
+    assert ps and all(int(line.split()[1]) < 20 for line in ps), ps
+    assert not any("python" in line or "orchestrator" in line for line in ps), ps
+
+    for target in escapes:
+        assert not Path(target).exists(), f"{target} was written from the sandbox"
+    assert f"denied {escapes[0]}" in out and f"denied {escapes[1]}" in out  # read-only root
+    assert (Path(done["workspace"]) / "inside.txt").read_text() == "inside\n"
+    assert "wrote home" in out
+    assert (data / "runs" / done["id"] / "exit_code").read_text().strip() == "0"
+
+    if os.geteuid() == 0:
+        assert values["memlimit"] == str(256 * 1024 * 1024), out
+        assert values["pidslimit"] == "40", out
+        assert int(values["after-forks"]) <= 40, out
+        assert not any(p.name == done["id"] for p in Path("/sys/fs/cgroup").glob("*/orchestrator/*"))
+    assert agent_pids(done["id"]) == []
+
+
+def test_sandboxed_agent_gets_sigterm_inside_and_is_killed(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    script = fake_cli(tmp_path, "trap 'echo got-term; exit 143' TERM\necho started\nsleep 300 &\nwait")
+    server = make_server(CLAUDE_BIN=str(script), AGENT_SANDBOX="bwrap")
+    agent = server.spawn("wait for the kill")
+    deadline = time.monotonic() + 20
+    while "started" not in _stdout(server, agent["id"]):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    started = time.monotonic()
+    response = server.client.post(f"/api/agents/{agent['id']}/kill")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "killed"
+    assert time.monotonic() - started < 2.5, "SIGTERM reached the agent: no wait for the kill grace"
+    assert "got-term" in _stdout(server, agent["id"])
+    assert agent_pids(agent["id"]) == []
+
+
+def test_sandboxed_agent_survives_a_crash_of_the_service_and_is_adopted(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    script = fake_cli(tmp_path, "for i in $(seq 1 12); do echo line-$i; sleep 0.2; done")
+    first = make_server(CLAUDE_BIN=str(script), AGENT_SANDBOX="bwrap", kill_agents_on_shutdown=False)
+    agent = first.spawn("count slowly")
+    deadline = time.monotonic() + 20
+    while len(_stdout(first, agent["id"])) < 3:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    first.crash()
+
+    second = make_server(data_dir=first.data_dir, CLAUDE_BIN=str(script), AGENT_SANDBOX="bwrap")
+    done = second.wait_agent(agent["id"], timeout=30)
+    assert done["status"] == "completed", done
+    stored = _stdout(second, agent["id"])
+    assert stored[:-1] == [f"line-{i}" for i in range(1, 13)]
+    run_dir = first.data_dir / "runs" / agent["id"]
+    assert stored == (run_dir / "stdout").read_text().splitlines()
+    assert "adopted agent" in second.log()
+
+
+def test_real_claude_in_the_sandbox(make_server, fake_model: fm.FakeAnthropic) -> None:  # type: ignore[no-untyped-def]
+    marker = fake_model.scenario(
+        [
+            fm.tools(
+                [
+                    ("Write", {"file_path": "{{cwd}}/sandboxed.txt", "content": "from the sandbox\n"}),
+                    (
+                        "Bash",
+                        {
+                            "command": "echo x > /etc/claude-escape; echo procs=$(ls /proc | grep -c ^[0-9])",
+                            "description": "probe",
+                        },
+                    ),
+                ]
+            ),
+            fm.text("Sandboxed and done."),
+        ]
+    )
+    server = make_server(AGENT_SANDBOX="bwrap")
+    done = server.wait_agent(server.spawn(f"write a file {marker}")["id"], timeout=90)
+    assert done["status"] == "completed", done
+    assert done["metadata"]["result"] == "Sandboxed and done."
+    assert (Path(done["workspace"]) / "sandboxed.txt").read_text() == "from the sandbox\n"
+    assert not Path("/etc/claude-escape").exists()
+    results = " ".join(
+        str(b.get("content"))
+        for o in stream_json_lines(server.logs(done["id"]))
+        if o["type"] == "user"
+        for b in o["message"]["content"]
+        if isinstance(b, dict) and b.get("type") == "tool_result"
+    )
+    assert "Read-only file system" in results, results
+    procs = int(results.split("procs=")[1].split()[0].strip("\\n'\""))
+    assert procs < 15, results  # the CLI, its shell and a few helpers: nothing of the host
+    assert agent_pids(done["id"]) == []

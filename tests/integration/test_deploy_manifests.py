@@ -1,0 +1,111 @@
+"""The manifests in deploy/kubernetes, validated against the kubernetes client's typed models (strict:
+an unknown or misspelt field fails), and checked against what the runtime needs from them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
+
+
+def _documents() -> list[dict[str, Any]]:
+    docs = []
+    for path in sorted(DEPLOY.glob("*.yaml")):
+        if path.name == "kustomization.yaml":
+            continue
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs
+
+
+def _by_kind(kind: str) -> list[dict[str, Any]]:
+    return [d for d in _documents() if d["kind"] == kind]
+
+
+def _model(doc: dict[str, Any]) -> Any:
+    from kubernetes import client
+
+    group_version = doc["apiVersion"].split("/")
+    version = group_version[-1].capitalize()
+    cls = getattr(client, f"{version}{doc['kind']}")
+    return cls.model_validate(doc)
+
+
+@pytest.mark.parametrize("doc", _documents(), ids=lambda d: f"{d['kind']}/{d['metadata']['name']}")
+def test_manifest_is_valid(doc: dict[str, Any]) -> None:
+    model = _model(doc)
+    assert model.metadata.name == doc["metadata"]["name"]
+    if doc["kind"] != "Namespace":
+        assert doc["metadata"]["namespace"] == "orchestrator"
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    listed = yaml.safe_load((DEPLOY / "kustomization.yaml").read_text())["resources"]
+    on_disk = sorted(p.name for p in DEPLOY.glob("*.yaml") if p.name != "kustomization.yaml")
+    assert sorted(listed) == on_disk
+
+
+def test_role_grants_exactly_what_the_runtime_calls() -> None:
+    (role,) = _by_kind("Role")
+    granted = {
+        (g, r, v)
+        for rule in role["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+        for v in rule["verbs"]
+    }
+    needed = {("batch", "jobs", v) for v in ("create", "get", "list", "delete")}
+    needed |= {("", "pods", v) for v in ("get", "list", "delete")} | {("", "pods/log", "get")}
+    assert needed <= granted
+    assert not any(r == "secrets" for _, r, _ in granted), "the orchestrator never reads Secrets"
+    (binding,) = _by_kind("RoleBinding")
+    (account,) = _by_kind("ServiceAccount")
+    assert binding["roleRef"]["name"] == role["metadata"]["name"]
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": account["metadata"]["name"], "namespace": "orchestrator"}
+    ]
+
+
+def test_deployment_wires_the_kubernetes_runtime_to_the_other_manifests() -> None:
+    (deployment,) = _by_kind("Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["AGENT_RUNTIME"] == "kubernetes"
+    secrets = {s["metadata"]["name"]: s for s in _by_kind("Secret")}
+    assert env["KUBERNETES_SECRET_NAME"] in secrets
+    assert "ANTHROPIC_API_KEY" in secrets[env["KUBERNETES_SECRET_NAME"]]["stringData"]
+    assert "ANTHROPIC_API_KEY" not in env
+    (pvc,) = _by_kind("PersistentVolumeClaim")
+    assert env["KUBERNETES_WORKSPACE_PVC"] == pvc["metadata"]["name"]
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    (data,) = [
+        n
+        for n, v in volumes.items()
+        if v.get("persistentVolumeClaim", {}).get("claimName") == pvc["metadata"]["name"]
+    ]
+    assert mounts[data] == env["ORCHESTRATOR_DATA_DIR"] == env["KUBERNETES_PVC_MOUNT"]
+    assert pod["serviceAccountName"] == _by_kind("ServiceAccount")[0]["metadata"]["name"]
+    assert env["HOST"] == "0.0.0.0" and any(
+        ref["secretRef"]["name"] in secrets for ref in container["envFrom"]
+    ), "a non-loopback HOST needs ORCHESTRATOR_API_TOKEN from a Secret"
+    (service,) = _by_kind("Service")
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]
+
+
+def test_settings_accept_the_deployment_environment() -> None:
+    from orchestrator.settings import Settings
+
+    (deployment,) = _by_kind("Deployment")
+    env = {
+        e["name"]: e["value"]
+        for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]
+        if "value" in e
+    }
+    settings = Settings(**env, KUBERNETES_NAMESPACE="orchestrator")
+    assert settings.agent_runtime == "kubernetes"
+    assert settings.kubernetes_workspace_pvc == "orchestrator-data"

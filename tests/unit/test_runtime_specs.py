@@ -1,0 +1,223 @@
+"""The pure parts of the runtimes: limits, the bwrap command line, the container config, the Job manifest."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from orchestrator.runtimes.base import DefaultLimits, Limits, RunSpec
+from orchestrator.runtimes.docker import WRAPPER, container_config
+from orchestrator.runtimes.factory import default_limits, make_runtime
+from orchestrator.runtimes.k8s_manifest import (
+    JobSettings,
+    ManifestError,
+    is_secret_name,
+    job_manifest,
+    job_name,
+    label_value,
+)
+from orchestrator.runtimes.sandbox import add_dirs, bwrap_argv, writable_paths
+from orchestrator.settings import Settings
+
+DATA = Path("/srv/orch")
+SECRET = "sk-ant-very-secret-value"
+
+
+def _spec(**limits: float) -> RunSpec:
+    run_dir = DATA / "runs" / "coding-0123abcd"
+    return RunSpec(
+        agent_id="coding-0123abcd",
+        argv=["/opt/claude", "-p", "--add-dir", "/srv/orch/workspaces/tasks/t1/other", "--verbose"],
+        env={
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(run_dir / "home"),
+            "CLAUDE_CONFIG_DIR": str(run_dir / "claude-config"),
+            "ANTHROPIC_BASE_URL": "http://127.0.0.1:9999",
+            "ANTHROPIC_API_KEY": SECRET,
+            "AWS_SECRET_ACCESS_KEY": SECRET,
+            "ORCHESTRATOR_AGENT_ID": "coding-0123abcd",
+        },
+        cwd=DATA / "workspaces" / "coding-0123abcd",
+        run_dir=run_dir,
+        limits=Limits(wall_seconds=90.5, **limits),  # type: ignore[arg-type]
+        labels={"agent_id": "coding-0123abcd", "instance_id": "host-1-12345-abcdef"},
+        prompt="--do it",
+    )
+
+
+def test_default_limits_fill_only_what_the_spec_leaves_open() -> None:
+    defaults = DefaultLimits(memory_bytes=1 << 30, cpus=2.0, pids=256)
+    assert defaults.apply(Limits(10)) == Limits(10, 1 << 30, 2.0, 256)
+    assert defaults.apply(Limits(10, memory_bytes=5, pids=7)) == Limits(10, 5, 2.0, 7)
+    settings = Settings(AGENT_MEMORY_MB=512, AGENT_CPUS=1.5, AGENT_PIDS=100)  # type: ignore[call-arg]
+    assert default_limits(settings) == DefaultLimits(512 * 1024 * 1024, 1.5, 100)
+    assert default_limits(Settings()) == DefaultLimits()
+
+
+def test_writable_paths_are_the_workspace_extra_dirs_home_and_config() -> None:
+    spec = _spec()
+    assert add_dirs(spec.argv) == ["/srv/orch/workspaces/tasks/t1/other"]
+    assert writable_paths(spec) == [
+        spec.cwd,
+        Path("/srv/orch/workspaces/tasks/t1/other"),
+        spec.run_dir / "home",
+        spec.run_dir / "claude-config",
+    ]
+
+
+def test_bwrap_command_line() -> None:
+    spec = _spec()
+    argv = bwrap_argv("/usr/bin/bwrap", spec)
+    joined = " ".join(argv)
+    assert argv[0] == "/usr/bin/bwrap"
+    assert "--unshare-pid" in argv and "--die-with-parent" in argv
+    assert "--unshare-net" not in argv and "--unshare-all" not in argv  # the model API must stay reachable
+    assert "--ro-bind / /" in joined and "--tmpfs /tmp" in joined
+    assert "--dev /dev" in joined and "--proc /proc" in joined
+    for path in writable_paths(spec):
+        assert f"--bind {path} {path}" in joined
+    assert f"--bind {spec.run_dir} " not in joined  # the run dir itself (exit code, output) stays read-only
+    # the writable binds come after the read-only root and the private /tmp, so they win
+    assert joined.index("--ro-bind / /") < joined.index("--tmpfs /tmp") < joined.index(f"--bind {spec.cwd}")
+    assert argv[argv.index("--chdir") + 1] == str(spec.cwd)
+    assert argv[argv.index("--") + 1 :] == spec.argv
+    assert "--unshare-user-try" in bwrap_argv("/usr/bin/bwrap", spec, as_root=False)
+
+
+def test_container_config() -> None:
+    spec = _spec()
+    config = container_config(
+        spec,
+        Limits(60, memory_bytes=256 << 20, cpus=0.5, pids=64),
+        image="orchestrator-agent:x",
+        network_mode="host",
+        claude_bin="claude",
+    )
+    assert config["image"] == "orchestrator-agent:x"
+    assert config["entrypoint"] == ["/bin/sh", "-c", WRAPPER, "agent"]
+    assert config["command"] == [str(spec.run_dir), "claude", *spec.argv[1:]]
+    assert config["working_dir"] == str(spec.cwd)
+    assert config["labels"] == {
+        "orchestrator.agent_id": "coding-0123abcd",
+        "orchestrator.instance_id": "host-1-12345-abcdef",
+    }
+    assert config["network_mode"] == "host"
+    assert (config["mem_limit"], config["memswap_limit"]) == (256 << 20, 256 << 20)
+    assert config["nano_cpus"] == 500_000_000 and config["pids_limit"] == 64
+    binds = {k: v["bind"] for k, v in config["volumes"].items()}
+    assert binds[str(spec.run_dir)] == str(spec.run_dir)
+    assert binds[str(spec.cwd)] == str(spec.cwd)
+    assert binds["/srv/orch/workspaces/tasks/t1/other"] == "/srv/orch/workspaces/tasks/t1/other"
+    assert all(v["mode"] == "rw" for v in config["volumes"].values())
+    assert "PATH" not in config["environment"] and config["environment"]["IS_SANDBOX"] == "1"
+
+    mounted = container_config(
+        spec, Limits(60), image="i", network_mode="none", claude_bin="claude", mount_claude="/real/claude.exe"
+    )
+    assert mounted["command"][1] == "/opt/claude"
+    assert mounted["volumes"]["/real/claude.exe"] == {"bind": "/opt/claude", "mode": "ro"}
+    assert "mem_limit" not in mounted and "pids_limit" not in mounted
+
+
+def _job_settings(**kw: object) -> JobSettings:
+    base: dict[str, object] = {
+        "namespace": "agents",
+        "image": "registry.example/orchestrator-agent:2.1.328",
+        "secret_name": "orchestrator-agent-env",
+        "pvc_name": "orchestrator-data",
+        "pvc_mount": DATA,
+        "ttl_seconds": 600,
+        "claude_bin": "claude",
+    }
+    return JobSettings(**{**base, **kw})  # type: ignore[arg-type]
+
+
+def test_job_manifest() -> None:
+    spec = _spec()
+    job = job_manifest(spec, Limits(90.5, memory_bytes=1 << 30, cpus=1.5, pids=99), _job_settings())
+    assert job["metadata"]["name"] == job_name(spec.agent_id) == "agent-coding-0123abcd"
+    assert job["metadata"]["namespace"] == "agents"
+    labels = job["metadata"]["labels"]
+    assert labels["orchestrator.agent_id"] == "coding-0123abcd"
+    assert labels["orchestrator.instance_id"] == "host-1-12345-abcdef"
+    assert job["spec"]["template"]["metadata"]["labels"] == labels
+    assert job["spec"]["backoffLimit"] == 0
+    assert job["spec"]["ttlSecondsAfterFinished"] == 600
+    assert job["spec"]["activeDeadlineSeconds"] == 91 + 60
+    pod = job["spec"]["template"]["spec"]
+    assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
+    (container,) = pod["containers"]
+    assert container["command"] == ["claude", *spec.argv[1:], "--", "--do it"]
+    assert container["workingDir"] == str(spec.cwd)
+    assert container["envFrom"] == [{"secretRef": {"name": "orchestrator-agent-env"}}]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert "ANTHROPIC_API_KEY" not in env and "AWS_SECRET_ACCESS_KEY" not in env and "PATH" not in env
+    assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:9999" and env["IS_SANDBOX"] == "1"
+    assert SECRET not in json.dumps(job)
+    assert container["resources"] == {
+        "requests": {"memory": str(1 << 30), "cpu": "1500m"},
+        "limits": {"memory": str(1 << 30), "cpu": "1500m"},
+    }
+    assert pod["volumes"] == [{"name": "work", "persistentVolumeClaim": {"claimName": "orchestrator-data"}}]
+    mounts = {m["mountPath"]: m["subPath"] for m in container["volumeMounts"]}
+    assert mounts == {
+        str(spec.cwd): "workspaces/coding-0123abcd",
+        "/srv/orch/workspaces/tasks/t1/other": "workspaces/tasks/t1/other",
+        str(spec.run_dir / "home"): "runs/coding-0123abcd/home",
+        str(spec.run_dir / "claude-config"): "runs/coding-0123abcd/claude-config",
+    }
+
+
+def test_job_manifest_without_pvc_uses_an_empty_dir_and_refuses_paths_off_the_pvc() -> None:
+    job = job_manifest(_spec(), Limits(10), _job_settings(pvc_name=None, secret_name=None))
+    pod = job["spec"]["template"]["spec"]
+    assert pod["volumes"] == [{"name": "work", "emptyDir": {}}]
+    assert "envFrom" not in pod["containers"][0] and "resources" not in pod["containers"][0]
+    with pytest.raises(ManifestError, match="not under /elsewhere"):
+        job_manifest(_spec(), Limits(10), _job_settings(pvc_mount=Path("/elsewhere")))
+
+
+def test_job_manifest_is_a_valid_v1_job() -> None:
+    from kubernetes import client
+
+    job = job_manifest(_spec(), Limits(10, memory_bytes=1 << 28, cpus=0.25), _job_settings())
+    model = client.V1Job.model_validate(job)
+    assert model is not None and model.spec is not None
+    assert model.spec.template.spec is not None
+    assert model.spec.template.spec.containers[0].env_from[0].secret_ref.name == "orchestrator-agent-env"
+
+
+@pytest.mark.parametrize(
+    ("raw", "clean"),
+    [
+        ("coding-0123abcd", "coding-0123abcd"),
+        ("host/with spaces:1", "host-with-spaces-1"),
+        ("-x-" * 40, None),
+    ],
+)
+def test_label_values_are_valid(raw: str, clean: str | None) -> None:
+    value = label_value(raw)
+    assert len(value) <= 63 and value[0].isalnum() and value[-1].isalnum()
+    assert clean is None or value == clean
+
+
+def test_secret_looking_names() -> None:
+    for name in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "AWS_SECRET_ACCESS_KEY", "DB_PASSWORD"):
+        assert is_secret_name(name)
+    for name in ("ANTHROPIC_BASE_URL", "CLAUDE_CODE_MAX_RETRIES", "HOME", "GIT_AUTHOR_NAME"):
+        assert not is_secret_name(name)
+
+
+def test_factory_builds_the_runtime_the_settings_ask_for() -> None:
+    assert make_runtime(Settings(), "i").name == "host"
+    sandboxed = make_runtime(Settings(AGENT_SANDBOX="bwrap", BWRAP_BIN="/nonexistent/bwrap"), "i")  # type: ignore[call-arg]
+    assert sandboxed.name == "host"
+    assert "no bubblewrap at /nonexistent/bwrap" in (sandboxed.check() or "")
+    docker = make_runtime(Settings(AGENT_RUNTIME="docker", DOCKER_HOST="unix:///nonexistent.sock"), "i")  # type: ignore[call-arg]
+    assert docker.name == "docker"
+    assert "no socket at unix:///nonexistent.sock" in (docker.check() or "")
+    kube = make_runtime(Settings(AGENT_RUNTIME="kubernetes", KUBERNETES_API_URL="http://127.0.0.1:9"), "i")  # type: ignore[call-arg]
+    assert kube.name == "kubernetes"
+    assert "Kubernetes API at http://127.0.0.1:9" in (kube.check() or "")
