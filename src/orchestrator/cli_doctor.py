@@ -1,0 +1,142 @@
+"""`orchestrator doctor`: is this machine set up to run the service? Each check says ok or what to fix."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from orchestrator.client import Client, ConnectionFailed, OrchestratorError, RetryPolicy
+from orchestrator.settings import CLAUDE_CODE_VERSION, Settings, SettingsError, load_settings
+
+State = Literal["ok", "warn", "fail"]
+
+
+@dataclass
+class Check:
+    """One finding. `fail` is an essential problem (the service cannot work); `warn` one it can live with."""
+
+    name: str
+    state: State
+    detail: str
+    fix: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return asdict(self)
+
+
+def check_settings() -> tuple[Check, Settings | None]:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        return Check("settings", "fail", str(exc), "correct that environment variable"), None
+    return Check("settings", "ok", f"data in {settings.data_dir}"), settings
+
+
+def _claude_path(settings: Settings) -> str | None:
+    path = settings.claude_bin
+    if os.sep in path:
+        return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
+    return shutil.which(path)
+
+
+def check_claude(settings: Settings) -> Check:
+    path = _claude_path(settings)
+    fix = "run `orchestrator install-claude`, or set CLAUDE_BIN to the `claude` executable"
+    if path is None:
+        return Check("claude", "fail", f"no claude CLI at {settings.claude_bin!r}", fix)
+    try:
+        proc = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return Check("claude", "fail", f"{path} --version did not run: {exc}", fix)
+    said = (proc.stdout.strip() or proc.stderr.strip()).splitlines()
+    version = said[0] if said else ""
+    if proc.returncode != 0:
+        return Check("claude", "fail", f"{path} --version exited {proc.returncode}: {version}", fix)
+    if CLAUDE_CODE_VERSION not in version:
+        return Check(
+            "claude",
+            "warn",
+            f"{version} at {path}; the service is tested with {CLAUDE_CODE_VERSION}",
+            "run `orchestrator install-claude` for the pinned release",
+        )
+    return Check("claude", "ok", f"{version} at {path}")
+
+
+def check_database(settings: Settings) -> Check:
+    from orchestrator.store.db import Database
+
+    url = settings.resolved_database_url
+    where = str(settings.database_file) if url.startswith("sqlite") else url.split("@")[-1]
+    fix = "make the data directory writable (ORCHESTRATOR_DATA_DIR / DATABASE_PATH) or fix DATABASE_URL"
+    try:
+        db = Database(url)
+        try:
+            db.migrate()
+            db.ping()
+        finally:
+            db.dispose()
+    except Exception as exc:
+        return Check("database", "fail", f"{where}: {exc}", fix)
+    return Check("database", "ok", f"{where}: opens, migrations applied")
+
+
+def check_runtime(settings: Settings) -> Check:
+    if settings.agent_runtime != "host":
+        return Check("runtime", "warn", f"{settings.agent_runtime}: not checked here")
+    if os.access("/bin/sh", os.X_OK):
+        return Check("runtime", "ok", "host processes, /bin/sh present")
+    return Check("runtime", "fail", "host processes need /bin/sh, and there is none", "install a POSIX shell")
+
+
+def check_github(settings: Settings) -> Check:
+    if settings.github_token:
+        return Check(
+            "github", "ok", f"token configured for {settings.github_owner} (not checked against GitHub)"
+        )
+    return Check(
+        "github",
+        "warn",
+        "not configured: agents cannot open pull requests",
+        "set GITHUB_TOKEN (and GITHUB_OWNER) in the service's environment",
+    )
+
+
+def check_server(url: str | None, token: str | None) -> Check:
+    try:
+        with Client(url, token=token, timeout=3, retries=RetryPolicy(attempts=0)) as client:
+            health = client.health()
+            where = client.base_url
+    except ConnectionFailed as exc:
+        return Check("server", "warn", f"not answering: {exc.detail}", "start it with `orchestrator serve`")
+    except (OrchestratorError, ValueError) as exc:
+        return Check("server", "warn", f"{url}: {exc}", "check --url / ORCHESTRATOR_URL")
+    if health.status != "ok":
+        problems = f"database {health.database}; runtime {health.runtime}; claude {health.claude}"
+        return Check("server", "warn", f"{where} answers but is {health.status}: {problems}")
+    return Check(
+        "server", "ok", f"{where} answers: version {health.version}, {health.running_agents} running"
+    )
+
+
+def run_checks(url: str | None, token: str | None) -> list[Check]:
+    first, settings = check_settings()
+    checks = [first]
+    needs: list[tuple[str, Callable[[Settings], Check]]] = [
+        ("claude", check_claude),
+        ("database", check_database),
+        ("runtime", check_runtime),
+        ("github", check_github),
+    ]
+    for name, check in needs:
+        if settings is None:
+            checks.append(
+                Check(name, "warn", "not checked: the settings are wrong", "fix the settings first")
+            )
+        else:
+            checks.append(check(settings))
+    checks.append(check_server(url, token))
+    return checks

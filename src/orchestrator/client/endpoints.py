@@ -1,0 +1,354 @@
+"""Every endpoint as a `Call`: method, path, parameters, body, how to read the answer, whether it is safe
+to repeat. `Client` and `AsyncClient` only send them; a new endpoint is one function here and a one-line
+method on each client."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Generic, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from orchestrator.domain.events import EventStatus, EventType
+from orchestrator.domain.types import AgentStatus, AgentType, TaskStatus
+from orchestrator.forge.models import (
+    CloneUrl,
+    CreatedPullRequest,
+    DefaultBranch,
+    MergeMethod,
+    MergeResult,
+    PullRequest,
+    PullState,
+    PushResult,
+    RemoteResult,
+    RepoInfo,
+    TokenStatus,
+)
+from orchestrator.models import (
+    ActiveAgents,
+    AgentDetail,
+    AgentPage,
+    Analytics,
+    Cleared,
+    Event,
+    EventPage,
+    Health,
+    LogPage,
+    QueueItem,
+    QueueSettingsModel,
+    QueueStatus,
+    Task,
+    TaskDetail,
+    TaskPage,
+    TaskUpdate,
+)
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+Params = dict[str, str | int]
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    method: str
+    path: str
+    parse: Callable[[httpx.Response], T]
+    params: Params | None = None
+    json: Any = None
+    idempotent: bool = False
+
+
+def _model(model: type[M]) -> Callable[[httpx.Response], M]:
+    def parse(response: httpx.Response) -> M:
+        return model.model_validate_json(response.content)
+
+    return parse
+
+
+def _list_of(model: type[M]) -> Callable[[httpx.Response], list[M]]:
+    adapter = TypeAdapter(list[model])  # type: ignore[valid-type]
+
+    def parse(response: httpx.Response) -> list[M]:
+        items: list[M] = adapter.validate_json(response.content)
+        return items
+
+    return parse
+
+
+def _nothing(_: httpx.Response) -> None:
+    return None
+
+
+def _segment(value: str) -> str:
+    return quote(value, safe="")
+
+
+def _repo(value: str) -> str:
+    """`owner/name` or `name`: the slash stays, it is part of the route."""
+    return quote(value.strip("/"), safe="/")
+
+
+def _value(value: Any) -> Any:
+    return value.value if isinstance(value, Enum) else value
+
+
+def _params(**values: Any) -> Params:
+    return {k: _value(v) for k, v in values.items() if v is not None}
+
+
+def _body(**values: Any) -> dict[str, Any]:
+    return {k: _value(v) for k, v in values.items() if v is not None}
+
+
+def _get(path: str, parse: Callable[[httpx.Response], T], params: Params | None = None) -> Call[T]:
+    return Call("GET", path, parse, params=params, idempotent=True)
+
+
+# health
+
+
+def health() -> Call[Health]:
+    return _get("/api/health", _model(Health))
+
+
+# agents
+
+
+def list_agents(
+    status: AgentStatus | str | None,
+    agent_type: AgentType | str | None,
+    task_id: str | None,
+    limit: int,
+    offset: int,
+) -> Call[AgentPage]:
+    params = _params(status=status, agent_type=agent_type, task_id=task_id, limit=limit, offset=offset)
+    return _get("/api/agents", _model(AgentPage), params)
+
+
+def active_agents() -> Call[ActiveAgents]:
+    return _get("/api/agents/active", _model(ActiveAgents))
+
+
+def analytics() -> Call[Analytics]:
+    return _get("/api/agents/analytics", _model(Analytics))
+
+
+def get_agent(agent_id: str) -> Call[AgentDetail]:
+    return _get(f"/api/agents/{_segment(agent_id)}", _model(AgentDetail))
+
+
+def logs_path(agent_id: str) -> str:
+    return f"/api/agents/{_segment(agent_id)}/logs"
+
+
+def agent_logs(agent_id: str, after: int, limit: int) -> Call[LogPage]:
+    return _get(logs_path(agent_id), _model(LogPage), _params(after=after, limit=limit))
+
+
+def spawn(
+    agent_type: AgentType | str,
+    prompt: str | None,
+    task_id: str | None,
+    repo: str | None,
+    model: str | None,
+    timeout_seconds: float | None,
+    max_turns: int | None,
+) -> Call[AgentDetail]:
+    body = _body(
+        agent_type=agent_type,
+        prompt=prompt,
+        task_id=task_id,
+        repo=repo,
+        model=model,
+        timeout_seconds=timeout_seconds,
+        max_turns=max_turns,
+    )
+    return Call("POST", "/api/agents/spawn", _model(AgentDetail), json=body)
+
+
+def kill(agent_id: str) -> Call[AgentDetail]:
+    return Call("POST", f"/api/agents/{_segment(agent_id)}/kill", _model(AgentDetail))
+
+
+def retry(agent_id: str, resume: bool = False) -> Call[AgentDetail]:
+    return Call(
+        "POST", f"/api/agents/{_segment(agent_id)}/retry", _model(AgentDetail), json={"resume": resume}
+    )
+
+
+# tasks
+
+
+def create_task(
+    title: str,
+    task_id: str | None,
+    description: str | None,
+    repo: str | None,
+    repos: list[str] | None,
+    priority: int | None,
+) -> Call[Task]:
+    body = _body(id=task_id, title=title, description=description, repo=repo, repos=repos, priority=priority)
+    return Call("POST", "/api/tasks", _model(Task), json=body)
+
+
+def list_tasks(status: TaskStatus | str | None, limit: int, offset: int) -> Call[TaskPage]:
+    return _get("/api/tasks", _model(TaskPage), _params(status=status, limit=limit, offset=offset))
+
+
+def get_task(task_id: str) -> Call[TaskDetail]:
+    return _get(f"/api/tasks/{_segment(task_id)}", _model(TaskDetail))
+
+
+def update_task(task_id: str, changes: TaskUpdate | Mapping[str, Any]) -> Call[Task]:
+    """`changes`: a `TaskUpdate` (only the fields set are sent) or a mapping sent as it is."""
+    body = (
+        changes.model_dump(mode="json", exclude_unset=True)
+        if isinstance(changes, TaskUpdate)
+        else {k: _value(v) for k, v in changes.items()}
+    )
+    return Call("PATCH", f"/api/tasks/{_segment(task_id)}", _model(Task), json=body)
+
+
+def delete_task(task_id: str) -> Call[None]:
+    return Call("DELETE", f"/api/tasks/{_segment(task_id)}", _nothing)
+
+
+# queue
+
+
+def queue_status() -> Call[QueueStatus]:
+    return _get("/api/queue", _model(QueueStatus))
+
+
+def queue_settings() -> Call[QueueSettingsModel]:
+    return _get("/api/queue/settings", _model(QueueSettingsModel))
+
+
+def set_queue_setting(key: str, value: bool | int | str) -> Call[QueueSettingsModel]:
+    # Setting a key to a value twice is the same as once: safe to retry.
+    return Call(
+        "POST",
+        "/api/queue/settings",
+        _model(QueueSettingsModel),
+        json={"key": key, "value": value},
+        idempotent=True,
+    )
+
+
+def queue_add(task_id: str) -> Call[QueueItem]:
+    return Call("POST", f"/api/queue/add/{_segment(task_id)}", _model(QueueItem))
+
+
+def queue_remove(task_id: str) -> Call[QueueStatus]:
+    return Call("DELETE", f"/api/queue/{_segment(task_id)}", _model(QueueStatus))
+
+
+def queue_clear() -> Call[Cleared]:
+    return Call("POST", "/api/queue/clear", _model(Cleared))
+
+
+# events
+
+
+def list_events(
+    event_type: EventType | str | None,
+    task_id: str | None,
+    status: EventStatus | str | None,
+    limit: int,
+    offset: int,
+    which: str = "",
+) -> Call[EventPage]:
+    """`which`: "" for all (filtered), "pending" (pending, processing), "processed" (processed, failed)."""
+    params = _params(task_id=task_id, limit=limit, offset=offset)
+    if not which:
+        params.update(_params(type=event_type, status=status))
+    return _get(f"/api/events/{which}".rstrip("/"), _model(EventPage), params)
+
+
+def get_event(event_id: str) -> Call[Event]:
+    return _get(f"/api/events/{_segment(event_id)}", _model(Event))
+
+
+def create_event(
+    event_type: EventType | str,
+    event_id: str | None,
+    task_id: str | None,
+    agent_id: str | None,
+    payload: Mapping[str, Any] | None,
+) -> Call[Event]:
+    body = _body(id=event_id, type=event_type, task_id=task_id, agent_id=agent_id, payload=payload)
+    # With its id given, an event is stored once however often it is sent: safe to retry.
+    return Call("POST", "/api/events", _model(Event), json=body, idempotent=event_id is not None)
+
+
+def mark_event_processed(event_id: str) -> Call[Event]:
+    return Call("POST", f"/api/events/{_segment(event_id)}/processed", _model(Event), idempotent=True)
+
+
+# github
+
+
+def github_status() -> Call[TokenStatus]:
+    return _get("/api/github/status", _model(TokenStatus))
+
+
+def github_repo(repo: str) -> Call[RepoInfo]:
+    return _get(f"/api/github/repo/{_repo(repo)}", _model(RepoInfo))
+
+
+def github_default_branch(repo: str) -> Call[DefaultBranch]:
+    return _get(f"/api/github/repo/{_repo(repo)}/default-branch", _model(DefaultBranch))
+
+
+def github_clone_url(repo: str, authenticated: bool) -> Call[CloneUrl]:
+    params: Params = {"authenticated": "true"} if authenticated else {}
+    return _get(f"/api/github/clone-url/{_repo(repo)}", _model(CloneUrl), params)
+
+
+def github_push(repo: str, path: str, branch: str) -> Call[PushResult]:
+    body = {"repo": repo, "path": path, "branch": branch}
+    return Call("POST", "/api/github/push", _model(PushResult), json=body)
+
+
+def github_create_pull(
+    repo: str, head: str, title: str, body: str | None, base: str | None, draft: bool
+) -> Call[CreatedPullRequest]:
+    # The server answers an open pull request for the same head instead of a second one: safe to retry.
+    payload = _body(repo=repo, head=head, title=title, body=body, base=base, draft=draft)
+    return Call("POST", "/api/github/pr", _model(CreatedPullRequest), json=payload, idempotent=True)
+
+
+def github_pull(repo: str, number: int) -> Call[PullRequest]:
+    return _get(f"/api/github/pr/{_repo(repo)}/{number}", _model(PullRequest))
+
+
+def github_pulls(repo: str, state: PullState, head: str | None, base: str | None) -> Call[list[PullRequest]]:
+    params = _params(state=state, head=head, base=base)
+    return _get(f"/api/github/prs/{_repo(repo)}", _list_of(PullRequest), params)
+
+
+def github_merge_pull(
+    repo: str,
+    number: int,
+    merge_method: MergeMethod,
+    commit_title: str | None,
+    commit_message: str | None,
+    sha: str | None,
+) -> Call[MergeResult]:
+    body = _body(merge_method=merge_method, commit_title=commit_title, commit_message=commit_message, sha=sha)
+    return Call("POST", f"/api/github/pr/{_repo(repo)}/{number}/merge", _model(MergeResult), json=body)
+
+
+def github_ensure_remote(repo: str, path: str) -> Call[RemoteResult]:
+    return Call(
+        "POST",
+        f"/api/github/ensure-remote/{_repo(repo)}",
+        _model(RemoteResult),
+        json={"path": path},
+        idempotent=True,
+    )
