@@ -1,0 +1,295 @@
+"""The dashboard in a real headless Chromium (Debian's chromium + chromedriver, driven by Selenium)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import httpx
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.conftest import ServerFactory
+from tests.support import fake_anthropic as fm
+from tests.support.server import Server
+
+pytestmark = pytest.mark.xdist_group("browser")
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+T = TypeVar("T")
+
+
+def _check_browser() -> None:
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    if not missing:
+        return
+    message = (
+        f"{', '.join(missing)} not found: the dashboard tests need Debian's chromium and chromium-driver "
+        "(scripts/test installs them: apt-get install chromium chromium-driver)"
+    )
+    if os.environ.get("ORCHESTRATOR_SKIP_BROWSER") == "1":
+        pytest.skip(f"{message}; skipped because ORCHESTRATOR_SKIP_BROWSER=1")
+    pytest.fail(f"{message}; or set ORCHESTRATOR_SKIP_BROWSER=1 to skip them knowingly")
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    _check_browser()
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+        "--window-size=1440,1000",
+        f"--user-data-dir={profile}",
+    ):
+        options.add_argument(flag)
+    # The driver is given: selenium-manager never runs, nothing is downloaded.
+    driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def wait(driver: WebDriver, condition: Callable[[WebDriver], T], timeout: float = 30, what: str = "") -> T:
+    waiter: WebDriverWait[WebDriver] = WebDriverWait(
+        driver, timeout, poll_frequency=0.1, ignored_exceptions=(StaleElementReferenceException,)
+    )
+    return waiter.until(condition, what)
+
+
+def row(driver: WebDriver, agent_id: str) -> WebElement | None:
+    found = driver.find_elements(By.CSS_SELECTOR, f'#agents tr[data-agent-id="{agent_id}"]')
+    return found[0] if found else None
+
+
+def row_status(driver: WebDriver, agent_id: str) -> str | None:
+    element = row(driver, agent_id)
+    return element.get_attribute("data-status") if element is not None else None
+
+
+def click(driver: WebDriver, css: str) -> None:
+    def clicked(d: WebDriver) -> bool:
+        d.find_element(By.CSS_SELECTOR, css).click()
+        return True
+
+    wait(driver, clicked, what=f"click {css}")
+
+
+def log_texts(driver: WebDriver) -> list[str]:
+    return [e.text for e in driver.find_elements(By.CSS_SELECTOR, "#log .line span")]
+
+
+def wait_api(check: Callable[[], T], timeout: float = 30, what: str = "") -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out: {what}"
+        time.sleep(0.1)
+
+
+def slow_steps(fake_model: fm.FakeAnthropic, steps: int, delay: float = 1.0) -> str:
+    return fake_model.scenario(
+        [
+            *[
+                fm.tool("Bash", {"command": f"echo step-{i}"}, text=f"Step {i}: checking.", delay=delay)
+                for i in range(steps)
+            ],
+            fm.text("All steps done.", delay=delay),
+        ]
+    )
+
+
+def test_lists_agents_and_follows_a_log_live(
+    server: Server, fake_model: fm.FakeAnthropic, browser: WebDriver
+) -> None:
+    quick = server.wait_agent(server.spawn(f"hi {fake_model.scenario([fm.text('hello there')])}")["id"])
+    slow = server.spawn(f"steps {slow_steps(fake_model, 6)}")
+    browser.get(server.url)
+    wait(browser, lambda d: row_status(d, quick["id"]) == "completed", what="the finished agent is listed")
+    wait(browser, lambda d: row_status(d, slow["id"]) == "running", what="the running agent is listed")
+    cells = [c.text for c in row(browser, quick["id"]).find_elements(By.TAG_NAME, "td")]  # type: ignore[union-attr]
+    assert cells[1] == "coding" and cells[2] == "completed"
+    assert cells[4] == f"${quick['cost_usd']:.4f}"
+
+    click(browser, f'#agents tr[data-agent-id="{slow["id"]}"] td')
+    first = wait(
+        browser, lambda d: [t for t in log_texts(d) if t.startswith("▶ Bash: echo step-")], what="a tool line"
+    )
+    assert server.agent(slow["id"])["status"] == "running", "the first line came before the end: it is live"
+    wait(
+        browser,
+        lambda d: len([t for t in log_texts(d) if t.startswith("▶ Bash")]) > len(first),
+        what="more lines",
+    )
+    assert server.agent(slow["id"])["status"] == "running", "a later line arrived live too"
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#log .line.end"), timeout=60, what="the end")
+    texts = log_texts(browser)
+    assert any(t.startswith("⚙ session started") for t in texts)
+    assert "Step 0: checking." in texts
+    assert any(t.startswith("◀ result: step-0") for t in texts)
+    final = browser.find_element(By.CSS_SELECTOR, "#log .line.final span").text
+    assert final.startswith("■ success") and "All steps done." in final and "$" in final
+    assert browser.find_element(By.ID, "log-status").get_attribute("data-status") == "completed"
+    shown = [
+        int(e.get_attribute("data-id") or 0)
+        for e in browser.find_elements(By.CSS_SELECTOR, "#log .line[data-id]")
+    ]
+    stored = [line["id"] for line in server.logs(slow["id"])]
+    assert sorted(set(i for i in shown if i)) == stored, "every stored line shown once, in order"
+
+
+def test_pause_resume_and_max_concurrent_from_the_page(server: Server, browser: WebDriver) -> None:
+    browser.get(server.url)
+    wait(browser, lambda d: d.find_element(By.ID, "queue-state").text == "running", what="queue shown")
+    click(browser, "#queue-pause")
+    wait_api(lambda: server.client.get("/api/queue/settings").json()["paused"], what="paused by the button")
+    wait(browser, lambda d: d.find_element(By.ID, "queue-state").get_attribute("data-paused") == "true")
+    assert browser.find_element(By.ID, "queue-pause").get_attribute("disabled") is not None
+
+    field = browser.find_element(By.ID, "max-concurrent")
+    field.clear()
+    field.send_keys("3")
+    click(browser, "#max-concurrent-save")
+    wait_api(lambda: server.client.get("/api/queue/settings").json()["max_concurrent"] == 3, what="max set")
+
+    click(browser, "#queue-resume")
+    wait_api(lambda: not server.client.get("/api/queue/settings").json()["paused"], what="resumed")
+    wait(browser, lambda d: d.find_element(By.ID, "queue-state").get_attribute("data-paused") == "false")
+
+
+def test_kill_then_retry_from_the_page(
+    server: Server, fake_model: fm.FakeAnthropic, browser: WebDriver
+) -> None:
+    agent = server.spawn(f"long {slow_steps(fake_model, 100)}")
+    browser.get(server.url)
+    kill = f'#agents tr[data-agent-id="{agent["id"]}"] button[data-action="kill"]'
+    wait(browser, lambda d: d.find_elements(By.CSS_SELECTOR, kill), what="a kill button")
+    click(browser, kill)
+    assert server.agent(agent["id"])["status"] == "running", "the first click only arms the button"
+    click(browser, kill)
+    assert server.wait_agent(agent["id"], timeout=30)["status"] == "killed"
+    wait(browser, lambda d: row_status(d, agent["id"]) == "killed", what="row shows killed")
+
+    click(browser, f'#agents tr[data-agent-id="{agent["id"]}"] button[data-action="retry"]')
+    retried = wait_api(
+        lambda: [a for a in server.client.get("/api/agents").json()["items"] if a["retry_of"] == agent["id"]],
+        what="a retry",
+    )[0]
+    wait(browser, lambda d: row(d, retried["id"]) is not None, what="the retry is listed")
+    wait(browser, lambda d: d.find_element(By.ID, "log").get_attribute("data-agent-id") == retried["id"])
+    server.client.post(f"/api/agents/{retried['id']}/kill")
+
+
+def test_asks_for_the_token_once_then_works(
+    make_server: ServerFactory, fake_model: fm.FakeAnthropic, browser: WebDriver
+) -> None:
+    server = make_server(ORCHESTRATOR_API_TOKEN="dash-secret-token-1234")
+    assert httpx.get(f"{server.url}/api/agents").status_code == 401
+    assert httpx.get(f"{server.url}/").status_code == 200, "the page holds no data: served without the token"
+    agent = server.spawn(f"steps {slow_steps(fake_model, 3, delay=0.5)}")
+
+    browser.get(server.url)
+    dialog = wait(browser, lambda d: d.find_element(By.ID, "token-dialog"), what="the dialog")
+    wait(browser, lambda d: dialog.get_attribute("open") is not None, what="the token dialog opens")
+    browser.find_element(By.ID, "token-input").send_keys("wrong")
+    browser.find_element(By.ID, "token-save").click()
+    wait(browser, lambda d: d.find_element(By.ID, "token-error").is_displayed(), what="wrong token refused")
+    field = browser.find_element(By.ID, "token-input")
+    field.clear()
+    field.send_keys("dash-secret-token-1234")
+    browser.find_element(By.ID, "token-save").click()
+    wait(browser, lambda d: dialog.get_attribute("open") is None, what="the dialog closes")
+    wait(browser, lambda d: row(d, agent["id"]) is not None, what="agents listed with the token")
+    click(browser, f'#agents tr[data-agent-id="{agent["id"]}"] td')
+    wait(
+        browser,
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#log .line.final"),
+        timeout=60,
+        what="log over SSE",
+    )
+
+    browser.refresh()  # the token is kept for the tab: no second question
+    wait(browser, lambda d: row(d, agent["id"]) is not None, what="listed after a reload")
+    assert browser.find_element(By.ID, "token-dialog").get_attribute("open") is None
+
+
+def test_several_agents_running_screenshot(
+    server: Server, fake_model: fm.FakeAnthropic, browser: WebDriver
+) -> None:
+    """Several agents at work, a queue and tasks; saved to $ORCHESTRATOR_SCREENSHOT when it is set."""
+    server.client.post("/api/queue/settings", json={"key": "max_concurrent", "value": 2})
+    done = server.spawn(
+        f"review {fake_model.scenario([fm.text('Looks good to me.')])}", agent_type="reviewer"
+    )
+    server.wait_agent(done["id"])
+    running = [
+        server.spawn(f"work {slow_steps(fake_model, 40, delay=0.7)}", agent_type=kind)
+        for kind in ("coding", "verifier")
+    ]
+    marker = slow_steps(fake_model, 40, delay=0.7)
+    titles = ["Add retry to the GitHub client", "Fix flaky log writer test", "Document the queue settings"]
+    task_ids = []
+    for title in titles:
+        created = server.client.post("/api/tasks", json={"title": title, "description": f"do it {marker}"})
+        task_ids.append(created.json()["id"])
+    for task_id in task_ids:
+        assert server.client.post(f"/api/queue/add/{task_id}").status_code == 201
+
+    browser.get(server.url)
+    for agent in running:
+        wait(browser, lambda d, a=agent: row_status(d, a["id"]) == "running", what="running agents listed")
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, '#agents tr[data-status="running"]')) >= 3)
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#queue tbody tr")) == 3, what="queue")
+    wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tasks tbody tr")) == 3, what="tasks")
+    click(browser, f'#agents tr[data-agent-id="{running[0]["id"]}"] td')
+    wait(browser, lambda d: len(log_texts(d)) >= 12, timeout=60, what="a log with some lines")
+    assert int(browser.find_element(By.ID, "stat-running").text) >= 3
+    target = os.environ.get("ORCHESTRATOR_SCREENSHOT")
+    if target:
+        path = Path(target)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        height = browser.execute_script("return document.documentElement.scrollHeight")
+        inner = browser.execute_script("return window.innerHeight")
+        browser.set_window_size(1440, browser.get_window_size()["height"] + height - inner)
+        time.sleep(0.5)
+        assert browser.save_screenshot(str(path.resolve()))
+        browser.set_window_size(1440, 1000)
+    for agent in server.client.get("/api/agents", params={"status": "running"}).json()["items"]:
+        server.client.post(f"/api/agents/{agent['id']}/kill")
+
+
+def test_page_and_assets_are_served_without_the_token(make_server: ServerFactory) -> None:
+    server = make_server(ORCHESTRATOR_API_TOKEN="assets-token-0000")
+    page = httpx.get(f"{server.url}/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    for name, kind in (("app.js", "text/javascript"), ("style.css", "text/css")):
+        asset = httpx.get(f"{server.url}/static/{name}")
+        assert asset.status_code == 200 and asset.headers["content-type"].startswith(kind)
+        assert f"/static/{name}" in page.text
+    for bad in ("/static/nope.js", "/static/..%2Fapp.py", "/static/%2e%2e/metrics.py"):
+        assert httpx.get(f"{server.url}{bad}").status_code == 404
