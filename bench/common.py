@@ -1,17 +1,29 @@
-"""Shared by the benchmarks: a real server with the fake model, and figure formatting."""
+"""Shared by the benchmarks: a real server with the fake model, process figures from /proc, and
+figure formatting."""
 
 from __future__ import annotations
 
 import os
 import statistics
+import subprocess
 import tempfile
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from orchestrator.clock import parse_iso
 from orchestrator.settings import installed_claude
 from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.server import Server
+
+RESULT_LINE = '{"type":"result","subtype":"success","is_error":false,"result":"ok"}'
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def claude_bin() -> str:
+    return os.environ.get("CLAUDE_BIN") or str(installed_claude())
 
 
 @contextmanager
@@ -22,12 +34,15 @@ def bench_server(**env: str) -> Iterator[tuple[Server, FakeAnthropic]]:
         base = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/root"),
-            "CLAUDE_BIN": os.environ.get("CLAUDE_BIN") or str(installed_claude()),
+            "CLAUDE_BIN": claude_bin(),
             "ANTHROPIC_BASE_URL": fake.base_url,
             "ANTHROPIC_API_KEY": "bench-dummy",
             "CLAUDE_CODE_MAX_RETRIES": "0",
             "LOG_LEVEL": "WARNING",
+            "SPAWN_RATE_PER_MINUTE": "1000000",  # the benchmarks spawn faster than a team would
         }
+        if os.environ.get("PYTHONPATH"):  # to measure another checkout of the service
+            base["PYTHONPATH"] = os.environ["PYTHONPATH"]
         server = Server(Path(tmp) / "data", {**base, **env})
         try:
             server.start()
@@ -35,6 +50,70 @@ def bench_server(**env: str) -> Iterator[tuple[Server, FakeAnthropic]]:
         finally:
             server.close()
             fake.stop()
+
+
+def tiny_claude(directory: Path) -> str:
+    """A `claude` that prints one successful result line and exits: agents that end at once."""
+    script = directory / "claude"
+    script.write_text(f"#!/bin/sh\necho '{RESULT_LINE}'\n")
+    script.chmod(0o755)
+    return str(script)
+
+
+def baseline_true_spawn(n: int = 200) -> float:
+    """Seconds per Popen + wait of /bin/true, in this process."""
+    start = time.perf_counter()
+    for _ in range(n):
+        subprocess.Popen(["/bin/true"]).wait()
+    return (time.perf_counter() - start) / n
+
+
+def server_pid(server: Server) -> int:
+    assert server.proc is not None
+    return server.proc.pid
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of the process itself (its children are not counted)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class RssPeak:
+    """Samples a process's RSS every 50 ms in a thread; `peak` is the largest seen."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.peak = rss_mb(pid)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.05):
+            try:
+                self.peak = max(self.peak, rss_mb(self.pid))
+            except OSError:
+                return
+
+    def __enter__(self) -> RssPeak:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_mb(self.pid))
+
+
+def seconds_between(earlier: str, later: str) -> float:
+    return (parse_iso(later) - parse_iso(earlier)).total_seconds()
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -96,6 +96,7 @@ class AgentManager:
         self._redact = redact
         self._instance_id = instance_id
         self._supervisors: dict[str, Supervisor] = {}
+        self._starting: set[str] = set()  # spawns in progress here: not for a sweep to take over
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._end_listeners: list[EndListener] = []
         self._flag_listeners: list[Callable[[str, dict[str, Any]], None]] = []
@@ -130,6 +131,13 @@ class AgentManager:
         if problem:
             raise AgentError(problem, 503)
         agent_id = req.agent_id or new_agent_id(req.agent_type)
+        self._starting.add(agent_id)
+        try:
+            return await self._spawn(agent_id, req)
+        finally:
+            self._starting.discard(agent_id)
+
+    async def _spawn(self, agent_id: str, req: SpawnRequest) -> AgentRow:
         run_dir = self._settings.resolved_runs_dir / agent_id
         ws = Path(req.workspace) if req.workspace else self._settings.resolved_workspaces_dir / agent_id
         timeout = req.timeout_seconds or self._settings.timeout_for(req.agent_type)
@@ -426,7 +434,11 @@ class AgentManager:
         counts = {"adopted": 0, "lost": 0}
         for row in self._agents.active():
             agent_id, owner = row["id"], row["instance_id"]
-            if agent_id in self._supervisors or (owner != self._instance_id and not dead(owner)):
+            if (
+                agent_id in self._supervisors
+                or agent_id in self._starting
+                or (owner != self._instance_id and not dead(owner))
+            ):
                 continue
             if owner != self._instance_id and not self._agents.take(agent_id, owner, self._instance_id):
                 continue

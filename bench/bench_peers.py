@@ -1,0 +1,141 @@
+"""The "peers" workload of perf-baselines.md: 10 tasks at concurrency 3, the real `claude` against a
+fake model that takes 1 s per reply. Through the service (10 tasks queued, max_concurrent=3), beside
+`xargs -P3` of the same plain CLI runs (same argv, same environment, a fresh HOME each, like the
+service's agents) measured in the same run.
+
+Figures: wall time; overhead per task = (wall - ideal) / tasks, ideal = ceil(tasks / 3) x one CLI run
+alone (measured here); the service's own CPU seconds while the tasks run (utime + stime of the server
+process from /proc, start-up excluded, agents not counted); the service's peak RSS during the run."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shlex
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import RssPeak, bench_server, claude_bin, cpu_seconds, server_pid
+from orchestrator.agents.command import ClaudeInvocation, build_argv, build_env
+from tests.support import fake_anthropic as fm
+
+TASKS = 10
+CONCURRENCY = 3
+REPLY_SECONDS = 1.0
+PROMPT = "Say done. {marker}"
+
+
+def _cli_runner(tmp: Path, fake: fm.FakeAnthropic, marker: str) -> Path:
+    """A script that makes one plain CLI run in a fresh folder with a fresh HOME; argv $1 is its number."""
+    argv = [
+        *build_argv(ClaudeInvocation(claude_bin=claude_bin(), max_turns=50)),
+        "--",
+        PROMPT.format(marker=marker),
+    ]
+    parent = {
+        **os.environ,
+        "ANTHROPIC_BASE_URL": fake.base_url,
+        "ANTHROPIC_API_KEY": "bench-dummy",
+        "CLAUDE_CODE_MAX_RETRIES": "0",
+    }
+    env = build_env(
+        parent,
+        agent_id="xargs",
+        home=Path("/nonexistent"),
+        config_dir=Path("/nonexistent"),
+        running_as_root=os.geteuid() == 0,
+    )
+    env.pop("HOME")
+    env.pop("CLAUDE_CONFIG_DIR")
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()))
+    script = tmp / "run_one.sh"
+    script.write_text(
+        "#!/bin/sh\n"
+        f'd={shlex.quote(str(tmp))}/run-$1-$$; mkdir -p "$d/home" "$d/config" "$d/work"; cd "$d/work"\n'
+        f'exec env -i {exports} HOME="$d/home" CLAUDE_CONFIG_DIR="$d/config" '
+        f'{shlex.join(argv)} < /dev/null > "$d/out" 2>&1\n'
+    )
+    script.chmod(0o755)
+    return script
+
+
+def _xargs(tmp: Path, fake: fm.FakeAnthropic) -> dict[str, float]:
+    marker = fake.scenario([fm.text("done", delay=REPLY_SECONDS)], repeat_last=True)
+    runner = _cli_runner(tmp, fake, marker)
+    subprocess.run([str(runner), "warmup"], check=True)
+    start = time.perf_counter()
+    subprocess.run([str(runner), "alone"], check=True)
+    alone = time.perf_counter() - start
+    start = time.perf_counter()
+    xargs = subprocess.Popen(
+        ["xargs", "-P", str(CONCURRENCY), "-n", "1", str(runner)], stdin=subprocess.PIPE, text=True
+    )
+    xargs.communicate("\n".join(str(i) for i in range(TASKS)) + "\n")
+    wall = time.perf_counter() - start
+    assert xargs.returncode == 0
+    outputs = list(tmp.glob("run-*/out"))
+    assert sum('"subtype":"success"' in p.read_text() for p in outputs) == TASKS + 2, "a CLI run failed"
+    return {"alone": alone, "wall": wall}
+
+
+def _service() -> dict[str, float]:
+    with bench_server() as (server, fake):
+        marker = fake.scenario([fm.text("done", delay=REPLY_SECONDS)], repeat_last=True)
+        client = server.client
+        for key, value in (("paused", True), ("max_concurrent", CONCURRENCY), ("stop_on_failure", False)):
+            assert client.post("/api/queue/settings", json={"key": key, "value": value}).status_code == 200
+        for i in range(TASKS):
+            body = {"id": f"peer-{i}", "title": f"peer task {i}", "description": PROMPT.format(marker=marker)}
+            assert client.post("/api/tasks", json=body).status_code == 201
+            assert client.post(f"/api/queue/add/peer-{i}").status_code == 201
+        pid = server_pid(server)
+        time.sleep(0.5)
+        cpu_before = cpu_seconds(pid)
+        with RssPeak(pid) as rss:
+            start = time.perf_counter()
+            assert (
+                client.post("/api/queue/settings", json={"key": "paused", "value": False}).status_code == 200
+            )
+            deadline = time.monotonic() + 300
+            while True:
+                status = client.get("/api/queue").json()
+                if status["queued"] == 0 and status["processing"] == 0:
+                    break
+                assert time.monotonic() < deadline, status
+                time.sleep(0.05)
+            wall = time.perf_counter() - start
+        cpu = cpu_seconds(pid) - cpu_before
+        failed = [i for i in status["completed"] if i["status"] != "completed"]
+        assert not failed, failed
+    return {"wall": wall, "cpu": cpu, "rss_peak_mb": rss.peak}
+
+
+def main() -> dict[str, Any]:
+    with fm.FakeAnthropic() as fake, tempfile.TemporaryDirectory(prefix="orch-peers-") as tmp:
+        floor = _xargs(Path(tmp), fake)
+    service = _service()
+    ideal = math.ceil(TASKS / CONCURRENCY) * floor["alone"]
+    results = {
+        "one_cli_run_s": floor["alone"],
+        "ideal_s": ideal,
+        "xargs_wall_s": floor["wall"],
+        "xargs_overhead_per_task_s": (floor["wall"] - ideal) / TASKS,
+        "service_wall_s": service["wall"],
+        "service_overhead_per_task_s": (service["wall"] - ideal) / TASKS,
+        "service_minus_xargs_per_task_s": (service["wall"] - floor["wall"]) / TASKS,
+        "service_cpu_s": service["cpu"],
+        "service_rss_peak_mb": service["rss_peak_mb"],
+        "wall_ratio_to_xargs": service["wall"] / floor["wall"],
+        "tasks": TASKS,
+        "concurrency": CONCURRENCY,
+    }
+    print(json.dumps(results, indent=2))
+    return results
+
+
+if __name__ == "__main__":
+    main()
