@@ -139,11 +139,18 @@ BENCHES: tuple[Bench, ...] = (
                 "host+bwrap.shell_agent.first_line_ms",
                 "baseline_bare_bwrap.first_line_ms",
             ),
+            Row("host+bwrap: claude agent first line (ms)", "host+bwrap.claude_agent.first_line_ms"),
             Row(
                 "docker: shell agent first line (ms)",
                 "docker.shell_agent.first_line_ms",
                 "baseline_bare_docker_run.first_line_ms",
             ),
+            Row(
+                "docker: shell agent kill (ms)",
+                "docker.shell_agent.kill_ms",
+                "baseline_bare_docker_run.kill_ms",
+            ),
+            Row("docker: claude agent first line (ms)", "docker.claude_agent.first_line_ms"),
         ),
         quick=("--runs", "2", "--claude-runs", "1"),
         notes="baselines: Popen of /bin/true, bare bwrap, bare `docker run` (where available)",
@@ -168,6 +175,20 @@ BENCHES: tuple[Bench, ...] = (
         ),
         quick=("--small", "2", "--large", "5"),
         notes="100 agents at once, beside 10 agents at once (real claude CLI, fake model)",
+    ),
+    Bench(
+        "bench_instances",
+        (
+            Row(
+                "tasks per second, three instances vs one",
+                "three_instances.tasks_per_second",
+                "one_instance.tasks_per_second",
+                "three_to_one_throughput_ratio",
+            ),
+            Row("peak agents running, three instances", "three_instances.peak_running", "max_concurrent"),
+        ),
+        quick=("--tasks", "12", "--max-concurrent", "4"),
+        notes="one PostgreSQL (scripts/ci-postgres), the same global max_concurrent for both",
     ),
 )
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
-from orchestrator.domain.events import INTERNAL_EVENT_TYPES, EventType
+from orchestrator.domain.events import INTERNAL_EVENT_TYPES, WEBHOOK_EVENTS, EventType
 from orchestrator.domain.types import AgentStatus, AgentType, QueueItemStatus, TaskStatus
 
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99})?$"
@@ -308,3 +308,41 @@ class EventPage(BaseModel):
     total: int
     limit: int
     offset: int
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: AnyHttpUrl
+    event_types: list[str] = Field(min_length=1, max_length=len(WEBHOOK_EVENTS))
+    secret: str = Field(min_length=8, max_length=512)
+
+    @field_validator("event_types")
+    @classmethod
+    def _known(cls, value: list[str]) -> list[str]:
+        unknown = [v for v in value if v not in WEBHOOK_EVENTS]
+        if unknown:
+            raise ValueError(f"unknown event types {unknown}; known: {', '.join(WEBHOOK_EVENTS)}")
+        return list(dict.fromkeys(value))
+
+
+class Webhook(BaseModel):
+    id: str
+    url: str
+    event_types: list[str]
+    created_at: str
+
+
+class Delivery(BaseModel):
+    id: int
+    webhook_id: str
+    event_type: str
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: str
+    created_at: str
+    delivered_at: str | None
+    last_status_code: int | None
+    last_error: str | None
+    attempt_log: list[dict[str, Any]]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from orchestrator.models import LogLine, TaskUpdate
 from tests.conftest import ServerFactory
 from tests.support import fake_anthropic as fm
 from tests.support.fake_github import FakeGitHub
+from tests.support.receiver import Receiver
 from tests.support.repos import git
 from tests.support.server import Server, free_port
 
@@ -371,6 +373,35 @@ def test_async_client(server: Server, fake_model: fm.FakeAnthropic) -> None:
             assert (await client.analytics()).total == 1
 
     asyncio.run(run())
+
+
+def test_webhooks_and_a_budgeted_agent(server: Server, fake_model: fm.FakeAnthropic) -> None:
+    with Receiver() as receiver, Client(server.url) as client:
+        hook = client.create_webhook(receiver.url, ["agent.failed", "agent.budget_exceeded"], "s3cret-value")
+        assert [h.id for h in client.list_webhooks()] == [hook.id]
+        assert "s3cret" not in client.list_webhooks()[0].model_dump_json()
+        with pytest.raises(InvalidRequest, match="event_types"):
+            client.create_webhook(receiver.url, ["agent.exploded"], "s3cret-value")
+
+        marker = fake_model.scenario([fm.tool("Bash", {"command": f"echo {i}"}) for i in range(8)])
+        agent = client.spawn_agent("coding", f"loop {marker}", budget={"turns": 2})
+        deadline = time.monotonic() + 60
+        while client.get_agent(agent.id).status in (AgentStatus.STARTING, AgentStatus.RUNNING):
+            assert time.monotonic() < deadline, "the budgeted agent never ended"
+            time.sleep(0.1)
+        ended = client.get_agent(agent.id)
+        assert ended.status == AgentStatus.FAILED and "budget" in (ended.error or "")
+        while len(receiver.received) < 2:
+            assert time.monotonic() < deadline, f"deliveries: {receiver.received}"
+            time.sleep(0.1)
+        deliveries = client.webhook_deliveries(hook.id)
+        assert sorted(d.event_type for d in deliveries) == ["agent.budget_exceeded", "agent.failed"]
+        assert {d.payload["data"]["agent_id"] for d in deliveries} == {agent.id}
+
+        client.delete_webhook(hook.id)
+        assert client.list_webhooks() == []
+        with pytest.raises(NotFound):
+            client.delete_webhook(hook.id)
 
 
 def test_events(server: Server) -> None:

@@ -1,54 +1,15 @@
 from __future__ import annotations
 
 import secrets
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Response
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
 from orchestrator.api.deps import ServicesDep
 from orchestrator.api.errors import ERROR_RESPONSES
-from orchestrator.store.webhooks import WEBHOOK_EVENTS
+from orchestrator.models import Delivery, Webhook, WebhookCreate
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"], responses=ERROR_RESPONSES)
-
-
-class WebhookCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    url: AnyHttpUrl
-    event_types: list[str] = Field(min_length=1, max_length=len(WEBHOOK_EVENTS))
-    secret: str = Field(min_length=8, max_length=512)
-
-    @field_validator("event_types")
-    @classmethod
-    def _known(cls, value: list[str]) -> list[str]:
-        unknown = [v for v in value if v not in WEBHOOK_EVENTS]
-        if unknown:
-            raise ValueError(f"unknown event types {unknown}; known: {', '.join(WEBHOOK_EVENTS)}")
-        return list(dict.fromkeys(value))
-
-
-class Webhook(BaseModel):
-    id: str
-    url: str
-    event_types: list[str]
-    created_at: str
-
-
-class Delivery(BaseModel):
-    id: int
-    webhook_id: str
-    event_type: str
-    payload: dict[str, Any]
-    status: str
-    attempts: int
-    next_attempt_at: str
-    created_at: str
-    delivered_at: str | None
-    last_status_code: int | None
-    last_error: str | None
-    attempt_log: list[dict[str, Any]]
 
 
 @router.post("", response_model=Webhook, status_code=201)

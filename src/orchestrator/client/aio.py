@@ -57,7 +57,9 @@ from orchestrator.models import (
     TaskDetail,
     TaskPage,
     TaskUpdate,
+    Webhook,
 )
+from orchestrator.models import Delivery as WebhookDelivery
 
 T = TypeVar("T")
 
@@ -201,10 +203,12 @@ class AsyncClient:
         model: str | None = None,
         timeout_seconds: float | None = None,
         max_turns: int | None = None,
+        budget: Mapping[str, float] | None = None,
     ) -> AgentDetail:
-        """Start an agent: a `prompt`, or a `task_id` whose prompt the server renders."""
+        """Start an agent: a `prompt`, or a `task_id` whose prompt the server renders. `budget` may
+        hold `usd`, `turns` and `wall_seconds`."""
         return await self._send(
-            api.spawn(agent_type, prompt, task_id, repo, model, timeout_seconds, max_turns)
+            api.spawn(agent_type, prompt, task_id, repo, model, timeout_seconds, max_turns, budget)
         )
 
     async def kill_agent(self, agent_id: str) -> AgentDetail:
@@ -370,3 +374,18 @@ class AsyncClient:
     async def github_ensure_remote(self, repo: str, path: str) -> RemoteResult:
         """Point the `origin` remote of the workspace at `path` to `repo`."""
         return await self._send(api.github_ensure_remote(repo, path))
+
+    # webhooks
+
+    async def create_webhook(self, url: str, event_types: list[str], secret: str) -> Webhook:
+        """Signed deliveries of `event_types` to `url` (HMAC-SHA256 of the body with `secret`)."""
+        return await self._send(api.create_webhook(url, event_types, secret))
+
+    async def list_webhooks(self) -> list[Webhook]:
+        return await self._send(api.list_webhooks())
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        await self._send(api.delete_webhook(webhook_id))
+
+    async def webhook_deliveries(self, webhook_id: str, *, limit: int = 100) -> list[WebhookDelivery]:
+        return await self._send(api.webhook_deliveries(webhook_id, limit))

@@ -45,7 +45,9 @@ from orchestrator.models import (
     TaskDetail,
     TaskPage,
     TaskUpdate,
+    Webhook,
 )
+from orchestrator.models import Delivery as WebhookDelivery
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -158,6 +160,7 @@ def spawn(
     model: str | None,
     timeout_seconds: float | None,
     max_turns: int | None,
+    budget: Mapping[str, float] | None = None,
 ) -> Call[AgentDetail]:
     body = _body(
         agent_type=agent_type,
@@ -167,6 +170,7 @@ def spawn(
         model=model,
         timeout_seconds=timeout_seconds,
         max_turns=max_turns,
+        budget=dict(budget) if budget else None,
     )
     return Call("POST", "/api/agents/spawn", _model(AgentDetail), json=body)
 
@@ -351,4 +355,26 @@ def github_ensure_remote(repo: str, path: str) -> Call[RemoteResult]:
         _model(RemoteResult),
         json={"path": path},
         idempotent=True,
+    )
+
+
+# webhooks
+
+
+def create_webhook(url: str, event_types: list[str], secret: str) -> Call[Webhook]:
+    body = {"url": url, "event_types": event_types, "secret": secret}
+    return Call("POST", "/api/webhooks", _model(Webhook), json=body)
+
+
+def list_webhooks() -> Call[list[Webhook]]:
+    return _get("/api/webhooks", _list_of(Webhook))
+
+
+def delete_webhook(webhook_id: str) -> Call[None]:
+    return Call("DELETE", f"/api/webhooks/{_segment(webhook_id)}", _nothing)
+
+
+def webhook_deliveries(webhook_id: str, limit: int) -> Call[list[WebhookDelivery]]:
+    return _get(
+        f"/api/webhooks/{_segment(webhook_id)}/deliveries", _list_of(WebhookDelivery), {"limit": limit}
     )

@@ -57,7 +57,9 @@ from orchestrator.models import (
     TaskDetail,
     TaskPage,
     TaskUpdate,
+    Webhook,
 )
+from orchestrator.models import Delivery as WebhookDelivery
 
 T = TypeVar("T")
 
@@ -198,9 +200,13 @@ class Client:
         model: str | None = None,
         timeout_seconds: float | None = None,
         max_turns: int | None = None,
+        budget: Mapping[str, float] | None = None,
     ) -> AgentDetail:
-        """Start an agent: a `prompt`, or a `task_id` whose prompt the server renders."""
-        return self._send(api.spawn(agent_type, prompt, task_id, repo, model, timeout_seconds, max_turns))
+        """Start an agent: a `prompt`, or a `task_id` whose prompt the server renders. `budget` may
+        hold `usd`, `turns` and `wall_seconds`."""
+        return self._send(
+            api.spawn(agent_type, prompt, task_id, repo, model, timeout_seconds, max_turns, budget)
+        )
 
     def kill_agent(self, agent_id: str) -> AgentDetail:
         return self._send(api.kill(agent_id))
@@ -361,3 +367,18 @@ class Client:
     def github_ensure_remote(self, repo: str, path: str) -> RemoteResult:
         """Point the `origin` remote of the workspace at `path` to `repo`."""
         return self._send(api.github_ensure_remote(repo, path))
+
+    # webhooks
+
+    def create_webhook(self, url: str, event_types: list[str], secret: str) -> Webhook:
+        """Signed deliveries of `event_types` to `url` (HMAC-SHA256 of the body with `secret`)."""
+        return self._send(api.create_webhook(url, event_types, secret))
+
+    def list_webhooks(self) -> list[Webhook]:
+        return self._send(api.list_webhooks())
+
+    def delete_webhook(self, webhook_id: str) -> None:
+        self._send(api.delete_webhook(webhook_id))
+
+    def webhook_deliveries(self, webhook_id: str, *, limit: int = 100) -> list[WebhookDelivery]:
+        return self._send(api.webhook_deliveries(webhook_id, limit))

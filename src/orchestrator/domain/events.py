@@ -96,3 +96,18 @@ class RetryPolicy:
         if attempts >= self.max_attempts:
             return None
         return min(self.first_delay * self.factor ** (attempts - 1), self.max_delay)
+
+
+# What a webhook may subscribe to (the store enqueues these inside the change's transaction).
+WEBHOOK_EVENTS = (
+    "task.completed",
+    "task.failed",
+    "agent.completed",
+    "agent.failed",
+    "agent.rate_limited",
+    "agent.budget_exceeded",
+    "agent.stalled",
+    "agent.looping",
+    "queue.paused",
+    "pr.opened",
+)

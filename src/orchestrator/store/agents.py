@@ -58,8 +58,10 @@ class AgentStore:
             result = conn.execute(query.values(**values))
             if result.rowcount == 1 and target.is_terminal:
                 error = values.get("error")
-                kind = "budget_exceeded" if str(error or "").startswith("budget_exceeded") else target.value
-                enqueue(conn, f"agent.{kind}", {"agent_id": agent_id, "status": target.value, "error": error})
+                payload = {"agent_id": agent_id, "status": target.value, "error": error}
+                enqueue(conn, f"agent.{target.value}", payload)
+                if str(error or "").startswith("budget_exceeded"):
+                    enqueue(conn, "agent.budget_exceeded", payload)
         return result.rowcount == 1
 
     def update_fields(self, agent_id: str, **fields: Any) -> None:

@@ -14,19 +14,6 @@ from orchestrator.clock import utc_now
 from orchestrator.store.db import Database
 from orchestrator.store.tables import webhook_deliveries, webhooks
 
-WEBHOOK_EVENTS = (
-    "task.completed",
-    "task.failed",
-    "agent.completed",
-    "agent.failed",
-    "agent.rate_limited",
-    "agent.budget_exceeded",
-    "agent.stalled",
-    "agent.looping",
-    "queue.paused",
-    "pr.opened",
-)
-
 
 def enqueue(conn: Connection, event_type: str, payload: Mapping[str, Any]) -> int:
     """Adds a delivery for every webhook that wants `event_type`; call inside the change's transaction."""
