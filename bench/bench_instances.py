@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import secrets
 import subprocess
 import tempfile
 import time
@@ -19,7 +18,9 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+from bench.common import wait_drained
 from orchestrator.store.db import driver_url
+from tests.support.postgres import new_database
 from tests.support.server import Server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,15 +29,6 @@ echo '{"type":"system","subtype":"init","session_id":"bench"}'
 for i in 1 2 3 4 5 6; do echo "{\\"type\\":\\"bench\\",\\"line\\":$i}"; sleep 0.05; done
 echo '{"type":"result","subtype":"success","is_error":false,"result":"ok"}'
 """
-
-
-def _database(pg_url: str) -> str:
-    name = f"bench_{secrets.token_hex(5)}"
-    engine = create_engine(driver_url(pg_url), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    return pg_url.rsplit("/", 1)[0] + f"/{name}"
 
 
 def _peak(rows: list[tuple[str, str]]) -> int:
@@ -52,7 +44,7 @@ def _run(pg_url: str, instances: int, tasks: int, max_concurrent: int, tmp: Path
     script = tmp / "claude"
     script.write_text(AGENT)
     script.chmod(0o755)
-    database = _database(pg_url)
+    database = new_database(pg_url, prefix="bench")
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "DATABASE_URL": database,
@@ -72,13 +64,7 @@ def _run(pg_url: str, instances: int, tasks: int, max_concurrent: int, tmp: Path
             assert api.post(f"/api/queue/add/b{i:04d}").status_code == 201
         start = time.perf_counter()
         api.post("/api/queue/settings", json={"key": "paused", "value": False})
-        deadline = time.monotonic() + 600
-        while True:
-            status = api.get("/api/queue").json()
-            if status["queued"] == 0 and status["processing"] == 0:
-                break
-            assert time.monotonic() < deadline, status
-            time.sleep(0.05)
+        wait_drained(api, 600)
         wall = time.perf_counter() - start
         engine = create_engine(driver_url(database))
         with engine.connect() as conn:

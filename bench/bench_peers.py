@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import RssPeak, bench_server, claude_bin, cpu_seconds, server_pid
+from bench.common import RssPeak, bench_server, claude_bin, cpu_seconds, server_pid, wait_drained
 from orchestrator.agents.command import ClaudeInvocation, build_argv, build_env
 from tests.support import fake_anthropic as fm
 
@@ -100,13 +100,7 @@ def _service() -> dict[str, float]:
             assert (
                 client.post("/api/queue/settings", json={"key": "paused", "value": False}).status_code == 200
             )
-            deadline = time.monotonic() + 300
-            while True:
-                status = client.get("/api/queue").json()
-                if status["queued"] == 0 and status["processing"] == 0:
-                    break
-                assert time.monotonic() < deadline, status
-                time.sleep(0.05)
+            status = wait_drained(client, 300, 0.05)
             wall = time.perf_counter() - start
         cpu = cpu_seconds(pid) - cpu_before
         failed = [i for i in status["completed"] if i["status"] != "completed"]

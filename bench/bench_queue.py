@@ -13,7 +13,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import baseline_true_spawn, bench_server, percentile, seconds_between, tiny_claude
+from bench.common import (
+    baseline_true_spawn,
+    bench_server,
+    percentile,
+    seconds_between,
+    tiny_claude,
+    wait_drained,
+)
 
 
 def main(n: int = 30) -> dict[str, Any]:
@@ -29,13 +36,7 @@ def main(n: int = 30) -> dict[str, Any]:
             assert client.post(f"/api/queue/add/q-{i:03d}").status_code == 201
         start = time.perf_counter()
         assert client.post("/api/queue/settings", json={"key": "paused", "value": False}).status_code == 200
-        deadline = time.monotonic() + 120
-        while True:
-            status = client.get("/api/queue").json()
-            if status["queued"] == 0 and status["processing"] == 0:
-                break
-            assert time.monotonic() < deadline, status
-            time.sleep(0.02)
+        status = wait_drained(client, 120, 0.02)
         wall = time.perf_counter() - start
         items = sorted(status["completed"], key=lambda i: i["started_at"])
         agents = {a["id"]: a for a in client.get("/api/agents", params={"limit": 500}).json()["items"]}

@@ -12,6 +12,9 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from orchestrator.clock import parse_iso
 from orchestrator.settings import installed_claude
@@ -129,3 +132,14 @@ def summary_ms(values: list[float]) -> str:
         f"p50 {percentile(values, 50) * 1000:.1f} ms, p99 {percentile(values, 99) * 1000:.1f} ms, "
         f"mean {statistics.fmean(values) * 1000:.1f} ms (n={len(values)})"
     )
+
+
+def wait_drained(client: httpx.Client, timeout: float, poll: float = 0.05) -> dict[str, Any]:
+    """Polls GET /api/queue until nothing is queued or processing; the last answer."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status: dict[str, Any] = client.get("/api/queue").json()
+        if status["queued"] == 0 and status["processing"] == 0:
+            return status
+        assert time.monotonic() < deadline, status
+        time.sleep(poll)

@@ -8,6 +8,7 @@ import pytest
 
 from orchestrator.settings import installed_claude
 from tests.support.fake_anthropic import FakeAnthropic
+from tests.support.postgres import new_database
 from tests.support.server import Server
 
 
@@ -50,19 +51,8 @@ TEST_PG = os.environ.get("ORCHESTRATOR_TEST_PG")
 
 def fresh_postgres_database() -> str:
     """A new empty database on the tests' PostgreSQL; its URL."""
-    import secrets
-
-    from sqlalchemy import create_engine, text
-
-    from orchestrator.store.db import driver_url
-
     assert TEST_PG is not None
-    name = f"orch_{secrets.token_hex(6)}"
-    engine = create_engine(driver_url(TEST_PG), isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f"CREATE DATABASE {name}"))
-    engine.dispose()
-    return TEST_PG.rsplit("/", 1)[0] + f"/{name}"
+    return new_database(TEST_PG)
 
 
 @pytest.fixture

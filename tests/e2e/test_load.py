@@ -4,7 +4,6 @@ once and in order, and no process is left behind."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -14,7 +13,7 @@ import httpx
 
 from orchestrator.runtimes.procfs import MARKER_VARIABLE
 from tests.support import integrity
-from tests.support.server import Server
+from tests.support.server import Server, marked_processes
 
 ServerFactory = Callable[..., Server]
 
@@ -45,26 +44,6 @@ def expected_lines(agent_id: str) -> list[str]:
         for n in range(1, LINES + 1)
     ]
     return [*lines, RESULT_LINE]
-
-
-def marked_processes() -> dict[str, list[int]]:
-    """Every live process carrying an agent marker, by agent id."""
-    found: dict[str, list[int]] = {}
-    prefix = f"{MARKER_VARIABLE}=".encode()
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            environ = Path(f"/proc/{name}/environ").read_bytes()
-            state = Path(f"/proc/{name}/stat").read_text().rpartition(")")[2].split()[0]
-        except OSError:
-            continue
-        if state == "Z":
-            continue
-        for entry in environ.split(b"\0"):
-            if entry.startswith(prefix):
-                found.setdefault(entry[len(prefix) :].decode(), []).append(int(name))
-    return found
 
 
 def wait_statuses(server: Server, status: str, count: int, timeout: float) -> None:

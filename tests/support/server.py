@@ -157,9 +157,10 @@ def stream_json_lines(logs: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
             yield json.loads(line["content"])
 
 
-def agent_pids(agent_id: str) -> list[int]:
-    entry = f"{MARKER_VARIABLE}={agent_id}".encode()
-    found = []
+def marked_processes() -> dict[str, list[int]]:
+    """Every live process carrying an agent marker, by agent id."""
+    found: dict[str, list[int]] = {}
+    prefix = f"{MARKER_VARIABLE}=".encode()
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -168,9 +169,16 @@ def agent_pids(agent_id: str) -> list[int]:
             state = Path(f"/proc/{name}/stat").read_text().rpartition(")")[2].split()[0]
         except OSError:
             continue
-        if entry in environ.split(b"\0") and state != "Z":
-            found.append(int(name))
+        if state == "Z":
+            continue
+        for entry in environ.split(b"\0"):
+            if entry.startswith(prefix):
+                found.setdefault(entry[len(prefix) :].decode(), []).append(int(name))
     return found
+
+
+def agent_pids(agent_id: str) -> list[int]:
+    return marked_processes().get(agent_id, [])
 
 
 def kill_agents_of(data_dir: Path) -> None:
