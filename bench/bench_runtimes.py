@@ -177,16 +177,18 @@ def _docker_problem() -> str | None:
 
 async def main(runs: int, claude_runs: int) -> dict[str, Any]:
     out: dict[str, Any] = {"baseline_popen_true_ms": baseline_true()}
-    runtimes: dict[str, Runtime] = {"host": HostRuntime()}
+    # per runtime: the one for a shell agent and the one for the claude CLI (docker swaps argv[0] for the
+    # CLI's path inside the image, which must not happen to the shell agent's /bin/sh)
+    runtimes: dict[str, tuple[Runtime, Runtime]] = {"host": (HostRuntime(), HostRuntime())}
     bwrap = Bwrap()
     if bwrap.problem is None:
-        runtimes["host+bwrap"] = HostRuntime(sandbox=bwrap)
+        runtimes["host+bwrap"] = (HostRuntime(sandbox=bwrap), HostRuntime(sandbox=bwrap))
         out["baseline_bare_bwrap"] = baseline_bwrap(runs)
     else:
         out["host+bwrap"] = {"skipped": bwrap.problem}
     docker_problem = _docker_problem()
     if docker_problem is None:
-        runtimes["docker"] = DockerRuntime(image=IMAGE, claude_bin="claude")
+        runtimes["docker"] = (DockerRuntime(image=IMAGE), DockerRuntime(image=IMAGE, claude_bin="claude"))
         out["baseline_bare_docker_run"] = baseline_docker_run(runs)
     else:
         out["docker"] = {"skipped": docker_problem}
@@ -194,10 +196,10 @@ async def main(runs: int, claude_runs: int) -> dict[str, Any]:
     fake.start()
     try:
         marker = fake.scenario([fm.text("hello")], repeat_last=True)
-        for name, runtime in runtimes.items():
+        for name, (shell_runtime, claude_runtime) in runtimes.items():
             out[name] = {
-                "shell_agent": await _measure(runtime, _shell_spec, runs),
-                "claude_agent": await _measure(runtime, _claude_spec(fake, marker), claude_runs),
+                "shell_agent": await _measure(shell_runtime, _shell_spec, runs),
+                "claude_agent": await _measure(claude_runtime, _claude_spec(fake, marker), claude_runs),
             }
     finally:
         fake.stop()
