@@ -69,6 +69,7 @@ class AgentStore:
             conn.execute(update(agents).where(agents.c.id == agent_id).values(**fields, updated_at=utc_now()))
 
     def page(self, flt: AgentFilter, *, limit: int, offset: int) -> tuple[list[AgentRow], int]:
+        """A page of agents, newest first, without their prompts."""
         conditions = []
         if flt.status is not None:
             conditions.append(agents.c.status == flt.status.value)
@@ -77,7 +78,8 @@ class AgentStore:
         if flt.task_id is not None:
             conditions.append(agents.c.task_id == flt.task_id)
         where = and_(*conditions) if conditions else None
-        query = select(agents).order_by(agents.c.created_at.desc(), agents.c.id).limit(limit).offset(offset)
+        listed = [c for c in agents.c if c.name != "prompt"]  # up to 200k characters, only in the detail
+        query = select(*listed).order_by(agents.c.created_at.desc(), agents.c.id).limit(limit).offset(offset)
         count = select(func.count()).select_from(agents)
         if where is not None:
             query = query.where(where)
