@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 from orchestrator.domain.types import LogStream
-from orchestrator.runtimes import cgroups
+from orchestrator.runtimes import cgroups, files
 from orchestrator.runtimes.base import DefaultLimits, RunHandle, RunSpec, RuntimeError_
 from orchestrator.runtimes.procfs import is_running, kill_marked, signal_group
 from orchestrator.runtimes.sandbox import Bwrap, terminate_inside
@@ -56,9 +56,8 @@ class HostHandle:
     ) -> None:
         self._agent_id = agent_id
         self._pid = pid
-        self._run_dir = run_dir
         self._proc = proc
-        self._files: dict[LogStream, int] = {}
+        self._files = files.OutputFiles(run_dir)
         self._sandboxed = sandboxed
         self._cgroup_root = cgroup_root
 
@@ -71,14 +70,7 @@ class HostHandle:
         return self._pid
 
     def read(self, stream: LogStream, offset: int, max_bytes: int) -> bytes:
-        fd = self._files.get(stream)
-        if fd is None:
-            try:
-                fd = os.open(self._run_dir / stream.value, os.O_RDONLY)
-            except FileNotFoundError:
-                return b""
-            self._files[stream] = fd
-        return os.pread(fd, max_bytes, offset)
+        return self._files.read(stream, offset, max_bytes)
 
     def poll(self) -> tuple[bool, int | None]:
         """(ended, exit code). The exit code is None when the run ended out of our sight."""
@@ -89,7 +81,7 @@ class HostHandle:
             return True, (128 - code if code < 0 else code)
         if is_running(self._pid, self._agent_id):
             return False, None
-        return True, self._recorded_exit_code()
+        return True, self._files.exit_code()
 
     async def wait(self) -> int | None:
         while True:
@@ -97,12 +89,6 @@ class HostHandle:
             if ended:
                 return code
             await asyncio.sleep(_POLL_ADOPTED_SECONDS)
-
-    def _recorded_exit_code(self) -> int | None:
-        try:
-            return int((self._run_dir / "exit_code").read_text().strip())
-        except (OSError, ValueError):
-            return None
 
     def terminate(self) -> None:
         if self._sandboxed and terminate_inside(self._agent_id):
@@ -118,9 +104,7 @@ class HostHandle:
         cgroups.remove(self._agent_id, self._cgroup_root)
 
     def close(self) -> None:
-        for fd in self._files.values():
-            os.close(fd)
-        self._files.clear()
+        self._files.close()
 
 
 class HostRuntime:
