@@ -189,3 +189,31 @@ class QueueMachine(RuleBasedStateMachine):
 
 QueueMachine.TestCase.settings = hsettings(max_examples=40, stateful_step_count=30, deadline=None)
 TestQueueMachine = QueueMachine.TestCase
+
+
+def test_a_runnable_item_behind_hundreds_of_waiting_ones_starts(tmp_path: Path) -> None:
+    db = _db(tmp_path / "q.db")
+    tasks, queue = TaskStore(db), QueueStore(db)
+    tasks.create({"id": "never", "title": "never queued"})
+    for i in range(450):
+        tasks.create({"id": f"wait{i}", "title": str(i), "depends_on": ["never"], "priority": i % 3})
+        queue.add(f"wait{i}")
+    tasks.create({"id": "free", "title": "runnable", "priority": 0})
+    queue.add("free")
+    claimed = queue.claim_next("me", _agent_ids)
+    assert claimed is not None and claimed.task_id == "free"
+    assert queue.claim_next("me", _agent_ids) is None
+
+
+def test_the_highest_priority_item_starts_wherever_it_stands(tmp_path: Path) -> None:
+    db = _db(tmp_path / "q.db")
+    tasks, queue = TaskStore(db), QueueStore(db)
+    queue.set_setting("max_concurrent", "2")
+    for i in range(250):
+        tasks.create({"id": f"low{i}", "title": str(i)})
+        queue.add(f"low{i}")
+    tasks.create({"id": "urgent", "title": "urgent", "priority": 9})
+    queue.add("urgent")
+    first, second = queue.claim_next("me", _agent_ids), queue.claim_next("me", _agent_ids)
+    assert first is not None and second is not None
+    assert (first.task_id, second.task_id) == ("urgent", "low0")

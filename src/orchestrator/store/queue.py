@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
 
 from orchestrator.clock import utc_now
 from orchestrator.domain.queue_rules import QueueSettings, choose_next, dependency_state, settings_from_rows
@@ -19,6 +19,7 @@ from orchestrator.store.webhooks import enqueue
 
 ACTIVE_ITEM = (QueueItemStatus.QUEUED.value, QueueItemStatus.PROCESSING.value)
 DONE_ITEM = (QueueItemStatus.COMPLETED.value, QueueItemStatus.FAILED.value)
+_PAGE = 200
 
 
 class QueueConflict(Exception):
@@ -133,8 +134,17 @@ class QueueStore:
                 .select_from(queue)
                 .where(queue.c.status == QueueItemStatus.PROCESSING.value)
             ).scalar_one()
-            queued = self._candidates(conn, settings, utc_now())
-            chosen = choose_next(settings, int(processing), queued)
+            now = utc_now()
+            if settings.parked_until is not None and settings.parked_until > now:
+                return None
+            busy = self._busy_repos(conn) if settings.max_concurrent_per_repo else {}
+            may_start = not settings.paused and processing < settings.max_concurrent
+            after: tuple[int, int, int] | None = None
+            while True:
+                page, after = self._candidates(conn, settings, now, busy, after)
+                chosen = choose_next(settings, int(processing), page)
+                if chosen is not None or after is None or not may_start:
+                    break
             if chosen is None:
                 return None
             agent_id = str(new_agent_id())
@@ -152,9 +162,29 @@ class QueueStore:
         return Claimed(chosen.id, chosen.task_id, chosen.position, agent_id)
 
     @staticmethod
-    def _candidates(conn: Connection, settings: QueueSettings, now: str) -> list[_Candidate]:
-        """Queued items with what decides whether they start: priority, dependencies, parking, room."""
-        rows = conn.execute(
+    def _busy_repos(conn: Connection) -> dict[str, int]:
+        return {
+            str(repo): int(n)
+            for repo, n in conn.execute(
+                select(tasks.c.repo, func.count())
+                .select_from(queue.join(tasks, tasks.c.id == queue.c.task_id))
+                .where(queue.c.status == QueueItemStatus.PROCESSING.value, tasks.c.repo.is_not(None))
+                .group_by(tasks.c.repo)
+            )
+        }
+
+    @staticmethod
+    def _candidates(
+        conn: Connection,
+        settings: QueueSettings,
+        now: str,
+        busy_repos: dict[str, int],
+        after: tuple[int, int, int] | None,
+    ) -> tuple[list[_Candidate], tuple[int, int, int] | None]:
+        """One page of queued items in start order (highest priority, then oldest), with what decides
+        whether they start: dependencies, retry time, room in their repository. Also the key of the
+        page's last item when more may follow, so a queue of any length is looked at whole."""
+        query = (
             select(
                 queue.c.id,
                 queue.c.position,
@@ -167,9 +197,24 @@ class QueueStore:
             )
             .select_from(queue.join(tasks, tasks.c.id == queue.c.task_id))
             .where(queue.c.status == QueueItemStatus.QUEUED.value)
-            .order_by(queue.c.position, queue.c.id)
-            .limit(200)
-        ).all()
+            .order_by(tasks.c.priority.desc(), queue.c.position, queue.c.id)
+            .limit(_PAGE)
+        )
+        if after is not None:
+            priority, position, item_id = after
+            query = query.where(
+                or_(
+                    tasks.c.priority < priority,
+                    and_(
+                        tasks.c.priority == priority,
+                        or_(
+                            queue.c.position > position,
+                            and_(queue.c.position == position, queue.c.id > item_id),
+                        ),
+                    ),
+                )
+            )
+        rows = conn.execute(query).all()
         deps = {r.task_id: json.loads(r.depends_on) if r.depends_on else [] for r in rows}
         wanted = {d for ds in deps.values() for d in ds}
         statuses = (
@@ -180,16 +225,6 @@ class QueueStore:
             if wanted
             else {}
         )
-        busy_repos: dict[str, int] = {}
-        if settings.max_concurrent_per_repo:
-            for repo, n in conn.execute(
-                select(tasks.c.repo, func.count())
-                .select_from(queue.join(tasks, tasks.c.id == queue.c.task_id))
-                .where(queue.c.status == QueueItemStatus.PROCESSING.value, tasks.c.repo.is_not(None))
-                .group_by(tasks.c.repo)
-            ):
-                busy_repos[str(repo)] = int(n)
-        parked = settings.parked_until is not None and settings.parked_until > now
         out = []
         for r in rows:
             ready, why = dependency_state({d: statuses.get(d) for d in deps[r.task_id]})
@@ -202,11 +237,10 @@ class QueueStore:
             )
             due = r.retry_at is None or r.retry_at <= now
             out.append(
-                _Candidate(
-                    r.id, r.position, r.task_id, int(r.priority), ready and room and due and not parked, why
-                )
+                _Candidate(r.id, r.position, r.task_id, int(r.priority), ready and room and due, why)
             )
-        return out
+        last = rows[-1] if len(rows) == _PAGE else None
+        return out, (int(last.priority), int(last.position), int(last.id)) if last is not None else None
 
     def finish(self, item_id: int, ok: bool, error: str | None) -> bool:
         """Ends a processing item and its task; False if it had already ended."""
