@@ -19,8 +19,10 @@ import httpx
 import pytest
 
 from orchestrator.store.db import SQLITE_BUSY_TIMEOUT_MS
-from tests.conftest import TEST_PG
+from tests.conftest import TEST_PG, claude_bin
+from tests.support import fake_anthropic as fm
 from tests.support import integrity
+from tests.support.fake_anthropic import FakeAnthropic
 from tests.support.server import Server, agent_pids, free_port
 
 ServerFactory = Callable[..., Server]
@@ -167,6 +169,39 @@ def test_a_missing_claude_binary_refuses_spawns_and_shows_in_health(
     assert 400 <= response.status_code < 500 or response.status_code == 503, response.text
     assert missing in response.json()["detail"]
     assert server.client.get("/api/agents").json()["total"] == 0
+
+
+def test_a_task_queued_while_claude_is_missing_waits_and_starts_once_it_is_back(
+    make_server: ServerFactory, tmp_path: Path, fake_model: FakeAnthropic
+) -> None:
+    missing = tmp_path / "later" / "claude"
+    server = make_server(CLAUDE_BIN=str(missing))
+    marker = fake_model.scenario([fm.text("done")])
+    response = server.client.post("/api/tasks", json={"id": "early", "title": "early", "description": marker})
+    assert response.status_code == 201, response.text
+    assert server.client.post("/api/queue/add/early").status_code == 201
+
+    deadline = time.monotonic() + 30
+    while True:
+        queued = server.client.get("/api/queue").json()["items"]
+        item = next((i for i in queued if i["task_id"] == "early" and i["error"]), None)
+        if item is not None:
+            break
+        assert time.monotonic() < deadline, server.client.get("/api/queue").json()
+        time.sleep(0.1)
+    assert "waiting to start" in item["error"] and "not found" in item["error"], item
+    assert item["retry_at"], item
+    assert server.client.get("/api/tasks/early").json()["status"] == "queued"
+    settings = server.client.get("/api/queue/settings").json()
+    assert settings["paused"] is False, settings
+
+    missing.parent.mkdir()
+    missing.symlink_to(claude_bin())
+    deadline = time.monotonic() + 90
+    while server.client.get("/api/tasks/early").json()["status"] != "completed":
+        assert time.monotonic() < deadline, server.client.get("/api/queue").json()
+        time.sleep(0.2)
+    assert server.client.get("/api/queue/settings").json()["paused"] is False
 
 
 # --- the model API down ------------------------------------------------------------------------------

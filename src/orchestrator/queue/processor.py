@@ -27,6 +27,7 @@ from orchestrator.store.tasks import TaskStore
 log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 5.0
+REFUSED_RETRY_SECONDS = (1.0, 60.0)
 
 
 class QueueProcessor:
@@ -53,6 +54,7 @@ class QueueProcessor:
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started = 0
+        self._refusals: dict[str, int] = {}
         manager.on_end(self._agent_ended)
 
     def wake(self) -> None:
@@ -113,14 +115,30 @@ class QueueProcessor:
         except AgentTakenOver:
             return
         except AgentError as exc:
+            if exc.status >= 500:
+                self._defer(item, str(exc))
+                return
             self._end_item(item.id, item.task_id, ok=False, error=f"could not start its agent: {exc}")
             return
         except Exception as exc:  # a bug in one item must not stop the queue for the rest
             log.exception("queue item %s of task %s: the spawn failed", item.id, item.task_id)
             self._end_item(item.id, item.task_id, ok=False, error=f"could not start its agent: {exc!r}")
             return
+        self._refusals.pop(item.task_id, None)
         self._tasks.move(item.task_id, TaskStatus.IN_PROGRESS)
         self.started += 1
+
+    def _defer(self, item: Claimed, why: str) -> None:
+        """A refusal that says nothing about the task (the CLI or the runtime missing for now, the service
+        shutting down): the item waits in the queue with the reason, longer after each refusal."""
+        refusals = self._refusals.get(item.task_id, 0) + 1
+        self._refusals[item.task_id] = refusals
+        first, cap = REFUSED_RETRY_SECONDS
+        delay = min(first * 2 ** (refusals - 1), cap)
+        retry_at = _iso(time.time() + delay)
+        if self._queue.requeue(item.id, self._instance_id, f"waiting to start: {why}", retry_at):
+            log.warning("task %s waits %.0f s to start: %s", item.task_id, delay, why)
+        self.wake()
 
     def task_ended(self, task_id: str, ok: bool, error: str | None) -> None:
         """In the event workflow, a queue item ends when its task does."""
@@ -152,9 +170,7 @@ class QueueProcessor:
         attempts = self._agents.count_for_task(item["task_id"], AgentStatus.RATE_LIMITED)
         delay = self._backoff * 2 ** max(0, attempts - 1)
         until = time.time() + min(delay, 3600.0) if reset is None else float(reset)
-        retry_at = (
-            datetime.fromtimestamp(until, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        )
+        retry_at = _iso(until)
         if self._queue.park(item["id"], retry_at, agent.get("error") or "rate limited"):
             log.warning("task %s parked until %s: %s", item["task_id"], retry_at, agent.get("error"))
         self.wake()
@@ -195,3 +211,7 @@ class QueueProcessor:
                 counts["following"] += 1
         self.wake()
         return counts
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

@@ -261,8 +261,9 @@ class QueueStore:
                 )
         return bool(done)
 
-    def requeue(self, item_id: int, owner: str | None, reason: str) -> bool:
-        """Puts a processing item of `owner` back in the queue; False if it moved on meanwhile."""
+    def requeue(self, item_id: int, owner: str | None, reason: str, retry_at: str | None = None) -> bool:
+        """Puts a processing item of `owner` back in the queue (to wait until `retry_at`, if given);
+        False if it moved on meanwhile."""
         owned = queue.c.instance_id.is_(None) if owner is None else queue.c.instance_id == owner
         with self._db.write() as conn:
             row = conn.execute(select(queue.c.task_id).where(queue.c.id == item_id)).first()
@@ -274,6 +275,7 @@ class QueueStore:
                     agent_id=None,
                     instance_id=None,
                     started_at=None,
+                    retry_at=retry_at,
                     error=reason,
                 )
             ).rowcount
