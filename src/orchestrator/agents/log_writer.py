@@ -9,13 +9,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from orchestrator.agents.log_bus import LogBus, LogItem
-from orchestrator.store.db import StoreError
 from orchestrator.store.logs import LogStore, NewLine, Progress
 
 log = logging.getLogger(__name__)
 
 _RETRY_FIRST_SECONDS = 0.1
 _RETRY_MAX_SECONDS = 5.0
+DRAIN_SECONDS = 15.0
 
 
 @dataclass
@@ -49,6 +49,7 @@ class LogWriter:
         self._added = 0
         self._stored = 0
         self._stored_changed = asyncio.Condition()
+        self._flushing = asyncio.Lock()
         self.lines_written = 0
         self.failed_flushes = 0
 
@@ -89,6 +90,12 @@ class LogWriter:
             await self.flush_once()
 
     async def flush_once(self) -> None:
+        """Stores what waits, one flush at a time (so offsets are never written out of order); on any
+        error the batch is kept and tried again: a line read from an agent is stored or still waiting."""
+        async with self._flushing:
+            await self._flush()
+
+    async def _flush(self) -> None:
         self._wake.clear()
         batch, target = self._batch, self._added
         if not batch.lines and not batch.progress:
@@ -101,10 +108,10 @@ class LogWriter:
                     self._store.append, batch.lines, list(batch.progress.values()), self._owner
                 )
                 break
-            except StoreError as exc:
+            except Exception as exc:
                 self.failed_flushes += 1
                 log.warning(
-                    "storing %d log lines failed, retrying in %.1f s: %s", len(batch.lines), delay, exc
+                    "storing %d log lines failed, retrying in %.1f s: %r", len(batch.lines), delay, exc
                 )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, _RETRY_MAX_SECONDS)
@@ -120,6 +127,20 @@ class LogWriter:
             self._stored = max(self._stored, target)
             self._stored_changed.notify_all()
 
-    async def drain(self) -> None:
-        while self._batch.lines or self._batch.progress:
-            await self.flush_once()
+    async def drain(self, within: float = DRAIN_SECONDS) -> bool:
+        """Stores what waits, for `within` seconds at most (a database that is down must not hold up a
+        shutdown; what is left stays in the agents' output files, read again from the stored offsets).
+        True when everything was stored."""
+        try:
+            async with asyncio.timeout(within):
+                while self._batch.lines or self._batch.progress:
+                    await self.flush_once()
+        except TimeoutError:
+            log.warning(
+                "shutdown: %d log lines not stored within %.0f s; they are read again from the output "
+                "files at the next start",
+                len(self._batch.lines),
+                within,
+            )
+            return False
+        return True

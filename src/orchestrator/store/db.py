@@ -12,6 +12,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -112,3 +113,5 @@ def translate_errors() -> Iterator[None]:
         raise StoreError(message) from exc
     except DBAPIError as exc:
         raise StoreError(str(exc.orig) if exc.orig is not None else str(exc)) from exc
+    except PoolTimeout as exc:
+        raise StoreUnavailable(f"no database connection free: {exc}") from exc

@@ -6,7 +6,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import (
+    BindParameter,
+    Column,
+    ColumnElement,
+    Connection,
+    bindparam,
+    case,
+    func,
+    insert,
+    select,
+    update,
+)
 
 from orchestrator.store.db import Database
 from orchestrator.store.tables import agent_logs, agents
@@ -28,6 +39,12 @@ class Progress:
     stdout_offset: int
     stderr_offset: int
     lines_added: int
+
+
+def _at_least(column: Column[int], param: str) -> ColumnElement[int]:
+    """The larger of the stored offset and the new one: offsets never go back."""
+    new: BindParameter[int] = bindparam(param)
+    return case((column > new, column), else_=new)
 
 
 class LogStore:
@@ -58,8 +75,8 @@ class LogStore:
                     update(agents)
                     .where(agents.c.id == bindparam("b_id"))
                     .values(
-                        stdout_offset=bindparam("b_out"),
-                        stderr_offset=bindparam("b_err"),
+                        stdout_offset=_at_least(agents.c.stdout_offset, "b_out"),
+                        stderr_offset=_at_least(agents.c.stderr_offset, "b_err"),
                         log_lines=agents.c.log_lines + bindparam("b_n"),
                     ),
                     [

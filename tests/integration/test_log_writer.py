@@ -1,0 +1,76 @@
+"""The log writer and store on a real SQLite file: offsets never go back, a shutdown drain is bounded."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+from orchestrator.agents.log_bus import LogBus
+from orchestrator.agents.log_writer import LogWriter
+from orchestrator.store.agents import AgentStore
+from orchestrator.store.db import Database
+from orchestrator.store.logs import LogStore, NewLine, Progress
+
+
+def _store(path: Path) -> tuple[Database, LogStore]:
+    db = Database(f"sqlite:///{path}")
+    db.migrate()
+    AgentStore(db).insert(
+        {
+            "id": "coding-0001",
+            "status": "running",
+            "agent_type": "coding",
+            "prompt": "p",
+            "instance_id": "me",
+            "timeout_seconds": 60,
+            "max_turns": 5,
+            "runtime": "host",
+        }
+    )
+    return db, LogStore(db)
+
+
+def _offsets(db: Database) -> tuple[int, int]:
+    with db.read() as conn:
+        row = conn.exec_driver_sql(
+            "SELECT stdout_offset, stderr_offset FROM agents WHERE id = 'coding-0001'"
+        ).one()
+    return int(row[0]), int(row[1])
+
+
+def _line(n: int) -> NewLine:
+    return NewLine("coding-0001", "2026-12-02T00:00:00.000Z", "stdout", f"line {n}")
+
+
+def test_offsets_never_go_back(tmp_path: Path) -> None:
+    db, logs = _store(tmp_path / "o.db")
+    logs.append([_line(1)], [Progress("coding-0001", 500, 40, 1)], "me")
+    logs.append([], [Progress("coding-0001", 120, 10, 0)], "me")
+    assert _offsets(db) == (500, 40)
+    logs.append([_line(2)], [Progress("coding-0001", 700, 30, 1)], "me")
+    assert _offsets(db) == (700, 40)
+
+
+def test_a_drain_against_a_locked_database_ends_in_bounded_time(tmp_path: Path) -> None:
+    path = tmp_path / "d.db"
+    _, logs = _store(path)
+
+    async def scenario() -> tuple[bool, float]:
+        writer = LogWriter(logs, LogBus(), flush_interval=0.01, max_lines=1000, owner="me")
+        writer.add([_line(1), _line(2)], Progress("coding-0001", 14, 0, 2))
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            done = await writer.drain(within=1.0)
+            took = loop.time() - started
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        return done, took
+
+    done, took = asyncio.run(scenario())
+    assert done is False
+    assert took < 8, took  # the busy timeout alone is 10 s: the drain gave up before one attempt ended
