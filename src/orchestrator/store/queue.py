@@ -20,6 +20,7 @@ from orchestrator.store.webhooks import enqueue
 ACTIVE_ITEM = (QueueItemStatus.QUEUED.value, QueueItemStatus.PROCESSING.value)
 DONE_ITEM = (QueueItemStatus.COMPLETED.value, QueueItemStatus.FAILED.value)
 _PAGE = 200
+_LOCK_ROW = "max_concurrent"
 
 
 class QueueConflict(Exception):
@@ -54,8 +55,17 @@ def _settings(conn: Connection) -> QueueSettings:
 
 
 def _put_setting(conn: Connection, key: str, value: str | None) -> None:
-    conn.execute(delete(queue_settings).where(queue_settings.c.key == key))
-    if value is not None:
+    """Updates a setting in place: the `max_concurrent` row is the lock every claim takes, so it is
+    never deleted and inserted again (a claim waiting on the old row would then go on unlocked)."""
+    if value is None:
+        conn.execute(
+            delete(queue_settings).where(queue_settings.c.key == key, queue_settings.c.key != _LOCK_ROW)
+        )
+        return
+    changed = conn.execute(
+        update(queue_settings).where(queue_settings.c.key == key).values(value=value)
+    ).rowcount
+    if not changed:
         conn.execute(insert(queue_settings).values(key=key, value=value))
 
 
@@ -124,9 +134,7 @@ class QueueStore:
         """Takes the next startable item in one transaction; its agent id is fixed before any spawn."""
         with self._db.write() as conn:
             conn.execute(
-                select(queue_settings.c.value)
-                .where(queue_settings.c.key == "max_concurrent")
-                .with_for_update()
+                select(queue_settings.c.value).where(queue_settings.c.key == _LOCK_ROW).with_for_update()
             ).all()
             settings = _settings(conn)
             processing = conn.execute(
@@ -148,7 +156,7 @@ class QueueStore:
             if chosen is None:
                 return None
             agent_id = str(new_agent_id())
-            conn.execute(
+            taken = conn.execute(
                 update(queue)
                 .where(and_(queue.c.id == chosen.id, queue.c.status == QueueItemStatus.QUEUED.value))
                 .values(
@@ -157,7 +165,9 @@ class QueueStore:
                     agent_id=agent_id,
                     instance_id=instance_id,
                 )
-            )
+            ).rowcount
+            if taken != 1:
+                return None
             move_task(conn, chosen.task_id, TaskStatus.ASSIGNED, assigned_agent_id=agent_id)
         return Claimed(chosen.id, chosen.task_id, chosen.position, agent_id)
 
@@ -236,9 +246,7 @@ class QueueStore:
                 or (busy_repos.get(r.repo, 0) < settings.max_concurrent_per_repo)
             )
             due = r.retry_at is None or r.retry_at <= now
-            out.append(
-                _Candidate(r.id, r.position, r.task_id, int(r.priority), ready and room and due, why)
-            )
+            out.append(_Candidate(r.id, r.position, r.task_id, int(r.priority), ready and room and due, why))
         last = rows[-1] if len(rows) == _PAGE else None
         return out, (int(last.priority), int(last.position), int(last.id)) if last is not None else None
 
