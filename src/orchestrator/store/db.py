@@ -10,7 +10,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
@@ -84,6 +84,13 @@ class Database:
         with translate_errors(), self.engine.begin() as conn:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
+
+    def serialize(self, conn: Connection, table: Table) -> None:
+        """Makes writers of `table` take turns until this transaction ends, where they would not already
+        (SQLite writes one transaction at a time; PostgreSQL gets a table lock that reads pass)."""
+        if not self.is_sqlite:
+            name = conn.dialect.identifier_preparer.format_table(table)
+            conn.exec_driver_sql(f"LOCK TABLE {name} IN SHARE ROW EXCLUSIVE MODE")
 
     def ping(self) -> None:
         with self.read() as conn:

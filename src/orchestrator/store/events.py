@@ -42,6 +42,7 @@ class EventStore:
     ) -> tuple[EventRow, bool]:
         """Stores an event; an existing id is returned as it is (idempotent). Second value: created now."""
         with self._db.write() as conn:
+            self._db.serialize(conn, events)
             found = conn.execute(select(events).where(events.c.id == event_id)).mappings().first()
             if found is not None:
                 return decode_event(found), False

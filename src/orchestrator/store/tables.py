@@ -130,6 +130,7 @@ events = Table(
     Column("spawned_agent_id", Text),
     Column("seq", BigInteger),
     Index("ix_events_status_created", "status", "created_at"),
+    Index("ux_events_seq", "seq", unique=True),
     Index("ix_events_task_id", "task_id"),
 )
 
