@@ -77,7 +77,14 @@ def serve(
     import uvicorn
 
     from orchestrator.app import create_app
+    from orchestrator.store import file_lock
 
+    if settings.sqlite_file is not None:
+        try:
+            file_lock.hold(settings.sqlite_file)
+        except file_lock.DatabaseInUse as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
     application = create_app(settings, kill_agents_on_shutdown=kill_agents_on_shutdown)
     uvicorn.run(
         application,

@@ -154,6 +154,14 @@ class Settings(BaseSettings):
         return self.database_path or self.data_dir / "orchestrator.db"
 
     @property
+    def sqlite_file(self) -> Path | None:
+        """The SQLite file the service works on, if it works on one."""
+        url = self.resolved_database_url
+        if not url.startswith("sqlite:///") or url.endswith(":memory:"):
+            return None
+        return Path(url.removeprefix("sqlite:///"))
+
+    @property
     def resolved_event_dir(self) -> Path:
         return self.event_dir or self.data_dir / "events"
 

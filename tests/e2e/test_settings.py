@@ -28,3 +28,19 @@ def test_wrong_setting_fails_in_one_line_naming_it(tmp_path, variable: str, valu
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"error: {variable}:")
+
+
+def test_a_second_service_on_the_same_sqlite_file_is_refused(make_server, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    first = make_server(data_dir=tmp_path / "shared")
+    if first.database_url.startswith("postgresql"):
+        pytest.skip("several instances on PostgreSQL are the supported way")
+    env = {**first.env, "PORT": str(first.port + 1)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "serve"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "in use by another orchestrator service" in proc.stderr
+    assert first.client.get("/api/health").status_code == 200
+    first.stop()
+    again = make_server(data_dir=tmp_path / "shared")
+    assert again.client.get("/api/health").status_code == 200
