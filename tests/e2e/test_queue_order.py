@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.support import fake_anthropic as fm
@@ -121,3 +122,32 @@ def test_rate_limited_work_parks_and_resumes_the_same_session(
     assert first["status"] == "rate_limited"
     assert second["status"] == "completed"
     assert second["resumed_session"] == first["session_id"]
+
+
+def test_a_far_rate_limit_reset_is_capped_and_resume_starts_the_work_now(
+    make_server, fake_model: fm.FakeAnthropic
+) -> None:  # type: ignore[no-untyped-def]
+    server = make_server()
+    marker = fake_model.scenario(
+        [fm.error(429, "usage limit reached|9999999999", times=1), fm.text("done after the limit")]
+    )
+    _task(server, "far", description=marker)
+    server.client.post("/api/queue/add/far")
+    deadline = time.monotonic() + 60
+    while True:
+        status = server.client.get("/api/queue").json()
+        parked = [i for i in status["items"] if i["retry_at"]]
+        if parked:
+            break
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+    limit = datetime.now(UTC) + timedelta(hours=24, minutes=5)
+    assert datetime.fromisoformat(parked[0]["retry_at"]) < limit, parked
+    assert datetime.fromisoformat(status["parked_until"]) < limit, status
+
+    _set(server, "paused", False)
+    status = server.client.get("/api/queue").json()
+    assert status["parked_until"] is None
+    assert all(i["retry_at"] is None for i in status["items"]), status
+    done = _wait_done(server, 1, timeout=60)
+    assert done["completed"][0]["status"] == "completed"

@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 
 SWEEP_SECONDS = 5.0
 REFUSED_RETRY_SECONDS = (1.0, 60.0)
+MAX_PARK_SECONDS = 24 * 3600.0
 
 
 class QueueProcessor:
@@ -169,7 +170,9 @@ class QueueProcessor:
         reset = agent["metadata"].get("rate_limit_reset_at")
         attempts = self._agents.count_for_task(item["task_id"], AgentStatus.RATE_LIMITED)
         delay = self._backoff * 2 ** max(0, attempts - 1)
-        until = time.time() + min(delay, 3600.0) if reset is None else float(reset)
+        now = time.time()
+        # the reset time is read from what the model API or the CLI printed: trusted only within a day
+        until = now + min(delay, 3600.0) if reset is None else min(float(reset), now + MAX_PARK_SECONDS)
         retry_at = _iso(until)
         if self._queue.park(item["id"], retry_at, agent.get("error") or "rate limited"):
             log.warning("task %s parked until %s: %s", item["task_id"], retry_at, agent.get("error"))

@@ -82,6 +82,12 @@ class QueueStore:
             _put_setting(conn, key, value)
             if key == "paused" and value == "false":
                 _put_setting(conn, "pause_reason", None)
+                _put_setting(conn, "parked_until", None)
+                conn.execute(
+                    update(queue)
+                    .where(queue.c.status == QueueItemStatus.QUEUED.value, queue.c.retry_at.is_not(None))
+                    .values(retry_at=None)
+                )
             return _settings(conn)
 
     def pause(self, reason: str) -> None:
