@@ -85,6 +85,55 @@ def test_real_claude_in_a_container_streams_live_and_completes(  # type: ignore[
     assert agent_containers(agent["id"]) == [], "the container is removed once the end is recorded"
 
 
+PROBE = r"""
+echo "uid=$(id -u) gid=$(id -g)"
+for f in /usr/local/bin/x /etc/x /x; do
+  if echo x > "$f" 2>/dev/null; then echo "wrote $f"; else echo "refused $f"; fi
+done
+grep -E '^(CapPrm|CapEff|CapBnd|NoNewPrivs):' /proc/self/status
+lnk() { ln -s "$@" 2>/dev/null || busybox ln -s "$@" 2>/dev/null; }  # the test image has no ln applet
+run=$(dirname "$HOME")
+if lnk /proc/1/environ "$run/planted"; then echo "planted a link"; else echo "refused link"; fi
+if rm -f "$run/stdout" 2>/dev/null && lnk /proc/1/environ "$run/stdout"; then
+  echo "replaced stdout"; else echo "refused stdout"; fi
+echo in-tmp > /tmp/t && cat /tmp/t
+echo from-uid-1000 > ws.txt && echo "wrote workspace"
+""".strip()
+
+
+def test_agent_in_a_container_is_not_root_and_writes_only_its_own_paths(  # type: ignore[no-untyped-def]
+    make_server, fake_model: fm.FakeAnthropic, docker_env: dict[str, str]
+) -> None:
+    """The real claude, made hostile: its Bash tool tries to write the image, to gain privileges and to
+    plant links in its run directory, which the service reads."""
+    marker = fake_model.scenario(
+        [fm.tool("Bash", {"command": PROBE, "description": "probe"}), fm.text("Probed.")]
+    )
+    server = make_server(**docker_env)
+    done = server.wait_agent(server.spawn(f"probe {marker}")["id"], timeout=90)
+    assert done["status"] == "completed", done
+    results = _tool_results(server.logs(done["id"]))
+    assert "uid=1000 gid=1000" in results
+    for path in ("/usr/local/bin/x", "/etc/x", "/x"):
+        assert f"refused {path}" in results and f"wrote {path}" not in results
+    caps = dict(line.split(":\t") for line in results.split("\n") if line.startswith(("Cap", "NoNew")))
+    assert caps == {
+        "CapPrm": "0000000000000000",
+        "CapEff": "0000000000000000",
+        "CapBnd": "0000000000000000",
+        "NoNewPrivs": "1",
+    }, results
+    assert "refused link" in results and "refused stdout" in results
+    assert "in-tmp" in results and "wrote workspace" in results
+
+    run_dir = server.data_dir / "runs" / done["id"]
+    assert not (run_dir / "planted").exists()
+    assert not (run_dir / "stdout").is_symlink() and (run_dir / "stdout").stat().st_size > 0
+    written = Path(done["workspace"]) / "ws.txt"
+    assert written.read_text() == "from-uid-1000\n"
+    assert (written.stat().st_uid, written.stat().st_gid) == (1000, 1000)
+
+
 def test_container_limits_are_enforced_and_kill_ends_it(  # type: ignore[no-untyped-def]
     make_server, tmp_path: Path, docker_env: dict[str, str]
 ) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.runtimes.base import DefaultLimits, Limits, RunSpec
 from orchestrator.runtimes.docker import WRAPPER, container_config
-from orchestrator.runtimes.factory import default_limits, make_runtime
+from orchestrator.runtimes.factory import container_user, default_limits, make_runtime
 from orchestrator.runtimes.k8s_manifest import (
     JobSettings,
     ManifestError,
@@ -18,6 +18,7 @@ from orchestrator.runtimes.k8s_manifest import (
     job_name,
     label_value,
 )
+from orchestrator.runtimes.ownership import AgentUser, agent_user, parse_user
 from orchestrator.runtimes.sandbox import add_dirs, bwrap_argv, writable_paths
 from orchestrator.settings import Settings
 
@@ -93,6 +94,7 @@ def test_container_config() -> None:
         Limits(60, memory_bytes=256 << 20, cpus=0.5, pids=64),
         image="orchestrator-agent:x",
         network_mode="host",
+        user=AgentUser(1000, 1000),
         claude_bin="claude",
     )
     assert config["image"] == "orchestrator-agent:x"
@@ -106,16 +108,36 @@ def test_container_config() -> None:
     assert config["network_mode"] == "host"
     assert (config["mem_limit"], config["memswap_limit"]) == (256 << 20, 256 << 20)
     assert config["nano_cpus"] == 500_000_000 and config["pids_limit"] == 64
-    binds = {k: v["bind"] for k, v in config["volumes"].items()}
-    assert binds[str(spec.run_dir)] == str(spec.run_dir)
-    assert binds[str(spec.cwd)] == str(spec.cwd)
-    assert binds["/srv/orch/workspaces/tasks/t1/other"] == "/srv/orch/workspaces/tasks/t1/other"
-    assert all(v["mode"] == "rw" for v in config["volumes"].values())
+    # not root, no capability, no way to gain privileges, nothing writable but what the agent must write
+    assert config["user"] == "1000:1000"
+    assert config["cap_drop"] == ["ALL"] and config["security_opt"] == ["no-new-privileges"]
+    assert config["read_only"] is True
+    assert config["tmpfs"] == {"/tmp": f"rw,nosuid,nodev,exec,mode=1777,size={256 << 20}"}
+    modes = {k: (v["bind"], v["mode"]) for k, v in config["volumes"].items()}
+    run = spec.run_dir
+    assert str(run) not in modes, "the run directory itself is not mounted: the agent cannot add links to it"
+    assert modes == {
+        str(run / "prompt"): (str(run / "prompt"), "ro"),
+        str(run / "stdout"): (str(run / "stdout"), "rw"),
+        str(run / "stderr"): (str(run / "stderr"), "rw"),
+        str(run / "exit_code"): (str(run / "exit_code"), "rw"),
+        str(spec.cwd): (str(spec.cwd), "rw"),
+        "/srv/orch/workspaces/tasks/t1/other": ("/srv/orch/workspaces/tasks/t1/other", "rw"),
+        str(run / "home"): (str(run / "home"), "rw"),
+        str(run / "claude-config"): (str(run / "claude-config"), "rw"),
+    }
     assert "PATH" not in config["environment"] and config["environment"]["IS_SANDBOX"] == "1"
 
     mounted = container_config(
-        spec, Limits(60), image="i", network_mode="none", claude_bin="claude", mount_claude="/real/claude.exe"
+        spec,
+        Limits(60),
+        image="i",
+        network_mode="none",
+        user=AgentUser(1000, 1000),
+        claude_bin="claude",
+        mount_claude="/real/claude.exe",
     )
+    assert mounted["tmpfs"] == {"/tmp": "rw,nosuid,nodev,exec,mode=1777"}
     assert mounted["command"][1] == "/opt/claude"
     assert mounted["volumes"]["/real/claude.exe"] == {"bind": "/opt/claude", "mode": "ro"}
     assert "mem_limit" not in mounted and "pids_limit" not in mounted
@@ -221,3 +243,16 @@ def test_factory_builds_the_runtime_the_settings_ask_for() -> None:
     kube = make_runtime(Settings(AGENT_RUNTIME="kubernetes", KUBERNETES_API_URL="http://127.0.0.1:9"), "i")  # type: ignore[call-arg]
     assert kube.name == "kubernetes"
     assert "Kubernetes API at http://127.0.0.1:9" in (kube.check() or "")
+
+
+def test_agent_user_is_never_root() -> None:
+    assert agent_user(None, 0, 0) == AgentUser(1000, 1000), "a root service hands agents to 1000:1000"
+    assert agent_user(None, 501, 20) == AgentUser(501, 20), "else agents run as the service's own user"
+    assert agent_user("2000:3000", 0, 0) == AgentUser(2000, 3000)
+    assert parse_user("1234") == AgentUser(1234, 1234)
+    for bad in ("0", "0:0", "1000:0", "root", "agent:1000", "-1", "1000:"):
+        with pytest.raises(ValueError, match=r"root|numeric"):
+            parse_user(bad)
+    with pytest.raises(ValueError, match="AGENT_CONTAINER_USER"):
+        Settings(AGENT_CONTAINER_USER="0:0")  # type: ignore[call-arg]
+    assert container_user(Settings(AGENT_CONTAINER_USER=" 4242 ")) == AgentUser(4242, 4242)  # type: ignore[call-arg]

@@ -1,0 +1,73 @@
+"""Who a containerised agent runs as, and handing it the paths it must write.
+
+Docker containers and Kubernetes pods run the agent as a non-root uid:gid. When the service runs as that
+user already, its files are the agent's; when the service is root it gives the agent's paths (workspace,
+`--add-dir`s, HOME, CLAUDE_CONFIG_DIR, the output files) to that user before the agent starts.
+
+The walk never follows a symbolic link (a workspace may hold links an earlier agent planted, pointing
+anywhere on the service's side), and leaves alone files with more than one hard link (`git clone
+--local` shares object files with the service's project copy; git never rewrites them in place).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_AGENT_UID = 1000
+
+
+@dataclass(frozen=True)
+class AgentUser:
+    uid: int
+    gid: int
+
+    def __str__(self) -> str:
+        return f"{self.uid}:{self.gid}"
+
+
+def parse_user(text: str) -> AgentUser:
+    """`uid` or `uid:gid`, numeric, not root. ValueError says what is wrong."""
+    uid_text, sep, gid_text = text.strip().partition(":")
+    if not uid_text.isdigit() or (sep and not gid_text.isdigit()):
+        raise ValueError(f"must be a numeric uid or uid:gid, got {text!r}")
+    uid = int(uid_text)
+    gid = int(gid_text) if gid_text else uid
+    if uid == 0 or gid == 0:
+        raise ValueError("must not be root (uid or gid 0): agents are untrusted")
+    return AgentUser(uid, gid)
+
+
+def agent_user(configured: str | None, euid: int, egid: int) -> AgentUser:
+    """The configured user; else the service's own user; else (the service is root) 1000:1000."""
+    if configured:
+        return parse_user(configured)
+    if euid != 0 and egid != 0:
+        return AgentUser(euid, egid)
+    return AgentUser(DEFAULT_AGENT_UID, DEFAULT_AGENT_UID)
+
+
+def _give(path: Path | str, st: os.stat_result, user: AgentUser) -> None:
+    if (st.st_uid, st.st_gid) == (user.uid, user.gid):
+        return
+    if not stat.S_ISDIR(st.st_mode) and st.st_nlink > 1:
+        return
+    os.lchown(path, user.uid, user.gid)
+
+
+def hand_over(trees: Iterable[Path], single_files: Iterable[Path], user: AgentUser) -> None:
+    """Makes `user` the owner of each tree (recursively) and each file. Raises OSError."""
+    for path in single_files:
+        _give(path, os.lstat(path), user)
+    for top in trees:
+        st = os.lstat(top)
+        if not stat.S_ISDIR(st.st_mode):
+            continue  # a link or a file where a directory should be: not ours to follow
+        _give(top, st, user)
+        for root, dirs, names in os.walk(top, followlinks=False):
+            for name in (*dirs, *names):
+                entry = os.path.join(root, name)
+                _give(entry, os.lstat(entry), user)
