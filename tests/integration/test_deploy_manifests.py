@@ -59,6 +59,7 @@ def test_role_grants_exactly_what_the_runtime_calls() -> None:
     }
     needed = {("batch", "jobs", v) for v in ("create", "get", "list", "delete")}
     needed |= {("", "pods", v) for v in ("get", "list", "delete")} | {("", "pods/log", "get")}
+    needed |= {("", "configmaps", "create")}  # the prompt of each Job
     assert needed <= granted
     assert not any(r == "secrets" for _, r, _ in granted), "the orchestrator never reads Secrets"
     (binding,) = _by_kind("RoleBinding")

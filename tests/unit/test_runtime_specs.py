@@ -7,16 +7,19 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.models import MAX_PROMPT_CHARS
 from orchestrator.runtimes.base import DefaultLimits, Limits, RunSpec
 from orchestrator.runtimes.docker import WRAPPER, container_config
 from orchestrator.runtimes.factory import container_user, default_limits, make_runtime
 from orchestrator.runtimes.k8s_manifest import (
+    FEED_PROMPT,
     JobSettings,
     ManifestError,
     is_secret_name,
     job_manifest,
     job_name,
     label_value,
+    prompt_config_map,
 )
 from orchestrator.runtimes.ownership import AgentUser, agent_user, parse_user
 from orchestrator.runtimes.sandbox import add_dirs, bwrap_argv, writable_paths
@@ -171,7 +174,9 @@ def test_job_manifest() -> None:
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
     (container,) = pod["containers"]
-    assert container["command"] == ["claude", *spec.argv[1:], "--", "--do it"]
+    prompt_file = str(spec.run_dir / "input" / "prompt")
+    assert container["command"] == [*FEED_PROMPT, prompt_file, "claude", *spec.argv[1:]]
+    assert "--do it" not in json.dumps(job), "the prompt is not in the pod spec"
     assert container["workingDir"] == str(spec.cwd)
     assert container["envFrom"] == [{"secretRef": {"name": "orchestrator-agent-env"}}]
     env = {e["name"]: e["value"] for e in container["env"]}
@@ -182,8 +187,25 @@ def test_job_manifest() -> None:
         "requests": {"memory": str(1 << 30), "cpu": "1500m"},
         "limits": {"memory": str(1 << 30), "cpu": "1500m"},
     }
-    assert pod["volumes"] == [{"name": "work", "persistentVolumeClaim": {"claimName": "orchestrator-data"}}]
-    mounts = {m["mountPath"]: m["subPath"] for m in container["volumeMounts"]}
+    assert pod["volumes"] == [
+        {"name": "work", "persistentVolumeClaim": {"claimName": "orchestrator-data"}},
+        {
+            "name": "prompt",
+            "configMap": {
+                "name": "agent-coding-0123abcd-prompt",
+                "items": [{"key": "prompt", "path": "prompt"}],
+                "defaultMode": 0o444,
+            },
+        },
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    assert pod["securityContext"]["runAsUser"] == 1000 and "fsGroup" not in pod["securityContext"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {"name": "prompt", "mountPath": str(spec.run_dir / "input"), "readOnly": True} in container[
+        "volumeMounts"
+    ]
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    mounts = {m["mountPath"]: m["subPath"] for m in container["volumeMounts"] if "subPath" in m}
     assert mounts == {
         str(spec.cwd): "workspaces/coding-0123abcd",
         "/srv/orch/workspaces/tasks/t1/other": "workspaces/tasks/t1/other",
@@ -195,7 +217,8 @@ def test_job_manifest() -> None:
 def test_job_manifest_without_pvc_uses_an_empty_dir_and_refuses_paths_off_the_pvc() -> None:
     job = job_manifest(_spec(), Limits(10), _job_settings(pvc_name=None, secret_name=None))
     pod = job["spec"]["template"]["spec"]
-    assert pod["volumes"] == [{"name": "work", "emptyDir": {}}]
+    assert pod["volumes"][0] == {"name": "work", "emptyDir": {}}
+    assert pod["securityContext"]["fsGroup"] == 1000, "the emptyDir is writable by the agent's group"
     assert "envFrom" not in pod["containers"][0] and "resources" not in pod["containers"][0]
     with pytest.raises(ManifestError, match="not under /elsewhere"):
         job_manifest(_spec(), Limits(10), _job_settings(pvc_mount=Path("/elsewhere")))
@@ -209,6 +232,26 @@ def test_job_manifest_is_a_valid_v1_job() -> None:
     assert model is not None and model.spec is not None
     assert model.spec.template.spec is not None
     assert model.spec.template.spec.containers[0].env_from[0].secret_ref.name == "orchestrator-agent-env"
+    assert model.spec.template.spec.security_context.run_as_non_root is True
+    assert model.spec.template.spec.containers[0].security_context.capabilities.drop == ["ALL"]
+
+
+def test_prompt_config_map_is_owned_by_the_job_and_any_prompt_fits_it() -> None:
+    from kubernetes import client
+
+    spec = _spec()
+    config_map = prompt_config_map(spec, _job_settings(user=AgentUser(2000, 3000)), "uid-of-the-job")
+    model = client.V1ConfigMap.model_validate(config_map)
+    assert model.data == {"prompt": "--do it"} and model.immutable is True
+    assert config_map["metadata"]["name"] == "agent-coding-0123abcd-prompt"
+    assert config_map["metadata"]["ownerReferences"] == [
+        {"apiVersion": "batch/v1", "kind": "Job", "name": "agent-coding-0123abcd", "uid": "uid-of-the-job"}
+    ]
+    # the API's longest prompt, all four-byte characters, stays under a ConfigMap's 1 MiB
+    assert MAX_PROMPT_CHARS * 4 + len("prompt") < 1024 * 1024
+    job = job_manifest(spec, Limits(10), _job_settings(user=AgentUser(2000, 3000)))
+    assert job["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 2000
+    assert job["spec"]["template"]["spec"]["securityContext"]["runAsGroup"] == 3000
 
 
 @pytest.mark.parametrize(

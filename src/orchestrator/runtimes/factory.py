@@ -54,6 +54,7 @@ def make_runtime(settings: Settings, instance_id: str) -> Runtime:
                 ttl_seconds=settings.kubernetes_job_ttl_seconds,
                 claude_bin=settings.agent_claude_bin,
                 service_account=settings.kubernetes_agent_service_account,
+                user=container_user(settings),
             ),
             api_url=settings.kubernetes_api_url,
             defaults=defaults,

@@ -38,8 +38,11 @@ from orchestrator.runtimes.k8s_manifest import (
     ManifestError,
     job_manifest,
     job_name,
+    prompt_config_map,
     selector,
 )
+from orchestrator.runtimes.ownership import hand_over
+from orchestrator.runtimes.sandbox import writable_paths
 
 log = logging.getLogger(__name__)
 
@@ -335,16 +338,34 @@ class KubernetesRuntime:
         self._checked: tuple[float, str | None] = (0.0, None)
 
     def _start(self, spec: RunSpec) -> KubernetesHandle:
+        cfg = self.job_settings
         try:
-            body = job_manifest(spec, self._defaults.apply(spec.limits), self.job_settings)
+            body = job_manifest(spec, self._defaults.apply(spec.limits), cfg)
         except ManifestError as exc:
             raise RuntimeError_(str(exc)) from exc
         files.create(spec.run_dir)
+        if cfg.pvc_name:
+            try:
+                hand_over(writable_paths(spec), [], cfg.user)
+            except OSError as exc:
+                raise RuntimeError_(
+                    f"cannot hand the agent's paths on the PVC to AGENT_CONTAINER_USER {cfg.user}: {exc}"
+                ) from exc
+        name = body["metadata"]["name"]
         try:
-            self._api.batch.create_namespaced_job(self._api.namespace, body)
+            job = self._api.batch.create_namespaced_job(self._api.namespace, body)
         except _api_errors() as exc:
             raise RuntimeError_(f"cannot create the job: {_short(exc)}") from exc
-        name = body["metadata"]["name"]
+        try:
+            # after the Job, to be owned by it; its pod waits in ContainerCreating until this exists
+            self._api.core.create_namespaced_config_map(
+                self._api.namespace, prompt_config_map(spec, cfg, job.metadata.uid)
+            )
+        except _api_errors() as exc:
+            with contextlib.suppress(*_api_errors()):
+                now = {"propagationPolicy": "Background", "gracePeriodSeconds": 0}
+                self._api.batch.delete_namespaced_job(name, self._api.namespace, body=now)
+            raise RuntimeError_(f"cannot create the prompt's ConfigMap: {_short(exc)}") from exc
         return KubernetesHandle(self._api, name, spec.agent_id, spec.run_dir, self._poll)
 
     async def start(self, spec: RunSpec) -> RunHandle:

@@ -29,6 +29,9 @@ class AgentUser:
         return f"{self.uid}:{self.gid}"
 
 
+DEFAULT_AGENT_USER = AgentUser(DEFAULT_AGENT_UID, DEFAULT_AGENT_UID)
+
+
 def parse_user(text: str) -> AgentUser:
     """`uid` or `uid:gid`, numeric, not root. ValueError says what is wrong."""
     uid_text, sep, gid_text = text.strip().partition(":")
@@ -47,7 +50,7 @@ def agent_user(configured: str | None, euid: int, egid: int) -> AgentUser:
         return parse_user(configured)
     if euid != 0 and egid != 0:
         return AgentUser(euid, egid)
-    return AgentUser(DEFAULT_AGENT_UID, DEFAULT_AGENT_UID)
+    return DEFAULT_AGENT_USER
 
 
 def _give(path: Path | str, st: os.stat_result, user: AgentUser) -> None:
