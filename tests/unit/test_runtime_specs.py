@@ -275,6 +275,41 @@ def test_secret_looking_names() -> None:
         assert not is_secret_name(name)
 
 
+def test_only_variables_known_to_hold_no_secret_are_written_into_the_job() -> None:
+    spec = _spec()
+    env = spec.env | {
+        "ANTHROPIC_CUSTOM_HEADERS": "x-api-key: sk-from-headers",
+        "ANTHROPIC_MODEL": "claude-sonnet-4-5",
+        "CLAUDE_CODE_USE_BEDROCK": "1",
+        "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "8000",  # looks secret by its name: the Secret must give it
+        "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat-secret",
+        "AWS_REGION": "eu-west-1",
+        "AWS_PROFILE": "prod",
+        "GOOGLE_CLOUD_PROJECT": "p",
+        "TMPDIR": "/tmp/service-side",
+        "SOMETHING_ELSE": "unknown",
+        "LANG": "C.UTF-8",
+    }
+    job = job_manifest(RunSpec(**{**spec.__dict__, "env": env}), Limits(10), _job_settings())
+    inlined = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert inlined == {
+        "HOME": str(spec.run_dir / "home"),
+        "CLAUDE_CONFIG_DIR": str(spec.run_dir / "claude-config"),
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:9999",
+        "ORCHESTRATOR_AGENT_ID": "coding-0123abcd",
+        "ANTHROPIC_MODEL": "claude-sonnet-4-5",
+        "CLAUDE_CODE_USE_BEDROCK": "1",
+        "AWS_REGION": "eu-west-1",
+        "LANG": "C.UTF-8",
+        "IS_SANDBOX": "1",
+    }
+    for url in ("https://user:pass@proxy.example", "https://proxy.example/?key=abc", "https://u@p.example"):
+        withheld = job_manifest(
+            RunSpec(**{**spec.__dict__, "env": {"ANTHROPIC_BASE_URL": url}}), Limits(10), _job_settings()
+        )
+        assert url not in json.dumps(withheld), "a URL with credentials only comes from the Secret"
+
+
 def test_factory_builds_the_runtime_the_settings_ask_for() -> None:
     assert make_runtime(Settings(), "i").name == "host"
     sandboxed = make_runtime(Settings(AGENT_SANDBOX="bwrap", BWRAP_BIN="/nonexistent/bwrap"), "i")  # type: ignore[call-arg]

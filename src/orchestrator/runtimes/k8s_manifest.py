@@ -5,9 +5,12 @@
   service can still read the end of its log and its exit code.
 - `activeDeadlineSeconds`: the wall-time limit, also enforced by the cluster (with a margin over the
   service's own timeout, which normally acts first).
-- Secrets are never inlined: environment variables whose names look secret (…KEY, …TOKEN, SECRET,
-  PASSWORD, CREDENTIAL) are dropped from the spec's environment, and the pod gets them from the
-  Kubernetes Secret KUBERNETES_SECRET_NAME through `envFrom.secretRef`.
+- Secrets are never inlined (the pod spec is readable by anyone who can get pods): of the spec's
+  environment only an allow-list of names known to hold no secret is written into the Job (paths,
+  locale, the CLI's switches and model names, ANTHROPIC_BASE_URL when it carries no user, password or
+  query), and never a name that looks secret (…KEY, …TOKEN, SECRET, PASSWORD, CREDENTIAL). Everything
+  else (API keys, ANTHROPIC_CUSTOM_HEADERS, cloud credentials) reaches the pod only from the Kubernetes
+  Secret KUBERNETES_SECRET_NAME through `envFrom.secretRef`.
 - Volumes: every path the agent writes (workspace, `--add-dir`s, HOME, CLAUDE_CONFIG_DIR) is mounted at
   the same path as on the service's side, from the PVC KUBERNETES_WORKSPACE_PVC with a `subPath` relative
   to where the service mounts that PVC (KUBERNETES_PVC_MOUNT, default the data directory). Without a PVC
@@ -29,9 +32,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from orchestrator.runtimes.base import Limits, RunSpec
 from orchestrator.runtimes.ownership import DEFAULT_AGENT_USER, AgentUser
+from orchestrator.runtimes.procfs import MARKER_VARIABLE
 from orchestrator.runtimes.sandbox import writable_paths
 
 LABEL_PREFIX = "orchestrator."
@@ -40,6 +45,37 @@ CONTAINER = "agent"
 DEADLINE_MARGIN_SECONDS = 60
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL", re.IGNORECASE)
 _DROPPED_ENV = ("PATH",)
+INLINE_NAMES = frozenset(
+    {
+        "HOME",
+        "CLAUDE_CONFIG_DIR",
+        MARKER_VARIABLE,
+        "LANG",
+        "LC_ALL",
+        "TZ",
+        "TERM",
+        "NO_COLOR",
+        "SHELL",
+        "DISABLE_TELEMETRY",
+        "DISABLE_AUTOUPDATER",
+        "DISABLE_ERROR_REPORTING",
+        "GIT_TERMINAL_PROMPT",
+        "GIT_AUTHOR_NAME",
+        "GIT_AUTHOR_EMAIL",
+        "GIT_COMMITTER_NAME",
+        "GIT_COMMITTER_EMAIL",
+        "ANTHROPIC_MODEL",
+        "ANTHROPIC_SMALL_FAST_MODEL",
+        "ANTHROPIC_DEFAULT_OPUS_MODEL",
+        "ANTHROPIC_DEFAULT_SONNET_MODEL",
+        "ANTHROPIC_DEFAULT_HAIKU_MODEL",
+        "ANTHROPIC_VERTEX_PROJECT_ID",
+        "AWS_REGION",
+        "CLOUD_ML_REGION",
+    }
+)
+INLINE_PREFIXES = ("CLAUDE_CODE_",)  # the CLI's switches (a secret-looking one is still refused)
+URL_NAMES = frozenset({"ANTHROPIC_BASE_URL", "ANTHROPIC_BEDROCK_BASE_URL", "ANTHROPIC_VERTEX_BASE_URL"})
 PROMPT_KEY = "prompt"
 PROMPT_DIR = "input"  # under the run directory's path, which the pod does not otherwise mount
 # argv of the container: the prompt file on stdin, then the CLI's own command line
@@ -93,8 +129,26 @@ def is_secret_name(name: str) -> bool:
     return SECRET_NAME.search(name) is not None
 
 
+def _plain_url(value: str) -> bool:
+    """A URL with nothing secret in it: no user, no password, no query."""
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return False
+    return not (parts.username or parts.password or parts.query)
+
+
+def inlined(name: str, value: str) -> bool:
+    """Whether a variable may be written into the Job (else only the Secret can give it)."""
+    if is_secret_name(name):
+        return False
+    if name in URL_NAMES:
+        return _plain_url(value)
+    return name in INLINE_NAMES or name.startswith(INLINE_PREFIXES)
+
+
 def pod_env(env: dict[str, str]) -> list[dict[str, str]]:
-    kept = {k: v for k, v in env.items() if k not in _DROPPED_ENV and not is_secret_name(k)}
+    kept = {k: v for k, v in env.items() if k not in _DROPPED_ENV and inlined(k, v)}
     kept["IS_SANDBOX"] = "1"  # the pod is the sandbox
     return [{"name": k, "value": v} for k, v in sorted(kept.items())]
 
