@@ -6,6 +6,8 @@ the container (AGENT_MOUNT_CLAUDE=1); the real CLI is the image's own `claude`."
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -97,7 +99,7 @@ if lnk /proc/1/environ "$run/planted"; then echo "planted a link"; else echo "re
 if rm -f "$run/stdout" 2>/dev/null && lnk /proc/1/environ "$run/stdout"; then
   echo "replaced stdout"; else echo "refused stdout"; fi
 echo in-tmp > /tmp/t && cat /tmp/t
-echo from-uid-1000 > ws.txt && echo "wrote workspace"
+echo from-uid-1000 > ws.txt && echo "wrote workspace as $(stat -c %u:%g ws.txt)"
 """.strip()
 
 
@@ -124,14 +126,20 @@ def test_agent_in_a_container_is_not_root_and_writes_only_its_own_paths(  # type
         "NoNewPrivs": "1",
     }, results
     assert "refused link" in results and "refused stdout" in results
-    assert "in-tmp" in results and "wrote workspace" in results
+    assert "in-tmp" in results and "wrote workspace as 1000:1000" in results
 
     run_dir = server.data_dir / "runs" / done["id"]
     assert not (run_dir / "planted").exists()
     assert not (run_dir / "stdout").is_symlink() and (run_dir / "stdout").stat().st_size > 0
-    written = Path(done["workspace"]) / "ws.txt"
+    workspace = Path(done["workspace"])
+    written = workspace / "ws.txt"
     assert written.read_text() == "from-uid-1000\n"
-    assert (written.stat().st_uid, written.stat().st_gid) == (1000, 1000)
+    # the run over, the service (root here) has its workspace back: its own git works in it again
+    assert (written.stat().st_uid, written.stat().st_gid) == (os.geteuid(), os.getegid())
+    status = subprocess.run(
+        ["git", "-C", str(workspace), "status", "--porcelain"], capture_output=True, text=True, check=False
+    )
+    assert status.returncode == 0 and "ws.txt" in status.stdout, status.stderr
 
 
 def test_container_limits_are_enforced_and_kill_ends_it(  # type: ignore[no-untyped-def]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -170,17 +171,20 @@ def test_prompt_reaches_the_pod_by_a_config_map_never_the_pod_spec(  # type: ign
     )
 
 
-def test_workspace_on_the_pvc_is_handed_to_the_agent_user(  # type: ignore[no-untyped-def]
+def test_workspace_on_the_pvc_is_handed_to_the_agent_user_and_taken_back(  # type: ignore[no-untyped-def]
     make_server, tmp_path: Path, cluster: FakeKubernetes
 ) -> None:
     data = tmp_path / "pvc"
-    script = fake_cli(tmp_path, "cat >/dev/null")
+    script = fake_cli(
+        tmp_path, 'cat >/dev/null\necho "owners=$(stat -c %u:%g "$PWD" "$HOME" | tr "\\n" " ")"'
+    )
     env = _env(cluster, str(script)) | {"KUBERNETES_WORKSPACE_PVC": "data", "KUBERNETES_PVC_MOUNT": str(data)}
     server = make_server(data_dir=data, **env)
     done = server.wait_agent(server.spawn("own it")["id"], timeout=30)
     assert done["status"] == "completed", done
+    assert _stdout(server, done["id"])[0] == "owners=1000:1000 1000:1000 ", "the agent's while it runs"
     for path in (Path(done["workspace"]), server.data_dir / "runs" / done["id"] / "home"):
-        assert (path.stat().st_uid, path.stat().st_gid) == (1000, 1000), path
+        assert (path.stat().st_uid, path.stat().st_gid) == (os.geteuid(), os.getegid()), "the service's after"
     pod = cluster.created_jobs[0]["spec"]["template"]["spec"]
     assert "fsGroup" not in pod["securityContext"], "never a recursive chgrp of the whole PVC"
 

@@ -42,7 +42,7 @@ from orchestrator.runtimes.base import (
     RunSpec,
     RuntimeError_,
 )
-from orchestrator.runtimes.ownership import AgentUser, hand_over
+from orchestrator.runtimes.ownership import AgentUser, hand_over_recorded, take_back
 from orchestrator.runtimes.sandbox import writable_paths
 
 if TYPE_CHECKING:
@@ -226,16 +226,17 @@ class DockerHandle:
         self._signal("SIGKILL")
 
     def sweep(self) -> None:
-        """The run has ended: the container goes (its output and exit code are in the run directory)."""
-        if self._container is None:
-            return
-        self.poll()
-        try:
-            self._container.remove(force=True)
-        except self._errors as exc:
-            if "No such container" not in str(exc):
-                log.warning("agent %s: cannot remove its container: %s", self._agent_id, exc)
-        self._container = None
+        """The run has ended: the container goes (its output and exit code are in the run directory), and
+        a root service takes back the paths it handed to the agent."""
+        if self._container is not None:
+            self.poll()
+            try:
+                self._container.remove(force=True)
+            except self._errors as exc:
+                if "No such container" not in str(exc):
+                    log.warning("agent %s: cannot remove its container: %s", self._agent_id, exc)
+            self._container = None
+        take_back(self._files.run_dir)
 
     def close(self) -> None:
         self._files.close()
@@ -303,7 +304,7 @@ class DockerRuntime:
         prompt = spec.write_prompt()
         written = [spec.run_dir / name for name in WRITTEN_FILES]
         try:
-            hand_over(writable_paths(spec), [prompt, *written], self.user)
+            hand_over_recorded(spec.run_dir, writable_paths(spec), [prompt, *written], self.user)
         except OSError as exc:
             raise RuntimeError_(
                 f"cannot hand the agent's files to AGENT_DOCKER_USER {self.user} "

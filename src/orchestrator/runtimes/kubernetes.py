@@ -41,7 +41,7 @@ from orchestrator.runtimes.k8s_manifest import (
     prompt_config_map,
     selector,
 )
-from orchestrator.runtimes.ownership import hand_over
+from orchestrator.runtimes.ownership import hand_over_recorded, take_back
 from orchestrator.runtimes.sandbox import writable_paths
 
 log = logging.getLogger(__name__)
@@ -313,7 +313,9 @@ class KubernetesHandle:
                 )
 
     def sweep(self) -> None:
-        """Nothing to do: the pod's processes ended with it, the Job goes after ttlSecondsAfterFinished."""
+        """The pod's processes ended with it and the Job goes after ttlSecondsAfterFinished; a root
+        service takes back the paths on the PVC it handed to the agent."""
+        take_back(self._files.run_dir)
 
     def close(self) -> None:
         self._follower.stop()
@@ -346,7 +348,7 @@ class KubernetesRuntime:
         files.create(spec.run_dir)
         if cfg.pvc_name:
             try:
-                hand_over(writable_paths(spec), [], cfg.user)
+                hand_over_recorded(spec.run_dir, writable_paths(spec), [], cfg.user)
             except OSError as exc:
                 raise RuntimeError_(
                     f"cannot hand the agent's paths on the PVC to AGENT_CONTAINER_USER {cfg.user}: {exc}"

@@ -4,6 +4,10 @@ Docker containers and Kubernetes pods run the agent as a non-root uid:gid. When 
 user already, its files are the agent's; when the service is root it gives the agent's paths (workspace,
 `--add-dir`s, HOME, CLAUDE_CONFIG_DIR, the output files) to that user before the agent starts.
 
+Once the run has ended (the runtime's `sweep`) a root service takes the paths back, as recorded in the
+run directory's HANDED_OVER_FILE (out of the agent's reach), so that its own later work in them (git
+refuses a repository owned by another user) finds its own files.
+
 The walk never follows a symbolic link (a workspace may hold links an earlier agent planted, pointing
 anywhere on the service's side), and leaves alone files with more than one hard link (`git clone
 --local` shares object files with the service's project copy; git never rewrites them in place).
@@ -11,13 +15,19 @@ anywhere on the service's side), and leaves alone files with more than one hard 
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+log = logging.getLogger(__name__)
+
 DEFAULT_AGENT_UID = 1000
+HANDED_OVER_FILE = "handed_over.json"
+_RECORD_MAX_BYTES = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -74,3 +84,32 @@ def hand_over(trees: Iterable[Path], single_files: Iterable[Path], user: AgentUs
             for name in (*dirs, *names):
                 entry = os.path.join(root, name)
                 _give(entry, os.lstat(entry), user)
+
+
+def hand_over_recorded(run_dir: Path, trees: list[Path], single_files: list[Path], user: AgentUser) -> None:
+    """hand_over, first noting the trees in the run directory when the service is root (to take back)."""
+    if os.geteuid() == 0 and (os.getuid(), os.getgid()) != (user.uid, user.gid):
+        record = run_dir / HANDED_OVER_FILE
+        fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump([str(t) for t in trees], f)
+    hand_over(trees, single_files, user)
+
+
+def take_back(run_dir: Path) -> None:
+    """The trees handed to an agent that has ended, back to the service's own user. Never raises."""
+    record = run_dir / HANDED_OVER_FILE
+    try:
+        fd = os.open(record, os.O_RDONLY | os.O_NOFOLLOW)
+        with os.fdopen(fd) as f:
+            trees = [Path(p) for p in json.loads(f.read(_RECORD_MAX_BYTES))]
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, TypeError) as exc:
+        log.warning("cannot read %s: %s", record, exc)
+        return
+    try:
+        hand_over(trees, [], AgentUser(os.geteuid(), os.getegid()))
+        record.unlink()
+    except OSError as exc:
+        log.warning("cannot take back the paths of %s: %s", run_dir.name, exc)
