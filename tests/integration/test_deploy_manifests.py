@@ -114,6 +114,8 @@ def test_settings_accept_the_deployment_environment() -> None:
     settings = Settings(**env, KUBERNETES_NAMESPACE="orchestrator")
     assert settings.agent_runtime == "kubernetes"
     assert settings.kubernetes_workspace_pvc == "orchestrator-data"
+    assert settings.agent_container_user == "1000:1000", "the uid of Dockerfile.agent's user"
+    assert "USER 1000:1000" in (DEPLOY.parent / "docker" / "Dockerfile.agent").read_text()
 
 
 def _egress_allows(policy: dict[str, Any], address: str, port: int, protocol: str = "TCP") -> bool:

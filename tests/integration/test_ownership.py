@@ -44,3 +44,11 @@ def test_links_planted_in_a_workspace_do_not_carry_the_hand_over_outside(tmp_pat
     assert _owner(ws) == _owner(ws / "src" / "main.py") == _owner(ws / "src" / "new.py") == (0, 0)
     assert not (run / "handed_over.json").exists()
     take_back(run)  # nothing recorded: nothing to do
+
+
+def test_a_root_or_top_level_directory_is_never_handed_over(tmp_path: Path) -> None:
+    for path in (Path("/"), Path("/etc"), Path("relative/ws")):
+        with pytest.raises(PermissionError, match="refusing"):
+            hand_over_recorded(tmp_path, [path], [], AGENT)
+    assert _owner(Path("/etc")) == (0, 0)
+    assert not (tmp_path / "handed_over.json").exists(), "nothing recorded to take back either"

@@ -71,10 +71,18 @@ def _give(path: Path | str, st: os.stat_result, user: AgentUser) -> None:
     os.lchown(path, user.uid, user.gid)
 
 
+def _refuse_odd(trees: list[Path]) -> None:
+    for top in trees:
+        if not top.is_absolute() or len(top.parts) < 3:
+            raise PermissionError(f"refusing to change the owner of {top}: not a path of the service's")
+
+
 def hand_over(trees: Iterable[Path], single_files: Iterable[Path], user: AgentUser) -> None:
     """Makes `user` the owner of each tree (recursively) and each file. Raises OSError."""
     for path in single_files:
         _give(path, os.lstat(path), user)
+    trees = list(trees)
+    _refuse_odd(trees)
     for top in trees:
         st = os.lstat(top)
         if not stat.S_ISDIR(st.st_mode):
@@ -88,6 +96,7 @@ def hand_over(trees: Iterable[Path], single_files: Iterable[Path], user: AgentUs
 
 def hand_over_recorded(run_dir: Path, trees: list[Path], single_files: list[Path], user: AgentUser) -> None:
     """hand_over, first noting the trees in the run directory when the service is root (to take back)."""
+    _refuse_odd(trees)
     if os.geteuid() == 0 and (os.getuid(), os.getgid()) != (user.uid, user.gid):
         record = run_dir / HANDED_OVER_FILE
         fd = os.open(record, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
