@@ -21,7 +21,7 @@ from orchestrator.runtimes.k8s_manifest import (
     label_value,
     prompt_config_map,
 )
-from orchestrator.runtimes.ownership import AgentUser, agent_user, parse_user
+from orchestrator.runtimes.ownership import AgentUser, agent_user, handover_problem, parse_user
 from orchestrator.runtimes.sandbox import add_dirs, bwrap_argv, writable_paths
 from orchestrator.settings import Settings
 
@@ -334,3 +334,6 @@ def test_agent_user_is_never_root() -> None:
     with pytest.raises(ValueError, match="AGENT_CONTAINER_USER"):
         Settings(AGENT_CONTAINER_USER="0:0")  # type: ignore[call-arg]
     assert container_user(Settings(AGENT_CONTAINER_USER=" 4242 ")) == AgentUser(4242, 4242)  # type: ignore[call-arg]
+    assert handover_problem(AgentUser(1000, 1000), 0, 0) is None, "root hands paths to anyone"
+    assert handover_problem(AgentUser(501, 20), 501, 20) is None, "nothing to hand: they are its own"
+    assert "run the service as root" in (handover_problem(AgentUser(1000, 1000), 501, 20) or "")

@@ -42,7 +42,7 @@ from orchestrator.runtimes.base import (
     RunSpec,
     RuntimeError_,
 )
-from orchestrator.runtimes.ownership import AgentUser, hand_over_recorded, take_back
+from orchestrator.runtimes.ownership import AgentUser, hand_over_recorded, handover_problem, take_back
 from orchestrator.runtimes.sandbox import writable_paths
 
 if TYPE_CHECKING:
@@ -379,6 +379,8 @@ class DockerRuntime:
         return problem
 
     def _problem(self) -> str | None:
+        if problem := handover_problem(self.user, os.geteuid(), os.getegid()):
+            return problem
         try:
             client = self.client()
             client.ping()

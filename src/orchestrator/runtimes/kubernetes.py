@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
 from pathlib import Path
@@ -41,7 +42,7 @@ from orchestrator.runtimes.k8s_manifest import (
     prompt_config_map,
     selector,
 )
-from orchestrator.runtimes.ownership import hand_over_recorded, take_back
+from orchestrator.runtimes.ownership import hand_over_recorded, handover_problem, take_back
 from orchestrator.runtimes.sandbox import writable_paths
 
 log = logging.getLogger(__name__)
@@ -330,6 +331,10 @@ class KubernetesRuntime:
         """The API answers and lets us list Jobs in the namespace; kept for 5 s (it is asked per spawn)."""
         at, problem = self._checked
         if time.monotonic() - at < _CHECK_CACHE_SECONDS:
+            return problem
+        cfg = self.job_settings
+        if cfg.pvc_name and (problem := handover_problem(cfg.user, os.geteuid(), os.getegid())):
+            self._checked = (time.monotonic(), problem)
             return problem
         try:
             self._api.batch.list_namespaced_job(self._api.namespace, limit=1, _request_timeout=5)

@@ -63,6 +63,16 @@ def agent_user(configured: str | None, euid: int, egid: int) -> AgentUser:
     return DEFAULT_AGENT_USER
 
 
+def handover_problem(user: AgentUser, euid: int, egid: int) -> str | None:
+    """None when a service running as euid:egid can give its agents' paths to `user`, else why not."""
+    if euid == 0 or (euid, egid) == (user.uid, user.gid):
+        return None
+    return (
+        f"AGENT_CONTAINER_USER is {user} but the service runs as {euid}:{egid}, which cannot hand the "
+        "agent's workspace to another user: run the service as root or leave AGENT_CONTAINER_USER unset"
+    )
+
+
 def _give(path: Path | str, st: os.stat_result, user: AgentUser) -> None:
     if (st.st_uid, st.st_gid) == (user.uid, user.gid):
         return
