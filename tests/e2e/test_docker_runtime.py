@@ -142,6 +142,30 @@ def test_agent_in_a_container_is_not_root_and_writes_only_its_own_paths(  # type
     assert status.returncode == 0 and "ws.txt" in status.stdout, status.stderr
 
 
+def test_agent_user_unknown_to_the_image_still_works(  # type: ignore[no-untyped-def]
+    make_server, fake_model: fm.FakeAnthropic, docker_env: dict[str, str]
+) -> None:
+    """AGENT_CONTAINER_USER defaults to the service's own uid when it is not root: an image knows no such
+    user. The real claude and git must cope."""
+    marker = fake_model.scenario(
+        [
+            fm.tool(
+                "Bash",
+                {
+                    "command": "id -u; echo hi > f; git add f && git commit -qm c && echo COMMITTED",
+                    "description": "commit",
+                },
+            ),
+            fm.text("Committed."),
+        ]
+    )
+    server = make_server(AGENT_CONTAINER_USER="4242:4243", **docker_env)
+    done = server.wait_agent(server.spawn(f"commit {marker}")["id"], timeout=90)
+    assert done["status"] == "completed", done
+    results = _tool_results(server.logs(done["id"]))
+    assert "4242" in results and "COMMITTED" in results, results
+
+
 def test_container_limits_are_enforced_and_kill_ends_it(  # type: ignore[no-untyped-def]
     make_server, tmp_path: Path, docker_env: dict[str, str]
 ) -> None:
