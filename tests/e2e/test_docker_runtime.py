@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator.runtimes.ownership import agent_user
 from tests.support import fake_anthropic as fm
 from tests.support.runtimes import agent_containers, fake_cli, remove_containers, require_docker
 from tests.support.server import Server, stream_json_lines
@@ -115,7 +116,8 @@ def test_agent_in_a_container_is_not_root_and_writes_only_its_own_paths(  # type
     done = server.wait_agent(server.spawn(f"probe {marker}")["id"], timeout=90)
     assert done["status"] == "completed", done
     results = _tool_results(server.logs(done["id"]))
-    assert "uid=1000 gid=1000" in results
+    user = agent_user(None, os.geteuid(), os.getegid())  # 1000:1000 for a root service, as here
+    assert f"uid={user.uid} gid={user.gid}" in results and "uid=0" not in results
     for path in ("/usr/local/bin/x", "/etc/x", "/x"):
         assert f"refused {path}" in results and f"wrote {path}" not in results
     caps = dict(line.split(":\t") for line in results.split("\n") if line.startswith(("Cap", "NoNew")))
@@ -126,7 +128,7 @@ def test_agent_in_a_container_is_not_root_and_writes_only_its_own_paths(  # type
         "NoNewPrivs": "1",
     }, results
     assert "refused link" in results and "refused stdout" in results
-    assert "in-tmp" in results and "wrote workspace as 1000:1000" in results
+    assert "in-tmp" in results and f"wrote workspace as {user}" in results
 
     run_dir = server.data_dir / "runs" / done["id"]
     assert not (run_dir / "planted").exists()
