@@ -13,8 +13,9 @@ is finished from its recorded exit code.
 
 Network: AGENT_DOCKER_NETWORK, default `host`, because the CLI must reach the model API, which is often
 on the host's loopback (a proxy, or the tests' fake). Use a bridge network name to isolate the network.
-Hardening: the agent runs as a non-root user (AGENT_DOCKER_USER; see ownership.py), with every capability
-dropped, `no-new-privileges`, a read-only root file system and a private tmpfs `/tmp`.
+Hardening: the agent runs as a non-root user (AGENT_CONTAINER_USER; a root service hands it the paths it
+writes and takes them back in `sweep`, see ownership.py), with every capability dropped,
+`no-new-privileges`, a read-only root file system and a private tmpfs `/tmp`.
 Limits: memory (no extra swap), CPUs and pids from the spec, or the settings' defaults.
 Containers carry the labels `orchestrator.agent_id` and `orchestrator.instance_id`, and are removed once
 their end has been recorded (`sweep`); `close` alone never stops or removes a running one.
