@@ -308,7 +308,7 @@ class DockerRuntime:
             hand_over_recorded(spec.run_dir, writable_paths(spec), [prompt, *written], self.user)
         except OSError as exc:
             raise RuntimeError_(
-                f"cannot hand the agent's files to AGENT_DOCKER_USER {self.user} "
+                f"cannot hand the agent's files to AGENT_CONTAINER_USER {self.user} "
                 f"(the service runs as uid {os.geteuid()}; run it as root or leave the setting unset): {exc}"
             ) from exc
 
