@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from orchestrator.domain.types import AgentType
+from orchestrator.runtimes.ownership import parse_user
 
 CLAUDE_CODE_VERSION = "2.1.328"
 
@@ -78,6 +79,8 @@ class Settings(BaseSettings):
     agent_mount_claude: bool = Field(False, validation_alias="AGENT_MOUNT_CLAUDE")
     docker_host: str | None = Field(None, validation_alias="DOCKER_HOST")
     agent_docker_network: str = Field("host", validation_alias="AGENT_DOCKER_NETWORK")
+    # uid[:gid] of Docker and Kubernetes agents; unset: the service's own, or 1000:1000 when it is root
+    agent_container_user: str | None = Field(None, validation_alias="AGENT_CONTAINER_USER")
     kubernetes_api_url: str | None = Field(None, validation_alias="KUBERNETES_API_URL")
     kubernetes_namespace: str = Field("orchestrator", validation_alias="KUBERNETES_NAMESPACE")
     kubernetes_secret_name: str | None = Field(
@@ -137,6 +140,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected type=seconds, got {part!r}")
             pairs[key.strip()] = number.strip()
         return pairs
+
+    @field_validator("agent_container_user", mode="before")
+    @classmethod
+    def _container_user(cls, value: object) -> object:
+        if isinstance(value, str) and value.strip():
+            parse_user(value)  # raises ValueError naming the problem
+            return value.strip()
+        return None if isinstance(value, str) else value
 
     @field_validator("claude_model", "api_token", "github_token", "instance_id", mode="before")
     @classmethod

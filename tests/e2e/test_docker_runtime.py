@@ -6,6 +6,8 @@ the container (AGENT_MOUNT_CLAUDE=1); the real CLI is the image's own `claude`."
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator.runtimes.ownership import agent_user
 from tests.support import fake_anthropic as fm
 from tests.support.runtimes import agent_containers, fake_cli, remove_containers, require_docker
 from tests.support.server import Server, stream_json_lines
@@ -83,6 +86,86 @@ def test_real_claude_in_a_container_streams_live_and_completes(  # type: ignore[
     assert "BASH_OK" in results
     assert "/bin/sh -c" in results  # PID 1 is the runtime's wrapper: the Bash tool ran in the container
     assert agent_containers(agent["id"]) == [], "the container is removed once the end is recorded"
+
+
+PROBE = r"""
+echo "uid=$(id -u) gid=$(id -g)"
+for f in /usr/local/bin/x /etc/x /x; do
+  if echo x > "$f" 2>/dev/null; then echo "wrote $f"; else echo "refused $f"; fi
+done
+grep -E '^(CapPrm|CapEff|CapBnd|NoNewPrivs):' /proc/self/status
+lnk() { ln -s "$@" 2>/dev/null || busybox ln -s "$@" 2>/dev/null; }  # the test image has no ln applet
+run=$(dirname "$HOME")
+if lnk /proc/1/environ "$run/planted"; then echo "planted a link"; else echo "refused link"; fi
+if rm -f "$run/stdout" 2>/dev/null && lnk /proc/1/environ "$run/stdout"; then
+  echo "replaced stdout"; else echo "refused stdout"; fi
+echo in-tmp > /tmp/t && cat /tmp/t
+echo from-uid-1000 > ws.txt && echo "wrote workspace as $(stat -c %u:%g ws.txt)"
+""".strip()
+
+
+def test_agent_in_a_container_is_not_root_and_writes_only_its_own_paths(  # type: ignore[no-untyped-def]
+    make_server, fake_model: fm.FakeAnthropic, docker_env: dict[str, str]
+) -> None:
+    """The real claude, made hostile: its Bash tool tries to write the image, to gain privileges and to
+    plant links in its run directory, which the service reads."""
+    marker = fake_model.scenario(
+        [fm.tool("Bash", {"command": PROBE, "description": "probe"}), fm.text("Probed.")]
+    )
+    server = make_server(**docker_env)
+    done = server.wait_agent(server.spawn(f"probe {marker}")["id"], timeout=90)
+    assert done["status"] == "completed", done
+    results = _tool_results(server.logs(done["id"]))
+    user = agent_user(None, os.geteuid(), os.getegid())  # 1000:1000 for a root service, as here
+    assert f"uid={user.uid} gid={user.gid}" in results and "uid=0" not in results
+    for path in ("/usr/local/bin/x", "/etc/x", "/x"):
+        assert f"refused {path}" in results and f"wrote {path}" not in results
+    caps = dict(line.split(":\t") for line in results.split("\n") if line.startswith(("Cap", "NoNew")))
+    assert caps == {
+        "CapPrm": "0000000000000000",
+        "CapEff": "0000000000000000",
+        "CapBnd": "0000000000000000",
+        "NoNewPrivs": "1",
+    }, results
+    assert "refused link" in results and "refused stdout" in results
+    assert "in-tmp" in results and f"wrote workspace as {user}" in results
+
+    run_dir = server.data_dir / "runs" / done["id"]
+    assert not (run_dir / "planted").exists()
+    assert not (run_dir / "stdout").is_symlink() and (run_dir / "stdout").stat().st_size > 0
+    workspace = Path(done["workspace"])
+    written = workspace / "ws.txt"
+    assert written.read_text() == "from-uid-1000\n"
+    # the run over, the service (root here) has its workspace back: its own git works in it again
+    assert (written.stat().st_uid, written.stat().st_gid) == (os.geteuid(), os.getegid())
+    status = subprocess.run(
+        ["git", "-C", str(workspace), "status", "--porcelain"], capture_output=True, text=True, check=False
+    )
+    assert status.returncode == 0 and "ws.txt" in status.stdout, status.stderr
+
+
+def test_agent_user_unknown_to_the_image_still_works(  # type: ignore[no-untyped-def]
+    make_server, fake_model: fm.FakeAnthropic, docker_env: dict[str, str]
+) -> None:
+    """AGENT_CONTAINER_USER defaults to the service's own uid when it is not root: an image knows no such
+    user. The real claude and git must cope."""
+    marker = fake_model.scenario(
+        [
+            fm.tool(
+                "Bash",
+                {
+                    "command": "id -u; echo hi > f; git add f && git commit -qm c && echo COMMITTED",
+                    "description": "commit",
+                },
+            ),
+            fm.text("Committed."),
+        ]
+    )
+    server = make_server(AGENT_CONTAINER_USER="4242:4243", **docker_env)
+    done = server.wait_agent(server.spawn(f"commit {marker}")["id"], timeout=90)
+    assert done["status"] == "completed", done
+    results = _tool_results(server.logs(done["id"]))
+    assert "4242" in results and "COMMITTED" in results, results
 
 
 def test_container_limits_are_enforced_and_kill_ends_it(  # type: ignore[no-untyped-def]

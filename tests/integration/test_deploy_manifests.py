@@ -3,11 +3,15 @@ an unknown or misspelt field fails), and checked against what the runtime needs 
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from orchestrator.runtimes.base import Limits, RunSpec
+from orchestrator.runtimes.k8s_manifest import labels_of
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy" / "kubernetes"
 
@@ -59,6 +63,7 @@ def test_role_grants_exactly_what_the_runtime_calls() -> None:
     }
     needed = {("batch", "jobs", v) for v in ("create", "get", "list", "delete")}
     needed |= {("", "pods", v) for v in ("get", "list", "delete")} | {("", "pods/log", "get")}
+    needed |= {("", "configmaps", "create")}  # the prompt of each Job
     assert needed <= granted
     assert not any(r == "secrets" for _, r, _ in granted), "the orchestrator never reads Secrets"
     (binding,) = _by_kind("RoleBinding")
@@ -109,3 +114,68 @@ def test_settings_accept_the_deployment_environment() -> None:
     settings = Settings(**env, KUBERNETES_NAMESPACE="orchestrator")
     assert settings.agent_runtime == "kubernetes"
     assert settings.kubernetes_workspace_pvc == "orchestrator-data"
+    assert settings.agent_container_user == "1000:1000", "the uid of Dockerfile.agent's user"
+    assert "USER 1000:1000" in (DEPLOY.parent / "docker" / "Dockerfile.agent").read_text()
+
+
+def _egress_allows(policy: dict[str, Any], address: str, port: int, protocol: str = "TCP") -> bool:
+    """Whether an ipBlock rule of the policy lets an agent pod send to address:port (evaluated here; no
+    packet is sent)."""
+    ip = ipaddress.ip_address(address)
+    for rule in policy["spec"]["egress"]:
+        ports = {(p["protocol"], p["port"]) for p in rule.get("ports", [])}
+        if ports and (protocol, port) not in ports:
+            continue
+        for peer in rule["to"]:
+            block = peer.get("ipBlock")
+            if block is None:
+                continue
+            network = ipaddress.ip_network(block["cidr"])
+            if ip.version != network.version or ip not in network:
+                continue
+            if not any(ip in ipaddress.ip_network(e) for e in block.get("except", [])):
+                return True
+    return False
+
+
+def test_network_policy_lets_agent_pods_reach_only_dns_and_public_https() -> None:
+    (policy,) = _by_kind("NetworkPolicy")
+    spec = RunSpec(
+        agent_id="coding-1",
+        argv=["claude"],
+        env={},
+        cwd=Path("/data/ws"),
+        run_dir=Path("/data/runs/coding-1"),
+        limits=Limits(10),
+        labels={"instance_id": "i"},
+    )
+    selected = policy["spec"]["podSelector"]["matchLabels"]
+    assert selected.items() <= labels_of(spec).items(), "it selects the pods of the runtime's Jobs"
+    (deployment,) = _by_kind("Deployment")
+    service_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert not selected.items() <= service_labels.items(), "and not the orchestrator's own pod"
+
+    assert sorted(policy["spec"]["policyTypes"]) == ["Egress", "Ingress"]
+    assert policy["spec"]["ingress"] == [], "nothing connects to an agent"
+    dns, _ = policy["spec"]["egress"]
+    assert {(p["protocol"], p["port"]) for p in dns["ports"]} == {("UDP", 53), ("TCP", 53)}
+    assert all("ipBlock" not in peer for peer in dns["to"]), "DNS only to the cluster's DNS pods"
+    assert dns["to"][0]["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+
+    assert _egress_allows(policy, "160.79.104.10", 443), "a public HTTPS host (the model API)"
+    assert _egress_allows(policy, "2607:6bc0::10", 443)
+    for address in (
+        "169.254.169.254",  # cloud metadata
+        "10.96.0.1",  # the Kubernetes API's Service, the orchestrator's Service, other pods
+        "172.16.5.4",
+        "192.168.1.1",
+        "100.64.0.1",
+        "127.0.0.1",
+        "fd00:ec2::254",  # AWS metadata over IPv6
+        "fe80::1",
+        "::1",
+    ):
+        assert not _egress_allows(policy, address, 443), address
+    assert not _egress_allows(policy, "160.79.104.10", 80)
+    assert not _egress_allows(policy, "160.79.104.10", 22)
+    assert not _egress_allows(policy, "160.79.104.10", 443, "UDP")

@@ -1,12 +1,16 @@
 """A fake Kubernetes API server on loopback: the Job, Pod and log endpoints the kubernetes runtime uses.
 
 It answers exactly the requests the official client sends for: create/get/list/delete Jobs (batch/v1),
-list/get/delete Pods by label selector, and a pod's log (streamed with chunked encoding while it runs).
+list/get/delete Pods by label selector, a pod's log (streamed with chunked encoding while it runs), and
+create/get/delete ConfigMaps (refused over 1 MiB of data, as the API server does; deleted with the Job
+that owns them, as the garbage collector does).
 Each created Job gets one pod whose "kubelet" runs the container's command as a host process (after a
-short Pending phase): env = the container's `env` plus the data of the Secrets named in `envFrom`, cwd =
-`workingDir`, stdout and stderr together as the pod's log, exit code into the container status. So the
-real `claude` CLI, or a fake script, "runs in a pod". Deleting a Job (or a pod) stops its process: SIGTERM,
-then SIGKILL after the grace period (capped at 2 s). Image, volumes and resources are recorded, not used.
+short Pending phase, and, like a kubelet, only once every ConfigMap it mounts exists: those are written
+at their mountPath on this host, the pod's file system being the host's): env = the container's `env`
+plus the data of the Secrets named in `envFrom`, cwd = `workingDir`, stdout and stderr together as the
+pod's log, exit code into the container status. So the real `claude` CLI, or a fake script, "runs in a
+pod". Deleting a Job (or a pod) stops its process: SIGTERM, then SIGKILL after the grace period (capped
+at 2 s). Image, securityContext, other volumes and resources are recorded, not used.
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 PENDING_SECONDS = 0.1
 MAX_GRACE_SECONDS = 2.0
+MAX_CONFIG_MAP_BYTES = 1024 * 1024
 
 
 def _now() -> str:
@@ -53,6 +59,7 @@ class FakePod:
     job: str
     labels: dict[str, str]
     container: dict[str, Any]
+    volumes: list[dict[str, Any]] = field(default_factory=list)
     created: str = field(default_factory=_now)
     phase: str = "Pending"
     waiting_reason: str = "ContainerCreating"
@@ -123,6 +130,8 @@ class FakeKubernetes:
         self.jobs: dict[tuple[str, str], dict[str, Any]] = {}
         self.pods: dict[tuple[str, str], FakePod] = {}
         self.secrets: dict[tuple[str, str], dict[str, str]] = {}
+        self.config_maps: dict[tuple[str, str], dict[str, Any]] = {}
+        self.created_config_maps: list[dict[str, Any]] = []
         self.requests: list[tuple[str, str]] = []
         self.created_jobs: list[dict[str, Any]] = []
         self.deletions: list[tuple[str, str, dict[str, Any]]] = []
@@ -173,11 +182,59 @@ class FakeKubernetes:
             template = job["spec"]["template"]
             labels = {**template["metadata"].get("labels", {}), "job-name": name}
             pod = FakePod(
-                f"{name}-{secrets.token_hex(3)}", namespace, name, labels, template["spec"]["containers"][0]
+                f"{name}-{secrets.token_hex(3)}",
+                namespace,
+                name,
+                labels,
+                template["spec"]["containers"][0],
+                template["spec"].get("volumes", []),
             )
             self.pods[(namespace, pod.name)] = pod
         threading.Thread(target=self._kubelet, args=(pod,), daemon=True).start()
         return 201, job
+
+    def create_config_map(self, namespace: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        name = body["metadata"]["name"]
+        size = sum(len(k) + len(v.encode()) for k, v in (body.get("data") or {}).items())
+        if size > MAX_CONFIG_MAP_BYTES:
+            message = f'ConfigMap "{name}" is invalid: []: Too long: must have at most 1048576 bytes'
+            return 422, _status(422, "Invalid", message)
+        with self.lock:
+            if (namespace, name) in self.config_maps:
+                return 409, _status(409, "AlreadyExists", f'configmaps "{name}" already exists')
+            config_map = json.loads(json.dumps(body))
+            meta = config_map["metadata"]
+            meta.update(namespace=namespace, uid=str(uuid.uuid4()), creationTimestamp=_now())
+            self.config_maps[(namespace, name)] = config_map
+            self.created_config_maps.append(json.loads(json.dumps(body)))
+        return 201, config_map
+
+    def _collect_garbage(self, namespace: str, owner_uid: str) -> None:
+        with self.lock:
+            for key, config_map in list(self.config_maps.items()):
+                owners = config_map["metadata"].get("ownerReferences") or []
+                if key[0] == namespace and any(o.get("uid") == owner_uid for o in owners):
+                    del self.config_maps[key]
+
+    def _mount_config_maps(self, pod: FakePod) -> bool:
+        """Waits (ContainerCreating) for the ConfigMaps the pod mounts and writes them; False if deleted."""
+        volumes = {v["name"]: v for v in pod.volumes}
+        for mount in pod.container.get("volumeMounts", []):
+            source = volumes.get(mount["name"], {}).get("configMap")
+            if source is None:
+                continue
+            while (config_map := self.config_maps.get((pod.namespace, source["name"]))) is None:
+                if pod.deleted:
+                    return False
+                time.sleep(0.02)
+            data = config_map.get("data") or {}
+            directory = Path(mount["mountPath"])
+            directory.mkdir(parents=True, exist_ok=True)
+            for item in source.get("items") or [{"key": k, "path": k} for k in data]:
+                target = directory / item["path"]
+                target.write_text(data[item["key"]], encoding="utf-8")
+                target.chmod(item.get("mode", source.get("defaultMode", 0o644)))
+        return True
 
     def _env_of(self, pod: FakePod) -> dict[str, str] | None:
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
@@ -193,6 +250,8 @@ class FakeKubernetes:
 
     def _kubelet(self, pod: FakePod) -> None:
         time.sleep(PENDING_SECONDS)
+        if not self._mount_config_maps(pod):
+            return
         env = self._env_of(pod)
         if env is None:
             pod.waiting_reason = "CreateContainerConfigError"
@@ -270,6 +329,7 @@ class FakeKubernetes:
                 return 404, _status(404, "NotFound", f'jobs.batch "{name}" not found')
             self.deletions.append(("job", name, options))
             pods = [p for p in self.pods.values() if p.job == name and p.namespace == namespace]
+            self._collect_garbage(namespace, job["metadata"]["uid"])
         grace = options.get("gracePeriodSeconds")
         for pod in pods:
             threading.Thread(
@@ -374,6 +434,27 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(200, job)
             if method == "DELETE" and name:
                 return self._send(*fake.delete_job(ns, name, self._body()))
+        # /api/v1/namespaces/{ns}/configmaps[/{name}]
+        if (
+            parts[:2] == ["api", "v1"]
+            and len(parts) in (5, 6)
+            and parts[2] == "namespaces"
+            and parts[4] == "configmaps"
+        ):
+            ns = parts[3]
+            name = parts[5] if len(parts) > 5 else None
+            if method == "POST" and name is None:
+                return self._send(*fake.create_config_map(ns, self._body()))
+            with fake.lock:
+                found = fake.config_maps.get((ns, name or ""))
+            if found is None:
+                return self._send(404, _status(404, "NotFound", f'configmaps "{name}" not found'))
+            if method == "GET":
+                return self._send(200, found)
+            if method == "DELETE":
+                with fake.lock:
+                    fake.config_maps.pop((ns, name or ""), None)
+                return self._send(200, _status(200, "Success", "", kind_details={"name": name}))
         # /api/v1/namespaces/{ns}/pods[/{name}[/log]]
         if parts[:2] == ["api", "v1"] and len(parts) >= 5 and parts[2] == "namespaces" and parts[4] == "pods":
             ns = parts[3]

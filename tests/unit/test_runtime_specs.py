@@ -7,17 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.models import MAX_PROMPT_CHARS
 from orchestrator.runtimes.base import DefaultLimits, Limits, RunSpec
 from orchestrator.runtimes.docker import WRAPPER, container_config
-from orchestrator.runtimes.factory import default_limits, make_runtime
+from orchestrator.runtimes.factory import container_user, default_limits, make_runtime
 from orchestrator.runtimes.k8s_manifest import (
+    FEED_PROMPT,
     JobSettings,
     ManifestError,
     is_secret_name,
     job_manifest,
     job_name,
     label_value,
+    prompt_config_map,
 )
+from orchestrator.runtimes.ownership import AgentUser, agent_user, handover_problem, parse_user
 from orchestrator.runtimes.sandbox import add_dirs, bwrap_argv, writable_paths
 from orchestrator.settings import Settings
 
@@ -93,6 +97,7 @@ def test_container_config() -> None:
         Limits(60, memory_bytes=256 << 20, cpus=0.5, pids=64),
         image="orchestrator-agent:x",
         network_mode="host",
+        user=AgentUser(1000, 1000),
         claude_bin="claude",
     )
     assert config["image"] == "orchestrator-agent:x"
@@ -106,16 +111,36 @@ def test_container_config() -> None:
     assert config["network_mode"] == "host"
     assert (config["mem_limit"], config["memswap_limit"]) == (256 << 20, 256 << 20)
     assert config["nano_cpus"] == 500_000_000 and config["pids_limit"] == 64
-    binds = {k: v["bind"] for k, v in config["volumes"].items()}
-    assert binds[str(spec.run_dir)] == str(spec.run_dir)
-    assert binds[str(spec.cwd)] == str(spec.cwd)
-    assert binds["/srv/orch/workspaces/tasks/t1/other"] == "/srv/orch/workspaces/tasks/t1/other"
-    assert all(v["mode"] == "rw" for v in config["volumes"].values())
+    # not root, no capability, no way to gain privileges, nothing writable but what the agent must write
+    assert config["user"] == "1000:1000"
+    assert config["cap_drop"] == ["ALL"] and config["security_opt"] == ["no-new-privileges"]
+    assert config["read_only"] is True
+    assert config["tmpfs"] == {"/tmp": f"rw,nosuid,nodev,exec,mode=1777,size={256 << 20}"}
+    modes = {k: (v["bind"], v["mode"]) for k, v in config["volumes"].items()}
+    run = spec.run_dir
+    assert str(run) not in modes, "the run directory itself is not mounted: the agent cannot add links to it"
+    assert modes == {
+        str(run / "prompt"): (str(run / "prompt"), "ro"),
+        str(run / "stdout"): (str(run / "stdout"), "rw"),
+        str(run / "stderr"): (str(run / "stderr"), "rw"),
+        str(run / "exit_code"): (str(run / "exit_code"), "rw"),
+        str(spec.cwd): (str(spec.cwd), "rw"),
+        "/srv/orch/workspaces/tasks/t1/other": ("/srv/orch/workspaces/tasks/t1/other", "rw"),
+        str(run / "home"): (str(run / "home"), "rw"),
+        str(run / "claude-config"): (str(run / "claude-config"), "rw"),
+    }
     assert "PATH" not in config["environment"] and config["environment"]["IS_SANDBOX"] == "1"
 
     mounted = container_config(
-        spec, Limits(60), image="i", network_mode="none", claude_bin="claude", mount_claude="/real/claude.exe"
+        spec,
+        Limits(60),
+        image="i",
+        network_mode="none",
+        user=AgentUser(1000, 1000),
+        claude_bin="claude",
+        mount_claude="/real/claude.exe",
     )
+    assert mounted["tmpfs"] == {"/tmp": "rw,nosuid,nodev,exec,mode=1777"}
     assert mounted["command"][1] == "/opt/claude"
     assert mounted["volumes"]["/real/claude.exe"] == {"bind": "/opt/claude", "mode": "ro"}
     assert "mem_limit" not in mounted and "pids_limit" not in mounted
@@ -149,7 +174,9 @@ def test_job_manifest() -> None:
     pod = job["spec"]["template"]["spec"]
     assert pod["restartPolicy"] == "Never" and pod["automountServiceAccountToken"] is False
     (container,) = pod["containers"]
-    assert container["command"] == ["claude", *spec.argv[1:], "--", "--do it"]
+    prompt_file = str(spec.run_dir / "input" / "prompt")
+    assert container["command"] == [*FEED_PROMPT, prompt_file, "claude", *spec.argv[1:]]
+    assert "--do it" not in json.dumps(job), "the prompt is not in the pod spec"
     assert container["workingDir"] == str(spec.cwd)
     assert container["envFrom"] == [{"secretRef": {"name": "orchestrator-agent-env"}}]
     env = {e["name"]: e["value"] for e in container["env"]}
@@ -160,8 +187,25 @@ def test_job_manifest() -> None:
         "requests": {"memory": str(1 << 30), "cpu": "1500m"},
         "limits": {"memory": str(1 << 30), "cpu": "1500m"},
     }
-    assert pod["volumes"] == [{"name": "work", "persistentVolumeClaim": {"claimName": "orchestrator-data"}}]
-    mounts = {m["mountPath"]: m["subPath"] for m in container["volumeMounts"]}
+    assert pod["volumes"] == [
+        {"name": "work", "persistentVolumeClaim": {"claimName": "orchestrator-data"}},
+        {
+            "name": "prompt",
+            "configMap": {
+                "name": "agent-coding-0123abcd-prompt",
+                "items": [{"key": "prompt", "path": "prompt"}],
+                "defaultMode": 0o444,
+            },
+        },
+        {"name": "tmp", "emptyDir": {}},
+    ]
+    assert pod["securityContext"]["runAsUser"] == 1000 and "fsGroup" not in pod["securityContext"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert {"name": "prompt", "mountPath": str(spec.run_dir / "input"), "readOnly": True} in container[
+        "volumeMounts"
+    ]
+    assert {"name": "tmp", "mountPath": "/tmp"} in container["volumeMounts"]
+    mounts = {m["mountPath"]: m["subPath"] for m in container["volumeMounts"] if "subPath" in m}
     assert mounts == {
         str(spec.cwd): "workspaces/coding-0123abcd",
         "/srv/orch/workspaces/tasks/t1/other": "workspaces/tasks/t1/other",
@@ -173,7 +217,8 @@ def test_job_manifest() -> None:
 def test_job_manifest_without_pvc_uses_an_empty_dir_and_refuses_paths_off_the_pvc() -> None:
     job = job_manifest(_spec(), Limits(10), _job_settings(pvc_name=None, secret_name=None))
     pod = job["spec"]["template"]["spec"]
-    assert pod["volumes"] == [{"name": "work", "emptyDir": {}}]
+    assert pod["volumes"][0] == {"name": "work", "emptyDir": {}}
+    assert pod["securityContext"]["fsGroup"] == 1000, "the emptyDir is writable by the agent's group"
     assert "envFrom" not in pod["containers"][0] and "resources" not in pod["containers"][0]
     with pytest.raises(ManifestError, match="not under /elsewhere"):
         job_manifest(_spec(), Limits(10), _job_settings(pvc_mount=Path("/elsewhere")))
@@ -187,6 +232,26 @@ def test_job_manifest_is_a_valid_v1_job() -> None:
     assert model is not None and model.spec is not None
     assert model.spec.template.spec is not None
     assert model.spec.template.spec.containers[0].env_from[0].secret_ref.name == "orchestrator-agent-env"
+    assert model.spec.template.spec.security_context.run_as_non_root is True
+    assert model.spec.template.spec.containers[0].security_context.capabilities.drop == ["ALL"]
+
+
+def test_prompt_config_map_is_owned_by_the_job_and_any_prompt_fits_it() -> None:
+    from kubernetes import client
+
+    spec = _spec()
+    config_map = prompt_config_map(spec, _job_settings(user=AgentUser(2000, 3000)), "uid-of-the-job")
+    model = client.V1ConfigMap.model_validate(config_map)
+    assert model.data == {"prompt": "--do it"} and model.immutable is True
+    assert config_map["metadata"]["name"] == "agent-coding-0123abcd-prompt"
+    assert config_map["metadata"]["ownerReferences"] == [
+        {"apiVersion": "batch/v1", "kind": "Job", "name": "agent-coding-0123abcd", "uid": "uid-of-the-job"}
+    ]
+    # the API's longest prompt, all four-byte characters, stays under a ConfigMap's 1 MiB
+    assert MAX_PROMPT_CHARS * 4 + len("prompt") < 1024 * 1024
+    job = job_manifest(spec, Limits(10), _job_settings(user=AgentUser(2000, 3000)))
+    assert job["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 2000
+    assert job["spec"]["template"]["spec"]["securityContext"]["runAsGroup"] == 3000
 
 
 @pytest.mark.parametrize(
@@ -210,6 +275,41 @@ def test_secret_looking_names() -> None:
         assert not is_secret_name(name)
 
 
+def test_only_variables_known_to_hold_no_secret_are_written_into_the_job() -> None:
+    spec = _spec()
+    env = spec.env | {
+        "ANTHROPIC_CUSTOM_HEADERS": "x-api-key: sk-from-headers",
+        "ANTHROPIC_MODEL": "claude-sonnet-4-5",
+        "CLAUDE_CODE_USE_BEDROCK": "1",
+        "CLAUDE_CODE_MAX_OUTPUT_TOKENS": "8000",  # looks secret by its name: the Secret must give it
+        "CLAUDE_CODE_OAUTH_TOKEN": "sk-ant-oat-secret",
+        "AWS_REGION": "eu-west-1",
+        "AWS_PROFILE": "prod",
+        "GOOGLE_CLOUD_PROJECT": "p",
+        "TMPDIR": "/tmp/service-side",
+        "SOMETHING_ELSE": "unknown",
+        "LANG": "C.UTF-8",
+    }
+    job = job_manifest(RunSpec(**{**spec.__dict__, "env": env}), Limits(10), _job_settings())
+    inlined = {e["name"]: e["value"] for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert inlined == {
+        "HOME": str(spec.run_dir / "home"),
+        "CLAUDE_CONFIG_DIR": str(spec.run_dir / "claude-config"),
+        "ANTHROPIC_BASE_URL": "http://127.0.0.1:9999",
+        "ORCHESTRATOR_AGENT_ID": "coding-0123abcd",
+        "ANTHROPIC_MODEL": "claude-sonnet-4-5",
+        "CLAUDE_CODE_USE_BEDROCK": "1",
+        "AWS_REGION": "eu-west-1",
+        "LANG": "C.UTF-8",
+        "IS_SANDBOX": "1",
+    }
+    for url in ("https://user:pass@proxy.example", "https://proxy.example/?key=abc", "https://u@p.example"):
+        withheld = job_manifest(
+            RunSpec(**{**spec.__dict__, "env": {"ANTHROPIC_BASE_URL": url}}), Limits(10), _job_settings()
+        )
+        assert url not in json.dumps(withheld), "a URL with credentials only comes from the Secret"
+
+
 def test_factory_builds_the_runtime_the_settings_ask_for() -> None:
     assert make_runtime(Settings(), "i").name == "host"
     sandboxed = make_runtime(Settings(AGENT_SANDBOX="bwrap", BWRAP_BIN="/nonexistent/bwrap"), "i")  # type: ignore[call-arg]
@@ -221,3 +321,19 @@ def test_factory_builds_the_runtime_the_settings_ask_for() -> None:
     kube = make_runtime(Settings(AGENT_RUNTIME="kubernetes", KUBERNETES_API_URL="http://127.0.0.1:9"), "i")  # type: ignore[call-arg]
     assert kube.name == "kubernetes"
     assert "Kubernetes API at http://127.0.0.1:9" in (kube.check() or "")
+
+
+def test_agent_user_is_never_root() -> None:
+    assert agent_user(None, 0, 0) == AgentUser(1000, 1000), "a root service hands agents to 1000:1000"
+    assert agent_user(None, 501, 20) == AgentUser(501, 20), "else agents run as the service's own user"
+    assert agent_user("2000:3000", 0, 0) == AgentUser(2000, 3000)
+    assert parse_user("1234") == AgentUser(1234, 1234)
+    for bad in ("0", "0:0", "1000:0", "root", "agent:1000", "-1", "1000:"):
+        with pytest.raises(ValueError, match=r"root|numeric"):
+            parse_user(bad)
+    with pytest.raises(ValueError, match="AGENT_CONTAINER_USER"):
+        Settings(AGENT_CONTAINER_USER="0:0")  # type: ignore[call-arg]
+    assert container_user(Settings(AGENT_CONTAINER_USER=" 4242 ")) == AgentUser(4242, 4242)  # type: ignore[call-arg]
+    assert handover_problem(AgentUser(1000, 1000), 0, 0) is None, "root hands paths to anyone"
+    assert handover_problem(AgentUser(501, 20), 501, 20) is None, "nothing to hand: they are its own"
+    assert "run the service as root" in (handover_problem(AgentUser(1000, 1000), 501, 20) or "")

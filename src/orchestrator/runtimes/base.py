@@ -45,8 +45,8 @@ PROMPT_FILE = "prompt"
 
 @dataclass(frozen=True)
 class RunSpec:
-    """`prompt` is the CLI's input: host and docker runtimes write it to the run directory's PROMPT_FILE
-    and give it as stdin; runtimes without that directory pass it as the last argument after `--`."""
+    """`prompt` is the CLI's input, always on stdin, never in argv: host and docker runtimes write it to
+    the run directory's PROMPT_FILE; the kubernetes runtime mounts it from a ConfigMap."""
 
     agent_id: str
     argv: list[str]
@@ -56,9 +56,6 @@ class RunSpec:
     limits: Limits
     labels: dict[str, str] = field(default_factory=dict)
     prompt: str = ""
-
-    def argv_with_prompt(self) -> list[str]:
-        return [*self.argv, "--", self.prompt]
 
     def write_prompt(self) -> Path:
         path = self.run_dir / PROMPT_FILE

@@ -1,15 +1,21 @@
 """Agents as Docker containers (AGENT_RUNTIME=docker), through the Docker SDK for Python.
 
-One container per agent from AGENT_IMAGE. The workspace, any `--add-dir` directories and the agent's run
-directory are bind-mounted at the same paths as on the service's side, so every path the manager put in
-the command line and the environment is valid inside. A shell wrapper in the container redirects the
-CLI's stdout/stderr into the run directory's files and writes `exit_code` when it ends; the service reads
-those files by byte offset exactly as for a host agent. Nothing is streamed through the engine, so a
-restarted service re-attaches by container id (`ref` = `docker-<id>`) and reads on from its stored
-offset; a container that ended while the service was down is finished from its recorded exit code.
+One container per agent from AGENT_IMAGE. The workspace, any `--add-dir` directories, HOME and
+CLAUDE_CONFIG_DIR are bind-mounted at the same paths as on the service's side, so every path the manager
+put in the command line and the environment is valid inside. Of the run directory only four files are
+mounted, each on its own: `prompt` read-only, `stdout`, `stderr` and `exit_code` writable. A shell wrapper
+in the container redirects the CLI's stdout/stderr into those and writes `exit_code` when it ends; the
+service reads them by byte offset exactly as for a host agent. The agent can write what those files hold,
+as it can print anything, but it cannot replace them (a link to a file of the service's) nor add any.
+Nothing is streamed through the engine, so a restarted service re-attaches by container id (`ref` =
+`docker-<id>`) and reads on from its stored offset; a container that ended while the service was down
+is finished from its recorded exit code.
 
 Network: AGENT_DOCKER_NETWORK, default `host`, because the CLI must reach the model API, which is often
 on the host's loopback (a proxy, or the tests' fake). Use a bridge network name to isolate the network.
+Hardening: the agent runs as a non-root user (AGENT_CONTAINER_USER; a root service hands it the paths it
+writes and takes them back in `sweep`, see ownership.py), with every capability dropped,
+`no-new-privileges`, a read-only root file system and a private tmpfs `/tmp`.
 Limits: memory (no extra swap), CPUs and pids from the spec, or the settings' defaults.
 Containers carry the labels `orchestrator.agent_id` and `orchestrator.instance_id`, and are removed once
 their end has been recorded (`sweep`); `close` alone never stops or removes a running one.
@@ -29,7 +35,15 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.domain.types import LogStream
 from orchestrator.runtimes import files
-from orchestrator.runtimes.base import DefaultLimits, Limits, RunHandle, RunSpec, RuntimeError_
+from orchestrator.runtimes.base import (
+    PROMPT_FILE,
+    DefaultLimits,
+    Limits,
+    RunHandle,
+    RunSpec,
+    RuntimeError_,
+)
+from orchestrator.runtimes.ownership import AgentUser, hand_over_recorded, handover_problem, take_back
 from orchestrator.runtimes.sandbox import writable_paths
 
 if TYPE_CHECKING:
@@ -48,11 +62,16 @@ WRAPPER = (
     "trap 'kill -TERM $c 2>/dev/null' TERM INT HUP; "
     '"$@" <"$d/prompt" & c=$!; wait $c; rc=$?; '
     "while kill -0 $c 2>/dev/null; do wait $c; rc=$?; done; "
-    'printf "%s\\n" "$rc" > "$d/exit_code.tmp" && mv "$d/exit_code.tmp" "$d/exit_code"; exit $rc'
+    'printf "%s\\n" "$rc" > "$d/exit_code"; exit $rc'
 )
+# mounted one by one: the run directory itself stays the service's
+WRITTEN_FILES = (LogStream.STDOUT.value, LogStream.STDERR.value, files.EXIT_CODE_FILE)
 _INSPECT_EVERY_SECONDS = 0.5  # while it runs; the wrapper's exit_code file tells a normal end at once
 _CHECK_CACHE_SECONDS = 5.0
 _DROPPED_ENV = ("PATH",)
+# its pages count against the container's memory limit; exec allowed (the workspace allows it anyway)
+TMPFS_OPTIONS = "rw,nosuid,nodev,exec,mode=1777"
+TMP = "/tmp"  # noqa: S108 - a private tmpfs inside the container
 
 
 def container_name(agent_id: str) -> str:
@@ -71,6 +90,7 @@ def container_config(
     *,
     image: str,
     network_mode: str,
+    user: AgentUser,
     claude_bin: str | None = None,
     mount_claude: str | None = None,
 ) -> dict[str, Any]:
@@ -83,8 +103,12 @@ def container_config(
     if claude_bin and not mount_claude:
         argv[0] = claude_bin
     env = {k: v for k, v in spec.env.items() if k not in _DROPPED_ENV}
-    env["IS_SANDBOX"] = "1"  # the container is the sandbox: the CLI may skip permissions as root
-    volumes = {str(spec.run_dir): {"bind": str(spec.run_dir), "mode": "rw"}}
+    env["IS_SANDBOX"] = "1"  # the container is the sandbox
+    prompt = str(spec.run_dir / PROMPT_FILE)
+    volumes = {prompt: {"bind": prompt, "mode": "ro"}}
+    for name in WRITTEN_FILES:
+        written = str(spec.run_dir / name)
+        volumes[written] = {"bind": written, "mode": "rw"}
     for path in writable_paths(spec):
         volumes.setdefault(str(path), {"bind": str(path), "mode": "rw"})
     if mount_claude:
@@ -99,12 +123,18 @@ def container_config(
         "labels": labels_of(spec),
         "volumes": volumes,
         "network_mode": network_mode,
+        "user": str(user),
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "read_only": True,
+        "tmpfs": {TMP: TMPFS_OPTIONS},
         "stdin_open": False,
         "tty": False,
     }
     if limits.memory_bytes is not None:
         config["mem_limit"] = limits.memory_bytes
         config["memswap_limit"] = limits.memory_bytes
+        config["tmpfs"] = {TMP: f"{TMPFS_OPTIONS},size={limits.memory_bytes}"}
     if limits.cpus is not None:
         config["nano_cpus"] = int(limits.cpus * 1e9)
     if limits.pids is not None:
@@ -197,16 +227,17 @@ class DockerHandle:
         self._signal("SIGKILL")
 
     def sweep(self) -> None:
-        """The run has ended: the container goes (its output and exit code are in the run directory)."""
-        if self._container is None:
-            return
-        self.poll()
-        try:
-            self._container.remove(force=True)
-        except self._errors as exc:
-            if "No such container" not in str(exc):
-                log.warning("agent %s: cannot remove its container: %s", self._agent_id, exc)
-        self._container = None
+        """The run has ended: the container goes (its output and exit code are in the run directory), and
+        a root service takes back the paths it handed to the agent."""
+        if self._container is not None:
+            self.poll()
+            try:
+                self._container.remove(force=True)
+            except self._errors as exc:
+                if "No such container" not in str(exc):
+                    log.warning("agent %s: cannot remove its container: %s", self._agent_id, exc)
+            self._container = None
+        take_back(self._files.run_dir)
 
     def close(self) -> None:
         self._files.close()
@@ -220,12 +251,14 @@ class DockerRuntime:
         *,
         image: str,
         base_url: str | None = None,
+        user: AgentUser,
         network_mode: str = "host",
         claude_bin: str | None = None,
         mount_claude: bool = False,
         defaults: DefaultLimits | None = None,
     ) -> None:
         self.image = image
+        self.user = user
         self._base_url = base_url or None
         self._network_mode = network_mode
         self._claude_bin = claude_bin
@@ -264,10 +297,24 @@ class DockerRuntime:
             raise RuntimeError_(f"AGENT_MOUNT_CLAUDE: no CLI at {argv0!r} on this host to mount")
         return os.path.realpath(found)
 
+    def _prepare_files(self, spec: RunSpec) -> None:
+        """The files the container mounts one by one, and every path it writes, owned by its user."""
+        files.create(spec.run_dir)
+        exit_file = spec.run_dir / files.EXIT_CODE_FILE
+        os.close(os.open(exit_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600))
+        prompt = spec.write_prompt()
+        written = [spec.run_dir / name for name in WRITTEN_FILES]
+        try:
+            hand_over_recorded(spec.run_dir, writable_paths(spec), [prompt, *written], self.user)
+        except OSError as exc:
+            raise RuntimeError_(
+                f"cannot hand the agent's files to AGENT_CONTAINER_USER {self.user} "
+                f"(the service runs as uid {os.geteuid()}; run it as root or leave the setting unset): {exc}"
+            ) from exc
+
     def _start(self, spec: RunSpec) -> DockerHandle:
         client = self.client()
-        files.create(spec.run_dir)
-        spec.write_prompt()
+        self._prepare_files(spec)
         mount = self._mounted_claude(spec.argv[0])
         argv = spec.argv if mount is None or os.sep in spec.argv[0] else [mount, *spec.argv[1:]]
         config = container_config(
@@ -275,6 +322,7 @@ class DockerRuntime:
             self._defaults.apply(spec.limits),
             image=self.image,
             network_mode=self._network_mode,
+            user=self.user,
             claude_bin=self._claude_bin,
             mount_claude=mount,
         )
@@ -332,6 +380,8 @@ class DockerRuntime:
         return problem
 
     def _problem(self) -> str | None:
+        if problem := handover_problem(self.user, os.geteuid(), os.getegid()):
+            return problem
         try:
             client = self.client()
             client.ping()

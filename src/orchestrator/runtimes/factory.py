@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+
 from orchestrator.runtimes.base import DefaultLimits, Runtime
+from orchestrator.runtimes.ownership import AgentUser, agent_user
 from orchestrator.settings import Settings
 
 
@@ -16,6 +19,11 @@ def default_limits(settings: Settings) -> DefaultLimits:
     )
 
 
+def container_user(settings: Settings) -> AgentUser:
+    """AGENT_CONTAINER_USER, else the service's own user, else (the service is root) 1000:1000."""
+    return agent_user(settings.agent_container_user, os.geteuid(), os.getegid())
+
+
 def make_runtime(settings: Settings, instance_id: str) -> Runtime:
     """`instance_id` ties containers and Jobs to this instance; the manager puts it in every spec's labels,
     which the runtimes turn into `orchestrator.instance_id`."""
@@ -27,6 +35,7 @@ def make_runtime(settings: Settings, instance_id: str) -> Runtime:
             image=settings.agent_image,
             base_url=settings.docker_host,
             network_mode=settings.agent_docker_network,
+            user=container_user(settings),
             claude_bin=settings.agent_claude_bin,
             mount_claude=settings.agent_mount_claude,
             defaults=defaults,
@@ -45,6 +54,7 @@ def make_runtime(settings: Settings, instance_id: str) -> Runtime:
                 ttl_seconds=settings.kubernetes_job_ttl_seconds,
                 claude_bin=settings.agent_claude_bin,
                 service_account=settings.kubernetes_agent_service_account,
+                user=container_user(settings),
             ),
             api_url=settings.kubernetes_api_url,
             defaults=defaults,

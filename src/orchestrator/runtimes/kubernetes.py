@@ -32,84 +32,24 @@ from typing import Any
 from orchestrator.domain.types import LogStream
 from orchestrator.runtimes import files
 from orchestrator.runtimes.base import DefaultLimits, RunHandle, RunSpec, RuntimeError_
+from orchestrator.runtimes.k8s_api import KubeApi, api_errors, lookup_errors, short_error, status_of
 from orchestrator.runtimes.k8s_manifest import (
     CONTAINER,
     JobSettings,
     ManifestError,
     job_manifest,
     job_name,
+    prompt_config_map,
     selector,
 )
+from orchestrator.runtimes.ownership import hand_over_recorded, handover_problem, take_back
+from orchestrator.runtimes.sandbox import writable_paths
 
 log = logging.getLogger(__name__)
 
 REF_PREFIX = "k8s-job-"
 _CHECK_CACHE_SECONDS = 5.0
 _QUIET_WAITING = ("ContainerCreating", "PodInitializing")
-
-
-class KubeApi:
-    """The two API groups we use, over one client; built lazily from KUBERNETES_API_URL, the in-cluster
-    service account, or the kubeconfig, in that order."""
-
-    def __init__(self, namespace: str, api_url: str | None = None) -> None:
-        self.namespace = namespace
-        self.api_url = api_url
-        self._lock = threading.Lock()
-        self._apis: tuple[Any, Any] | None = None
-
-    def _build(self) -> tuple[Any, Any]:
-        try:
-            from kubernetes import client, config
-        except ImportError as exc:
-            raise RuntimeError_(
-                "the kubernetes runtime needs the `kubernetes` package: "
-                "pip install 'orchestrator[kubernetes]'"
-            ) from exc
-        configuration = client.Configuration()
-        try:
-            if self.api_url:
-                configuration.host = self.api_url.rstrip("/")
-            elif os.environ.get("KUBERNETES_SERVICE_HOST"):
-                config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-            else:
-                config.load_kube_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-        except Exception as exc:  # the loaders raise ConfigException, OSError, yaml errors
-            raise RuntimeError_(f"no Kubernetes configuration: {exc}") from exc
-        configuration.connection_pool_maxsize = 64
-        configuration.retries = 1  # our callers retry on their own terms (the follower loops)
-        api_client = client.ApiClient(configuration)
-        return client.BatchV1Api(api_client), client.CoreV1Api(api_client)
-
-    def apis(self) -> tuple[Any, Any]:
-        with self._lock:
-            if self._apis is None:
-                self._apis = self._build()
-            return self._apis
-
-    @property
-    def batch(self) -> Any:
-        return self.apis()[0]
-
-    @property
-    def core(self) -> Any:
-        return self.apis()[1]
-
-
-def _api_errors() -> tuple[type[Exception], ...]:
-    import urllib3
-    from kubernetes.client.exceptions import ApiException
-
-    return (ApiException, urllib3.exceptions.HTTPError, OSError)
-
-
-def _lookup_errors() -> tuple[type[Exception], ...]:
-    return (RuntimeError_, *_api_errors())
-
-
-def _status_of(exc: Exception) -> int | None:
-    status = getattr(exc, "status", None)
-    return status if isinstance(status, int) else None
 
 
 def _job_failed(job: Any) -> bool:
@@ -176,7 +116,7 @@ class LogFollower:
             f.write(f"orchestrator: {text}\n")
 
     def _run(self) -> None:
-        errors = _api_errors()
+        errors = api_errors()
         while not self._stop.is_set():
             try:
                 if self._step():
@@ -184,7 +124,7 @@ class LogFollower:
             except errors as exc:
                 if self._stop.is_set():
                     return
-                if _status_of(exc) == 404:
+                if status_of(exc) == 404:
                     self._finish(None)
                     return
                 log.warning("agent %s: Kubernetes API: %s", self._agent_id, exc)
@@ -291,8 +231,8 @@ class KubernetesHandle:
             body["gracePeriodSeconds"] = grace
         try:
             self._api.batch.delete_namespaced_job(self._job, self._api.namespace, body=body)
-        except _api_errors() as exc:
-            if _status_of(exc) != 404:
+        except api_errors() as exc:
+            if status_of(exc) != 404:
                 log.warning("agent %s: cannot delete job %s: %s", self._agent_id, self._job, exc)
 
     def terminate(self) -> None:
@@ -300,7 +240,7 @@ class KubernetesHandle:
 
     def kill(self) -> None:
         self._delete(0)
-        with contextlib.suppress(*_api_errors()):
+        with contextlib.suppress(*api_errors()):
             pods = self._api.core.list_namespaced_pod(
                 self._api.namespace, label_selector=selector(self._agent_id)
             )
@@ -310,7 +250,9 @@ class KubernetesHandle:
                 )
 
     def sweep(self) -> None:
-        """Nothing to do: the pod's processes ended with it, the Job goes after ttlSecondsAfterFinished."""
+        """The pod's processes ended with it and the Job goes after ttlSecondsAfterFinished; a root
+        service takes back the paths on the PVC it handed to the agent."""
+        take_back(self._files.run_dir)
 
     def close(self) -> None:
         self._follower.stop()
@@ -335,16 +277,34 @@ class KubernetesRuntime:
         self._checked: tuple[float, str | None] = (0.0, None)
 
     def _start(self, spec: RunSpec) -> KubernetesHandle:
+        cfg = self.job_settings
         try:
-            body = job_manifest(spec, self._defaults.apply(spec.limits), self.job_settings)
+            body = job_manifest(spec, self._defaults.apply(spec.limits), cfg)
         except ManifestError as exc:
             raise RuntimeError_(str(exc)) from exc
         files.create(spec.run_dir)
-        try:
-            self._api.batch.create_namespaced_job(self._api.namespace, body)
-        except _api_errors() as exc:
-            raise RuntimeError_(f"cannot create the job: {_short(exc)}") from exc
+        if cfg.pvc_name:
+            try:
+                hand_over_recorded(spec.run_dir, writable_paths(spec), [], cfg.user)
+            except OSError as exc:
+                raise RuntimeError_(
+                    f"cannot hand the agent's paths on the PVC to AGENT_CONTAINER_USER {cfg.user}: {exc}"
+                ) from exc
         name = body["metadata"]["name"]
+        try:
+            job = self._api.batch.create_namespaced_job(self._api.namespace, body)
+        except api_errors() as exc:
+            raise RuntimeError_(f"cannot create the job: {short_error(exc)}") from exc
+        try:
+            # after the Job, to be owned by it; its pod waits in ContainerCreating until this exists
+            self._api.core.create_namespaced_config_map(
+                self._api.namespace, prompt_config_map(spec, cfg, job.metadata.uid)
+            )
+        except api_errors() as exc:
+            with contextlib.suppress(*api_errors()):
+                now = {"propagationPolicy": "Background", "gracePeriodSeconds": 0}
+                self._api.batch.delete_namespaced_job(name, self._api.namespace, body=now)
+            raise RuntimeError_(f"cannot create the prompt's ConfigMap: {short_error(exc)}") from exc
         return KubernetesHandle(self._api, name, spec.agent_id, spec.run_dir, self._poll)
 
     async def start(self, spec: RunSpec) -> RunHandle:
@@ -355,8 +315,8 @@ class KubernetesRuntime:
             return None
         try:
             jobs = self._api.batch.list_namespaced_job(self._api.namespace, label_selector=selector(agent_id))
-        except _lookup_errors() as exc:
-            log.warning("agent %s: cannot look for its job: %s", agent_id, _short(exc))
+        except lookup_errors() as exc:
+            log.warning("agent %s: cannot look for its job: %s", agent_id, short_error(exc))
             return None
         names = [j.metadata.name for j in jobs.items or []]
         if not names:
@@ -372,21 +332,17 @@ class KubernetesRuntime:
         at, problem = self._checked
         if time.monotonic() - at < _CHECK_CACHE_SECONDS:
             return problem
+        cfg = self.job_settings
+        if cfg.pvc_name and (problem := handover_problem(cfg.user, os.geteuid(), os.getegid())):
+            self._checked = (time.monotonic(), problem)
+            return problem
         try:
             self._api.batch.list_namespaced_job(self._api.namespace, limit=1, _request_timeout=5)
             problem = None
         except RuntimeError_ as exc:
             problem = str(exc)
-        except _api_errors() as exc:
+        except api_errors() as exc:
             where = self._api.api_url or "the configured cluster"
-            problem = f"Kubernetes API at {where}: {_short(exc)}"
+            problem = f"Kubernetes API at {where}: {short_error(exc)}"
         self._checked = (time.monotonic(), problem)
         return problem
-
-
-def _short(exc: Exception) -> str:
-    status = _status_of(exc)
-    reason = getattr(exc, "reason", None)
-    if status is not None:
-        return f"HTTP {status} {reason or ''}".strip()
-    return str(exc)[:300]
