@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat
 from pathlib import Path
 
 from orchestrator.domain.types import LogStream
@@ -20,17 +21,35 @@ def create(run_dir: Path) -> None:
     """Empty output files for a new run (a stale exit code of an earlier run in the same dir goes)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     for stream in (LogStream.STDOUT, LogStream.STDERR):
-        fd = os.open(run_dir / stream.value, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(run_dir / stream.value, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
         os.close(fd)
     with contextlib.suppress(FileNotFoundError):
         (run_dir / EXIT_CODE_FILE).unlink()
 
 
-def recorded_exit_code(run_dir: Path) -> int | None:
+def _open_regular(path: Path) -> int | None:
+    """A descriptor of `path` if it is a regular file and not a link (an agent that can write the run
+    directory could put a link to any of the service's files there); None otherwise."""
     try:
-        return int((run_dir / EXIT_CODE_FILE).read_text().strip())
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
+def recorded_exit_code(run_dir: Path) -> int | None:
+    fd = _open_regular(run_dir / EXIT_CODE_FILE)
+    if fd is None:
+        return None
+    try:
+        return int(os.pread(fd, 32, 0).strip())
     except (OSError, ValueError):
         return None
+    finally:
+        os.close(fd)
 
 
 class OutputFiles:
@@ -41,11 +60,11 @@ class OutputFiles:
         self._fds: dict[LogStream, int] = {}
 
     def read(self, stream: LogStream, offset: int, max_bytes: int) -> bytes:
+        """A file that is missing, a link or not a regular file reads as empty."""
         fd = self._fds.get(stream)
         if fd is None:
-            try:
-                fd = os.open(self.run_dir / stream.value, os.O_RDONLY)
-            except FileNotFoundError:
+            fd = _open_regular(self.run_dir / stream.value)
+            if fd is None:
                 return b""
             self._fds[stream] = fd
         return os.pread(fd, max_bytes, offset)
