@@ -153,8 +153,9 @@ def list_pulls(
 
 
 @router.post("/ensure-remote/{repo:path}", response_model=RemoteResult)
-def ensure_remote(repo: str, body: EnsureRemoteBody, github: GitHubDep) -> RemoteResult:
+def ensure_remote(repo: str, body: EnsureRemoteBody, request: Request, github: GitHubDep) -> RemoteResult:
     github.ref(repo)
+    workspace_path(_settings(request).resolved_workspaces_dir, body.path)
     raise HTTPException(410, ENSURE_REMOTE_GONE)
 
 
