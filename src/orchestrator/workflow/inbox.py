@@ -3,7 +3,7 @@
 A file is stored as an event under an id derived from its name (so a crash between storing and
 moving it aside stores nothing twice), then moved to `ingested/`; a malformed file goes to
 `quarantine/` beside a `.error` file that says what is wrong (where and what kind of error, never the
-file's values). Files are opened without following links, must be regular files, and are read capped."""
+file's values). Only regular files are read (a link is left where it is, never followed), capped."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class Inbox:
             return 0
         count = 0
         for path in sorted(self._dir.iterdir()):
-            if _NAME.match(path.name) and not path.is_dir():
+            if _NAME.match(path.name) and _is_regular(path):
                 self._ingest(path)
                 count += 1
         return count
@@ -88,6 +88,14 @@ class Inbox:
             n += 1
         path.rename(target)
         return target
+
+
+def _is_regular(path: Path) -> bool:
+    """A regular file itself, not a link to one (links, FIFOs, devices and directories are left alone)."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
 
 
 def _read(path: Path) -> bytes:
