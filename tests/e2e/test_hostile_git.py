@@ -73,7 +73,9 @@ def attacker() -> Iterator[AttackerServer]:
         yield server
 
 
-def start(make_server: ServerFactory, tmp_path: Path, github: FakeGitHub, host: GitHttpServer) -> Server:
+def start(
+    make_server: ServerFactory, tmp_path: Path, github: FakeGitHub, host: GitHttpServer, **env: str
+) -> Server:
     return make_server(
         USE_MULTI_AGENT_EVENTS="true",
         PROJECTS_DIR=str(tmp_path / "projects"),
@@ -81,8 +83,8 @@ def start(make_server: ServerFactory, tmp_path: Path, github: FakeGitHub, host: 
         GITHUB_OWNER="acme",
         GITHUB_API_URL=github.api_url,
         GITHUB_GIT_URL=host.url,
-        WORKSPACE_CLEANUP="on_success",
         SERVICE_ONLY_SECRET=SERVICE_ONLY,
+        **env,
     )
 
 
@@ -167,11 +169,14 @@ def test_a_hostile_checkout_gets_neither_the_token_nor_code_run_in_the_service(
     fake_model: fm.FakeAnthropic,
 ) -> None:
     markers = tmp_path / "markers"
-    server = start(make_server, tmp_path, github, git_host)
+    server = start(make_server, tmp_path, github, git_host, WORKSPACE_CLEANUP="on_success")
+    deploy = bash(
+        f"printf 'Deploy with {github.token}\\n' > DEPLOY.md && git add DEPLOY.md && git commit -qm d"
+    )
     marker = fake_model.roles(
         {
             STARTER: [[PLAN]],
-            CODING: [[COMMIT, bash(plant(markers, attacker)), outcome({"summary": "done"})]],
+            CODING: [[COMMIT, deploy, bash(plant(markers, attacker)), outcome({"summary": "done"})]],
             REVIEWER: [[APPROVE]],
             DEPLOYER: [[DEPLOYED]],
             VERIFIER: [[VERIFIED]],
@@ -189,7 +194,8 @@ def test_a_hostile_checkout_gets_neither_the_token_nor_code_run_in_the_service(
     assert pushes[0].authorization == git_host.expected_authorization
     branch = task["branch"]
     pushed = git("rev-parse", f"refs/heads/{branch}", cwd=git_host.root / "acme" / "calc.git")
-    assert git("log", "-1", "--format=%s", pushed, cwd=git_host.root / "acme" / "calc.git") == "Add calc"
+    assert git("log", "-1", "--format=%s", pushed, cwd=git_host.root / "acme" / "calc.git") == "d"
+    assert "Deploy with [REDACTED]" in prompt_of(server, task, "deployer")
 
     workspace = Path(coding["workspace"])
     assert not workspace.exists(), "the workspace was not cleaned up on success"
@@ -224,6 +230,7 @@ def test_instructions_committed_as_links_reach_no_prompt(
     )
     task = run_task(server, f"Link it. {marker}")
     assert task["status"] == "completed", (task["error"], server.log())
+    assert all(Path(a["workspace"]).is_dir() for a in task["agents"]), "WORKSPACE_CLEANUP defaults to never"
     for agent_type in ("deployer", "verifier"):
         assert NO_INSTRUCTIONS in prompt_of(server, task, agent_type)
     assert_nowhere(server, SERVICE_ONLY, FAKE_SECRET, github.token)
@@ -236,7 +243,7 @@ def test_a_checkout_without_repository_is_read_without_links_and_capped(
     git_host: GitHttpServer,
     fake_model: fm.FakeAnthropic,
 ) -> None:
-    server = start(make_server, tmp_path, github, git_host)
+    server = start(make_server, tmp_path, github, git_host, WORKSPACE_CLEANUP="on_end")
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "VERIFY.md").write_text(f"password={FAKE_SECRET}\n")
@@ -255,6 +262,8 @@ def test_a_checkout_without_repository_is_read_without_links_and_capped(
     )
     task = run_task(server, f"Sparse. {marker}", repo=None)
     assert task["status"] == "completed", (task["error"], server.log())
+    assert Path(task["agents"][0]["workspace"]).is_dir(), "a commit that was never pushed was deleted"
+    assert "was never pushed" in server.log()
     deployer = prompt_of(server, task, "deployer")
     assert NO_INSTRUCTIONS not in deployer
     assert "\x00" not in deployer

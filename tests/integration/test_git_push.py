@@ -15,6 +15,7 @@ from orchestrator.domain.git_url import check_git_base_url
 from orchestrator.forge import ForgeInputError, PushRejected, Unauthorized
 from orchestrator.forge.mirror import Mirrors
 from orchestrator.forge.publisher import Publisher
+from orchestrator.settings import SettingsError, load_settings
 from tests.support.git_http import AttackerServer, GitHttpServer
 from tests.support.repos import git, remote_with_project
 
@@ -232,3 +233,11 @@ def test_bad_branch_names_are_refused(tmp_path: Path, host: GitHttpServer, work:
     with pytest.raises(ForgeInputError) as caught:
         publisher(tmp_path, host).take("widgets", work, branch)
     assert caught.value.field == "branch"
+
+
+def test_a_wrong_git_url_stops_the_service_with_the_variable_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_GIT_URL", "http://git.example.com")
+    with pytest.raises(SettingsError, match=r"GITHUB_GIT_URL: .*https"):
+        load_settings()
+    monkeypatch.delenv("GITHUB_GIT_URL")
+    assert load_settings().github_git_url == "https://github.com"
