@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import os
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -241,3 +242,18 @@ def test_a_wrong_git_url_stops_the_service_with_the_variable_named(monkeypatch: 
         load_settings()
     monkeypatch.delenv("GITHUB_GIT_URL")
     assert load_settings().github_git_url == "https://github.com"
+
+
+def test_a_checkout_on_another_file_system_is_copied_not_linked(
+    tmp_path: Path, host: GitHttpServer, work: Path
+) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or shm.stat().st_dev == work.stat().st_dev:
+        pytest.skip("needs a second file system for the mirrors")
+    with tempfile.TemporaryDirectory(dir=shm) as other:
+        (work / ".git" / "objects" / "info" / "alternates").write_text("/nonexistent\n")
+        pub = Publisher(Mirrors(Path(other) / "mirrors"), host.url, "acme", TOKEN)
+        sha = git("rev-parse", BRANCH, cwd=work)
+        assert pub.take_and_push("widgets", work, BRANCH).sha == sha
+        assert git("rev-parse", f"refs/heads/{BRANCH}", cwd=host.root / "acme" / "widgets.git") == sha
+        assert list((Path(other) / "mirrors" / ".tmp").iterdir()) == []

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-
-from orchestrator.forge.git import git_env
 
 REPO_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99})?$")
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -28,17 +27,21 @@ def task_branch(task_id: str, title: str) -> str:
     return f"task/{safe_id}-{slug}"
 
 
-# A fresh checkout is made from the operator's project and its upstream, not from anything an agent wrote;
-# still no hooks, no global or system config and none of the service's environment.
-_CLONE_PROTOCOLS = {f"protocol.{p}.allow": "always" for p in ("file", "https", "http", "ssh", "git")}
-_ENV = git_env({**_CLONE_PROTOCOLS, "core.sshCommand": "ssh"})
+def _env() -> dict[str, str]:
+    """For a fresh checkout from the operator's project and its upstream (nothing an agent wrote): the
+    operator's git configuration (credentials for the upstream) and SSH agent, without hooks."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_TERMINAL_PROMPT="0", GIT_CONFIG_COUNT="2")
+    env.update(GIT_CONFIG_KEY_0="core.hooksPath", GIT_CONFIG_VALUE_0="/dev/null")
+    env.update(GIT_CONFIG_KEY_1="core.fsmonitor", GIT_CONFIG_VALUE_1="false")
+    return env
 
 
 def _git(args: list[str], cwd: Path) -> str:
     proc = subprocess.run(
         ["git", *args],
         cwd=cwd,
-        env=_ENV,
+        env=_env(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -65,7 +68,7 @@ def prepare(path: Path, repo: str | None, projects_dir: Path, branch: str | None
         _git(["clone", "--quiet", "--local", "--", str(source), str(path)], cwd=path.parent)
         upstream = subprocess.run(
             ["git", "-C", str(source), "remote", "get-url", "origin"],
-            env=_ENV,
+            env=_env(),
             capture_output=True,
             text=True,
             check=False,
@@ -80,7 +83,7 @@ def prepare(path: Path, repo: str | None, projects_dir: Path, branch: str | None
             subprocess.run(
                 ["git", "rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}"],
                 cwd=path,
-                env=_ENV,
+                env=_env(),
                 capture_output=True,
                 check=False,
             ).returncode
