@@ -6,6 +6,7 @@ import os
 import socket
 import uuid
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from orchestrator.agents.log_bus import LogBus
 from orchestrator.agents.log_writer import LogWriter
@@ -15,6 +16,8 @@ from orchestrator.domain.rate import SpawnRate
 from orchestrator.domain.redact import Redactor
 from orchestrator.domain.types import TaskStatus
 from orchestrator.forge.github import GitHubClient
+from orchestrator.forge.mirror import Mirrors
+from orchestrator.forge.publisher import Publisher
 from orchestrator.queue.processor import QueueProcessor
 from orchestrator.runtimes.base import Runtime
 from orchestrator.runtimes.factory import make_runtime
@@ -52,6 +55,7 @@ class Services:
     workflow: Workflow
     inbox: Inbox
     github: GitHubClient
+    publisher: Publisher
     webhook_store: WebhookStore
     deliverer: Deliverer
     spawn_rate: SpawnRate
@@ -59,7 +63,8 @@ class Services:
 
 def secrets_of(settings: Settings) -> list[str | None]:
     env_secrets = [v for k, v in os.environ.items() if k in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")]
-    return [settings.github_token, settings.api_token, *env_secrets]
+    db_password = urlsplit(settings.database_url).password if settings.database_url else None
+    return [settings.github_token, settings.api_token, db_password, *env_secrets]
 
 
 def build(settings: Settings) -> Services:
@@ -84,6 +89,9 @@ def build(settings: Settings) -> Services:
     event_store = EventStore(db)
     events = EventProcessor(event_store, instance_id, RetryPolicy(max_attempts=settings.event_max_attempts))
     github = GitHubClient(settings.github_api_url, settings.github_token, settings.github_owner)
+    publisher = Publisher(
+        Mirrors(settings.mirrors_dir), settings.github_git_url, settings.github_owner, settings.github_token
+    )
     multi = settings.use_multi_agent_events
 
     def assigned(item: Claimed) -> None:
@@ -104,7 +112,15 @@ def build(settings: Settings) -> Services:
         rate_limit_backoff_seconds=settings.rate_limit_backoff_seconds,
     )
     workflow = Workflow(
-        settings, task_store, event_store, agent_store, agents, github, processor.task_ended, events.wake
+        settings,
+        task_store,
+        event_store,
+        agent_store,
+        agents,
+        github,
+        publisher,
+        processor.task_ended,
+        events.wake,
     )
     events.workflow = workflow
     if multi:
@@ -130,6 +146,7 @@ def build(settings: Settings) -> Services:
         workflow=workflow,
         inbox=inbox,
         github=github,
+        publisher=publisher,
         webhook_store=webhook_store,
         deliverer=Deliverer(webhook_store),
         spawn_rate=SpawnRate(settings.spawn_rate_per_minute),

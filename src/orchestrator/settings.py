@@ -12,6 +12,7 @@ from platformdirs import user_data_dir
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from orchestrator.domain.git_url import DEFAULT_GIT_URL, check_git_base_url
 from orchestrator.domain.types import AgentType
 from orchestrator.runtimes.ownership import parse_user
 
@@ -54,6 +55,7 @@ class Settings(BaseSettings):
     github_token: str | None = Field(None, validation_alias="GITHUB_TOKEN", repr=False)
     github_owner: str = Field("Kroket93", validation_alias="GITHUB_OWNER")
     github_api_url: str = Field("https://api.github.com", validation_alias="GITHUB_API_URL")
+    github_git_url: str = Field(DEFAULT_GIT_URL, validation_alias="GITHUB_GIT_URL")
 
     enable_queue_processor: bool = Field(True, validation_alias="ENABLE_QUEUE_PROCESSOR")
     use_multi_agent_events: bool = Field(False, validation_alias="USE_MULTI_AGENT_EVENTS")
@@ -110,7 +112,7 @@ class Settings(BaseSettings):
 
     max_review_rounds: int = Field(3, ge=0, le=50, validation_alias="MAX_REVIEW_ROUNDS")
     workspace_cleanup: Literal["never", "on_success", "on_end"] = Field(
-        "on_success", validation_alias="WORKSPACE_CLEANUP"
+        "never", validation_alias="WORKSPACE_CLEANUP"
     )
     event_max_attempts: int = Field(4, ge=1, le=50, validation_alias="EVENT_MAX_ATTEMPTS")
     event_inbox_poll_seconds: float = Field(0.5, gt=0, le=60, validation_alias="EVENT_INBOX_POLL_SECONDS")
@@ -149,6 +151,11 @@ class Settings(BaseSettings):
             return value.strip()
         return None if isinstance(value, str) else value
 
+    @field_validator("github_git_url")
+    @classmethod
+    def _git_url(cls, value: str) -> str:
+        return check_git_base_url(value)
+
     @field_validator("claude_model", "api_token", "github_token", "instance_id", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
@@ -183,6 +190,10 @@ class Settings(BaseSettings):
     @property
     def resolved_workspaces_dir(self) -> Path:
         return self.workspaces_dir or self.data_dir / "workspaces"
+
+    @property
+    def mirrors_dir(self) -> Path:
+        return self.data_dir / "mirrors"
 
     @property
     def resolved_runs_dir(self) -> Path:

@@ -24,13 +24,14 @@ from orchestrator.client import (
     Unauthorized,
     Unavailable,
 )
-from orchestrator.client.errors import error_from_response
+from orchestrator.client.errors import OrchestratorError, error_from_response
 from orchestrator.client.stream import SSEDecoder
 from orchestrator.domain.types import AgentStatus, TaskStatus
 from orchestrator.models import LogLine, TaskUpdate
 from tests.conftest import ServerFactory
 from tests.support import fake_anthropic as fm
 from tests.support.fake_github import FakeGitHub
+from tests.support.git_http import GitHttpServer
 from tests.support.receiver import Receiver
 from tests.support.repos import git
 from tests.support.server import Server, free_port
@@ -438,13 +439,16 @@ def test_events(server: Server) -> None:
 
 
 def test_github(make_server: ServerFactory, tmp_path: Path) -> None:
-    with FakeGitHub() as github:
-        repo = github.add_repo("acme", "widgets", default_branch="develop")
-        bare = tmp_path / "github" / "acme" / "widgets.git"
-        bare.parent.mkdir(parents=True)
-        git("init", "--quiet", "--bare", "--initial-branch=develop", str(bare))
-        repo.clone_url = bare.as_uri()
-        server = make_server(GITHUB_TOKEN=github.token, GITHUB_OWNER="acme", GITHUB_API_URL=github.api_url)
+    with FakeGitHub() as github, GitHttpServer(tmp_path / "git-host", github.token) as host:
+        github.add_repo("acme", "widgets", default_branch="develop")
+        bare = host.add_repo("acme", "widgets")
+        git("symbolic-ref", "HEAD", "refs/heads/develop", cwd=bare)
+        server = make_server(
+            GITHUB_TOKEN=github.token,
+            GITHUB_OWNER="acme",
+            GITHUB_API_URL=github.api_url,
+            GITHUB_GIT_URL=host.url,
+        )
         workspace = server.data_dir / "workspaces" / "task-7"
         git("clone", "--quiet", str(bare), str(workspace))
         git("checkout", "--quiet", "-b", "feature/widget", cwd=workspace)
@@ -458,13 +462,11 @@ def test_github(make_server: ServerFactory, tmp_path: Path) -> None:
             assert client.github_repo("widgets").full_name == "acme/widgets"
             assert client.github_default_branch("acme/widgets").default_branch == "develop"
             assert client.github_clone_url("widgets").authenticated is False
-            with pytest.raises(Unauthorized, match="token"):
+            with pytest.raises(OrchestratorError, match="no longer given") as gone:
                 client.github_clone_url("widgets", authenticated=True)
-            assert client.github_ensure_remote("widgets", "task-7").action in (
-                "added",
-                "updated",
-                "unchanged",
-            )
+            assert gone.value.status_code == 410
+            with pytest.raises(OrchestratorError, match="ensure-remote is gone"):
+                client.github_ensure_remote("widgets", "task-7")
             pushed = client.github_push("widgets", "task-7", "feature/widget")
             assert pushed.sha == git("rev-parse", "refs/heads/feature/widget", cwd=bare)
             with pytest.raises(InvalidRequest, match="path"):

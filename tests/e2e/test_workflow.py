@@ -1,5 +1,5 @@
 """The event-driven workflow through the real server, real `claude` agents and real git; GitHub is the
-fake REST server and a local bare repository is the remote."""
+fake REST server for pull requests and a real git server on loopback (`git http-backend`) for pushes."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from tests.support import fake_anthropic as fm
 from tests.support.fake_github import FakeGitHub
+from tests.support.git_http import GitHttpServer
 from tests.support.repos import git, remote_with_project
 from tests.support.server import Server
 
@@ -49,14 +50,22 @@ def github() -> Iterator[FakeGitHub]:
 
 
 @pytest.fixture
-def workflow_server(make_server, tmp_path: Path, github: FakeGitHub) -> Server:  # type: ignore[no-untyped-def]
-    remote_with_project(tmp_path, "calc")
+def git_host(tmp_path: Path, github: FakeGitHub) -> Iterator[GitHttpServer]:
+    bare, _ = remote_with_project(tmp_path, "calc")
+    with GitHttpServer(tmp_path / "git-host", github.token) as host:
+        host.add_repo("acme", "calc", source=bare)
+        yield host
+
+
+@pytest.fixture
+def workflow_server(make_server, tmp_path: Path, github: FakeGitHub, git_host: GitHttpServer) -> Server:  # type: ignore[no-untyped-def]
     return make_server(
         USE_MULTI_AGENT_EVENTS="true",
         PROJECTS_DIR=str(tmp_path / "projects"),
         GITHUB_TOKEN=github.token,
         GITHUB_OWNER="acme",
         GITHUB_API_URL=github.api_url,
+        GITHUB_GIT_URL=git_host.url,
         WORKSPACE_CLEANUP="never",
         MAX_REVIEW_ROUNDS="2",
     )
@@ -85,7 +94,7 @@ def _chain(task: dict[str, Any]) -> list[str]:
 
 
 def test_full_loop_plan_code_review_fixup_merge_deploy_verify(
-    workflow_server: Server, fake_model: fm.FakeAnthropic, github: FakeGitHub, tmp_path: Path
+    workflow_server: Server, fake_model: fm.FakeAnthropic, github: FakeGitHub, git_host: GitHttpServer
 ) -> None:
     marker = fake_model.roles(
         {
@@ -138,9 +147,16 @@ def test_full_loop_plan_code_review_fixup_merge_deploy_verify(
     assert task["pr_number"] == 1
     assert [q["status"] for q in task["queue"]] == ["completed"]
 
-    bare = tmp_path / "remote" / "calc.git"
-    log = git("log", "--format=%s", f"main..{task['branch']}", cwd=bare)
+    pushed = git_host.root / "acme" / "calc.git"
+    log = git("log", "--format=%s", f"main..{task['branch']}", cwd=pushed)
     assert log.splitlines() == ["Test add", "Add calc.add"]
+    pushes = [s for s in git_host.seen if s.method == "POST" and s.path.endswith("/git-receive-pack")]
+    assert len(pushes) == 2
+    assert all(s.authorization == git_host.expected_authorization for s in pushes)
+    assert {s.path for s in git_host.seen} <= {
+        "/acme/calc.git/info/refs?service=git-receive-pack",
+        "/acme/calc.git/git-receive-pack",
+    }
     pull = github.pull(github._repos["acme/calc"], 1)
     assert (pull.head_ref, pull.merged, pull.merge_method) == (task["branch"], True, "squash")
 
@@ -231,15 +247,15 @@ def test_audit_findings_become_tasks(workflow_server: Server, fake_model: fm.Fak
 
 
 def test_service_killed_mid_workflow_resumes_without_skipping_or_repeating(
-    make_server, tmp_path: Path, github: FakeGitHub, fake_model: fm.FakeAnthropic
+    make_server, tmp_path: Path, github: FakeGitHub, git_host: GitHttpServer, fake_model: fm.FakeAnthropic
 ) -> None:  # type: ignore[no-untyped-def]
-    remote_with_project(tmp_path, "calc")
     env = {
         "USE_MULTI_AGENT_EVENTS": "true",
         "PROJECTS_DIR": str(tmp_path / "projects"),
         "GITHUB_TOKEN": github.token,
         "GITHUB_OWNER": "acme",
         "GITHUB_API_URL": github.api_url,
+        "GITHUB_GIT_URL": git_host.url,
     }
     slow_review = fm.tool("Bash", {"command": "git log --oneline", "description": "look"}, delay=1.5)
     marker = fake_model.roles(

@@ -21,8 +21,11 @@ from orchestrator.api import errors
 from orchestrator.api.deps import Authorized
 from orchestrator.api.github import install_error_handlers, router
 from orchestrator.forge import GitHubClient
+from orchestrator.forge.mirror import Mirrors
+from orchestrator.forge.publisher import Publisher
 from orchestrator.settings import Settings
 from tests.support.fake_github import FakeGitHub, FakeRepo
+from tests.support.git_http import GitHttpServer
 
 OWNER = "acme"
 API_TOKEN = "orchestrator-api-token-for-tests"
@@ -72,7 +75,10 @@ def build_app(github: GitHubClient, settings: Settings) -> FastAPI:
     install_error_handlers(app)
     app.include_router(router, dependencies=[Authorized])
     app.state.github = github
-    app.state.services = SimpleNamespace(settings=settings)
+    publisher = Publisher(
+        Mirrors(settings.mirrors_dir), settings.github_git_url, settings.github_owner, settings.github_token
+    )
+    app.state.services = SimpleNamespace(settings=settings, publisher=publisher)
     return app
 
 
@@ -86,7 +92,13 @@ def fake() -> Iterator[FakeGitHub]:
 
 
 @pytest.fixture
-def make_api(fake: FakeGitHub, tmp_path: Path) -> Iterator[ApiFactory]:
+def host(tmp_path: Path, fake: FakeGitHub) -> Iterator[GitHttpServer]:
+    with GitHttpServer(tmp_path / "git-host", fake.token) as server:
+        yield server
+
+
+@pytest.fixture
+def make_api(fake: FakeGitHub, host: GitHttpServer, tmp_path: Path) -> Iterator[ApiFactory]:
     apis: list[Api] = []
     stack: list[tuple[ThreadedServer, GitHubClient]] = []
 
@@ -100,6 +112,7 @@ def make_api(fake: FakeGitHub, tmp_path: Path) -> Iterator[ApiFactory]:
             github_token=token,
             github_owner=OWNER,
             github_api_url=fake.api_url,
+            github_git_url=host.url,
             api_token=api_token,
         )
         github = GitHubClient(fake.api_url, token, OWNER, max_rate_limit_wait=2)
@@ -154,11 +167,9 @@ def git(*args: str, cwd: Path) -> str:
 
 
 @pytest.fixture
-def bare(tmp_path: Path, fake: FakeGitHub, repo: FakeRepo) -> Path:
-    path = tmp_path / "github" / "acme" / "widgets.git"
-    path.parent.mkdir(parents=True)
-    git("init", "-q", "--bare", "-b", "develop", str(path), cwd=tmp_path)
-    repo.clone_url = path.as_uri()
+def bare(host: GitHttpServer, repo: FakeRepo) -> Path:
+    path = host.add_repo(OWNER, "widgets")
+    git("symbolic-ref", "HEAD", "refs/heads/develop", cwd=path)
     return path
 
 
@@ -228,28 +239,24 @@ def test_clone_url_is_plain_by_default(api: Api, repo: FakeRepo) -> None:
     }
 
 
-def test_the_token_bearing_clone_url_needs_an_api_token(api: Api, repo: FakeRepo) -> None:
-    answer = api.client.get("/api/github/clone-url/widgets", params={"authenticated": "true"})
-    assert answer.status_code == 403
-    assert "ORCHESTRATOR_API_TOKEN" in answer.json()["detail"]
-
-
-def test_the_token_bearing_clone_url_is_given_when_asked_by_an_authenticated_caller(
-    make_api: ApiFactory, repo: FakeRepo
+@pytest.mark.parametrize("api_token", [None, API_TOKEN])
+def test_the_token_bearing_clone_url_is_gone(
+    make_api: ApiFactory, repo: FakeRepo, api_token: str | None
 ) -> None:
-    api = make_api(api_token=API_TOKEN)
+    api = make_api(api_token=api_token)
     answer = api.client.get("/api/github/clone-url/widgets", params={"authenticated": "true"})
-    api.token_answers.add(len(api.answers) - 1)
-    assert answer.status_code == 200
-    assert answer.json()["url"] == f"https://x-access-token:{api.fake.token}@github.com/acme/widgets.git"
-    assert answer.headers["cache-control"] == "no-store"
+    assert answer.status_code == 410
+    assert "no longer given" in answer.json()["detail"]
 
 
-def test_push_then_pr_round_trip(api: Api, bare: Path, workspace: Path) -> None:
+def test_push_then_pr_round_trip(api: Api, bare: Path, workspace: Path, host: GitHttpServer) -> None:
+    git("remote", "set-url", "origin", "http://127.0.0.1:9/elsewhere.git", cwd=workspace)
     pushed = api.client.post("/api/github/push", json={"repo": "widgets", "branch": BRANCH, "path": "task-7"})
     assert pushed.status_code == 200, pushed.text
     assert pushed.json()["sha"] == git("rev-parse", f"refs/heads/{BRANCH}", cwd=bare)
+    assert pushed.json()["remote_url"] == f"{host.url}/acme/widgets.git"
     assert api.fake.token not in (workspace / ".git" / "config").read_text()
+    assert all(s.authorization == host.expected_authorization for s in host.seen if s.method == "POST")
 
     pr = {"repo": "widgets", "head": BRANCH, "title": "Add a widget", "body": "Closes #7"}
     created = api.client.post("/api/github/pr", json=pr)
@@ -290,11 +297,15 @@ def test_push_refuses_bad_branches(api: Api, workspace: Path, branch: str) -> No
     assert answer.json()["detail"].startswith("branch: ")
 
 
-def test_a_failing_push_is_redacted(api: Api, repo: FakeRepo, workspace: Path, tmp_path: Path) -> None:
-    repo.clone_url = (tmp_path / "gone" / api.fake.token / "widgets.git").as_uri()
+def test_a_failing_push_is_redacted(make_api: ApiFactory, bare: Path, tmp_path: Path) -> None:
+    api = make_api(github_token="ghp_WrongToken0123456789abcdefABCDEF01")
+    path = api.workspaces / "task-7"
+    git("clone", "-q", str(bare), str(path), cwd=api.workspaces)
+    git("checkout", "-q", "-b", BRANCH, cwd=path)
+    git("commit", "-q", "--allow-empty", "-m", "empty", cwd=path)
     answer = api.client.post("/api/github/push", json={"repo": "widgets", "branch": BRANCH, "path": "task-7"})
-    assert answer.status_code == 502
-    assert "[REDACTED]" in answer.json()["detail"]
+    assert answer.status_code == 401
+    assert "ghp_WrongToken" not in answer.text
 
 
 def test_not_mergeable_is_409_with_the_reason(api: Api, fake: FakeGitHub, repo: FakeRepo) -> None:
@@ -334,14 +345,9 @@ def test_github_server_errors_are_503(api: Api, fake: FakeGitHub, repo: FakeRepo
     assert "[REDACTED]" in answer.json()["detail"]
 
 
-def test_ensure_remote_sets_the_plain_url(api: Api, workspace: Path, repo: FakeRepo) -> None:
-    repo.clone_url = "https://github.com/acme/widgets.git"
-    first = api.client.post("/api/github/ensure-remote/widgets", json={"path": "task-7"})
-    assert first.status_code == 200, first.text
-    assert first.json()["action"] == "updated"
-    assert first.json()["url"] == "https://github.com/acme/widgets.git"
-    second = api.client.post("/api/github/ensure-remote/acme%2Fwidgets", json={"path": str(workspace)})
-    assert second.json()["action"] == "unchanged"
-    assert git("remote", "get-url", "origin", cwd=workspace) == "https://github.com/acme/widgets.git"
-    outside = api.client.post("/api/github/ensure-remote/widgets", json={"path": "/tmp"})
-    assert outside.status_code == 422
+def test_ensure_remote_is_gone_and_leaves_the_workspace_alone(api: Api, workspace: Path) -> None:
+    before = (workspace / ".git" / "config").read_text()
+    answer = api.client.post("/api/github/ensure-remote/widgets", json={"path": "task-7"})
+    assert answer.status_code == 410
+    assert "never uses a workspace's remotes" in answer.json()["detail"]
+    assert (workspace / ".git" / "config").read_text() == before

@@ -16,7 +16,6 @@ from orchestrator.forge import (
     ForgeInputError,
     ForgeUnavailable,
     GitHubClient,
-    NotConfigured,
     NotFound,
     NotMergeable,
     RateLimited,
@@ -98,16 +97,12 @@ def test_owner_slash_name_names_another_owner(fake: FakeGitHub, client: GitHubCl
         client.repo("tools")
 
 
-def test_clone_urls_are_plain_unless_asked(fake: FakeGitHub, client: GitHubClient) -> None:
+def test_clone_urls_are_plain(fake: FakeGitHub, client: GitHubClient) -> None:
     fake.add_repo(OWNER, "dirty", clone_url="https://someone:secret@github.com/acme/dirty.git")
     assert client.clone_url("dirty") == "https://github.com/acme/dirty.git"
     fake.add_repo(OWNER, "clean")
     assert client.clone_url("clean") == "https://github.com/acme/clean.git"
-    assert client.authenticated_clone_url("clean") == (
-        f"https://x-access-token:{fake.token}@github.com/acme/clean.git"
-    )
-    with GitHubClient(fake.api_url, None, OWNER) as anonymous, pytest.raises(NotConfigured):
-        anonymous.authenticated_clone_url("clean")
+    assert not hasattr(client, "authenticated_clone_url")
 
 
 def test_create_pr_defaults_base_to_the_default_branch(

@@ -149,7 +149,7 @@ class AgentManager:
                 "task_id": req.task_id,
                 "status": AgentStatus.STARTING.value,
                 "agent_type": req.agent_type.value,
-                "prompt": req.prompt,
+                "prompt": self._redact(req.prompt),
                 "model": model,
                 "repo": req.repo,
                 "workspace": str(ws),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -26,10 +27,21 @@ def task_branch(task_id: str, title: str) -> str:
     return f"task/{safe_id}-{slug}"
 
 
+def _env() -> dict[str, str]:
+    """For a fresh checkout from the operator's project and its upstream (nothing an agent wrote): the
+    operator's git configuration (credentials for the upstream) and SSH agent, without hooks."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_")}
+    env.update(GIT_TERMINAL_PROMPT="0", GIT_CONFIG_COUNT="2")
+    env.update(GIT_CONFIG_KEY_0="core.hooksPath", GIT_CONFIG_VALUE_0="/dev/null")
+    env.update(GIT_CONFIG_KEY_1="core.fsmonitor", GIT_CONFIG_VALUE_1="false")
+    return env
+
+
 def _git(args: list[str], cwd: Path) -> str:
     proc = subprocess.run(
         ["git", *args],
         cwd=cwd,
+        env=_env(),
         capture_output=True,
         text=True,
         timeout=300,
@@ -56,6 +68,7 @@ def prepare(path: Path, repo: str | None, projects_dir: Path, branch: str | None
         _git(["clone", "--quiet", "--local", "--", str(source), str(path)], cwd=path.parent)
         upstream = subprocess.run(
             ["git", "-C", str(source), "remote", "get-url", "origin"],
+            env=_env(),
             capture_output=True,
             text=True,
             check=False,
@@ -70,6 +83,7 @@ def prepare(path: Path, repo: str | None, projects_dir: Path, branch: str | None
             subprocess.run(
                 ["git", "rev-parse", "--verify", "--quiet", f"refs/remotes/origin/{branch}"],
                 cwd=path,
+                env=_env(),
                 capture_output=True,
                 check=False,
             ).returncode
@@ -92,7 +106,7 @@ def prepare_task(
 ) -> TaskCheckouts:
     """One checkout per repository of the task, all on the task's branch."""
     branch = task_branch(task_id, title)
-    root = workspaces_dir / "tasks" / re.sub(r"[^A-Za-z0-9_.-]", "_", task_id)
+    root = task_root(workspaces_dir, task_id)
     names = repos or ["work"]
     paths = [
         prepare(root / name.split("/")[-1], name if repos else None, projects_dir, branch) for name in names
@@ -100,28 +114,20 @@ def prepare_task(
     return TaskCheckouts(paths[0], paths[1:], branch)
 
 
-def unpushed_work(path: Path) -> str | None:
-    """What a clean-up would lose: uncommitted changes or commits not on any remote; None if nothing."""
-    if not (path / ".git").exists():
-        return None
-    dirty = _git(["status", "--porcelain"], cwd=path)
-    if dirty:
-        return f"uncommitted changes in {path}"
-    remotes = _git(["remote"], cwd=path)
-    if not remotes:
-        commits = _git(["rev-list", "--all", "--count"], cwd=path)
-        return f"{commits} commits in {path} were never pushed" if commits not in ("", "0") else None
-    ahead = _git(["rev-list", "--count", "HEAD", "--not", "--remotes"], cwd=path)
-    return f"{ahead} unpushed commits in {path}" if ahead not in ("", "0") else None
+def task_root(workspaces_dir: Path, task_id: str) -> Path:
+    return workspaces_dir / "tasks" / re.sub(r"[^A-Za-z0-9_.-]", "_", task_id)
 
 
-def remove_if_safe(path: Path) -> str | None:
-    """Deletes a finished workspace unless it holds unpushed work; returns why it was kept."""
-    if not path.exists():
-        return None
-    for checkout in [path, *path.iterdir()] if path.is_dir() else [path]:
-        reason = unpushed_work(checkout) if checkout.is_dir() else None
-        if reason:
-            return reason
-    shutil.rmtree(path)
-    return None
+def checkouts_of(root: Path) -> list[Path]:
+    """The checkout directories of a task (links an agent may have put there are not followed)."""
+    if root.is_symlink() or not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+
+
+def remove(path: Path) -> None:
+    """A plain recursive delete: no git runs in a workspace, and links inside it are removed, not followed."""
+    if path.is_symlink():
+        path.unlink()
+    elif path.exists():
+        shutil.rmtree(path)

@@ -28,19 +28,25 @@ from orchestrator.forge.models import (
     TokenStatus,
 )
 from orchestrator.forge.names import check_branch, head_spec, workspace_path
+from orchestrator.forge.publisher import Publisher
 from orchestrator.models import ErrorBody
 from orchestrator.settings import Settings
 
 GITHUB_RESPONSES: dict[int | str, dict[str, Any]] = {
     **ERROR_RESPONSES,
-    403: {"model": ErrorBody, "description": "Refused by GitHub, or authenticated clone URLs are off"},
+    403: {"model": ErrorBody, "description": "Refused by GitHub"},
+    410: {"model": ErrorBody, "description": "Authenticated clone URLs and ensure-remote were removed"},
     502: {"model": ErrorBody, "description": "GitHub answered with an unexpected status"},
 }
 router = APIRouter(prefix="/api/github", tags=["github"], responses=GITHUB_RESPONSES)
 
-AUTHENTICATED_URL_REFUSED = (
-    "an authenticated clone URL carries the GitHub token: it is only given when the service has "
-    "ORCHESTRATOR_API_TOKEN set and the caller sends it"
+AUTHENTICATED_URL_GONE = (
+    "authenticated clone URLs are no longer given: they carried the GitHub token to any API client. "
+    "Clone with your own credentials; the service pushes task branches itself"
+)
+ENSURE_REMOTE_GONE = (
+    "ensure-remote is gone: the service never uses a workspace's remotes (agents can change them); "
+    "it pushes from its own mirror to GITHUB_GIT_URL/<owner>/<repo>.git"
 )
 
 
@@ -77,24 +83,22 @@ def repo_info(repo: str, github: GitHubDep) -> RepoInfo:
 
 
 @router.get("/clone-url/{repo:path}", response_model=CloneUrl)
-def clone_url(
-    repo: str, request: Request, response: Response, github: GitHubDep, authenticated: bool = False
-) -> CloneUrl:
+def clone_url(repo: str, github: GitHubDep, authenticated: bool = False) -> CloneUrl:
     ref = github.ref(repo)
-    if not authenticated:
-        return CloneUrl(repo=ref.full_name, url=github.clone_url(repo), authenticated=False)
-    if not _settings(request).api_token:
-        raise HTTPException(403, AUTHENTICATED_URL_REFUSED)
-    response.headers["Cache-Control"] = "no-store"
-    return CloneUrl(repo=ref.full_name, url=github.authenticated_clone_url(repo), authenticated=True)
+    if authenticated:
+        raise HTTPException(410, AUTHENTICATED_URL_GONE)
+    return CloneUrl(repo=ref.full_name, url=github.clone_url(repo), authenticated=False)
 
 
 @router.post("/push", response_model=PushResult)
 def push(body: PushBody, request: Request, github: GitHubDep) -> PushResult:
+    """The branch of a workspace is taken into the service's mirror (no git runs in the workspace) and
+    pushed from there to GITHUB_GIT_URL/<owner>/<repo>.git."""
     github.ref(body.repo)
     check_branch(body.branch)
     path = workspace_path(_settings(request).resolved_workspaces_dir, body.path)
-    return github.push(body.repo, path, body.branch)
+    publisher: Publisher = request.app.state.services.publisher
+    return publisher.take_and_push(body.repo, path, body.branch)
 
 
 @router.post(
@@ -151,8 +155,8 @@ def list_pulls(
 @router.post("/ensure-remote/{repo:path}", response_model=RemoteResult)
 def ensure_remote(repo: str, body: EnsureRemoteBody, request: Request, github: GitHubDep) -> RemoteResult:
     github.ref(repo)
-    path = workspace_path(_settings(request).resolved_workspaces_dir, body.path)
-    return github.ensure_remote(repo, path)
+    workspace_path(_settings(request).resolved_workspaces_dir, body.path)
+    raise HTTPException(410, ENSURE_REMOTE_GONE)
 
 
 def _answer(request: Request, exc: ForgeError) -> JSONResponse:

@@ -1,4 +1,4 @@
-"""GitHub and git: the REST client, branch pushes and remotes, with tokens kept out of every message."""
+"""GitHub and git: the REST client, the service's mirrors and branch pushes, tokens kept out of messages."""
 
 from orchestrator.forge.errors import (
     Conflict,
@@ -14,7 +14,7 @@ from orchestrator.forge.errors import (
     Unauthorized,
     ValidationFailed,
 )
-from orchestrator.forge.git import ensure_remote, push_branch
+from orchestrator.forge.git import push_branch
 from orchestrator.forge.github import GitHubClient
 from orchestrator.forge.names import RepoRef, repo_ref, workspace_path
 
@@ -33,7 +33,6 @@ __all__ = [
     "RepoRef",
     "Unauthorized",
     "ValidationFailed",
-    "ensure_remote",
     "push_branch",
     "repo_ref",
     "workspace_path",

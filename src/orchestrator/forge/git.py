@@ -1,10 +1,10 @@
-"""git as a subprocess with argument lists: push a branch with a token that only the environment sees."""
+"""git as a subprocess with argument lists, a minimal environment and no hooks or helpers: push a branch
+of the service's mirror with a token that only the environment sees, for exactly one repository URL."""
 
 from __future__ import annotations
 
 import base64
 import os
-import re
 import subprocess
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,47 +17,54 @@ from orchestrator.forge.errors import (
     PushRejected,
     Unauthorized,
 )
-from orchestrator.forge.models import PushResult, RemoteResult
+from orchestrator.forge.models import PushResult
 from orchestrator.forge.names import check_branch
 
-_REMOTE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
-_URL_SCHEMES = ("https", "http", "file", "ssh")
 _REJECTED = ("[rejected]", "[remote rejected]", "non-fast-forward", "fetch first")
 _DENIED = ("authentication failed", "could not read username", "permission to", "error: 403", "error: 401")
 _UNREACHABLE = ("could not resolve host", "failed to connect", "connection refused", "timed out")
-
-
-def check_remote_url(url: str, field: str = "remote_url") -> str:
-    parts = urlsplit(url)
-    if url.startswith("-") or "\x00" in url or any(c.isspace() for c in url):
-        raise ForgeInputError(field, "not a URL or path git can push to")
-    if parts.username is not None or parts.password is not None:
-        raise ForgeInputError(field, "must not carry credentials")
-    if parts.scheme not in _URL_SCHEMES and not url.startswith("/"):
-        raise ForgeInputError(field, f"scheme must be one of {', '.join(_URL_SCHEMES)} or an absolute path")
-    return url
 
 
 def _basic(token: str) -> str:
     return base64.b64encode(f"x-access-token:{token}".encode()).decode()
 
 
-def auth_config(remote_url: str, token: str | None) -> dict[str, str]:
-    """Config entries that git reads from the environment: no stored helper, the token as a header."""
-    entries = {"credential.helper": ""}
-    parts = urlsplit(remote_url)
-    if token and parts.scheme in ("https", "http"):
-        entries[f"http.{parts.scheme}://{parts.netloc}/.extraheader"] = (
-            f"Authorization: Basic {_basic(token)}"
-        )
+def auth_config(repo_url: str, token: str | None) -> dict[str, str]:
+    """The token as a header for exactly `repo_url` (and the paths beneath it), never for its host."""
+    entries = {"credential.helper": "", "http.followRedirects": "false"}
+    if token and urlsplit(repo_url).scheme in ("https", "http"):
+        entries[f"http.{repo_url}.extraheader"] = f"Authorization: Basic {_basic(token)}"
     return entries
 
 
-def git_env(config: dict[str, str] | None = None) -> dict[str, str]:
-    """The service's environment without inherited GIT_* variables, plus `config` as GIT_CONFIG_*."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") and k != "SSH_ASKPASS"}
-    env["GIT_TERMINAL_PROMPT"] = "0"
-    items = list((config or {}).items())
+# What every git the service runs gets: no hooks, no fsmonitor, no helper, no protocol but those allowed.
+HARDENING = {
+    "core.hooksPath": "/dev/null",
+    "core.fsmonitor": "false",
+    "core.sshCommand": "false",
+    "credential.helper": "",
+    "protocol.allow": "never",
+    "uploadpack.packObjectsHook": "",
+    "fetch.fsckObjects": "true",
+    "transfer.fsckObjects": "true",
+}
+
+
+def git_env(config: dict[str, str] | None = None, *, home: Path | None = None) -> dict[str, str]:
+    """A minimal environment: PATH, a throw-away HOME, LANG, no system or global config, no prompts;
+    `config` (over the hardening) as GIT_CONFIG_*, which git treats like `-c` options."""
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(home or Path("/nonexistent")),
+        "LANG": "C",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_ATTR_NOSYSTEM": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_NO_LAZY_FETCH": "1",
+        "GIT_PROTOCOL_FROM_USER": "0",
+    }
+    items = list({**HARDENING, **(config or {})}.items())
     env["GIT_CONFIG_COUNT"] = str(len(items))
     for i, (key, value) in enumerate(items):
         env[f"GIT_CONFIG_KEY_{i}"] = key
@@ -100,63 +107,37 @@ def _push_failure(branch: str, output: str) -> Exception:
     return GitError(f"git push of {branch!r} failed: {_tail(output)}")
 
 
-def check_repository(repo_path: Path) -> Path:
-    """`repo_path` must be the top of a work tree, not a folder that happens to sit inside one."""
-    proc = run_git(["-C", str(repo_path), "rev-parse", "--show-toplevel"], env=git_env())
-    if proc.returncode != 0 or Path(proc.stdout.strip()).resolve() != repo_path.resolve():
-        raise ForgeInputError("path", f"{repo_path} is not the top of a git repository")
-    return repo_path
-
-
-def branch_sha(repo_path: Path, branch: str) -> str:
-    proc = run_git(
-        ["-C", str(repo_path), "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}^{{commit}}"],
-        env=git_env(),
-    )
-    if proc.returncode != 0:
-        raise ForgeInputError("branch", f"no branch {branch!r} in the workspace")
-    return proc.stdout.strip()
-
-
 def push_branch(
-    repo_path: Path,
+    mirror: Path,
     branch: str,
-    remote_url: str,
+    repo_url: str,
     token: str | None,
     *,
     timeout: float = 300.0,
 ) -> PushResult:
-    """Pushes `branch` to the same name at `remote_url`; the token travels only in git's environment."""
+    """Pushes `branch` of the service's mirror to the same name at `repo_url` (checked by
+    `check_push_url`); the token travels only in git's environment, as a header for that URL."""
     check_branch(branch)
-    check_remote_url(remote_url)
-    config = auth_config(remote_url, token)
+    config = {**auth_config(repo_url, token), **_PUSH_PROTOCOLS}
     redact = Redactor([token, _basic(token)] if token else [])
-    sha = branch_sha(check_repository(repo_path), branch)
+    sha = rev_parse(mirror, f"refs/heads/{branch}")
+    if sha is None:
+        raise ForgeInputError("branch", f"no branch {branch!r} in the mirror")
     refspec = f"refs/heads/{branch}:refs/heads/{branch}"
     proc = run_git(
-        ["-C", str(repo_path), "push", "--porcelain", "--", remote_url, refspec],
+        ["-C", str(mirror), "push", "--porcelain", "--no-verify", "--", repo_url, refspec],
         env=git_env(config),
         timeout=timeout,
     )
     output = redact(f"{proc.stdout}\n{proc.stderr}".strip())
     if proc.returncode != 0:
         raise _push_failure(branch, output)
-    return PushResult(branch=branch, remote_url=redact(remote_url), sha=sha, output=_tail(output, 4000))
+    return PushResult(branch=branch, remote_url=redact(repo_url), sha=sha, output=_tail(output, 4000))
 
 
-def ensure_remote(repo_path: Path, url: str, *, remote: str = "origin") -> RemoteResult:
-    """Points `remote` of the repository at `url` (a plain URL, never one with a token)."""
-    check_remote_url(url, "url")
-    if not _REMOTE_NAME.fullmatch(remote):
-        raise ForgeInputError("remote", f"{remote[:100]!r} is not a remote name")
-    redact = Redactor()
-    env = git_env()
-    base = ["-C", str(check_repository(repo_path))]
-    current = run_git([*base, "remote", "get-url", remote], env=env)
-    if current.returncode == 0 and current.stdout.strip() == url:
-        return RemoteResult(path=str(repo_path), remote=remote, url=url, action="unchanged")
-    verb, action = ("set-url", "updated") if current.returncode == 0 else ("add", "added")
-    proc = run_git([*base, "remote", verb, "--", remote, url], env=env)
-    if proc.returncode != 0:
-        raise GitError(f"git remote {verb} failed: {_tail(redact(proc.stderr))}")
-    return RemoteResult(path=str(repo_path), remote=remote, url=url, action=action)
+_PUSH_PROTOCOLS = {"protocol.https.allow": "always", "protocol.http.allow": "always"}
+
+
+def rev_parse(repo: Path, ref: str) -> str | None:
+    proc = run_git(["-C", str(repo), "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], env=git_env())
+    return proc.stdout.strip() if proc.returncode == 0 else None

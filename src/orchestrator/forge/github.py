@@ -5,21 +5,19 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
-from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 
 from orchestrator import __version__
 from orchestrator.domain.redact import Redactor
-from orchestrator.forge import git, parse
+from orchestrator.forge import parse
 from orchestrator.forge.errors import (
     Conflict,
     ForgeError,
     ForgeUnavailable,
-    NotConfigured,
     NotFound,
     NotMergeable,
     RateLimited,
@@ -32,8 +30,6 @@ from orchestrator.forge.models import (
     MergeResult,
     PullRequest,
     PullState,
-    PushResult,
-    RemoteResult,
     RepoInfo,
     TokenStatus,
 )
@@ -139,16 +135,6 @@ class GitHubClient:
         """The plain clone URL, without credentials."""
         return self.repo(repo).clone_url
 
-    def authenticated_clone_url(self, repo: str) -> str:
-        """`https://x-access-token:TOKEN@host/owner/repo.git`: only for a caller allowed to hold the token."""
-        if not self._token:
-            raise NotConfigured("no GitHub token is configured (GITHUB_TOKEN): there is no authenticated URL")
-        parts = urlsplit(self.clone_url(repo))
-        if parts.scheme not in ("https", "http"):
-            return parts.geturl()
-        netloc = f"x-access-token:{quote(self._token, safe='')}@{parts.netloc}"
-        return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
-
     def create_pull(
         self,
         repo: str,
@@ -238,13 +224,6 @@ class GitHubClient:
             response = self._send("GET", self._same_origin(next_url), what=what)
             pulls.extend(parse.pull_requests(parse.json_of(response)))
         raise ForgeError(f"{what}: more than {MAX_PAGES} pages", status=502)
-
-    def push(self, repo: str, path: Path, branch: str) -> PushResult:
-        """Pushes `branch` of the workspace at `path` to the repository's plain clone URL."""
-        return git.push_branch(path, branch, self.clone_url(repo), self._token)
-
-    def ensure_remote(self, repo: str, path: Path, *, remote: str = "origin") -> RemoteResult:
-        return git.ensure_remote(path, self.clone_url(repo), remote=remote)
 
     def _send(
         self,

@@ -25,7 +25,7 @@ def create(run_dir: Path) -> None:
     """Empty output files for a new run (a stale exit code of an earlier run in the same dir goes)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     for stream in (LogStream.STDOUT, LogStream.STDERR):
-        fd = os.open(run_dir / stream.value, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(run_dir / stream.value, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
         os.close(fd)
     with contextlib.suppress(FileNotFoundError):
         (run_dir / EXIT_CODE_FILE).unlink()
@@ -67,6 +67,7 @@ class OutputFiles:
         self._fds: dict[LogStream, int] = {}
 
     def read(self, stream: LogStream, offset: int, max_bytes: int) -> bytes:
+        """A file that is missing, a link or not a regular file reads as empty."""
         fd = self._fds.get(stream)
         if fd is None:
             fd = open_regular(self.run_dir / stream.value)

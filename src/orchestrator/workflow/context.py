@@ -3,22 +3,27 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from orchestrator.prompts.context import task_context
 
+# Reads a file of the task's repository (from the service's mirror, or without following links from the
+# checkout), capped; None when it is not a regular file there.
+FileReader = Callable[[str], str | None]
 
-def _instructions(checkout: Path, names: tuple[str, ...]) -> str:
+
+def _instructions(read: FileReader, names: tuple[str, ...]) -> str:
     for name in names:
-        candidate = checkout / name
-        if candidate.is_file():
-            return candidate.read_text(errors="replace")[:20_000]
+        text = read(name)
+        if text is not None:
+            return text.replace("\x00", "")
     return "(the repository gives none: look for a README, Makefile or scripts)"
 
 
 def step_context(
-    task: dict[str, Any], payload: dict[str, Any], checkout: Path, branch: str
+    task: dict[str, Any], payload: dict[str, Any], checkout: Path, branch: str, read: FileReader
 ) -> dict[str, str]:
     context = task_context(task)
     comments = payload.get("comments") or []
@@ -32,8 +37,8 @@ def step_context(
         review_comments="\n".join(f"- {c}" for c in comments) if comments else "(none)",
         previous_failure=str(payload.get("previous_failure") or "(none)"),
         evidence=json.dumps(payload.get("evidence") or [], indent=2),
-        deploy_instructions=_instructions(checkout, ("DEPLOY.md", "docs/DEPLOY.md")),
-        verify_instructions=_instructions(checkout, ("VERIFY.md", "docs/VERIFY.md")),
+        deploy_instructions=_instructions(read, ("DEPLOY.md", "docs/DEPLOY.md")),
+        verify_instructions=_instructions(read, ("VERIFY.md", "docs/VERIFY.md")),
         workspace=str(checkout),
     )
     return context

@@ -2,14 +2,18 @@
 
 A file is stored as an event under an id derived from its name (so a crash between storing and
 moving it aside stores nothing twice), then moved to `ingested/`; a malformed file goes to
-`quarantine/` beside a `.error` file that says what is wrong."""
+`quarantine/` beside a `.error` file that says what is wrong (where and what kind of error, never the
+file's values). Only regular files are read (a link is left where it is, never followed), capped."""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import json
 import logging
+import os
 import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +22,7 @@ from pydantic import ValidationError
 
 from orchestrator.models import EventCreate
 from orchestrator.store.events import EventStore
+from orchestrator.untrusted_files import read_fd
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +51,16 @@ class Inbox:
             return 0
         count = 0
         for path in sorted(self._dir.iterdir()):
-            if path.is_file() and _NAME.match(path.name):
+            if _NAME.match(path.name) and _is_regular(path):
                 self._ingest(path)
                 count += 1
         return count
 
     def _ingest(self, path: Path) -> None:
         try:
-            if path.stat().st_size > MAX_FILE_BYTES:
-                raise ValueError(f"file larger than {MAX_FILE_BYTES} bytes")
-            data: Any = json.loads(path.read_bytes())
+            data: Any = json.loads(_read(path))
             body = EventCreate.model_validate(data)
-        except (ValueError, ValidationError, UnicodeDecodeError) as exc:
+        except (ValueError, ValidationError, UnicodeDecodeError, OSError) as exc:
             self._quarantine(path, exc)
             return
         event_id = body.id or f"inbox-{path.stem}"
@@ -69,7 +72,7 @@ class Inbox:
         log.info("inbox file %s ingested as event %s", path.name, event_id)
 
     def _quarantine(self, path: Path, exc: Exception) -> None:
-        reason = str(exc).replace("\n", " ")[:2000]
+        reason = _reason(exc)
         target = self._move(path, "quarantine")
         target.with_name(target.name + ".error").write_text(reason + "\n")
         self.quarantined += 1
@@ -85,3 +88,43 @@ class Inbox:
             n += 1
         path.rename(target)
         return target
+
+
+def _is_regular(path: Path) -> bool:
+    """A regular file itself, not a link to one (links, FIFOs, devices and directories are left alone)."""
+    try:
+        return stat.S_ISREG(path.lstat().st_mode)
+    except OSError:
+        return False
+
+
+def _read(path: Path) -> bytes:
+    """The file's bytes: not through a link, a regular file only, at most MAX_FILE_BYTES."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise ValueError("a symbolic link: not followed") from None
+        raise ValueError(f"cannot be opened ({exc.strerror})") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError("not a regular file")
+        data = read_fd(fd, MAX_FILE_BYTES + 1)
+    finally:
+        os.close(fd)
+    if len(data) > MAX_FILE_BYTES:
+        raise ValueError(f"file larger than {MAX_FILE_BYTES} bytes")
+    return data
+
+
+def _reason(exc: Exception) -> str:
+    """What is wrong and where, without repeating any value of the file."""
+    if isinstance(exc, ValidationError):
+        parts = [f"{'.'.join(str(p) for p in e['loc']) or '(top)'}: {e['type']}" for e in exc.errors()[:20]]
+        return "invalid event: " + "; ".join(parts)
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    if isinstance(exc, UnicodeDecodeError):
+        return f"not UTF-8 text: {exc.reason} at byte {exc.start}"
+    return str(exc).replace("\n", " ")[:500]

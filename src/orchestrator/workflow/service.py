@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from orchestrator import untrusted_files
 from orchestrator.agents import workspace
 from orchestrator.agents.manager import AgentError, AgentManager, SpawnRequest
 from orchestrator.domain import outcomes as oc
@@ -23,9 +25,10 @@ from orchestrator.domain.events import (
 )
 from orchestrator.domain.ids import new_agent_id
 from orchestrator.domain.types import AgentStatus, AgentType, TaskStatus
-from orchestrator.forge import git as forge_git
 from orchestrator.forge.errors import ForgeError, ForgeUnavailable
 from orchestrator.forge.github import GitHubClient
+from orchestrator.forge.publisher import INSTRUCTIONS_CAP, Publisher
+from orchestrator.forge.untrusted_repo import branch_tip
 from orchestrator.prompts.render import render
 from orchestrator.settings import Settings
 from orchestrator.store.agents import AgentRow, AgentStore
@@ -51,6 +54,7 @@ class Workflow:
         agents: AgentStore,
         manager: AgentManager,
         forge: GitHubClient | None,
+        publisher: Publisher,
         on_task_end: TaskEnded,
         wake: Callable[[], None],
     ) -> None:
@@ -60,6 +64,7 @@ class Workflow:
         self._agents = agents
         self._manager = manager
         self._forge = forge
+        self._publisher = publisher
         self._on_task_end = on_task_end
         self._wake = wake
 
@@ -136,7 +141,10 @@ class Workflow:
             task["title"],
             task["repos"],
         )
-        context = step_context(task, event["payload"], checkouts.primary, checkouts.branch)
+        read = functools.partial(self._read_file, task, checkouts.primary, checkouts.branch)
+        context = await asyncio.to_thread(
+            step_context, task, event["payload"], checkouts.primary, checkouts.branch, read
+        )
         try:
             await self._manager.spawn(
                 SpawnRequest(
@@ -160,6 +168,14 @@ class Workflow:
             TaskStatus.IN_PROGRESS,
         )
         return f"started {reaction.agent_type} agent {agent_id}"
+
+    def _read_file(self, task: TaskRow, checkout: Path, branch: str, name: str) -> str | None:
+        """From the branch in the service's mirror once a coding agent delivered it, else from the
+        checkout without following links; capped either way."""
+        repo = task["repo"]
+        if repo and self._publisher.has_branch(repo, branch):
+            return self._publisher.read_file(repo, branch, name, INSTRUCTIONS_CAP)
+        return untrusted_files.read_text(checkout, name, INSTRUCTIONS_CAP)
 
     async def _read_outcome(self, event: EventRow, task: TaskRow) -> str:
         agent = self._agents.get(event["agent_id"] or "")
@@ -224,7 +240,7 @@ class Workflow:
     ) -> str:
         checkout = Path(agent["workspace"])
         branch = task["branch"] or workspace.task_branch(task["id"], task["title"])
-        pushed = await asyncio.to_thread(self._push, checkout, branch)
+        pushed = await asyncio.to_thread(self._push, task["repo"], checkout, branch)
         pr: dict[str, Any] = {}
         if self._forge is not None and self._forge.configured and task["repo"]:
             pull = await asyncio.to_thread(
@@ -246,14 +262,15 @@ class Workflow:
         )
         return f"{kind} for {branch}"
 
-    def _push(self, checkout: Path, branch: str) -> bool:
-        origin = forge_git.run_git(
-            ["-C", str(checkout), "remote", "get-url", "origin"], env=forge_git.git_env()
-        )
-        if origin.returncode != 0 or not origin.stdout.strip():
+    def _push(self, repo: str | None, checkout: Path, branch: str) -> bool:
+        """The branch goes into the service's mirror, and from there to GitHub when a token is set;
+        nothing of the checkout's git configuration (remotes, hooks, helpers) is used."""
+        if not repo:
             return False
-        token = self._settings.github_token if self._forge is not None and self._forge.configured else None
-        forge_git.push_branch(checkout, branch, origin.stdout.strip(), token)
+        self._publisher.take(repo, checkout, branch)
+        if not self._publisher.can_push:
+            return False
+        self._publisher.push(repo, branch)
         return True
 
     def _merge(self, task: TaskRow) -> str:
@@ -319,9 +336,27 @@ class Workflow:
         self._on_task_end(task["id"], ok, reason)
         policy = self._settings.workspace_cleanup
         if policy == "on_end" or (policy == "on_success" and ok):
-            root = (
-                self._settings.resolved_workspaces_dir / "tasks" / re.sub(r"[^A-Za-z0-9_.-]", "_", task["id"])
-            )
-            kept = workspace.remove_if_safe(root)
+            root = workspace.task_root(self._settings.resolved_workspaces_dir, task["id"])
+            kept = self._unpushed(task, root)
             if kept:
                 log.warning("workspace of task %s kept: %s", task["id"], kept)
+            else:
+                workspace.remove(root)
+
+    def _unpushed(self, task: TaskRow, root: Path) -> str | None:
+        """Why removing the task's checkouts would lose work: a commit of the task's branch that the
+        service did not push (read without running git in the checkout); None if nothing."""
+        branch = task["branch"] or workspace.task_branch(task["id"], task["title"])
+        names = task["repos"] or ([task["repo"]] if task["repo"] else [])
+        repos = {name.split("/")[-1]: name for name in names}
+        for checkout in workspace.checkouts_of(root):
+            try:
+                tip = branch_tip(checkout, branch)
+            except ForgeError as exc:
+                return str(exc)
+            if tip is None:
+                continue
+            repo = repos.get(checkout.name)
+            if repo is None or not self._publisher.pushed(repo, branch, tip):
+                return f"commit {tip[:12]} of {branch} in {checkout} was never pushed"
+        return None
