@@ -1,0 +1,171 @@
+"""Agents reach only the model API and AGENT_EGRESS_ALLOW: a network namespace with nothing but `lo`, and
+a relay out of it into the service's filtering proxy (`egress_proxy.py`).
+
+The agent runs in its own network namespace (bwrap `--unshare-net`; Docker `network_mode="none"`): the
+host's loopback (the service's API, PostgreSQL, any other local service) and every other address are out
+of reach. Before the CLI starts, a small shell (`RELAY_SCRIPT`) starts `socat` listeners on the
+namespace's loopback that relay each connection to a Unix socket in `<run_dir>/net/`, where the service
+accepts it: port PROXY_PORT speaks HTTP proxy (HTTP_PROXY/HTTPS_PROXY point at it), and when the model API
+is itself on loopback its own port is a fixed tunnel to it, so ANTHROPIC_BASE_URL works unchanged. The
+shell then execs the CLI: the relays are its children and end with the sandbox or container (bwrap's init
+ends with the CLI and the kernel kills the rest of the PID namespace; a container ends with its PID 1).
+
+After a restart the service listens on the same socket paths again when it adopts the agent (`open` is
+called again); connections open at the time of the restart are cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from orchestrator.domain.egress import EgressPolicy
+from orchestrator.runtimes.egress_proxy import HEAD_LIMIT, AgentProxy, Opener, Resolver, open_tcp, resolve
+
+log = logging.getLogger(__name__)
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+NET_DIR = "net"
+PROXY_SOCKET = "proxy.sock"
+MODEL_SOCKET = "model.sock"
+PROXY_PORT = 3128
+_READY_TRIES = 500  # x 10 ms
+
+# $1 socat, $2 socket dir, $3 proxy port, $4 model port (0: none), then `--` and the command.
+# A listener takes IPv6 with IPv4 mapped in (a client may try ::1 for localhost), or IPv4 where the
+# namespace has no IPv6 (Docker's default); the loop waits until the kernel lists both as listening.
+RELAY_SCRIPT = r"""
+s=$1; d=$2; p=$3; m=$4; shift 5
+command -v "$s" >/dev/null 2>&1 || { echo "agent: no $s for the egress relay" >&2; exit 127; }
+relay() {
+  "$s" TCP6-LISTEN:$1,ipv6only=0,fork,reuseaddr,backlog=512 UNIX-CONNECT:"$d/$2" 2>/dev/null ||
+  exec "$s" TCP4-LISTEN:$1,bind=127.0.0.1,fork,reuseaddr,backlog=512 UNIX-CONNECT:"$d/$2" 2>/dev/null
+}
+listening() {
+  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
+    awk -v h=":$(printf %04X "$1")" '$4 == "0A" && substr($2, length($2) - 4) == h { f = 1 } END { exit !f }'
+}
+relay "$p" proxy.sock &
+[ "$m" = 0 ] || relay "$m" model.sock &
+i=0
+until listening "$p" && { [ "$m" = 0 ] || listening "$m"; }; do
+  i=$((i + 1))
+  [ "$i" -le __TRIES__ ] || { echo "agent: the egress relay did not start" >&2; exit 125; }
+  sleep 0.01
+done
+exec "$@"
+""".replace("__TRIES__", str(_READY_TRIES))
+
+
+@dataclass(frozen=True)
+class Relay:
+    """The inside half of an agent's egress: where its sockets are and which ports relay to them."""
+
+    net_dir: Path
+    proxy_port: int = PROXY_PORT
+    model_port: int | None = None
+    socat: str = "socat"
+
+    def env(self) -> dict[str, str]:
+        proxy = f"http://127.0.0.1:{self.proxy_port}"
+        # loopback is not proxied: the model API's relay listens there, and nothing else does
+        direct = "localhost,127.0.0.1,::1"
+        return {
+            "HTTP_PROXY": proxy,
+            "HTTPS_PROXY": proxy,
+            "http_proxy": proxy,
+            "https_proxy": proxy,
+            "NO_PROXY": direct,
+            "no_proxy": direct,
+        }
+
+    def wrap(self, argv: list[str]) -> list[str]:
+        """`argv` behind the relay script."""
+        ports = [str(self.proxy_port), str(self.model_port or 0)]
+        return [
+            "/bin/sh",
+            "-c",
+            RELAY_SCRIPT,
+            "egress-relay",
+            self.socat,
+            str(self.net_dir),
+            *ports,
+            "--",
+            *argv,
+        ]
+
+    def bwrap_args(self) -> list[str]:
+        """The network block of a bwrap command line: own namespace, the sockets, the proxy variables."""
+        args = ["--unshare-net", "--ro-bind", str(self.net_dir), str(self.net_dir)]
+        for name, value in self.env().items():
+            args += ["--setenv", name, value]
+        return args
+
+
+class Egress:
+    """The service's side: one proxy per agent, listening on the sockets in the agent's run directory."""
+
+    def __init__(
+        self,
+        policy: EgressPolicy,
+        *,
+        socat: str | None = None,
+        opener: Opener = open_tcp,
+        resolver: Resolver = resolve,
+    ) -> None:
+        self.policy = policy
+        self.socat = socat or shutil.which("socat") or "socat"
+        self._opener = opener
+        self._resolver = resolver
+        self._open: dict[str, tuple[AgentProxy, list[asyncio.Server]]] = {}
+
+    def relay(self, run_dir: Path, socat: str | None = None) -> Relay:
+        model = self.policy.model
+        proxy_port = PROXY_PORT if model.port != PROXY_PORT else PROXY_PORT + 1
+        return Relay(
+            run_dir / NET_DIR,
+            proxy_port=proxy_port,
+            model_port=model.port if model.on_loopback else None,
+            socat=socat or self.socat,
+        )
+
+    async def open(self, agent_id: str, run_dir: Path, socat: str | None = None) -> Relay:
+        """Listens for the agent (again, after a restart) and returns what its sandbox needs."""
+        self.close(agent_id)
+        relay = self.relay(run_dir, socat)
+        relay.net_dir.mkdir(parents=True, exist_ok=True)
+        relay.net_dir.chmod(0o755)
+        proxy = AgentProxy(agent_id, self.policy, opener=self._opener, resolver=self._resolver)
+        servers = [await self._listen(relay.net_dir / PROXY_SOCKET, proxy.serve_proxy)]
+        if relay.model_port:
+            servers.append(await self._listen(relay.net_dir / MODEL_SOCKET, proxy.serve_model))
+        self._open[agent_id] = (proxy, servers)
+        return relay
+
+    @staticmethod
+    async def _listen(path: Path, handler: Handler) -> asyncio.Server:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()  # noqa: ASYNC240 - a stale socket of an earlier life; one unlink
+        server = await asyncio.start_unix_server(handler, str(path), limit=HEAD_LIMIT)
+        os.chmod(path, 0o666)  # noqa: S103 - the agent may run under another uid (a container's user)
+        return server
+
+    def close(self, agent_id: str) -> None:
+        found = self._open.pop(agent_id, None)
+        if found is None:
+            return
+        proxy, servers = found
+        for server in servers:
+            server.close()
+        proxy.close()
+
+    def problem(self) -> str | None:
+        if not shutil.which(self.socat):
+            return f"the egress relay needs socat at {self.socat!r} (Debian: apt-get install socat)"
+        return None

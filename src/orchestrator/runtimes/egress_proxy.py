@@ -1,0 +1,232 @@
+"""The filtering forward proxy an agent's traffic leaves through (asyncio, in the service).
+
+One `AgentProxy` per agent serves two Unix sockets in the agent's run directory, which a relay inside the
+agent's network namespace connects to (`egress.py`):
+- `proxy.sock` speaks HTTP proxy: `CONNECT host:port` (HTTPS and any other TCP) and plain `http://`
+  requests in absolute form. The target is decided by the policy by name, resolved once, checked by
+  address, and the checked address is the one connected to. A refusal is a 403 whose body says why; no
+  connection is attempted for it.
+- `model.sock` (only when the model API is on loopback) is a fixed tunnel to the model API, so the CLI's
+  loopback ANTHROPIC_BASE_URL works unchanged inside the namespace.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+from urllib.parse import urlsplit
+
+from orchestrator.domain.egress import Decision, EgressPolicy, IPAddress, split_host_port
+
+log = logging.getLogger(__name__)
+
+HEAD_LIMIT = 16 * 1024
+HEAD_TIMEOUT_SECONDS = 30.0
+CONNECT_TIMEOUT_SECONDS = 10.0
+MAX_CONNECTIONS = 256
+_LOGGED_REFUSALS = 20
+_CHUNK = 64 * 1024
+_HOP_HEADERS = ("proxy-authorization:", "proxy-connection:")
+
+Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
+Opener = Callable[[str, int], Awaitable[Streams]]
+Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
+
+
+async def open_tcp(address: str, port: int) -> Streams:
+    return await asyncio.wait_for(asyncio.open_connection(address, port), CONNECT_TIMEOUT_SECONDS)
+
+
+async def resolve(host: str, port: int) -> list[IPAddress]:
+    """Every address of `host`, in the resolver's order (an address literal is its own answer)."""
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    found: list[IPAddress] = []
+    for info in infos:
+        address = ipaddress.ip_address(str(info[4][0]).partition("%")[0])
+        if address not in found:
+            found.append(address)
+    return found
+
+
+class Refused(Exception):
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
+def answer(status: int, reason: str) -> bytes:
+    phrase = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway", 503: "Service Unavailable"}
+    body = f"orchestrator egress: {reason}\n".encode()
+    return (
+        f"HTTP/1.1 {status} {phrase.get(status, 'Error')}\r\nContent-Type: text/plain\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode() + body
+
+
+def parse_head(head: bytes) -> tuple[str, str, int, bytes | None]:
+    """(method, host, port, what to send upstream first: None for CONNECT, else the rewritten head)."""
+    try:
+        text = head.decode("latin-1")
+    except UnicodeDecodeError as exc:  # pragma: no cover - latin-1 decodes every byte
+        raise Refused(400, "unreadable request") from exc
+    lines = text.split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or not parts[2].startswith("HTTP/"):
+        raise Refused(400, "not an HTTP proxy request")
+    method, target, version = parts
+    if method.upper() == "CONNECT":
+        try:
+            host, port = split_host_port(target, None)
+        except ValueError as exc:
+            raise Refused(400, f"bad CONNECT target {target[:200]!r}") from exc
+        if port is None:
+            raise Refused(400, f"CONNECT needs host:port, got {target[:200]!r}")
+        return "CONNECT", host, port, None
+    url = urlsplit(target)
+    if url.scheme.lower() != "http" or not url.hostname:
+        raise Refused(400, "only CONNECT and absolute http:// requests go through this proxy")
+    try:
+        port = url.port or 80
+    except ValueError as exc:
+        raise Refused(400, f"bad port in {target[:200]!r}") from exc
+    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
+    headers = [ln for ln in lines[1:] if ln and not ln.lower().startswith(_HOP_HEADERS)]
+    rewritten = "\r\n".join([f"{method} {path} {version}", *headers]) + "\r\n\r\n"
+    return method, url.hostname, port, rewritten.encode("latin-1")
+
+
+class AgentProxy:
+    """The proxy of one agent. `opener` and `resolver` are the network: tests hand in their own."""
+
+    def __init__(
+        self,
+        agent_id: str,
+        policy: EgressPolicy,
+        *,
+        opener: Opener = open_tcp,
+        resolver: Resolver = resolve,
+    ) -> None:
+        self.agent_id = agent_id
+        self.policy = policy
+        self._open = opener
+        self._resolve = resolver
+        self._writers: set[asyncio.StreamWriter] = set()
+        self.refusals = 0
+
+    async def serve_proxy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._serve(reader, writer, self._proxy)
+
+    async def serve_model(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await self._serve(reader, writer, self._model)
+
+    async def _serve(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+    ) -> None:
+        if len(self._writers) >= MAX_CONNECTIONS:
+            writer.write(answer(503, f"more than {MAX_CONNECTIONS} connections at once"))
+            await _close(writer)
+            return
+        self._writers.add(writer)
+        try:
+            await handle(reader, writer)
+        except Refused as exc:
+            self._refused(exc.reason)
+            with contextlib.suppress(OSError):
+                writer.write(answer(exc.status, exc.reason))
+                await writer.drain()
+        except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
+            pass
+        finally:
+            self._writers.discard(writer)
+            await _close(writer)
+
+    async def _proxy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_SECONDS)
+        except (asyncio.LimitOverrunError, ValueError) as exc:
+            raise Refused(400, f"request head over {HEAD_LIMIT} bytes") from exc
+        method, host, port, first = parse_head(head)
+        what = f"{method} {host}:{port}"
+        decision = self.policy.decide(host, port)
+        if not decision.allowed:
+            raise Refused(403, f"{what} refused: {decision.reason}")
+        up_reader, up_writer = await self._connect(what, host, port, decision)
+        if first is None:
+            writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+        else:
+            up_writer.write(first)
+        await self._splice(reader, writer, up_reader, up_writer)
+
+    async def _model(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        model = self.policy.model
+        decision = self.policy.decide(model.host, model.port)
+        up_reader, up_writer = await self._connect(f"model API {model.url}", model.host, model.port, decision)
+        await self._splice(reader, writer, up_reader, up_writer)
+
+    async def _splice(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        up_reader: asyncio.StreamReader,
+        up_writer: asyncio.StreamWriter,
+    ) -> None:
+        self._writers.add(up_writer)
+        try:
+            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+        finally:
+            self._writers.discard(up_writer)
+            await _close(up_writer)
+
+    async def _connect(self, what: str, host: str, port: int, decision: Decision) -> Streams:
+        try:
+            addresses = await self._resolve(host, port)
+        except OSError as exc:
+            raise Refused(502, f"{what}: cannot resolve {host!r}: {exc}") from exc
+        usable, why_not = self.policy.check_addresses(decision, addresses)
+        if not usable:
+            raise Refused(403, f"{what} refused: {why_not}")
+        last: Exception | None = None
+        for address in usable:
+            try:
+                return await self._open(str(address), port)
+            except (OSError, TimeoutError) as exc:
+                last = exc
+        raise Refused(502, f"{what}: cannot connect: {last}")
+
+    def _refused(self, reason: str) -> None:
+        self.refusals += 1
+        if self.refusals <= _LOGGED_REFUSALS:
+            log.warning("egress: agent %s: %s", self.agent_id, reason)
+        elif self.refusals == _LOGGED_REFUSALS + 1:
+            log.warning("egress: agent %s: more refusals, no longer logged", self.agent_id)
+
+    def close(self) -> None:
+        """Ends every connection (the servers are closed by the owner)."""
+        for writer in list(self._writers):
+            writer.close()
+        self._writers.clear()
+
+
+async def _pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    try:
+        while data := await src.read(_CHUNK):
+            dst.write(data)
+            await dst.drain()
+        if dst.can_write_eof():
+            dst.write_eof()
+    except (OSError, RuntimeError):
+        dst.close()
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    writer.close()
+    with contextlib.suppress(OSError, RuntimeError):
+        await writer.wait_closed()
