@@ -146,6 +146,7 @@ class Health(BaseModel):
     runtime: str
     claude: str
     running_agents: int
+    agent_egress: str
 
 
 class ErrorBody(BaseModel):

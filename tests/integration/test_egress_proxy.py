@@ -133,6 +133,32 @@ def test_allowed_targets_are_reached_through_the_proxy(tmp_path: Path) -> None:
         assert model.connections[0].startswith(b"POST /v1/messages")
 
 
+def test_each_request_of_a_kept_alive_connection_is_rewritten_and_checked(tmp_path: Path) -> None:
+    with Decoy("model") as model, Decoy("allowed") as allowed, Decoy("other") as other:
+
+        async def body(net: Path, recorder: Recorder) -> None:
+            base = f"http://127.0.0.1:{allowed.port}"
+            requests = (
+                f"POST {base}/one HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+                f"POST {base}/two HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                f"3\r\nabc\r\n0\r\n\r\n"
+                f"GET http://127.0.0.1:{other.port}/three HTTP/1.1\r\n\r\n"
+            )
+            reader, writer = await asyncio.open_unix_connection(str(net / PROXY_SOCKET))
+            writer.write(requests.encode())
+            writer.write_eof()
+            await asyncio.wait_for(reader.read(), 10)
+            writer.close()
+            assert recorder.dialled == [("127.0.0.1", allowed.port)]
+
+        _run(tmp_path, f"127.0.0.1:{allowed.port}", body, model.port)
+        assert other.connections == []
+        assert allowed.connections == [
+            b"POST /one HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+            b"POST /two HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+        ]
+
+
 @pytest.mark.parametrize(
     "request_bytes",
     [

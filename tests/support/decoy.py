@@ -10,7 +10,8 @@ from typing import Any
 
 
 class Decoy:
-    """Answers any request with `HTTP/1.1 200` and the body `decoy <name>`; `connections` lists what came."""
+    """Answers with `HTTP/1.1 200` and the body `decoy <name>` once the peer is done sending;
+    `connections` lists every connection's bytes."""
 
     def __init__(self, name: str = "decoy") -> None:
         self.name = name
@@ -21,10 +22,11 @@ class Decoy:
             def handle(self) -> None:
                 conn: socket.socket = self.request
                 conn.settimeout(5)
-                try:
-                    data = conn.recv(65536)
-                except OSError:
-                    data = b""
+                data = b""
+                with contextlib.suppress(OSError):  # all until the peer's EOF, or 0.3 s of quiet
+                    while chunk := conn.recv(65536):
+                        data += chunk
+                        conn.settimeout(0.3)
                 decoy.connections.append(data)
                 body = f"decoy {decoy.name}\n".encode()
                 head = f"HTTP/1.1 200 OK\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"

@@ -8,8 +8,10 @@ those files by byte offset exactly as for a host agent. Nothing is streamed thro
 restarted service re-attaches by container id (`ref` = `docker-<id>`) and reads on from its stored
 offset; a container that ended while the service was down is finished from its recorded exit code.
 
-Network: AGENT_DOCKER_NETWORK, default `host`, because the CLI must reach the model API, which is often
-on the host's loopback (a proxy, or the tests' fake). Use a bridge network name to isolate the network.
+Network: AGENT_DOCKER_NETWORK, default `none`: the container has only its own loopback, and the egress
+relay (`egress.py`) started before the CLI leads through the bind-mounted run directory to the service's
+filtering proxy (the image needs `socat`). `host` shares the host's network (no filtering); any other
+value names a Docker network, whose own rules then decide.
 Limits: memory (no extra swap), CPUs and pids from the spec, or the settings' defaults.
 Containers carry the labels `orchestrator.agent_id` and `orchestrator.instance_id`, and are removed once
 their end has been recorded (`sweep`); `close` alone never stops or removes a running one.
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.domain.types import LogStream
 from orchestrator.runtimes import files
 from orchestrator.runtimes.base import DefaultLimits, Limits, RunHandle, RunSpec, RuntimeError_
+from orchestrator.runtimes.egress import NET_DIR, Egress, Relay
 from orchestrator.runtimes.sandbox import writable_paths
 
 if TYPE_CHECKING:
@@ -73,6 +76,7 @@ def container_config(
     network_mode: str,
     claude_bin: str | None = None,
     mount_claude: str | None = None,
+    relay: Relay | None = None,
 ) -> dict[str, Any]:
     """The arguments of `containers.create` for a spec. Pure.
 
@@ -89,6 +93,9 @@ def container_config(
         volumes.setdefault(str(path), {"bind": str(path), "mode": "rw"})
     if mount_claude:
         volumes[mount_claude] = {"bind": argv[0], "mode": "ro"}
+    if relay is not None:
+        env.update(relay.env())
+        argv = relay.wrap(argv)
     config: dict[str, Any] = {
         "image": image,
         "name": container_name(spec.agent_id),
@@ -121,9 +128,15 @@ def _docker_errors() -> tuple[type[Exception], ...]:
 
 class DockerHandle:
     def __init__(
-        self, agent_id: str, run_dir: Path, container: Container | None, pid: int | None = None
+        self,
+        agent_id: str,
+        run_dir: Path,
+        container: Container | None,
+        pid: int | None = None,
+        egress: Egress | None = None,
     ) -> None:
         self._agent_id = agent_id
+        self._egress = egress
         self._container = container
         self._container_id = container.id if container is not None else None
         self._files = files.OutputFiles(run_dir)
@@ -136,6 +149,10 @@ class DockerHandle:
     @property
     def ref(self) -> str:
         return f"{REF_PREFIX}{self._container_id or 'gone'}"
+
+    @property
+    def relayed(self) -> bool:
+        return self._egress is not None
 
     @property
     def pid(self) -> int | None:
@@ -210,6 +227,8 @@ class DockerHandle:
 
     def close(self) -> None:
         self._files.close()
+        if self._egress is not None:
+            self._egress.close(self._agent_id)
 
 
 class DockerRuntime:
@@ -224,8 +243,10 @@ class DockerRuntime:
         claude_bin: str | None = None,
         mount_claude: bool = False,
         defaults: DefaultLimits | None = None,
+        egress: Egress | None = None,
     ) -> None:
         self.image = image
+        self.egress = egress if network_mode == "none" else None
         self._base_url = base_url or None
         self._network_mode = network_mode
         self._claude_bin = claude_bin
@@ -264,7 +285,7 @@ class DockerRuntime:
             raise RuntimeError_(f"AGENT_MOUNT_CLAUDE: no CLI at {argv0!r} on this host to mount")
         return os.path.realpath(found)
 
-    def _start(self, spec: RunSpec) -> DockerHandle:
+    def _start(self, spec: RunSpec, relay: Relay | None) -> DockerHandle:
         client = self.client()
         files.create(spec.run_dir)
         spec.write_prompt()
@@ -277,6 +298,7 @@ class DockerRuntime:
             network_mode=self._network_mode,
             claude_bin=self._claude_bin,
             mount_claude=mount,
+            relay=relay,
         )
         import docker.errors
 
@@ -293,10 +315,17 @@ class DockerRuntime:
                 client.containers.get(container_name(spec.agent_id)).remove(force=True)
             raise RuntimeError_(f"cannot start a container: {exc}") from exc
         pid = container.attrs.get("State", {}).get("Pid") or None
-        return DockerHandle(spec.agent_id, spec.run_dir, container, pid)
+        return DockerHandle(spec.agent_id, spec.run_dir, container, pid, self.egress)
 
     async def start(self, spec: RunSpec) -> RunHandle:
-        return await asyncio.to_thread(self._start, spec)
+        # the socat of the relay is the image's own
+        relay = await self.egress.open(spec.agent_id, spec.run_dir, socat="socat") if self.egress else None
+        try:
+            return await asyncio.to_thread(self._start, spec, relay)
+        except BaseException:
+            if self.egress:
+                self.egress.close(spec.agent_id)
+            raise
 
     def _adopt(self, agent_id: str, ref: str, run_dir: Path) -> DockerHandle | None:
         if not ref.startswith(REF_PREFIX) or not run_dir.is_dir():
@@ -317,10 +346,16 @@ class DockerRuntime:
             return None
         if container.labels.get(f"{LABEL_PREFIX}agent_id") != agent_id:
             return None
-        return DockerHandle(agent_id, run_dir, container, container.attrs.get("State", {}).get("Pid") or None)
+        egress = self.egress if (run_dir / NET_DIR).is_dir() else None
+        pid = container.attrs.get("State", {}).get("Pid") or None
+        return DockerHandle(agent_id, run_dir, container, pid, egress)
 
     async def adopt(self, agent_id: str, ref: str, run_dir: Path) -> RunHandle | None:
-        return await asyncio.to_thread(self._adopt, agent_id, ref, run_dir)
+        handle = await asyncio.to_thread(self._adopt, agent_id, ref, run_dir)
+        if handle is not None and handle.relayed and not handle.poll()[0]:
+            assert self.egress is not None
+            await self.egress.open(agent_id, run_dir, socat="socat")  # listens again for the running agent
+        return handle
 
     def check(self) -> str | None:
         """Engine reachable and the image present; the answer is kept for 5 s (it is asked per spawn)."""

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.domain.egress import EgressPolicy
-from orchestrator.runtimes.egress_proxy import HEAD_LIMIT, AgentProxy, Opener, Resolver, open_tcp, resolve
+from orchestrator.runtimes.egress_http import HEAD_LIMIT
+from orchestrator.runtimes.egress_proxy import AgentProxy, Opener, Resolver, open_tcp, resolve
 
 log = logging.getLogger(__name__)
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -44,15 +45,15 @@ RELAY_SCRIPT = r"""
 s=$1; d=$2; p=$3; m=$4; shift 5
 command -v "$s" >/dev/null 2>&1 || { echo "agent: no $s for the egress relay" >&2; exit 127; }
 relay() {
-  "$s" TCP6-LISTEN:$1,ipv6only=0,fork,reuseaddr,backlog=512 UNIX-CONNECT:"$d/$2" 2>/dev/null ||
-  exec "$s" TCP4-LISTEN:$1,bind=127.0.0.1,fork,reuseaddr,backlog=512 UNIX-CONNECT:"$d/$2" 2>/dev/null
+  "$s" TCP6-LISTEN:$1,ipv6only=0,fork,reuseaddr,backlog=512 UNIX-CONNECT:"$d/$2" ||
+  exec "$s" TCP4-LISTEN:$1,bind=127.0.0.1,fork,reuseaddr,backlog=512 UNIX-CONNECT:"$d/$2"
 }
 listening() {
   cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
     awk -v h=":$(printf %04X "$1")" '$4 == "0A" && substr($2, length($2) - 4) == h { f = 1 } END { exit !f }'
 }
-relay "$p" proxy.sock &
-[ "$m" = 0 ] || relay "$m" model.sock &
+relay "$p" proxy.sock </dev/null >/dev/null 2>&1 &
+[ "$m" = 0 ] || relay "$m" model.sock </dev/null >/dev/null 2>&1 &
 i=0
 until listening "$p" && { [ "$m" = 0 ] || listening "$m"; }; do
   i=$((i + 1))
@@ -74,15 +75,15 @@ class Relay:
 
     def env(self) -> dict[str, str]:
         proxy = f"http://127.0.0.1:{self.proxy_port}"
-        # loopback is not proxied: the model API's relay listens there, and nothing else does
-        direct = "localhost,127.0.0.1,::1"
+        # everything through the proxy, loopback too: the namespace's own loopback has nothing on it
+        # but the relays (the model API's port among them, for clients that never proxy loopback)
         return {
             "HTTP_PROXY": proxy,
             "HTTPS_PROXY": proxy,
             "http_proxy": proxy,
             "https_proxy": proxy,
-            "NO_PROXY": direct,
-            "no_proxy": direct,
+            "NO_PROXY": "",
+            "no_proxy": "",
         }
 
     def wrap(self, argv: list[str]) -> list[str]:

@@ -18,19 +18,16 @@ import ipaddress
 import logging
 import socket
 from collections.abc import Awaitable, Callable
-from urllib.parse import urlsplit
 
-from orchestrator.domain.egress import Decision, EgressPolicy, IPAddress, split_host_port
+from orchestrator.domain.egress import Decision, EgressPolicy, IPAddress
+from orchestrator.runtimes.egress_http import Refused, Request, answer, copy_body, read_request
 
 log = logging.getLogger(__name__)
 
-HEAD_LIMIT = 16 * 1024
-HEAD_TIMEOUT_SECONDS = 30.0
 CONNECT_TIMEOUT_SECONDS = 10.0
 MAX_CONNECTIONS = 256
 _LOGGED_REFUSALS = 20
 _CHUNK = 64 * 1024
-_HOP_HEADERS = ("proxy-authorization:", "proxy-connection:")
 
 Streams = tuple[asyncio.StreamReader, asyncio.StreamWriter]
 Opener = Callable[[str, int], Awaitable[Streams]]
@@ -50,54 +47,6 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
         if address not in found:
             found.append(address)
     return found
-
-
-class Refused(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-def answer(status: int, reason: str) -> bytes:
-    phrase = {400: "Bad Request", 403: "Forbidden", 502: "Bad Gateway", 503: "Service Unavailable"}
-    body = f"orchestrator egress: {reason}\n".encode()
-    return (
-        f"HTTP/1.1 {status} {phrase.get(status, 'Error')}\r\nContent-Type: text/plain\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    ).encode() + body
-
-
-def parse_head(head: bytes) -> tuple[str, str, int, bytes | None]:
-    """(method, host, port, what to send upstream first: None for CONNECT, else the rewritten head)."""
-    try:
-        text = head.decode("latin-1")
-    except UnicodeDecodeError as exc:  # pragma: no cover - latin-1 decodes every byte
-        raise Refused(400, "unreadable request") from exc
-    lines = text.split("\r\n")
-    parts = lines[0].split(" ")
-    if len(parts) != 3 or not parts[2].startswith("HTTP/"):
-        raise Refused(400, "not an HTTP proxy request")
-    method, target, version = parts
-    if method.upper() == "CONNECT":
-        try:
-            host, port = split_host_port(target, None)
-        except ValueError as exc:
-            raise Refused(400, f"bad CONNECT target {target[:200]!r}") from exc
-        if port is None:
-            raise Refused(400, f"CONNECT needs host:port, got {target[:200]!r}")
-        return "CONNECT", host, port, None
-    url = urlsplit(target)
-    if url.scheme.lower() != "http" or not url.hostname:
-        raise Refused(400, "only CONNECT and absolute http:// requests go through this proxy")
-    try:
-        port = url.port or 80
-    except ValueError as exc:
-        raise Refused(400, f"bad port in {target[:200]!r}") from exc
-    path = (url.path or "/") + (f"?{url.query}" if url.query else "")
-    headers = [ln for ln in lines[1:] if ln and not ln.lower().startswith(_HOP_HEADERS)]
-    rewritten = "\r\n".join([f"{method} {path} {version}", *headers]) + "\r\n\r\n"
-    return method, url.hostname, port, rewritten.encode("latin-1")
 
 
 class AgentProxy:
@@ -149,21 +98,35 @@ class AgentProxy:
             await _close(writer)
 
     async def _proxy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_SECONDS)
-        except (asyncio.LimitOverrunError, ValueError) as exc:
-            raise Refused(400, f"request head over {HEAD_LIMIT} bytes") from exc
-        method, host, port, first = parse_head(head)
-        what = f"{method} {host}:{port}"
-        decision = self.policy.decide(host, port)
+        request = await read_request(reader)
+        if request is None:
+            return
+        what = f"{request.method} {request.host}:{request.port}"
+        decision = self.policy.decide(request.host, request.port)
         if not decision.allowed:
             raise Refused(403, f"{what} refused: {decision.reason}")
-        up_reader, up_writer = await self._connect(what, host, port, decision)
-        if first is None:
+        up_reader, up_writer = await self._connect(what, request.host, request.port, decision)
+        if request.head is None:
             writer.write(b"HTTP/1.1 200 Connection Established\r\n\r\n")
+            await self._splice(reader, writer, up_reader, up_writer)
         else:
-            up_writer.write(first)
-        await self._splice(reader, writer, up_reader, up_writer)
+            await self._splice(reader, writer, up_reader, up_writer, first=request)
+
+    async def _requests(self, first: Request, reader: asyncio.StreamReader, up: asyncio.StreamWriter) -> None:
+        """Plain HTTP, request by request (a kept-alive connection carries several): each head rewritten
+        to origin form, each body passed on as framed; another target on the same connection ends it."""
+        request: Request | None = first
+        while request is not None:
+            if (request.host, request.port) != (first.host, first.port) or request.head is None:
+                self._refused(
+                    f"{request.method} {request.host}:{request.port} refused: not on this connection"
+                )
+                break
+            up.write(request.head)
+            await copy_body(reader, up, request.framing)
+            request = await read_request(reader)
+        if up.can_write_eof():
+            up.write_eof()
 
     async def _model(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         model = self.policy.model
@@ -177,10 +140,12 @@ class AgentProxy:
         writer: asyncio.StreamWriter,
         up_reader: asyncio.StreamReader,
         up_writer: asyncio.StreamWriter,
+        first: Request | None = None,
     ) -> None:
         self._writers.add(up_writer)
+        outgoing = _pipe(reader, up_writer) if first is None else self._requests(first, reader, up_writer)
         try:
-            await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+            await asyncio.gather(outgoing, _pipe(up_reader, writer))
         finally:
             self._writers.discard(up_writer)
             await _close(up_writer)
