@@ -12,7 +12,7 @@ import pytest
 
 from tests.support import fake_anthropic as fm
 from tests.support.decoy import Decoy
-from tests.support.runtimes import require_bwrap
+from tests.support.runtimes import remove_containers, require_bwrap, require_docker
 from tests.support.server import Server, stream_json_lines
 
 POSTGRES_PORT = 55432
@@ -33,7 +33,8 @@ for p in $ports; do
   echo "proxy $p: $(ask 127.0.0.1:$p)"
 done
 for t in 169.254.169.254:80 10.0.0.1:443 metadata.google.internal:80; do echo "proxy $t: $(ask $t)"; done
-echo "allowed: $(curl -s -m 10 http://127.0.0.1:$ALLOWED/hello)"
+get="GET http://127.0.0.1:$ALLOWED/hello HTTP/1.1\r\nHost: allowed\r\n\r\n"
+echo "allowed: $( (exec 3<>/dev/tcp/127.0.0.1/$pp && printf "$get" >&3 && tail -1 <&3) 2>&1)"
 """
 
 
@@ -47,12 +48,22 @@ def _tool_output(server: Server, agent_id: str) -> str:
     )
 
 
-def test_a_sandboxed_agent_reaches_the_model_and_allowed_hosts_only(  # type: ignore[no-untyped-def]
-    make_server, fake_model: fm.FakeAnthropic
-) -> None:
+def _runtime(name: str) -> dict[str, str]:
+    if name == "docker":
+        return {"AGENT_RUNTIME": "docker", "AGENT_IMAGE": require_docker()}
     require_bwrap()
+    return {"AGENT_SANDBOX": "bwrap"}
+
+
+@pytest.mark.parametrize(
+    "runtime", ["bwrap", pytest.param("docker", marks=pytest.mark.xdist_group("docker"))]
+)
+def test_an_agent_reaches_the_model_and_allowed_hosts_only(  # type: ignore[no-untyped-def]
+    make_server, fake_model: fm.FakeAnthropic, runtime: str
+) -> None:
+    env = _runtime(runtime)
     with Decoy("attacked") as decoy, Decoy("allowed") as allowed:
-        server = make_server(AGENT_SANDBOX="bwrap", AGENT_EGRESS_ALLOW=f"127.0.0.1:{allowed.port}")
+        server = make_server(**env, AGENT_EGRESS_ALLOW=f"127.0.0.1:{allowed.port}")
         known = f"{server.port} {POSTGRES_PORT} {decoy.port}"
         command = f"KNOWN='{known}' ALLOWED={allowed.port}\n{SCAN}"
         marker = fake_model.scenario(
@@ -61,7 +72,12 @@ def test_a_sandboxed_agent_reaches_the_model_and_allowed_hosts_only(  # type: ig
         health = server.client.get("/api/health").json()
         assert health["agent_egress"].startswith("restricted"), health
 
-        done = server.wait_agent(server.spawn(f"scan the network {marker}")["id"], timeout=120)
+        agent_id = server.spawn(f"scan the network {marker}")["id"]
+        try:
+            done = server.wait_agent(agent_id, timeout=120)
+        finally:
+            if runtime == "docker":
+                remove_containers(agent_id)
         out = _tool_output(server, done["id"])
         assert done["status"] == "completed", (done, out)
         assert done["metadata"]["result"] == "Scanned.", "the model calls went through"
