@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.support import fake_anthropic as fm
 from tests.support.decoy import Decoy
-from tests.support.runtimes import remove_containers, require_bwrap, require_docker
+from tests.support.runtimes import fake_cli, remove_containers, require_bwrap, require_docker
 from tests.support.server import Server, stream_json_lines
 
 POSTGRES_PORT = 55432
@@ -117,3 +118,36 @@ def test_a_wrong_egress_setting_stops_the_start_naming_it(tmp_path: Path, variab
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith(f"error: {variable}:"), proc.stderr
+
+
+def test_an_adopted_agent_reaches_the_network_again_after_a_crash_of_the_service(  # type: ignore[no-untyped-def]
+    make_server, tmp_path: Path
+) -> None:
+    require_bwrap()
+    with Decoy("allowed") as allowed:
+        script = fake_cli(
+            tmp_path,
+            f"""
+get() {{ curl -s -m 5 http://127.0.0.1:{allowed.port}/$1 || echo "failed $1"; }}
+echo "before: $(get before)"
+while [ ! -e go ]; do sleep 0.1; done
+echo "after: $(get after)"
+""",
+        )
+        env = {"AGENT_SANDBOX": "bwrap", "AGENT_EGRESS_ALLOW": f"127.0.0.1:{allowed.port}"}
+        first = make_server(kill_agents_on_shutdown=False, CLAUDE_BIN=str(script), **env)
+        agent = first.spawn("fetch, then fetch again")
+        stdout = first.data_dir / "runs" / agent["id"] / "stdout"
+        deadline = time.monotonic() + 60
+        while "before:" not in (stdout.read_text() if stdout.exists() else ""):
+            assert time.monotonic() < deadline, first.log()
+            time.sleep(0.1)
+        first.crash()
+
+        second = make_server(data_dir=first.data_dir, CLAUDE_BIN=str(script), **env)
+        (Path(agent["workspace"]) / "go").touch()
+        done = second.wait_agent(agent["id"], timeout=60)
+        assert done["status"] == "completed", done
+        out = stdout.read_text()
+        assert "before: decoy allowed" in out and "after: decoy allowed" in out, out
+        assert [c.split(b" ")[1] for c in allowed.connections] == [b"/before", b"/after"]
