@@ -85,10 +85,10 @@ def _framing(headers: list[str]) -> Framing:
     return length
 
 
-async def read_request(reader: asyncio.StreamReader) -> Request | None:
+async def read_request(reader: asyncio.StreamReader, wait: float = HEAD_TIMEOUT_SECONDS) -> Request | None:
     """The next request on the connection; None when the agent closed it between requests."""
     try:
-        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), HEAD_TIMEOUT_SECONDS)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), wait)
     except asyncio.IncompleteReadError as exc:
         if exc.partial.strip():
             raise Refused(400, "incomplete request head") from exc

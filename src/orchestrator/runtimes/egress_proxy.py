@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 MAX_CONNECTIONS = 256
+IDLE_SECONDS = 600.0  # a kept-alive connection between requests; its upstream may close it sooner
 _LOGGED_REFUSALS = 20
 _CHUNK = 64 * 1024
 
@@ -64,7 +65,8 @@ class AgentProxy:
         self.policy = policy
         self._open = opener
         self._resolve = resolver
-        self._writers: set[asyncio.StreamWriter] = set()
+        self._writers: set[asyncio.StreamWriter] = set()  # both ends of every connection
+        self._clients = 0
         self.refusals = 0
 
     async def serve_proxy(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -79,10 +81,11 @@ class AgentProxy:
         writer: asyncio.StreamWriter,
         handle: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
     ) -> None:
-        if len(self._writers) >= MAX_CONNECTIONS:
+        if self._clients >= MAX_CONNECTIONS:
             writer.write(answer(503, f"more than {MAX_CONNECTIONS} connections at once"))
             await _close(writer)
             return
+        self._clients += 1
         self._writers.add(writer)
         try:
             await handle(reader, writer)
@@ -94,6 +97,7 @@ class AgentProxy:
         except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError):
             pass
         finally:
+            self._clients -= 1
             self._writers.discard(writer)
             await _close(writer)
 
@@ -124,7 +128,7 @@ class AgentProxy:
                 break
             up.write(request.head)
             await copy_body(reader, up, request.framing)
-            request = await read_request(reader)
+            request = await read_request(reader, IDLE_SECONDS)
         if up.can_write_eof():
             up.write_eof()
 
