@@ -33,6 +33,7 @@ for p in $ports; do
   else echo "direct $p refused"; fi
   echo "proxy $p: $(ask 127.0.0.1:$p)"
 done
+for s in /run/docker.sock /var/run/docker.sock /run/postgresql; do [ -e $s ] && echo "visible: $s"; done
 for t in 169.254.169.254:80 10.0.0.1:443 metadata.google.internal:80; do echo "proxy $t: $(ask $t)"; done
 get="GET http://127.0.0.1:$ALLOWED/hello HTTP/1.1\r\nHost: allowed\r\n\r\n"
 echo "allowed: $( (exec 3<>/dev/tcp/127.0.0.1/$pp && printf "$get" >&3 && tail -1 <&3) 2>&1)"
@@ -92,6 +93,7 @@ def test_an_agent_reaches_the_model_and_allowed_hosts_only(  # type: ignore[no-u
         for target in ("169.254.169.254:80", "10.0.0.1:443", "metadata.google.internal:80"):
             assert f"proxy {target}: HTTP/1.1 403" in out, out
         assert decoy.connections == [], "the decoy was reached"
+        assert "visible:" not in out, "the host services' Unix sockets are hidden"
         assert "allowed: decoy allowed" in out, out
         assert [c.split(b"\r\n")[0] for c in allowed.connections] == [b"GET /hello HTTP/1.1"]
         assert f"CONNECT 127.0.0.1:{POSTGRES_PORT} refused" in server.log()

@@ -37,7 +37,14 @@ def test_the_bwrap_network_block_unshares_binds_the_sockets_and_wraps_the_comman
     assert command[:3] == ["/bin/sh", "-c", RELAY_SCRIPT]
     assert command[4:9] == ["/usr/bin/socat", str(RUN / "net"), "3128", "18080", "--"]
     assert command[9:] == SPEC.argv
+    assert argv[argv.index("--unshare-net") + 1 : argv.index("--unshare-net") + 3] == ["--tmpfs", "/run"]
     assert "--unshare-net" not in bwrap_argv("/usr/bin/bwrap", SPEC)
+
+
+def test_run_is_left_alone_when_the_agent_is_given_a_path_under_it() -> None:
+    assert "/run" in RELAY.bwrap_args([Path("/srv/ws")])
+    assert "/run" not in RELAY.bwrap_args([Path("/run/orchestrator/workspaces/a")])
+    assert "/run" not in Relay(Path("/run/orchestrator/runs/a/net")).bwrap_args()
 
 
 def test_a_container_without_network_gets_the_relay() -> None:

@@ -21,7 +21,7 @@ import contextlib
 import logging
 import os
 import shutil
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +36,7 @@ NET_DIR = "net"
 PROXY_SOCKET = "proxy.sock"
 MODEL_SOCKET = "model.sock"
 PROXY_PORT = 3128
+SOCKET_DIR = Path("/run")  # where host services keep their Unix sockets (/var/run leads here)
 _READY_TRIES = 500  # x 10 ms
 
 # $1 socat, $2 socket dir, $3 proxy port, $4 model port (0: none), then `--` and the command.
@@ -101,9 +102,14 @@ class Relay:
             *argv,
         ]
 
-    def bwrap_args(self) -> list[str]:
-        """The network block of a bwrap command line: own namespace, the sockets, the proxy variables."""
-        args = ["--unshare-net", "--ro-bind", str(self.net_dir), str(self.net_dir)]
+    def bwrap_args(self, kept: Sequence[Path] = ()) -> list[str]:
+        """The network block of a bwrap command line: own namespace, the host services' Unix sockets
+        hidden (an empty /run: the Docker socket, D-Bus, PostgreSQL's; unless `kept`, the paths the agent
+        is given, lie under it), the relay's sockets, the proxy variables."""
+        args = ["--unshare-net"]
+        if not any(path == SOCKET_DIR or SOCKET_DIR in path.parents for path in [*kept, self.net_dir]):
+            args += ["--tmpfs", str(SOCKET_DIR)]
+        args += ["--ro-bind", str(self.net_dir), str(self.net_dir)]
         for name, value in self.env().items():
             args += ["--setenv", name, value]
         return args

@@ -79,7 +79,7 @@ def bwrap_argv(bwrap: str, spec: RunSpec, *, as_root: bool = True, network: Rela
         argv += ["--bind", str(path), str(path)]
     command = spec.argv
     if network is not None:  # the network block (egress.py); comes last so its binds are not hidden
-        argv += network.bwrap_args()
+        argv += network.bwrap_args(writable_paths(spec))
         command = network.wrap(spec.argv)
     argv += ["--chdir", str(spec.cwd), "--", *command]
     return argv
