@@ -14,7 +14,7 @@ import pytest
 from tests.support import fake_anthropic as fm
 from tests.support.decoy import Decoy
 from tests.support.runtimes import fake_cli, remove_containers, require_bwrap, require_docker
-from tests.support.server import Server, stream_json_lines
+from tests.support.server import Server, agent_pids, stream_json_lines
 
 POSTGRES_PORT = 55432
 
@@ -97,6 +97,7 @@ def test_an_agent_reaches_the_model_and_allowed_hosts_only(  # type: ignore[no-u
         assert "allowed: decoy allowed" in out, out
         assert [c.split(b"\r\n")[0] for c in allowed.connections] == [b"GET /hello HTTP/1.1"]
         assert f"CONNECT 127.0.0.1:{POSTGRES_PORT} refused" in server.log()
+        assert agent_pids(agent_id) == [], "the relays ended with the agent"
 
 
 def test_without_a_sandbox_health_says_agents_have_the_open_network(server: Server) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.domain.egress import EgressPolicy, IPAddress
+from orchestrator.runtimes.base import RuntimeError_
 from orchestrator.runtimes.egress import MODEL_SOCKET, PROXY_SOCKET, Egress
 from orchestrator.runtimes.egress_proxy import Streams, open_tcp, resolve
 from tests.support.decoy import Decoy
@@ -178,3 +179,12 @@ def test_what_is_not_a_proxy_request_gets_a_400(tmp_path: Path, request_bytes: b
             assert recorder.dialled == []
 
         _run(tmp_path, "", body, model.port)
+
+
+def test_a_socket_path_over_the_kernels_limit_is_refused_with_a_clear_reason(tmp_path: Path) -> None:
+    async def main() -> None:
+        egress = Egress(EgressPolicy.from_settings("http://127.0.0.1:9", ""))
+        with pytest.raises(RuntimeError_, match="set RUNS_DIR"):
+            await egress.open(AGENT, tmp_path / ("x" * 120))
+
+    asyncio.run(main())

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.domain.egress import EgressPolicy
+from orchestrator.runtimes.base import RuntimeError_
 from orchestrator.runtimes.egress_http import HEAD_LIMIT
 from orchestrator.runtimes.egress_proxy import AgentProxy, Opener, Resolver, open_tcp, resolve
 
@@ -36,6 +37,7 @@ NET_DIR = "net"
 PROXY_SOCKET = "proxy.sock"
 MODEL_SOCKET = "model.sock"
 PROXY_PORT = 3128
+MAX_SOCKET_PATH = 107  # sun_path, less its terminating NUL
 SOCKET_DIR = Path("/run")  # where host services keep their Unix sockets (/var/run leads here)
 _READY_TRIES = 500  # x 10 ms
 
@@ -146,6 +148,12 @@ class Egress:
         """Listens for the agent (again, after a restart) and returns what its sandbox needs."""
         self.close(agent_id)
         relay = self.relay(run_dir, socat)
+        longest = relay.net_dir / PROXY_SOCKET
+        if len(os.fsencode(longest)) > MAX_SOCKET_PATH:
+            raise RuntimeError_(
+                f"the egress socket path {str(longest)!r} is over {MAX_SOCKET_PATH} bytes, the kernel's "
+                "limit for a Unix socket: set RUNS_DIR (or ORCHESTRATOR_DATA_DIR) to a shorter path"
+            )
         relay.net_dir.mkdir(parents=True, exist_ok=True)
         relay.net_dir.chmod(0o755)
         proxy = AgentProxy(agent_id, self.policy, opener=self._opener, resolver=self._resolver)
