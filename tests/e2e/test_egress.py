@@ -98,6 +98,7 @@ def test_an_agent_reaches_the_model_and_allowed_hosts_only(  # type: ignore[no-u
         assert [c.split(b"\r\n")[0] for c in allowed.connections] == [b"GET /hello HTTP/1.1"]
         assert f"CONNECT 127.0.0.1:{POSTGRES_PORT} refused" in server.log()
         assert agent_pids(agent_id) == [], "the relays ended with the agent"
+        assert not (server.data_dir / "egress" / agent_id).exists(), "its socket directory is gone"
 
 
 def test_without_a_sandbox_health_says_agents_have_the_open_network(server: Server) -> None:

@@ -64,10 +64,11 @@ def _run(
         recorder = Recorder()
         egress = Egress(
             EgressPolicy.from_settings(f"http://127.0.0.1:{model_port}", allow),
+            tmp_path / "egress",
             opener=recorder.open,
             resolver=fake_dns,
         )
-        relay = await egress.open(AGENT, tmp_path)
+        relay = await egress.open(AGENT)
         try:
             await body(relay.net_dir, recorder)
         finally:
@@ -183,8 +184,8 @@ def test_what_is_not_a_proxy_request_gets_a_400(tmp_path: Path, request_bytes: b
 
 def test_a_socket_path_over_the_kernels_limit_is_refused_with_a_clear_reason(tmp_path: Path) -> None:
     async def main() -> None:
-        egress = Egress(EgressPolicy.from_settings("http://127.0.0.1:9", ""))
-        with pytest.raises(RuntimeError_, match="set RUNS_DIR"):
-            await egress.open(AGENT, tmp_path / ("x" * 120))
+        egress = Egress(EgressPolicy.from_settings("http://127.0.0.1:9", ""), tmp_path / ("x" * 120))
+        with pytest.raises(RuntimeError_, match="ORCHESTRATOR_DATA_DIR"):
+            await egress.open(AGENT)
 
     asyncio.run(main())

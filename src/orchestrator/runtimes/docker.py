@@ -9,7 +9,7 @@ restarted service re-attaches by container id (`ref` = `docker-<id>`) and reads 
 offset; a container that ended while the service was down is finished from its recorded exit code.
 
 Network: AGENT_DOCKER_NETWORK, default `none`: the container has only its own loopback, and the egress
-relay (`egress.py`) started before the CLI leads through the bind-mounted run directory to the service's
+relay (`egress.py`) started before the CLI leads through a bind-mounted socket directory to the service's
 filtering proxy (the image needs `socat`). `host` shares the host's network (no filtering); any other
 value names a Docker network, whose own rules then decide.
 Limits: memory (no extra swap), CPUs and pids from the spec, or the settings' defaults.
@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.domain.types import LogStream
 from orchestrator.runtimes import files
 from orchestrator.runtimes.base import DefaultLimits, Limits, RunHandle, RunSpec, RuntimeError_
-from orchestrator.runtimes.egress import NET_DIR, Egress, Relay
+from orchestrator.runtimes.egress import Egress, Relay
 from orchestrator.runtimes.sandbox import writable_paths
 
 if TYPE_CHECKING:
@@ -96,6 +96,7 @@ def container_config(
     if relay is not None:
         env.update(relay.env())
         argv = relay.wrap(argv)
+        volumes[str(relay.net_dir)] = {"bind": str(relay.net_dir), "mode": "ro"}
     config: dict[str, Any] = {
         "image": image,
         "name": container_name(spec.agent_id),
@@ -215,6 +216,8 @@ class DockerHandle:
 
     def sweep(self) -> None:
         """The run has ended: the container goes (its output and exit code are in the run directory)."""
+        if self._egress is not None:
+            self._egress.remove(self._agent_id)
         if self._container is None:
             return
         self.poll()
@@ -319,7 +322,7 @@ class DockerRuntime:
 
     async def start(self, spec: RunSpec) -> RunHandle:
         # the socat of the relay is the image's own
-        relay = await self.egress.open(spec.agent_id, spec.run_dir, socat="socat") if self.egress else None
+        relay = await self.egress.open(spec.agent_id, socat="socat") if self.egress else None
         try:
             return await asyncio.to_thread(self._start, spec, relay)
         except BaseException:
@@ -346,7 +349,7 @@ class DockerRuntime:
             return None
         if container.labels.get(f"{LABEL_PREFIX}agent_id") != agent_id:
             return None
-        egress = self.egress if (run_dir / NET_DIR).is_dir() else None
+        egress = self.egress if self.egress and self.egress.relayed(agent_id) else None
         pid = container.attrs.get("State", {}).get("Pid") or None
         return DockerHandle(agent_id, run_dir, container, pid, egress)
 
@@ -354,7 +357,7 @@ class DockerRuntime:
         handle = await asyncio.to_thread(self._adopt, agent_id, ref, run_dir)
         if handle is not None and handle.relayed and not handle.poll()[0]:
             assert self.egress is not None
-            await self.egress.open(agent_id, run_dir, socat="socat")  # listens again for the running agent
+            await self.egress.open(agent_id, socat="socat")  # listens again for the running agent
         return handle
 
     def check(self) -> str | None:

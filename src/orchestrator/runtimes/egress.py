@@ -4,14 +4,18 @@ a relay out of it into the service's filtering proxy (`egress_proxy.py`).
 The agent runs in its own network namespace (bwrap `--unshare-net`; Docker `network_mode="none"`): the
 host's loopback (the service's API, PostgreSQL, any other local service) and every other address are out
 of reach. Before the CLI starts, a small shell (`RELAY_SCRIPT`) starts `socat` listeners on the
-namespace's loopback that relay each connection to a Unix socket in `<run_dir>/net/`, where the service
-accepts it: port PROXY_PORT speaks HTTP proxy (HTTP_PROXY/HTTPS_PROXY point at it), and when the model API
-is itself on loopback its own port is a fixed tunnel to it, so ANTHROPIC_BASE_URL works unchanged. The
+namespace's loopback that relay each connection to a Unix socket in `<data>/egress/<agent id>/`, where
+the service accepts it: port PROXY_PORT speaks HTTP proxy (HTTP_PROXY/HTTPS_PROXY point at it), and when
+the model API is on loopback its own port is a fixed tunnel to it, so ANTHROPIC_BASE_URL works unchanged. The
 shell then execs the CLI: the relays are its children and end with the sandbox or container (bwrap's init
 ends with the CLI and the kernel kills the rest of the PID namespace; a container ends with its PID 1).
 
 After a restart the service listens on the same socket paths again when it adopts the agent (`open` is
 called again); connections open at the time of the restart are cut.
+
+The socket directory belongs to the service, not to the agent's run directory: a container may write
+its run directory, and a `net` it replaced with a symlink would make the service chmod and bind where
+the agent chose. The sandbox or container sees the agent's own directory only, read-only.
 """
 
 from __future__ import annotations
@@ -33,7 +37,6 @@ from orchestrator.runtimes.egress_proxy import AgentProxy, Opener, Resolver, ope
 log = logging.getLogger(__name__)
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
-NET_DIR = "net"
 PROXY_SOCKET = "proxy.sock"
 MODEL_SOCKET = "model.sock"
 PROXY_PORT = 3128
@@ -123,39 +126,49 @@ class Egress:
     def __init__(
         self,
         policy: EgressPolicy,
+        sockets_dir: Path,
         *,
         socat: str | None = None,
         opener: Opener = open_tcp,
         resolver: Resolver = resolve,
     ) -> None:
         self.policy = policy
+        self.sockets_dir = sockets_dir
         self.socat = socat or shutil.which("socat") or "socat"
         self._opener = opener
         self._resolver = resolver
         self._open: dict[str, tuple[AgentProxy, list[asyncio.Server]]] = {}
 
-    def relay(self, run_dir: Path, socat: str | None = None) -> Relay:
+    def net_dir(self, agent_id: str) -> Path:
+        return self.sockets_dir / agent_id
+
+    def relay(self, agent_id: str, socat: str | None = None) -> Relay:
         model = self.policy.model
         proxy_port = PROXY_PORT if model.port != PROXY_PORT else PROXY_PORT + 1
         return Relay(
-            run_dir / NET_DIR,
+            self.net_dir(agent_id),
             proxy_port=proxy_port,
             model_port=model.port if model.on_loopback else None,
             socat=socat or self.socat,
         )
 
-    async def open(self, agent_id: str, run_dir: Path, socat: str | None = None) -> Relay:
+    def relayed(self, agent_id: str) -> bool:
+        """Whether the agent was started with the relay (its socket directory is still there)."""
+        return self.net_dir(agent_id).is_dir()
+
+    async def open(self, agent_id: str, socat: str | None = None) -> Relay:
         """Listens for the agent (again, after a restart) and returns what its sandbox needs."""
         self.close(agent_id)
-        relay = self.relay(run_dir, socat)
+        relay = self.relay(agent_id, socat)
         longest = relay.net_dir / PROXY_SOCKET
         if len(os.fsencode(longest)) > MAX_SOCKET_PATH:
             raise RuntimeError_(
                 f"the egress socket path {str(longest)!r} is over {MAX_SOCKET_PATH} bytes, the kernel's "
-                "limit for a Unix socket: set RUNS_DIR (or ORCHESTRATOR_DATA_DIR) to a shorter path"
+                "limit for a Unix socket: set ORCHESTRATOR_DATA_DIR to a shorter path"
             )
-        relay.net_dir.mkdir(parents=True, exist_ok=True)
-        relay.net_dir.chmod(0o755)
+        self.sockets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        relay.net_dir.mkdir(mode=0o755, exist_ok=True)
+        relay.net_dir.chmod(0o755)  # the agent may run under another uid (a container's user)
         proxy = AgentProxy(agent_id, self.policy, opener=self._opener, resolver=self._resolver)
         servers = [await self._listen(relay.net_dir / PROXY_SOCKET, proxy.serve_proxy)]
         if relay.model_port:
@@ -179,6 +192,10 @@ class Egress:
         for server in servers:
             server.close()
         proxy.close()
+
+    def remove(self, agent_id: str) -> None:
+        """The agent has ended: its socket directory goes (blocking; from the handle's sweep)."""
+        shutil.rmtree(self.net_dir(agent_id), ignore_errors=True)
 
     def problem(self) -> str | None:
         if not shutil.which(self.socat):

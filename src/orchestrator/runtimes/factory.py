@@ -44,6 +44,7 @@ def make_runtime(settings: Settings, instance_id: str) -> Runtime:
     """`instance_id` ties containers and Jobs to this instance; the manager puts it in every spec's labels,
     which the runtimes turn into `orchestrator.instance_id`."""
     defaults = default_limits(settings)
+    egress = Egress(egress_policy(settings), settings.data_dir / "egress")
     if settings.agent_runtime == "docker":
         from orchestrator.runtimes.docker import DockerRuntime
 
@@ -51,7 +52,7 @@ def make_runtime(settings: Settings, instance_id: str) -> Runtime:
             image=settings.agent_image,
             base_url=settings.docker_host,
             network_mode=settings.agent_docker_network,
-            egress=Egress(egress_policy(settings)) if settings.agent_docker_network == "none" else None,
+            egress=egress if settings.agent_docker_network == "none" else None,
             claude_bin=settings.agent_claude_bin,
             mount_claude=settings.agent_mount_claude,
             defaults=defaults,
@@ -78,5 +79,4 @@ def make_runtime(settings: Settings, instance_id: str) -> Runtime:
     from orchestrator.runtimes.sandbox import Bwrap
 
     sandbox = Bwrap(settings.bwrap_bin) if settings.agent_sandbox == "bwrap" else None
-    egress = Egress(egress_policy(settings)) if sandbox else None
-    return HostRuntime(sandbox=sandbox, defaults=defaults, egress=egress)
+    return HostRuntime(sandbox=sandbox, defaults=defaults, egress=egress if sandbox else None)

@@ -18,7 +18,7 @@ from pathlib import Path
 from orchestrator.domain.types import LogStream
 from orchestrator.runtimes import cgroups, files
 from orchestrator.runtimes.base import DefaultLimits, RunHandle, RunSpec, RuntimeError_
-from orchestrator.runtimes.egress import NET_DIR, Egress, Relay
+from orchestrator.runtimes.egress import Egress, Relay
 from orchestrator.runtimes.procfs import is_running, kill_marked, signal_group
 from orchestrator.runtimes.sandbox import Bwrap, terminate_inside
 
@@ -106,6 +106,8 @@ class HostHandle:
     def sweep(self) -> None:
         kill_marked(self._agent_id)
         cgroups.remove(self._agent_id, self._cgroup_root)
+        if self._egress is not None:
+            self._egress.remove(self._agent_id)
 
     def close(self) -> None:
         self._files.close()
@@ -151,7 +153,7 @@ class HostRuntime:
         groups = cgroups.create(spec.agent_id, limits, self._cgroup_root)
         if self.sandbox:
             (spec.run_dir / _SANDBOX_FILE).write_text("bwrap\n")
-        relay = await self.egress.open(spec.agent_id, spec.run_dir) if self.egress else None
+        relay = await self.egress.open(spec.agent_id) if self.egress else None
         prompt = os.open(spec.write_prompt(), os.O_RDONLY)
         out = os.open(spec.run_dir / "stdout", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         err = os.open(spec.run_dir / "stderr", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
@@ -189,9 +191,9 @@ class HostRuntime:
         if pid is None or not run_dir.is_dir():  # noqa: ASYNC240 - one stat
             return None
         sandboxed = (run_dir / _SANDBOX_FILE).exists()
-        egress = self.egress if (run_dir / NET_DIR).is_dir() else None
+        egress = self.egress if self.egress and self.egress.relayed(agent_id) else None
         if egress is not None and is_running(pid, agent_id):
-            await egress.open(agent_id, run_dir)
+            await egress.open(agent_id)
         return HostHandle(
             agent_id, pid, run_dir, None, sandboxed=sandboxed, cgroup_root=self._cgroup_root, egress=egress
         )
