@@ -18,6 +18,7 @@ from orchestrator.runtimes.base import RuntimeError_
 from orchestrator.runtimes.egress import MODEL_SOCKET, PROXY_SOCKET, Egress
 from orchestrator.runtimes.egress_proxy import Streams, open_tcp, resolve
 from tests.support.decoy import Decoy
+from tests.support.runtimes import require_bwrap
 
 AGENT = "coding-egress01"
 
@@ -189,3 +190,13 @@ def test_a_socket_path_over_the_kernels_limit_is_refused_with_a_clear_reason(tmp
             await egress.open(AGENT)
 
     asyncio.run(main())
+
+
+def test_the_relay_check_names_what_is_missing(tmp_path: Path) -> None:
+    policy = EgressPolicy.from_settings("http://127.0.0.1:9", "")
+    missing = Egress(policy, tmp_path, socat=str(tmp_path / "no-socat"))
+    assert "apt-get install socat" in (missing.problem() or "")
+    egress = Egress(policy, tmp_path)
+    assert egress.problem() is None
+    assert "bwrap --unshare-net fails here" in (egress.problem("/bin/false") or "")
+    assert egress.problem(require_bwrap()) is None

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import os
 import shutil
+import subprocess
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,7 @@ class Egress:
         self._opener = opener
         self._resolver = resolver
         self._open: dict[str, tuple[AgentProxy, list[asyncio.Server]]] = {}
+        self._trials: dict[str, str | None] = {}
 
     def net_dir(self, agent_id: str) -> Path:
         return self.sockets_dir / agent_id
@@ -197,7 +199,23 @@ class Egress:
         """The agent has ended: its socket directory goes (blocking; from the handle's sweep)."""
         shutil.rmtree(self.net_dir(agent_id), ignore_errors=True)
 
-    def problem(self) -> str | None:
+    def problem(self, bwrap: str | None = None, *, as_root: bool = True) -> str | None:
+        """What stops the relay on this host: no socat, or (checked once) no network namespace in bwrap."""
         if not shutil.which(self.socat):
             return f"the egress relay needs socat at {self.socat!r} (Debian: apt-get install socat)"
-        return None
+        if bwrap is None:
+            return None
+        if bwrap not in self._trials:
+            trial = [bwrap, *(() if as_root else ("--unshare-user-try",)), "--unshare-net"]
+            trial += ["--ro-bind", "/", "/", "--", self.socat, "-V"]
+            try:
+                done = subprocess.run(
+                    trial, capture_output=True, timeout=10, check=False, stdin=subprocess.DEVNULL
+                )
+                said = done.stderr.decode(errors="replace").strip()[:300]
+                self._trials[bwrap] = (
+                    None if done.returncode == 0 else f"bwrap --unshare-net fails here: {said}"
+                )
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                self._trials[bwrap] = f"bwrap --unshare-net fails here: {exc}"
+        return self._trials[bwrap]

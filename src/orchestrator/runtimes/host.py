@@ -203,4 +203,6 @@ class HostRuntime:
             return "no /bin/sh on this host"
         if self.sandbox is None:
             return None
-        return self.sandbox.problem or (self.egress.problem() if self.egress else None)
+        if self.sandbox.problem or self.egress is None:
+            return self.sandbox.problem
+        return self.egress.problem(self.sandbox.path, as_root=self.sandbox.as_root)
