@@ -33,6 +33,9 @@ for p in $ports; do
   else echo "direct $p refused"; fi
   echo "proxy $p: $(ask 127.0.0.1:$p)"
 done
+for d in "$EGRESS"/*/; do
+  echo "tried $d"; (touch "$d/x" || ln -s / "$d/evil") 2>/dev/null && echo "wrote $d"
+done
 for s in /run/docker.sock /var/run/docker.sock /run/postgresql; do [ -e $s ] && echo "visible: $s"; done
 for t in 169.254.169.254:80 10.0.0.1:443 metadata.google.internal:80; do echo "proxy $t: $(ask $t)"; done
 get="GET http://127.0.0.1:$ALLOWED/hello HTTP/1.1\r\nHost: allowed\r\n\r\n"
@@ -67,7 +70,7 @@ def test_an_agent_reaches_the_model_and_allowed_hosts_only(  # type: ignore[no-u
     with Decoy("attacked") as decoy, Decoy("allowed") as allowed:
         server = make_server(**env, AGENT_EGRESS_ALLOW=f"127.0.0.1:{allowed.port}")
         known = f"{server.port} {POSTGRES_PORT} {decoy.port}"
-        command = f"KNOWN='{known}' ALLOWED={allowed.port}\n{SCAN}"
+        command = f"KNOWN='{known}' ALLOWED={allowed.port} EGRESS={server.data_dir / 'egress'}\n{SCAN}"
         marker = fake_model.scenario(
             [fm.tool("Bash", {"command": command, "description": "scan"}), fm.text("Scanned.")]
         )
@@ -94,6 +97,8 @@ def test_an_agent_reaches_the_model_and_allowed_hosts_only(  # type: ignore[no-u
             assert f"proxy {target}: HTTP/1.1 403" in out, out
         assert decoy.connections == [], "the decoy was reached"
         assert "visible:" not in out, "the host services' Unix sockets are hidden"
+        assert f"tried {server.data_dir}/egress/{agent_id}/" in out, out
+        assert "wrote" not in out, "the socket directory is read-only to the agent"
         assert "allowed: decoy allowed" in out, out
         assert [c.split(b"\r\n")[0] for c in allowed.connections] == [b"GET /hello HTTP/1.1"]
         assert f"CONNECT 127.0.0.1:{POSTGRES_PORT} refused" in server.log()
