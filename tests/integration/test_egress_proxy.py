@@ -162,6 +162,20 @@ def test_each_request_of_a_kept_alive_connection_is_rewritten_and_checked(tmp_pa
         ]
 
 
+def test_a_bad_request_later_on_a_kept_alive_connection_ends_it(tmp_path: Path) -> None:
+    with Decoy("model") as model, Decoy("allowed") as allowed:
+
+        async def body(net: Path, recorder: Recorder) -> None:
+            first = f"POST http://127.0.0.1:{allowed.port}/one HTTP/1.1\r\nContent-Length: 2\r\n\r\nok"
+            reader, writer = await asyncio.open_unix_connection(str(net / PROXY_SOCKET))
+            writer.write(first.encode() + b"not http\r\n\r\n")
+            answer = await asyncio.wait_for(reader.read(), 10)  # ends: no connection is left open
+            writer.close()
+            assert answer.endswith(b"not an HTTP proxy request\n"), answer
+
+        _run(tmp_path, f"127.0.0.1:{allowed.port}", body, model.port)
+
+
 @pytest.mark.parametrize(
     "request_bytes",
     [

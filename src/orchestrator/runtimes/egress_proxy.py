@@ -148,8 +148,14 @@ class AgentProxy:
     ) -> None:
         self._writers.add(up_writer)
         outgoing = _pipe(reader, up_writer) if first is None else self._requests(first, reader, up_writer)
+        both = [asyncio.ensure_future(outgoing), asyncio.ensure_future(_pipe(up_reader, writer))]
         try:
-            await asyncio.gather(outgoing, _pipe(up_reader, writer))
+            await asyncio.gather(*both)
+        except BaseException:
+            for task in both:  # one direction failed: the other must not linger on its own
+                task.cancel()
+            await asyncio.gather(*both, return_exceptions=True)
+            raise
         finally:
             self._writers.discard(up_writer)
             await _close(up_writer)
