@@ -22,6 +22,7 @@ from orchestrator.api import tasks as tasks_api
 from orchestrator.api import webhooks as webhooks_api
 from orchestrator.api.deps import Authorized
 from orchestrator.recovery import Recovery
+from orchestrator.runtimes.factory import egress_state
 from orchestrator.services import Services, build
 from orchestrator.settings import Settings
 
@@ -93,6 +94,9 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
             services.runtime.name,
             recovered,
         )
+        egress = egress_state(settings)
+        if not egress.startswith("restricted"):
+            log.warning("agent network egress: %s", egress)
         try:
             yield
         finally:

@@ -146,6 +146,7 @@ class Health(BaseModel):
     runtime: str
     claude: str
     running_agents: int
+    agent_egress: str = ""  # what agents can reach on the network (runtimes/factory.egress_state)
 
 
 class ErrorBody(BaseModel):

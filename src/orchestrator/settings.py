@@ -12,6 +12,7 @@ from platformdirs import user_data_dir
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from orchestrator.domain.egress import model_api, parse_allow
 from orchestrator.domain.git_url import DEFAULT_GIT_URL, check_git_base_url
 from orchestrator.domain.types import AgentType
 from orchestrator.runtimes.ownership import parse_user
@@ -80,9 +81,13 @@ class Settings(BaseSettings):
     agent_claude_bin: str | None = Field("claude", validation_alias="AGENT_CLAUDE_BIN")
     agent_mount_claude: bool = Field(False, validation_alias="AGENT_MOUNT_CLAUDE")
     docker_host: str | None = Field(None, validation_alias="DOCKER_HOST")
-    agent_docker_network: str = Field("host", validation_alias="AGENT_DOCKER_NETWORK")
     # uid[:gid] of Docker and Kubernetes agents; unset: the service's own, or 1000:1000 when it is root
     agent_container_user: str | None = Field(None, validation_alias="AGENT_CONTAINER_USER")
+
+    agent_docker_network: str = Field("none", validation_alias="AGENT_DOCKER_NETWORK")
+    # what agents may reach besides the model API (domain/egress.py); enforced inside bwrap and Docker
+    agent_egress_allow: str = Field("", validation_alias="AGENT_EGRESS_ALLOW")
+    anthropic_base_url: str = Field("https://api.anthropic.com", validation_alias="ANTHROPIC_BASE_URL")
     kubernetes_api_url: str | None = Field(None, validation_alias="KUBERNETES_API_URL")
     kubernetes_namespace: str = Field("orchestrator", validation_alias="KUBERNETES_NAMESPACE")
     kubernetes_secret_name: str | None = Field(
@@ -155,6 +160,18 @@ class Settings(BaseSettings):
     @classmethod
     def _git_url(cls, value: str) -> str:
         return check_git_base_url(value)
+
+    @field_validator("agent_egress_allow")
+    @classmethod
+    def _check_egress_allow(cls, value: str) -> str:
+        parse_allow(value)
+        return value
+
+    @field_validator("anthropic_base_url")
+    @classmethod
+    def _check_model_url(cls, value: str) -> str:
+        model_api(value)
+        return value
 
     @field_validator("claude_model", "api_token", "github_token", "instance_id", mode="before")
     @classmethod

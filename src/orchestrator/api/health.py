@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from orchestrator import __version__
 from orchestrator.api.deps import ServicesDep
 from orchestrator.models import Health
+from orchestrator.runtimes.factory import egress_state
 from orchestrator.store.db import StoreError
 
 router = APIRouter(tags=["health"])
@@ -28,4 +29,5 @@ def health(services: ServicesDep) -> Health:
         runtime=f"{services.runtime.name}: {runtime_problem or 'ok'}",
         claude=claude_problem or f"ok: {services.settings.claude_bin}",
         running_agents=services.agents.running_count,
+        agent_egress=egress_state(services.settings),
     )

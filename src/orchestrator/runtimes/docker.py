@@ -11,8 +11,10 @@ Nothing is streamed through the engine, so a restarted service re-attaches by co
 `docker-<id>`) and reads on from its stored offset; a container that ended while the service was down
 is finished from its recorded exit code.
 
-Network: AGENT_DOCKER_NETWORK, default `host`, because the CLI must reach the model API, which is often
-on the host's loopback (a proxy, or the tests' fake). Use a bridge network name to isolate the network.
+Network: AGENT_DOCKER_NETWORK, default `none`: the container has only its own loopback, and the egress
+relay (`egress.py`) started before the CLI leads through a bind-mounted socket directory to the service's
+filtering proxy (the image needs `socat`). `host` shares the host's network (no filtering); any other
+value names a Docker network, whose own rules then decide.
 Hardening: the agent runs as a non-root user (AGENT_CONTAINER_USER; a root service hands it the paths it
 writes and takes them back in `sweep`, see ownership.py), with every capability dropped,
 `no-new-privileges`, a read-only root file system and a private tmpfs `/tmp`.
@@ -43,6 +45,7 @@ from orchestrator.runtimes.base import (
     RunSpec,
     RuntimeError_,
 )
+from orchestrator.runtimes.egress import Egress, Relay
 from orchestrator.runtimes.ownership import AgentUser, hand_over_recorded, handover_problem, take_back
 from orchestrator.runtimes.sandbox import writable_paths
 
@@ -93,6 +96,7 @@ def container_config(
     user: AgentUser,
     claude_bin: str | None = None,
     mount_claude: str | None = None,
+    relay: Relay | None = None,
 ) -> dict[str, Any]:
     """The arguments of `containers.create` for a spec. Pure.
 
@@ -113,6 +117,10 @@ def container_config(
         volumes.setdefault(str(path), {"bind": str(path), "mode": "rw"})
     if mount_claude:
         volumes[mount_claude] = {"bind": argv[0], "mode": "ro"}
+    if relay is not None:
+        env.update(relay.env())
+        argv = relay.wrap(argv)
+        volumes[str(relay.net_dir)] = {"bind": str(relay.net_dir), "mode": "ro"}
     config: dict[str, Any] = {
         "image": image,
         "name": container_name(spec.agent_id),
@@ -151,9 +159,15 @@ def _docker_errors() -> tuple[type[Exception], ...]:
 
 class DockerHandle:
     def __init__(
-        self, agent_id: str, run_dir: Path, container: Container | None, pid: int | None = None
+        self,
+        agent_id: str,
+        run_dir: Path,
+        container: Container | None,
+        pid: int | None = None,
+        egress: Egress | None = None,
     ) -> None:
         self._agent_id = agent_id
+        self._egress = egress
         self._container = container
         self._container_id = container.id if container is not None else None
         self._files = files.OutputFiles(run_dir)
@@ -166,6 +180,10 @@ class DockerHandle:
     @property
     def ref(self) -> str:
         return f"{REF_PREFIX}{self._container_id or 'gone'}"
+
+    @property
+    def relayed(self) -> bool:
+        return self._egress is not None
 
     @property
     def pid(self) -> int | None:
@@ -229,6 +247,8 @@ class DockerHandle:
     def sweep(self) -> None:
         """The run has ended: the container goes (its output and exit code are in the run directory), and
         a root service takes back the paths it handed to the agent."""
+        if self._egress is not None:
+            self._egress.remove(self._agent_id)
         if self._container is not None:
             self.poll()
             try:
@@ -241,6 +261,8 @@ class DockerHandle:
 
     def close(self) -> None:
         self._files.close()
+        if self._egress is not None:
+            self._egress.close(self._agent_id)
 
 
 class DockerRuntime:
@@ -256,9 +278,11 @@ class DockerRuntime:
         claude_bin: str | None = None,
         mount_claude: bool = False,
         defaults: DefaultLimits | None = None,
+        egress: Egress | None = None,
     ) -> None:
         self.image = image
         self.user = user
+        self.egress = egress if network_mode == "none" else None
         self._base_url = base_url or None
         self._network_mode = network_mode
         self._claude_bin = claude_bin
@@ -312,7 +336,7 @@ class DockerRuntime:
                 f"(the service runs as uid {os.geteuid()}; run it as root or leave the setting unset): {exc}"
             ) from exc
 
-    def _start(self, spec: RunSpec) -> DockerHandle:
+    def _start(self, spec: RunSpec, relay: Relay | None) -> DockerHandle:
         client = self.client()
         self._prepare_files(spec)
         mount = self._mounted_claude(spec.argv[0])
@@ -325,6 +349,7 @@ class DockerRuntime:
             user=self.user,
             claude_bin=self._claude_bin,
             mount_claude=mount,
+            relay=relay,
         )
         import docker.errors
 
@@ -341,10 +366,17 @@ class DockerRuntime:
                 client.containers.get(container_name(spec.agent_id)).remove(force=True)
             raise RuntimeError_(f"cannot start a container: {exc}") from exc
         pid = container.attrs.get("State", {}).get("Pid") or None
-        return DockerHandle(spec.agent_id, spec.run_dir, container, pid)
+        return DockerHandle(spec.agent_id, spec.run_dir, container, pid, self.egress)
 
     async def start(self, spec: RunSpec) -> RunHandle:
-        return await asyncio.to_thread(self._start, spec)
+        # the socat of the relay is the image's own
+        relay = await self.egress.open(spec.agent_id, socat="socat") if self.egress else None
+        try:
+            return await asyncio.to_thread(self._start, spec, relay)
+        except BaseException:
+            if self.egress:
+                self.egress.close(spec.agent_id)
+            raise
 
     def _adopt(self, agent_id: str, ref: str, run_dir: Path) -> DockerHandle | None:
         if not ref.startswith(REF_PREFIX) or not run_dir.is_dir():
@@ -365,10 +397,16 @@ class DockerRuntime:
             return None
         if container.labels.get(f"{LABEL_PREFIX}agent_id") != agent_id:
             return None
-        return DockerHandle(agent_id, run_dir, container, container.attrs.get("State", {}).get("Pid") or None)
+        egress = self.egress if self.egress and self.egress.relayed(agent_id) else None
+        pid = container.attrs.get("State", {}).get("Pid") or None
+        return DockerHandle(agent_id, run_dir, container, pid, egress)
 
     async def adopt(self, agent_id: str, ref: str, run_dir: Path) -> RunHandle | None:
-        return await asyncio.to_thread(self._adopt, agent_id, ref, run_dir)
+        handle = await asyncio.to_thread(self._adopt, agent_id, ref, run_dir)
+        if handle is not None and handle.relayed and not handle.poll()[0]:
+            assert self.egress is not None
+            await self.egress.open(agent_id, socat="socat")  # listens again for the running agent
+        return handle
 
     def check(self) -> str | None:
         """Engine reachable and the image present; the answer is kept for 5 s (it is asked per spawn)."""

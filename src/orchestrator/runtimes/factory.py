@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 
+from orchestrator.domain.egress import EgressPolicy
 from orchestrator.runtimes.base import DefaultLimits, Runtime
+from orchestrator.runtimes.egress import Egress
 from orchestrator.runtimes.ownership import AgentUser, agent_user
 from orchestrator.settings import Settings
 
@@ -24,10 +26,33 @@ def container_user(settings: Settings) -> AgentUser:
     return agent_user(settings.agent_container_user, os.geteuid(), os.getegid())
 
 
+def egress_policy(settings: Settings) -> EgressPolicy:
+    return EgressPolicy.from_settings(settings.anthropic_base_url, settings.agent_egress_allow)
+
+
+def egress_state(settings: Settings) -> str:
+    """What agents can reach on the network with these settings (for /api/health and the start log)."""
+    if settings.agent_runtime == "kubernetes":
+        return "not filtered by the service: the cluster's NetworkPolicy decides"
+    if settings.agent_runtime == "docker":
+        network = settings.agent_docker_network
+        if network == "none":
+            return "restricted: the model API and AGENT_EGRESS_ALLOW, through the service's proxy"
+        if network == "host":
+            return "OPEN: AGENT_DOCKER_NETWORK=host gives agents the host's whole network and loopback"
+        return f"not filtered by the service: Docker network {network!r} decides"
+    if settings.agent_sandbox == "none":
+        return (
+            "OPEN: AGENT_SANDBOX=none, agents share the host's network and loopback (the service's API too)"
+        )
+    return "restricted: the model API and AGENT_EGRESS_ALLOW, through the service's proxy"
+
+
 def make_runtime(settings: Settings, instance_id: str) -> Runtime:
     """`instance_id` ties containers and Jobs to this instance; the manager puts it in every spec's labels,
     which the runtimes turn into `orchestrator.instance_id`."""
     defaults = default_limits(settings)
+    egress = Egress(egress_policy(settings), settings.data_dir / "egress")
     if settings.agent_runtime == "docker":
         from orchestrator.runtimes.docker import DockerRuntime
 
@@ -36,6 +61,7 @@ def make_runtime(settings: Settings, instance_id: str) -> Runtime:
             base_url=settings.docker_host,
             network_mode=settings.agent_docker_network,
             user=container_user(settings),
+            egress=egress if settings.agent_docker_network == "none" else None,
             claude_bin=settings.agent_claude_bin,
             mount_claude=settings.agent_mount_claude,
             defaults=defaults,
@@ -63,4 +89,4 @@ def make_runtime(settings: Settings, instance_id: str) -> Runtime:
     from orchestrator.runtimes.sandbox import Bwrap
 
     sandbox = Bwrap(settings.bwrap_bin) if settings.agent_sandbox == "bwrap" else None
-    return HostRuntime(sandbox=sandbox, defaults=defaults)
+    return HostRuntime(sandbox=sandbox, defaults=defaults, egress=egress if sandbox else None)

@@ -2,8 +2,9 @@
 re-attaches to a live agent and reads on from the last stored byte.
 
 Optionally boxed in by bubblewrap (`sandbox.py`: the wrapper shell stays outside the sandbox, so adoption
-works the same) and limited by cgroup directories (`cgroups.py`: the wrapper joins them before it starts
-the CLI; limits the spec leaves open come from the runtime's defaults, i.e. the settings)."""
+works the same), with its network cut down to the egress proxy (`egress.py`, only inside bwrap), and
+limited by cgroup directories (`cgroups.py`: the wrapper joins them before it starts the CLI; limits the
+spec leaves open come from the runtime's defaults, i.e. the settings)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from pathlib import Path
 from orchestrator.domain.types import LogStream
 from orchestrator.runtimes import cgroups, files
 from orchestrator.runtimes.base import DefaultLimits, RunHandle, RunSpec, RuntimeError_
+from orchestrator.runtimes.egress import Egress, Relay
 from orchestrator.runtimes.procfs import is_running, kill_marked, signal_group
 from orchestrator.runtimes.sandbox import Bwrap, terminate_inside
 
@@ -53,8 +55,10 @@ class HostHandle:
         *,
         sandboxed: bool = False,
         cgroup_root: Path = cgroups.ROOT,
+        egress: Egress | None = None,
     ) -> None:
         self._agent_id = agent_id
+        self._egress = egress
         self._pid = pid
         self._proc = proc
         self._files = files.OutputFiles(run_dir)
@@ -102,9 +106,13 @@ class HostHandle:
     def sweep(self) -> None:
         kill_marked(self._agent_id)
         cgroups.remove(self._agent_id, self._cgroup_root)
+        if self._egress is not None:
+            self._egress.remove(self._agent_id)
 
     def close(self) -> None:
         self._files.close()
+        if self._egress is not None:
+            self._egress.close(self._agent_id)
 
 
 class HostRuntime:
@@ -116,14 +124,16 @@ class HostRuntime:
         sandbox: Bwrap | None = None,
         defaults: DefaultLimits | None = None,
         cgroup_root: Path = cgroups.ROOT,
+        egress: Egress | None = None,
     ) -> None:
         self.sandbox = sandbox
+        self.egress = egress if sandbox else None  # a network namespace needs the sandbox
         self._defaults = defaults or DefaultLimits()
         self._cgroup_root = cgroup_root
 
-    def command(self, spec: RunSpec, cgroup_procs: list[str]) -> list[str]:
+    def command(self, spec: RunSpec, cgroup_procs: list[str], network: Relay | None = None) -> list[str]:
         """The wrapper shell's command line: join the cgroups, run (sandboxed) argv, record the exit code."""
-        inner = self.sandbox.wrap(spec) if self.sandbox else spec.argv
+        inner = self.sandbox.wrap(spec, network) if self.sandbox else spec.argv
         if not cgroup_procs:
             return ["/bin/sh", "-c", _WRAPPER, "agent", str(spec.run_dir), *inner]
         return [
@@ -143,12 +153,13 @@ class HostRuntime:
         groups = cgroups.create(spec.agent_id, limits, self._cgroup_root)
         if self.sandbox:
             (spec.run_dir / _SANDBOX_FILE).write_text("bwrap\n")
+        relay = await self.egress.open(spec.agent_id) if self.egress else None
         prompt = os.open(spec.write_prompt(), os.O_RDONLY)
         out = os.open(spec.run_dir / "stdout", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         err = os.open(spec.run_dir / "stderr", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             proc = subprocess.Popen(  # noqa: ASYNC220 - ~1 ms, cheaper than a thread hop (bench)
-                self.command(spec, groups.procs_files),
+                self.command(spec, groups.procs_files, relay),
                 stdin=prompt,
                 stdout=out,
                 stderr=err,
@@ -158,6 +169,8 @@ class HostRuntime:
             )
         except OSError as exc:
             cgroups.remove(spec.agent_id, self._cgroup_root, wait_seconds=0)
+            if self.egress:
+                self.egress.close(spec.agent_id)
             raise RuntimeError_(f"cannot start {spec.argv[0]!r}: {exc.strerror or exc}") from exc
         finally:
             os.close(prompt)
@@ -170,6 +183,7 @@ class HostRuntime:
             proc,
             sandboxed=self.sandbox is not None,
             cgroup_root=self._cgroup_root,
+            egress=self.egress,
         )
 
     async def adopt(self, agent_id: str, ref: str, run_dir: Path) -> HostHandle | None:
@@ -177,9 +191,18 @@ class HostRuntime:
         if pid is None or not run_dir.is_dir():  # noqa: ASYNC240 - one stat
             return None
         sandboxed = (run_dir / _SANDBOX_FILE).exists()
-        return HostHandle(agent_id, pid, run_dir, None, sandboxed=sandboxed, cgroup_root=self._cgroup_root)
+        egress = self.egress if self.egress and self.egress.relayed(agent_id) else None
+        if egress is not None and is_running(pid, agent_id):
+            await egress.open(agent_id)
+        return HostHandle(
+            agent_id, pid, run_dir, None, sandboxed=sandboxed, cgroup_root=self._cgroup_root, egress=egress
+        )
 
     def check(self) -> str | None:
         if not shutil.which("sh"):
             return "no /bin/sh on this host"
-        return self.sandbox.problem if self.sandbox else None
+        if self.sandbox is None:
+            return None
+        if self.sandbox.problem or self.egress is None:
+            return self.sandbox.problem
+        return self.egress.problem(self.sandbox.path, as_root=self.sandbox.as_root)

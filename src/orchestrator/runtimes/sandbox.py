@@ -2,7 +2,8 @@
 
 The agent gets its own PID, IPC and UTS namespaces, the whole file system read-only, a private `/tmp`,
 and write access only to its workspace (plus `--add-dir` directories), its HOME and CLAUDE_CONFIG_DIR.
-The network is shared with the host: the CLI must reach the model API, often on loopback.
+The network is the egress block's (`egress.py`): with a Relay, the agent has its own network namespace
+and reaches only what the service's proxy allows; without one, it shares the host's network.
 
 Layout and the adoption rule: the host runtime's `sh` wrapper stays OUTSIDE bwrap, in its own session,
 and runs `bwrap ... -- claude ...`. `--die-with-parent` ties the sandbox to that wrapper, not to the
@@ -25,6 +26,7 @@ from functools import cached_property
 from pathlib import Path
 
 from orchestrator.runtimes.base import RunSpec
+from orchestrator.runtimes.egress import Relay
 from orchestrator.runtimes.procfs import marked_pids
 
 DEFAULT_BWRAP = "/usr/bin/bwrap"
@@ -47,7 +49,7 @@ def writable_paths(spec: RunSpec) -> list[Path]:
     return found
 
 
-def bwrap_argv(bwrap: str, spec: RunSpec, *, as_root: bool = True) -> list[str]:
+def bwrap_argv(bwrap: str, spec: RunSpec, *, as_root: bool = True, network: Relay | None = None) -> list[str]:
     """The command that runs `spec.argv` in the sandbox. Pure."""
     argv = [bwrap]
     if not as_root:
@@ -75,7 +77,11 @@ def bwrap_argv(bwrap: str, spec: RunSpec, *, as_root: bool = True) -> list[str]:
         argv += ["--ro-bind-try", program, program]
     for path in writable_paths(spec):
         argv += ["--bind", str(path), str(path)]
-    argv += ["--chdir", str(spec.cwd), "--", *spec.argv]
+    command = spec.argv
+    if network is not None:  # the network block (egress.py); comes last so its binds are not hidden
+        argv += network.bwrap_args(writable_paths(spec))
+        command = network.wrap(spec.argv)
+    argv += ["--chdir", str(spec.cwd), "--", *command]
     return argv
 
 
@@ -107,8 +113,8 @@ class Bwrap:
         self.path = path
         self.as_root = os.geteuid() == 0
 
-    def wrap(self, spec: RunSpec) -> list[str]:
-        return bwrap_argv(self.path, spec, as_root=self.as_root)
+    def wrap(self, spec: RunSpec, network: Relay | None = None) -> list[str]:
+        return bwrap_argv(self.path, spec, as_root=self.as_root, network=network)
 
     @cached_property
     def problem(self) -> str | None:
