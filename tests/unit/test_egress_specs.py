@@ -9,6 +9,7 @@ from orchestrator.runtimes.docker import DockerRuntime, container_config
 from orchestrator.runtimes.egress import RELAY_SCRIPT, Relay
 from orchestrator.runtimes.factory import egress_state, make_runtime
 from orchestrator.runtimes.host import HostRuntime
+from orchestrator.runtimes.ownership import AgentUser
 from orchestrator.runtimes.sandbox import bwrap_argv
 from orchestrator.settings import Settings
 
@@ -48,7 +49,9 @@ def test_run_is_left_alone_when_the_agent_is_given_a_path_under_it() -> None:
 
 
 def test_a_container_without_network_gets_the_relay() -> None:
-    config = container_config(SPEC, Limits(60), image="i", network_mode="none", relay=RELAY)
+    config = container_config(
+        SPEC, Limits(60), image="i", network_mode="none", user=AgentUser(1000, 1000), relay=RELAY
+    )
     assert config["network_mode"] == "none"
     assert config["environment"]["HTTPS_PROXY"] == "http://127.0.0.1:3128"
     assert config["command"][0] == str(RUN)
