@@ -139,13 +139,15 @@ class LogPage(BaseModel):
 
 
 class Health(BaseModel):
+    """Without the token only `status`: instance, paths and error texts are for authorised callers."""
+
     status: str
-    version: str
-    instance_id: str
-    database: str
-    runtime: str
-    claude: str
-    running_agents: int
+    version: str | None = None
+    instance_id: str | None = None
+    database: str | None = None
+    runtime: str | None = None
+    claude: str | None = None
+    running_agents: int | None = None
 
 
 class ErrorBody(BaseModel):

@@ -88,7 +88,7 @@ class Client:
         self._retry = retry_policy(retries)
         self._http = httpx.Client(
             base_url=self.base_url,
-            headers=headers(resolve_token(token)),
+            headers=headers(resolve_token(token, self.base_url)),
             timeout=timeout,
             transport=transport,
         )
