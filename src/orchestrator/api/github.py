@@ -83,7 +83,8 @@ def clone_url(
     ref = github.ref(repo)
     if not authenticated:
         return CloneUrl(repo=ref.full_name, url=github.clone_url(repo), authenticated=False)
-    if not _settings(request).api_token:
+    # a generated token is handed to the local dashboard: only a token the operator set guards this one
+    if not _settings(request).api_token or getattr(request.app.state, "token_generated", False):
         raise HTTPException(403, AUTHENTICATED_URL_REFUSED)
     response.headers["Cache-Control"] = "no-store"
     return CloneUrl(repo=ref.full_name, url=github.authenticated_clone_url(repo), authenticated=True)

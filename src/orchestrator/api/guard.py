@@ -205,11 +205,9 @@ class Guard:
             try:
                 receive = await self._bounded(headers, receive)
             except BodyTooLarge:
+                # the connection stays open: the server drops the rest unread, the client gets the answer
                 await answer(
-                    send,
-                    413,
-                    f"request body over the limit of {self.max_body} bytes (API_MAX_BODY_BYTES)",
-                    [(b"connection", b"close")],
+                    send, 413, f"request body over the limit of {self.max_body} bytes (API_MAX_BODY_BYTES)"
                 )
                 return
             except ValueError:
