@@ -492,6 +492,11 @@ async function showHealth() {
   }
 }
 
-wire();
-showHealth();
-poll();
+async function start() {
+  wire();
+  if (!token) await renewToken(); // before the first call: the health check's details need the token
+  showHealth();
+  poll();
+}
+
+start();
