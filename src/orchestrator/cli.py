@@ -82,9 +82,14 @@ def serve(
         raise typer.Exit(2) from None
     import uvicorn
 
+    from orchestrator.api_token import TokenFileError
     from orchestrator.app import create_app
 
-    application = create_app(settings, kill_agents_on_shutdown=kill_agents_on_shutdown)
+    try:
+        application = create_app(settings, kill_agents_on_shutdown=kill_agents_on_shutdown)
+    except TokenFileError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     uvicorn.run(
         application,
         host=settings.host,

@@ -124,6 +124,18 @@ def test_token_from_flag_or_environment(make_server: ServerFactory) -> None:
     assert ok_json("queue", "ls", url=server, ORCHESTRATOR_API_TOKEN="cli-token")["queued"] == 0
 
 
+def test_the_newcomer_path_needs_no_token(make_server: ServerFactory, tmp_path: Path) -> None:
+    """`orchestrator serve` with every default, then the CLI as it comes: no --token, no variable."""
+    home = tmp_path / "home"
+    server = make_server(data_dir=home / ".local" / "share" / "orchestrator", HOME=str(home))
+    env = {"HOME": str(home)}
+    assert ok_json("queue", "ls", url=server.url, **env)["queued"] == 0
+    assert ok_json("health", url=server.url, **env)["instance_id"], "the details need the token: it was sent"
+    assert ok_json("tasks", "add", "from the CLI", url=server.url, **env)["status"] == "pending"
+    other = tmp_path / "other-home"
+    refused(cli("queue", "ls", url=server.url, HOME=str(other)), 1, "API token")
+
+
 def test_agents_follow_renders_tool_calls_and_exits_by_outcome(
     server: Server, fake_model: fm.FakeAnthropic
 ) -> None:
