@@ -20,6 +20,8 @@ def private_dirs(settings: Settings) -> tuple[Path, ...]:
 
 
 def prepare(settings: Settings) -> None:
+    """Each directory made 0700; one that belongs to another user (a mounted volume) is left as it is."""
     for directory in private_dirs(settings):
         directory.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIR_MODE)
-        os.chmod(directory, PRIVATE_DIR_MODE)
+        if directory.stat().st_uid == os.geteuid():
+            os.chmod(directory, PRIVATE_DIR_MODE)
