@@ -126,6 +126,7 @@ def test_a_rebinding_host_is_refused_on_every_route(server: Server) -> None:
                 answer = httpx.get(server.url + path, headers={**rebound, **auth})
                 assert answer.status_code == 421, (host, path, answer.status_code, answer.text[:200])
                 assert "ALLOWED_HOSTS" in answer.json()["detail"]
+                assert answer.headers["x-content-type-options"] == "nosniff", "echoes the Host: not as HTML"
                 assert server.token not in answer.text
         refused = server.client.post("/api/queue/clear", headers=rebound)
         assert refused.status_code == 421

@@ -257,6 +257,7 @@ async def answer(send: Send, status: int, detail: str, extra: Iterable[tuple[byt
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),
                 (b"cache-control", b"no-store"),
+                (b"x-content-type-options", b"nosniff"),
                 *extra,
             ],
         }
