@@ -49,7 +49,7 @@ def _private_sqlite_file(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
     for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
-        if name.exists():
+        if name.exists() and name.stat().st_uid == os.geteuid():
             os.chmod(name, 0o600)
 
 
