@@ -29,9 +29,12 @@ SECONDS = 3.0
 WARMUP = 0.5
 
 
-async def _worker(host: str, port: int, path: str, until: float, latencies: list[float]) -> None:
+async def _worker(
+    host: str, port: int, path: str, headers: dict[str, str], until: float, latencies: list[float]
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
-    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
+    extra = "".join(f"{name}: {value}\r\n" for name, value in headers.items())
+    request = f"GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n".encode()
     try:
         while time.perf_counter() < until:
             start = time.perf_counter()
@@ -52,18 +55,18 @@ async def _worker(host: str, port: int, path: str, until: float, latencies: list
         await writer.wait_closed()
 
 
-async def _load(host: str, port: int, path: str, seconds: float) -> list[float]:
+async def _load(host: str, port: int, path: str, headers: dict[str, str], seconds: float) -> list[float]:
     latencies: list[float] = []
     until = time.perf_counter() + seconds
-    await asyncio.gather(*(_worker(host, port, path, until, latencies) for _ in range(CONNECTIONS)))
+    await asyncio.gather(*(_worker(host, port, path, headers, until, latencies) for _ in range(CONNECTIONS)))
     return latencies
 
 
-def measure(url: str, path: str) -> dict[str, float]:
+def measure(url: str, path: str, headers: dict[str, str] | None = None) -> dict[str, float]:
     host, port = url.removeprefix("http://").split(":")
-    asyncio.run(_load(host, int(port), path, WARMUP))
+    asyncio.run(_load(host, int(port), path, headers or {}, WARMUP))
     start = time.perf_counter()
-    latencies = asyncio.run(_load(host, int(port), path, SECONDS))
+    latencies = asyncio.run(_load(host, int(port), path, headers or {}, SECONDS))
     elapsed = time.perf_counter() - start
     return {
         "rps": len(latencies) / elapsed,
@@ -119,7 +122,7 @@ def main(rounds: int = 2) -> dict[str, Any]:
         for _ in range(rounds):
             runs["bare"].append(measure(bare_url, "/"))
             runs["health"].append(measure(server.url, "/api/health"))
-            runs["agents"].append(measure(server.url, "/api/agents"))
+            runs["agents"].append(measure(server.url, "/api/agents", server.headers))
     bare, health, agents = _best(runs["bare"]), _best(runs["health"]), _best(runs["agents"])
     results = {
         "bare_asgi": bare,

@@ -48,7 +48,7 @@ def measure(agents: int) -> dict[str, Any]:
         start = time.perf_counter()
         with (
             RssPeak(pid) as peak,
-            httpx.Client(base_url=server.url, timeout=300) as client,
+            httpx.Client(base_url=server.url, headers=server.headers, timeout=300) as client,
             ThreadPoolExecutor(8) as pool,
         ):
             answers = list(pool.map(lambda _: client.post("/api/agents/spawn", json=body), range(agents)))

@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from orchestrator import __version__, metrics, service_log
+from orchestrator import __version__, api_token, data_dir, metrics, service_log
 from orchestrator.api import agents as agents_api
 from orchestrator.api import dashboard as dashboard_api
 from orchestrator.api import errors, health
@@ -21,6 +21,7 @@ from orchestrator.api import queue as queue_api
 from orchestrator.api import tasks as tasks_api
 from orchestrator.api import webhooks as webhooks_api
 from orchestrator.api.deps import Authorized
+from orchestrator.api.guard import Guard, HostPolicy
 from orchestrator.recovery import Recovery
 from orchestrator.runtimes.factory import egress_state
 from orchestrator.services import Services, build
@@ -59,19 +60,24 @@ class Background:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
+def with_api_token(settings: Settings) -> tuple[Settings, bool]:
+    """The settings with the API token the service runs with, and whether it generated that token
+    (none was set: it lives in `<data>/api-token`, made at first start)."""
+    if settings.api_token:
+        api_token.remove_stale(settings.data_dir)
+        return settings, False
+    token = api_token.load_or_create(settings.data_dir)
+    return settings.model_copy(update={"api_token": token}), True
+
+
 def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> FastAPI:
+    data_dir.prepare(settings)
+    settings, token_generated = with_api_token(settings)
     services = build(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db_log = service_log.configure(settings.log_level, services.redact)
-        for directory in (
-            settings.data_dir,
-            settings.resolved_runs_dir,
-            settings.resolved_workspaces_dir,
-            settings.resolved_event_dir,
-        ):
-            directory.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(services.db.migrate)
         background = Background()
         background.start("log-writer", services.writer.run)
@@ -97,6 +103,9 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
         egress = egress_state(settings)
         if not egress.startswith("restricted"):
             log.warning("agent network egress: %s", egress)
+
+        if token_generated:
+            log.info("API token: generated, in %s", api_token.token_path(settings.data_dir))
         try:
             yield
         finally:
@@ -115,7 +124,10 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
         description="Runs fleets of Claude Code agents.",
         lifespan=lifespan,
     )
+    app.add_middleware(Guard, settings=settings, token=settings.api_token or "")
     app.state.services = services
+    app.state.host_policy = HostPolicy.from_settings(settings)
+    app.state.token_generated = token_generated
     app.state.metrics = metrics.build_registry(services)
     errors.install(app)
     app.include_router(health.router)

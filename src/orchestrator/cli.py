@@ -18,6 +18,7 @@ from orchestrator.cli_common import (
     Options,
     connect,
     console,
+    dash,
     options,
     print_json,
     wants_json,
@@ -50,7 +51,11 @@ def root(
     ] = None,
     token: Annotated[
         str | None,
-        typer.Option(envvar=TOKEN_ENV, show_envvar=True, help="The server's API token, if it has one."),
+        typer.Option(
+            envvar=TOKEN_ENV,
+            show_envvar=True,
+            help="The server's API token (default: the one a local server generated in its data directory).",
+        ),
     ] = None,
     json_out: JsonFlag = False,
 ) -> None:
@@ -69,6 +74,7 @@ def serve(
     ] = False,
 ) -> None:
     """Start the HTTP service on HOST:PORT (settings from the environment)."""
+    os.umask(0o077)  # what the service creates (data, store, workspaces, runs) is for its user alone
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -76,6 +82,7 @@ def serve(
         raise typer.Exit(2) from None
     import uvicorn
 
+    from orchestrator.api_token import TokenFileError
     from orchestrator.app import create_app
     from orchestrator.store import file_lock
 
@@ -85,7 +92,11 @@ def serve(
         except file_lock.DatabaseInUse as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(2) from None
-    application = create_app(settings, kill_agents_on_shutdown=kill_agents_on_shutdown)
+    try:
+        application = create_app(settings, kill_agents_on_shutdown=kill_agents_on_shutdown)
+    except TokenFileError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
     uvicorn.run(
         application,
         host=settings.host,
@@ -136,13 +147,13 @@ def health(ctx: typer.Context, json_out: JsonFlag = False) -> None:
     else:
         style = "green" if answer.status == "ok" else "red"
         console.print(
-            f"[{style}]{answer.status}[/] {client.base_url}: version {answer.version}, "
-            f"instance {escape(answer.instance_id)}, {answer.running_agents} agents running here",
+            f"[{style}]{answer.status}[/] {client.base_url}: version {dash(answer.version)}, "
+            f"instance {escape(dash(answer.instance_id))}, {dash(answer.running_agents)} agents running here",
             soft_wrap=True,
         )
         console.print(
-            f"  database {escape(answer.database)}\n  runtime  {escape(answer.runtime)}\n"
-            f"  claude   {escape(answer.claude)}",
+            f"  database {escape(dash(answer.database))}\n  runtime  {escape(dash(answer.runtime))}\n"
+            f"  claude   {escape(dash(answer.claude))}",
             soft_wrap=True,
         )
     raise typer.Exit(EXIT_OK if answer.status == "ok" else EXIT_FAILED)

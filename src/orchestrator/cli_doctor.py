@@ -114,6 +114,9 @@ def check_server(url: str | None, token: str | None) -> Check:
         return Check("server", "warn", f"not answering: {exc.detail}", "start it with `orchestrator serve`")
     except (OrchestratorError, ValueError) as exc:
         return Check("server", "warn", f"{url}: {exc}", "check --url / ORCHESTRATOR_URL")
+    if health.version is None:  # the details are for callers with the token
+        detail = f"{where} answers, {health.status} (give its API token for the details)"
+        return Check("server", "ok" if health.status == "ok" else "warn", detail)
     if health.status != "ok":
         problems = f"database {health.database}; runtime {health.runtime}; claude {health.claude}"
         return Check("server", "warn", f"{where} answers but is {health.status}: {problems}")

@@ -139,14 +139,16 @@ class LogPage(BaseModel):
 
 
 class Health(BaseModel):
+    """Without the token only `status`: instance, paths and error texts are for authorised callers."""
+
     status: str
-    version: str
-    instance_id: str
-    database: str
-    runtime: str
-    claude: str
-    running_agents: int
-    agent_egress: str = ""  # what agents can reach on the network (runtimes/factory.egress_state)
+    version: str | None = None
+    instance_id: str | None = None
+    database: str | None = None
+    runtime: str | None = None
+    claude: str | None = None
+    running_agents: int | None = None
+    agent_egress: str | None = None  # what agents can reach on the network (runtimes/factory.egress_state)
 
 
 class ErrorBody(BaseModel):

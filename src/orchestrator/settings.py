@@ -124,6 +124,8 @@ class Settings(BaseSettings):
     merge_method: Literal["merge", "squash", "rebase"] = Field("squash", validation_alias="MERGE_METHOD")
 
     api_token: str | None = Field(None, validation_alias="ORCHESTRATOR_API_TOKEN", repr=False)
+    allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="ALLOWED_HOSTS")
+    api_max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias="API_MAX_BODY_BYTES")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias="LOG_LEVEL")
     instance_id: str | None = Field(None, validation_alias="INSTANCE_ID")
     instance_heartbeat_seconds: float = Field(2.0, gt=0, le=60, validation_alias="INSTANCE_HEARTBEAT_SECONDS")
@@ -172,6 +174,18 @@ class Settings(BaseSettings):
     def _check_model_url(cls, value: str) -> str:
         model_api(value)
         return value
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _parse_hosts(cls, value: object) -> object:
+        """`orchestrator.example.com,proxy.lan:8080`: Host names the API answers besides its own."""
+        if not isinstance(value, str):
+            return value
+        hosts = tuple(h.strip().lower() for h in value.split(",") if h.strip())
+        for host in hosts:
+            if host != "*" and (any(c in host for c in "/@ \t") or host.startswith(":")):
+                raise ValueError(f"expected host names like example.com or example.com:8080, got {host!r}")
+        return hosts
 
     @field_validator("claude_model", "api_token", "github_token", "instance_id", mode="before")
     @classmethod

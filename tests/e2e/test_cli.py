@@ -15,13 +15,18 @@ from tests.support import fake_anthropic as fm
 from tests.support.server import Server, free_port
 
 
-def cli(*args: str, url: str, **env: str) -> subprocess.CompletedProcess[str]:
+def cli(*args: str, url: str | Server, **env: str) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it: against a Server, with the server's data directory in its environment
+    (as `serve` had it) and no token: the CLI finds the one the server generated."""
     base = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/root"),
         "PYTHONIOENCODING": "utf-8",
-        "ORCHESTRATOR_URL": url,
     }
+    if isinstance(url, Server):
+        base["ORCHESTRATOR_DATA_DIR"] = str(url.data_dir)
+        url = url.url
+    base["ORCHESTRATOR_URL"] = url
     return subprocess.run(
         [sys.executable, "-m", "orchestrator", *args],
         env={**base, **env},
@@ -32,7 +37,7 @@ def cli(*args: str, url: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def ok_json(*args: str, url: str, **env: str) -> Any:
+def ok_json(*args: str, url: str | Server, **env: str) -> Any:
     proc = cli(*args, "--json", url=url, **env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
@@ -47,7 +52,7 @@ def refused(proc: subprocess.CompletedProcess[str], code: int, words: str) -> No
 
 
 def test_tasks_events_github_json_and_exit_codes(server: Server) -> None:
-    url = server.url
+    url = server
     assert Health.model_validate(ok_json("health", url=url)).status == "ok"
     assert "ok" in cli("health", url=url).stdout
 
@@ -86,7 +91,7 @@ def test_tasks_events_github_json_and_exit_codes(server: Server) -> None:
 
 
 def test_queue_pause_resume_and_settings(server: Server) -> None:
-    url = server.url
+    url = server
     assert server.client.post("/api/tasks", json={"id": "t-q", "title": "waits"}).status_code == 201
     assert ok_json("queue", "pause", url=url)["paused"] is True
     assert server.client.get("/api/queue/settings").json()["paused"] is True
@@ -114,15 +119,27 @@ def test_unreachable_server_and_bad_url() -> None:
 
 def test_token_from_flag_or_environment(make_server: ServerFactory) -> None:
     server = make_server(ORCHESTRATOR_API_TOKEN="cli-token")
-    refused(cli("agents", "ls", url=server.url), 1, "API token")
-    assert ok_json("--token", "cli-token", "agents", "ls", url=server.url)["total"] == 0
-    assert ok_json("queue", "ls", url=server.url, ORCHESTRATOR_API_TOKEN="cli-token")["queued"] == 0
+    refused(cli("agents", "ls", url=server), 1, "API token")
+    assert ok_json("--token", "cli-token", "agents", "ls", url=server)["total"] == 0
+    assert ok_json("queue", "ls", url=server, ORCHESTRATOR_API_TOKEN="cli-token")["queued"] == 0
+
+
+def test_the_newcomer_path_needs_no_token(make_server: ServerFactory, tmp_path: Path) -> None:
+    """`orchestrator serve` with every default, then the CLI as it comes: no --token, no variable."""
+    home = tmp_path / "home"
+    server = make_server(data_dir=home / ".local" / "share" / "orchestrator", HOME=str(home))
+    env = {"HOME": str(home)}
+    assert ok_json("queue", "ls", url=server.url, **env)["queued"] == 0
+    assert ok_json("health", url=server.url, **env)["instance_id"], "the details need the token: it was sent"
+    assert ok_json("tasks", "add", "from the CLI", url=server.url, **env)["status"] == "pending"
+    other = tmp_path / "other-home"
+    refused(cli("queue", "ls", url=server.url, HOME=str(other)), 1, "API token")
 
 
 def test_agents_follow_renders_tool_calls_and_exits_by_outcome(
     server: Server, fake_model: fm.FakeAnthropic
 ) -> None:
-    url = server.url
+    url = server
     marker = fake_model.scenario(
         [
             fm.tool(
@@ -186,7 +203,7 @@ def test_logs_colour_stdout_and_stderr_apart(make_server: ServerFactory, tmp_pat
     server = make_server(CLAUDE_BIN=str(script))
     agent_id = server.spawn("anything")["id"]
     server.wait_agent(agent_id)
-    coloured = cli("agents", "logs", agent_id, url=server.url, FORCE_COLOR="1", TERM="xterm")
+    coloured = cli("agents", "logs", agent_id, url=server, FORCE_COLOR="1", TERM="xterm")
     assert coloured.returncode == 0
     lines = {line for line in coloured.stdout.splitlines() if "on std" in line}
     assert "plain on stdout" in lines
@@ -195,7 +212,7 @@ def test_logs_colour_stdout_and_stderr_apart(make_server: ServerFactory, tmp_pat
 
 def test_doctor(server: Server, tmp_path: Path) -> None:
     env = {"ORCHESTRATOR_DATA_DIR": str(tmp_path / "data"), "CLAUDE_BIN": claude_bin()}
-    report = ok_json("doctor", url=server.url, **env)
+    report = ok_json("doctor", url=server, **env)
     states = {c["name"]: c["state"] for c in report["checks"]}
     assert report["ok"] is True
     assert states == {
@@ -217,7 +234,7 @@ def test_doctor(server: Server, tmp_path: Path) -> None:
     assert "✗ claude" in human.stdout and "orchestrator install-claude" in human.stdout
     assert "! server" in human.stdout and "orchestrator serve" in human.stdout
 
-    wrong = cli("doctor", "--json", url=server.url, **env, PORT="not-a-port")
+    wrong = cli("doctor", "--json", url=server, **env, PORT="not-a-port")
     assert wrong.returncode == 1
     settings = json.loads(wrong.stdout)["checks"][0]
     assert settings["state"] == "fail" and "PORT" in settings["detail"]

@@ -228,7 +228,7 @@ def test_unreachable_server_is_connection_failed() -> None:
 
 
 def test_tasks_and_queue(server: Server) -> None:
-    with Client(server.url) as client:
+    with Client(server.url, token=server.token) as client:
         health = client.health()
         assert health.status == "ok" and health.database == "ok"
 
@@ -280,7 +280,7 @@ def test_agents_and_a_log_stream_that_survives_dropped_connections(
     server: Server, fake_model: fm.FakeAnthropic
 ) -> None:
     transport = DroppingTransport(drops=[3, 2])
-    with Client(server.url, transport=transport) as client:
+    with Client(server.url, token=server.token, transport=transport) as client:
         with pytest.raises(InvalidRequest, match="agent_type"):
             client.spawn_agent("wizard", "hi")
         with pytest.raises(NotFound, match="task_id"):
@@ -346,13 +346,33 @@ def test_token_and_url_from_the_environment(server: Server, monkeypatch: pytest.
     monkeypatch.setenv("ORCHESTRATOR_API_TOKEN", "from-env")
     with Client() as client:
         assert client.base_url == server.url
-        assert client.queue_settings().paused is False  # no token on this server: ignored
+        with pytest.raises(Unauthorized):
+            client.queue_settings()
+    assert server.token
+    monkeypatch.setenv("ORCHESTRATOR_API_TOKEN", server.token)
+    with Client() as client:
+        assert client.queue_settings().paused is False
+
+
+def test_the_token_a_local_server_generated_is_found_in_its_data_directory(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("ORCHESTRATOR_API_TOKEN", raising=False)
+    monkeypatch.setenv("ORCHESTRATOR_DATA_DIR", str(server.data_dir))
+    with Client(server.url) as client:
+        assert client.queue_settings().paused is False
+        assert client.health().instance_id, "the details of the health check go to the token's holder"
+    with Client(server.url, token="") as anonymous:
+        health = anonymous.health()
+        assert health.status == "ok" and health.instance_id is None and health.database is None
+        with pytest.raises(Unauthorized):
+            anonymous.queue_settings()
 
 
 def test_async_client(server: Server, fake_model: fm.FakeAnthropic) -> None:
     async def run() -> None:
         transport = AsyncDroppingTransport(drops=[2])
-        async with AsyncClient(server.url, transport=transport) as client:
+        async with AsyncClient(server.url, token=server.token, transport=transport) as client:
             assert (await client.health()).status == "ok"
             task = await client.create_task("async task")
             assert (await client.get_task(task.id)).title == "async task"
@@ -377,7 +397,7 @@ def test_async_client(server: Server, fake_model: fm.FakeAnthropic) -> None:
 
 
 def test_webhooks_and_a_budgeted_agent(server: Server, fake_model: fm.FakeAnthropic) -> None:
-    with Receiver() as receiver, Client(server.url) as client:
+    with Receiver() as receiver, Client(server.url, token=server.token) as client:
         hook = client.create_webhook(receiver.url, ["agent.failed", "agent.budget_exceeded"], "s3cret-value")
         assert [h.id for h in client.list_webhooks()] == [hook.id]
         assert "s3cret" not in client.list_webhooks()[0].model_dump_json()
@@ -406,7 +426,7 @@ def test_webhooks_and_a_budgeted_agent(server: Server, fake_model: fm.FakeAnthro
 
 
 def test_events(server: Server) -> None:
-    with Client(server.url) as client:
+    with Client(server.url, token=server.token) as client:
         task = client.create_task("with events")
         event = client.create_event(
             "deploy.requested", event_id="evt-client-1", task_id=task.id, payload={"why": "manual"}
@@ -456,7 +476,7 @@ def test_github(make_server: ServerFactory, tmp_path: Path) -> None:
         git("add", "widget.py", cwd=workspace)
         git("commit", "--quiet", "-m", "Add a widget", cwd=workspace)
 
-        with Client(server.url) as client:
+        with Client(server.url, token=server.token) as client:
             status = client.github_status()
             assert (status.configured, status.valid, status.login) == (True, True, "octo-bot")
             assert client.github_repo("widgets").full_name == "acme/widgets"

@@ -60,6 +60,8 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
         "--disable-sync",
         "--hide-scrollbars",
         "--window-size=1440,1000",
+        # every name is this machine: a page of "evil.example" is served by the service under test
+        "--host-resolver-rules=MAP * 127.0.0.1",
         f"--user-data-dir={profile}",
     ):
         options.add_argument(flag)
@@ -202,6 +204,51 @@ def test_kill_then_retry_from_the_page(
     wait(browser, lambda d: row(d, retried["id"]) is not None, what="the retry is listed")
     wait(browser, lambda d: d.find_element(By.ID, "log").get_attribute("data-agent-id") == retried["id"])
     server.client.post(f"/api/agents/{retried['id']}/kill")
+
+
+def test_works_with_no_set_up_on_the_token_the_service_generated(
+    server: Server, fake_model: fm.FakeAnthropic, browser: WebDriver
+) -> None:
+    agent = server.wait_agent(server.spawn(f"hi {fake_model.scenario([fm.text('hello there')])}")["id"])
+    assert httpx.get(f"{server.url}/api/agents").status_code == 401, "the API needs the token"
+    browser.get(server.url)
+    wait(browser, lambda d: row_status(d, agent["id"]) == "completed", what="agents listed with no set-up")
+    assert browser.find_element(By.ID, "token-dialog").get_attribute("open") is None, "no question asked"
+    assert not browser.find_element(By.ID, "token-forget").is_displayed()
+    instance = server.client.get("/api/health").json()["instance_id"]
+    wait(browser, lambda d: instance in d.find_element(By.ID, "health").text, what="health details")
+    click(browser, "#queue-pause")  # a POST from the page's own origin passes the origin check
+    wait_api(lambda: server.client.get("/api/queue/settings").json()["paused"], what="paused by the page")
+    assert browser.execute_script("return sessionStorage.length") == 0, "the generated token is not stored"
+
+    browser.refresh()
+    wait(browser, lambda d: row_status(d, agent["id"]) == "completed", what="listed after a reload")
+    assert browser.find_element(By.ID, "token-dialog").get_attribute("open") is None
+
+
+def test_a_rebinding_page_gets_nothing(server: Server, browser: WebDriver) -> None:
+    """A page of evil.example whose name resolves to 127.0.0.1 (DNS rebinding): same-origin to the
+    browser, refused by the service on the Host header."""
+    assert server.token
+    browser.get(f"http://evil.example:{server.port}/")
+    assert "does not answer to Host" in browser.find_element(By.TAG_NAME, "body").text
+    answers = browser.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        const paths = ["/api/dashboard/token", "/api/agents", "/openapi.json", "/"];
+        Promise.all(paths.map((p) => fetch(p).then(async (r) => [r.status, await r.text()])))
+          .then(done, (e) => done(String(e)));
+        """
+    )
+    assert [status for status, _ in answers] == [421, 421, 421, 421], answers
+    assert all(server.token not in text for _, text in answers)
+    posted = browser.execute_async_script(
+        """
+        const done = arguments[arguments.length - 1];
+        fetch("/api/queue/clear", { method: "POST" }).then((r) => done(r.status), (e) => done(String(e)));
+        """
+    )
+    assert posted == 421
 
 
 def test_asks_for_the_token_once_then_works(

@@ -94,7 +94,10 @@ def locked(database: Path) -> Iterator[sqlite3.Connection]:
 def writes_while_locked(server: Server) -> list[httpx.Response]:
     """A task and a spawn sent while the lock is held: each waits out the busy timeout."""
     timeout = SQLITE_BUSY_TIMEOUT_MS / 1000 + 30
-    with httpx.Client(base_url=server.url, timeout=timeout) as client, ThreadPoolExecutor(2) as pool:
+    with (
+        httpx.Client(base_url=server.url, headers=server.headers, timeout=timeout) as client,
+        ThreadPoolExecutor(2) as pool,
+    ):
         task = pool.submit(client.post, "/api/tasks", json={"id": "while-locked", "title": "t"})
         spawn = pool.submit(
             client.post, "/api/agents/spawn", json={"agent_type": "coding", "prompt": "while locked"}

@@ -348,12 +348,13 @@ def test_the_inbox_ignores_what_is_not_a_plain_small_json_file(quick: Server) ->
 # --- SSE readers that never read --------------------------------------------------------------------
 
 
-def _stalled_reader(url: str, path: str) -> socket.socket:
-    host, port = url.removeprefix("http://").split(":")
+def _stalled_reader(server: Server, path: str) -> socket.socket:
+    host, port = server.url.removeprefix("http://").split(":")
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect((host, int(port)))
-    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode())
+    auth = "".join(f"{name}: {value}\r\n" for name, value in server.headers.items())
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n{auth}\r\n".encode())
     return sock
 
 
@@ -370,7 +371,7 @@ def test_sse_readers_that_never_read_cost_bounded_memory_and_slow_no_one(
     server = make_server(CLAUDE_BIN=printer)
     agent = server.spawn("print a lot")
     path = f"/api/agents/{agent['id']}/logs"
-    stalled = [_stalled_reader(server.url, path) for _ in range(5)]
+    stalled = [_stalled_reader(server, path) for _ in range(5)]
     try:
         with peak_rss(server) as rss:
             received = 0
@@ -399,7 +400,10 @@ def test_a_flood_of_spawns_is_refused_with_429_past_the_rate(
 ) -> None:
     server = make_server(CLAUDE_BIN=script(tmp_path, f"echo '{RESULT_LINE}'\n"), SPAWN_RATE_PER_MINUTE="10")
     body = {"agent_type": "coding", "prompt": "flood"}
-    with httpx.Client(base_url=server.url, timeout=60) as client, ThreadPoolExecutor(8) as pool:
+    with (
+        httpx.Client(base_url=server.url, headers=server.headers, timeout=60) as client,
+        ThreadPoolExecutor(8) as pool,
+    ):
         answers = list(pool.map(lambda _: client.post("/api/agents/spawn", json=body), range(40)))
     codes = [a.status_code for a in answers]
     assert set(codes) <= {201, 429}, codes

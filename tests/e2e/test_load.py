@@ -62,7 +62,10 @@ def test_a_hundred_agents_at_once_all_complete_with_every_line_once_in_order(
     go = tmp_path / "go"
     server = make_server(CLAUDE_BIN=agent_script(tmp_path, go), SPAWN_RATE_PER_MINUTE="1000")
     body = {"agent_type": "coding", "prompt": "one of a hundred"}
-    with httpx.Client(base_url=server.url, timeout=120) as client, ThreadPoolExecutor(8) as pool:
+    with (
+        httpx.Client(base_url=server.url, headers=server.headers, timeout=120) as client,
+        ThreadPoolExecutor(8) as pool,
+    ):
         answers = list(pool.map(lambda _: client.post("/api/agents/spawn", json=body), range(AGENTS)))
     assert [a.status_code for a in answers] == [201] * AGENTS, [
         a.text for a in answers if a.status_code != 201

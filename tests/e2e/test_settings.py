@@ -17,6 +17,8 @@ import pytest
         ("AGENT_TIMEOUT_OVERRIDES", "wizard=5"),
         ("ENABLE_QUEUE_PROCESSOR", "perhaps"),
         ("HOST", "0.0.0.0"),
+        ("ALLOWED_HOSTS", "evil.example/path"),
+        ("API_MAX_BODY_BYTES", "10"),
     ],
 )
 def test_wrong_setting_fails_in_one_line_naming_it(tmp_path, variable: str, value: str) -> None:  # type: ignore[no-untyped-def]
@@ -28,6 +30,25 @@ def test_wrong_setting_fails_in_one_line_naming_it(tmp_path, variable: str, valu
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith(f"error: {variable}:")
+
+
+@pytest.mark.parametrize("kind", ["symlink", "directory", "empty"])
+def test_an_unusable_token_file_stops_the_service_in_one_line(tmp_path, kind: str) -> None:  # type: ignore[no-untyped-def]
+    token_file = tmp_path / "api-token"
+    if kind == "symlink":  # planted to make the service read, or write, somewhere else
+        (tmp_path / "elsewhere").write_text("planted-token\n")
+        token_file.symlink_to(tmp_path / "elsewhere")
+    elif kind == "directory":
+        token_file.mkdir()
+    else:
+        token_file.write_text("")
+    env = {"PATH": "/usr/bin:/bin", "ORCHESTRATOR_DATA_DIR": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator", "serve"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {token_file}:"), proc.stderr
 
 
 def test_a_second_service_on_the_same_sqlite_file_is_refused(make_server, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from orchestrator.api_token import read_token
 from orchestrator.runtimes.procfs import MARKER_VARIABLE
 
 
@@ -41,9 +42,14 @@ class Server:
         self.kill_agents_on_shutdown = kill_agents_on_shutdown
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "server.log"
-        token = self.env.get("ORCHESTRATOR_API_TOKEN")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.client = httpx.Client(base_url=self.url, timeout=30, headers=headers)
+        self.token: str | None = self.env.get("ORCHESTRATOR_API_TOKEN") or None
+        self.client = httpx.Client(base_url=self.url, timeout=30, headers=self.headers)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """What an authorised caller sends: the token set in the environment, else the one the server
+        generated in its data directory (known once it has started)."""
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
 
     @property
     def url(self) -> str:
@@ -63,11 +69,19 @@ class Server:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 if self.client.get("/api/health", timeout=5).status_code == 200:
+                    self._take_token()
                     return self
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"server did not answer within {timeout} s:\n{self.log()}")
+
+    def _take_token(self) -> None:
+        if self.env.get("ORCHESTRATOR_API_TOKEN"):
+            return
+        self.token = read_token(self.data_dir)
+        assert self.token, f"the server generated no API token in {self.data_dir}"
+        self.client.headers.update(self.headers)
 
     @property
     def database_url(self) -> str:

@@ -1,13 +1,18 @@
 """The dashboard: one static page and its assets, served without the token (they hold no data).
 
-The page asks for the API token itself and sends it on every API call."""
+The page sends the API token on every API call. When the service generated its token (none was set),
+the page gets it from `DASHBOARD_TOKEN_PATH`, which hands it only to a same-origin page on the loopback
+address; otherwise the page asks for it once."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException
-from fastapi.responses import FileResponse
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import FileResponse, JSONResponse
+
+from orchestrator.api.deps import get_services
+from orchestrator.api.guard import DASHBOARD_TOKEN_PATH, HostPolicy, dashboard_token_refusal
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 _TYPES = {
@@ -58,3 +63,24 @@ def asset(name: str) -> FileResponse:
     if path is None:
         raise HTTPException(404, f"no such file: {name}")
     return FileResponse(path, media_type=_TYPES[path.suffix], headers=_HEADERS)
+
+
+@router.get(DASHBOARD_TOKEN_PATH)
+def generated_token(request: Request) -> JSONResponse:
+    """The generated API token, for the dashboard's own page; refused to anything else."""
+    if not request.app.state.token_generated:
+        raise HTTPException(404, "this service's API token was set by its operator: type it in")
+    policy: HostPolicy = request.app.state.host_policy
+    refusal = dashboard_token_refusal(
+        policy,
+        request.headers.get("host"),
+        request.headers.get("sec-fetch-site"),
+        forwarded="forwarded" in request.headers or "x-forwarded-for" in request.headers,
+        peer=request.client.host if request.client else None,
+    )
+    if refusal:
+        raise HTTPException(403, refusal)
+    return JSONResponse(
+        {"token": get_services(request).settings.api_token},
+        headers={**_HEADERS, "Cache-Control": "no-store", "Cross-Origin-Resource-Policy": "same-origin"},
+    )

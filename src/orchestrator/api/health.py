@@ -1,9 +1,9 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from orchestrator import __version__
-from orchestrator.api.deps import ServicesDep
+from orchestrator.api.deps import ServicesDep, is_authorized
 from orchestrator.models import Health
 from orchestrator.runtimes.factory import egress_state
 from orchestrator.store.db import StoreError
@@ -11,8 +11,8 @@ from orchestrator.store.db import StoreError
 router = APIRouter(tags=["health"])
 
 
-@router.get("/api/health", response_model=Health)
-def health(services: ServicesDep) -> Health:
+@router.get("/api/health", response_model=Health, response_model_exclude_none=True)
+def health(services: ServicesDep, request: Request) -> Health:
     try:
         services.db.ping()
         database = "ok"
@@ -21,6 +21,8 @@ def health(services: ServicesDep) -> Health:
     runtime_problem = services.runtime.check()
     claude_problem = services.agents.claude_problem()
     ok = database == "ok" and runtime_problem is None and claude_problem is None
+    if not is_authorized(request):
+        return Health(status="ok" if ok else "degraded")
     return Health(
         status="ok" if ok else "degraded",
         version=__version__,

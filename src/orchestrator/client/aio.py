@@ -68,7 +68,8 @@ class AsyncClient:
     """The orchestrator's HTTP API for asyncio code; see `Client` for the behaviour.
 
     `base_url` defaults to $ORCHESTRATOR_URL, else http://127.0.0.1:3020; `token` to
-    $ORCHESTRATOR_API_TOKEN. Calls that are safe to repeat (reads, setting a queue setting, an event
+    $ORCHESTRATOR_API_TOKEN, else (for a loopback URL) the token a local service generated in its data
+    directory; `token=""` sends none. Calls that are safe to repeat (reads, setting a queue setting, an event
     sent with its id) are retried `retries` times on connection errors; nothing that could start an
     agent or create something twice is. Errors raise `OrchestratorError` subclasses carrying the
     server's `detail`.
@@ -88,7 +89,7 @@ class AsyncClient:
         self._retry = retry_policy(retries)
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
-            headers=headers(resolve_token(token)),
+            headers=headers(resolve_token(token, self.base_url)),
             timeout=timeout,
             transport=transport,
         )

@@ -3,18 +3,22 @@ exception."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
+from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import ValidationError
 
-from orchestrator import __version__
+from orchestrator import __version__, api_token
 from orchestrator.client.endpoints import Call
 from orchestrator.client.errors import UnexpectedResponse, error_from_response
 from orchestrator.client.retry import RetryPolicy
 
 URL_ENV = "ORCHESTRATOR_URL"
+DATA_DIR_ENV = "ORCHESTRATOR_DATA_DIR"
 TOKEN_ENV = "ORCHESTRATOR_API_TOKEN"  # noqa: S105 (the variable's name)
 DEFAULT_URL = "http://127.0.0.1:3020"
 DEFAULT_TIMEOUT = 30.0
@@ -32,10 +36,31 @@ def resolve_url(base_url: str | None) -> str:
     return url
 
 
-def resolve_token(token: str | None) -> str | None:
+def resolve_token(token: str | None, url: str) -> str | None:
+    """The token given, else $ORCHESTRATOR_API_TOKEN, else, for a service on this machine, the one it
+    generated in its data directory ($ORCHESTRATOR_DATA_DIR or the per-user default). `""`: none."""
     if token is None:
         token = os.environ.get(TOKEN_ENV)
+    if token is None and is_local(url):
+        token = api_token.read_token(local_data_dir())
     return (token.strip() or None) if token else None
+
+
+def is_local(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def local_data_dir() -> Path:
+    from orchestrator.settings import default_home
+
+    given = os.environ.get(DATA_DIR_ENV, "").strip()
+    return Path(given) if given else default_home()
 
 
 def retry_policy(retries: int | RetryPolicy) -> RetryPolicy:

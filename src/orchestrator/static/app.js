@@ -4,12 +4,14 @@
 
 const POLL_MS = 2000;
 const TOKEN_KEY = "orchestrator.apiToken";
+const GENERATED_TOKEN_PATH = "/api/dashboard/token";
 const MAX_LOG_LINES = 5000;
 const $ = (id) => document.getElementById(id);
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 let token = sessionStorage.getItem(TOKEN_KEY) || "";
 let tokenPrompt = null; // a pending promise while the token dialog is open
+let renewing = null; // a pending promise while a new token is fetched or asked for
 let followed = null; // { id, abort: AbortController }
 let latest = { agents: [] };
 
@@ -22,12 +24,34 @@ async function api(path, { method = "GET", body } = {}) {
   const headers = authHeaders(body === undefined ? {} : { "Content-Type": "application/json" });
   const res = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   if (res.status === 401) {
-    await askToken();
+    await renewToken(headers.Authorization);
     return api(path, { method, body });
   }
   const data = res.status === 204 ? null : await res.json().catch(() => null);
   if (!res.ok) throw new Error((data && data.detail) || `${res.status} ${res.statusText}`);
   return data;
+}
+
+// A token refused (or none yet): the one the service generated, which it gives to this page only when
+// the page is its own on the loopback address; else (a token set by the operator) ask once.
+function renewToken(refused) {
+  if (token && `Bearer ${token}` !== refused) return Promise.resolve(); // renewed meanwhile
+  if (!renewing) {
+    renewing = (async () => {
+      try {
+        const res = await fetch(GENERATED_TOKEN_PATH, { cache: "no-store" });
+        const data = res.ok ? await res.json() : null;
+        if (data && typeof data.token === "string" && data.token && data.token !== token) {
+          token = data.token;
+          return;
+        }
+      } catch {
+        // not given: ask
+      }
+      await askToken();
+    })().finally(() => (renewing = null));
+  }
+  return renewing;
 }
 
 function askToken() {
@@ -354,7 +378,7 @@ async function follow(id, signal) {
       if (last) headers["Last-Event-ID"] = String(last);
       const res = await fetch(`/api/agents/${encodeURIComponent(id)}/logs?after=${last}`, { headers, signal });
       if (res.status === 401) {
-        await askToken();
+        await renewToken(headers.Authorization);
         continue;
       }
       if (res.status === 404) {
@@ -461,14 +485,18 @@ function wire() {
 
 async function showHealth() {
   try {
-    const res = await fetch("/api/health");
-    const h = await res.json();
+    const h = await api("/api/health");
     $("health").textContent = `v${h.version} · ${h.instance_id} · ${h.runtime}`;
   } catch {
     $("health").textContent = "";
   }
 }
 
-wire();
-showHealth();
-poll();
+async function start() {
+  wire();
+  if (!token) await renewToken(); // before the first call: the health check's details need the token
+  showHealth();
+  poll();
+}
+
+start();

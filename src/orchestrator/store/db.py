@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -43,6 +44,16 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
+def _private_sqlite_file(path: Path) -> None:
+    """The database file (and the -wal/-shm files SQLite makes with its mode) readable by this user only:
+    it holds every prompt, log and webhook secret."""
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for name in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if name.exists() and name.stat().st_uid == os.geteuid():
+            os.chmod(name, 0o600)
+
+
 def driver_url(url: str) -> str:
     """PostgreSQL goes through psycopg 3 (sync and async in one maintained driver, binary wheels)."""
     for prefix in ("postgresql://", "postgres://"):
@@ -58,8 +69,8 @@ class Database:
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite:
             path = url.removeprefix("sqlite:///")
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if path and path != ":memory:" and not path.startswith("file:"):
+                _private_sqlite_file(Path(path))
             self.engine = create_engine(
                 url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
             )
