@@ -57,8 +57,13 @@ class Services:
     spawn_rate: SpawnRate
 
 
+_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
+
+
 def secrets_of(settings: Settings) -> list[str | None]:
-    env_secrets = [v for k, v in os.environ.items() if k in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")]
+    named = {"ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"}
+    named |= {n for n in settings.agent_env_passthrough if any(w in n.upper() for w in _SECRET_WORDS)}
+    env_secrets = [v for k, v in os.environ.items() if k in named]
     return [settings.github_token, settings.api_token, *env_secrets]
 
 

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from orchestrator.runtimes.base import DefaultLimits, Limits, RunSpec
 from orchestrator.runtimes.docker import WRAPPER, container_config
@@ -221,3 +222,49 @@ def test_factory_builds_the_runtime_the_settings_ask_for() -> None:
     kube = make_runtime(Settings(AGENT_RUNTIME="kubernetes", KUBERNETES_API_URL="http://127.0.0.1:9"), "i")  # type: ignore[call-arg]
     assert kube.name == "kubernetes"
     assert "Kubernetes API at http://127.0.0.1:9" in (kube.check() or "")
+
+
+def test_agent_environment_is_an_allow_list() -> None:
+    from orchestrator.agents.command import build_env
+
+    parent = {
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "ANTHROPIC_API_KEY": "sk-ant-x",
+        "CLAUDE_CODE_USE_BEDROCK": "1",
+        "AWS_SECRET_ACCESS_KEY": "aws-secret",
+        "AWS_REGION": "eu-west-1",
+        "GOOGLE_APPLICATION_CREDENTIALS": "/srv/sa.json",
+        "CLOUD_ML_REGION": "us-east5",
+        "GITHUB_TOKEN": "ghp_x",
+        "ORCHESTRATOR_API_TOKEN": "t",
+        "ORCHESTRATOR_WEBHOOK_SECRET": "w",
+        "SOME_SERVICE_PASSWORD": "p",
+    }
+    common = {"agent_id": "coding-1", "home": Path("/h"), "config_dir": Path("/c"), "running_as_root": False}
+    env = build_env(parent, **common)  # type: ignore[arg-type]
+    assert {"PATH", "LANG", "ANTHROPIC_API_KEY", "CLAUDE_CODE_USE_BEDROCK"} <= env.keys()
+    for name in (
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "CLOUD_ML_REGION",
+        "GITHUB_TOKEN",
+        "ORCHESTRATOR_API_TOKEN",
+        "ORCHESTRATOR_WEBHOOK_SECRET",
+        "SOME_SERVICE_PASSWORD",
+    ):
+        assert name not in env, name
+    listed = build_env(parent, passthrough=("AWS_REGION", "GITHUB_TOKEN"), **common)  # type: ignore[arg-type]
+    assert listed["AWS_REGION"] == "eu-west-1"
+    assert "GITHUB_TOKEN" not in listed and "AWS_SECRET_ACCESS_KEY" not in listed
+
+
+def test_agent_env_passthrough_refuses_the_services_secrets() -> None:
+    assert Settings(AGENT_ENV_PASSTHROUGH="AWS_REGION, AWS_PROFILE").agent_env_passthrough == (  # type: ignore[call-arg]
+        "AWS_REGION",
+        "AWS_PROFILE",
+    )
+    for bad in ("GITHUB_TOKEN", "AWS_REGION,GH_TOKEN", "DATABASE_URL", "ORCHESTRATOR_API_TOKEN", "A-B"):
+        with pytest.raises(ValidationError, match=r"never passed|not an environment"):
+            Settings(AGENT_ENV_PASSTHROUGH=bad)  # type: ignore[call-arg]
