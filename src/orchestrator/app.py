@@ -21,6 +21,7 @@ from orchestrator.api import queue as queue_api
 from orchestrator.api import tasks as tasks_api
 from orchestrator.api import webhooks as webhooks_api
 from orchestrator.api.deps import Authorized
+from orchestrator.dumpable import make_undumpable
 from orchestrator.recovery import Recovery
 from orchestrator.services import Services, build
 from orchestrator.settings import Settings
@@ -64,6 +65,7 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db_log = service_log.configure(settings.log_level, services.redact)
+        make_undumpable()
         for directory in (
             settings.data_dir,
             settings.resolved_runs_dir,
@@ -93,6 +95,8 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
             services.runtime.name,
             recovered,
         )
+        if services.isolation.warning:
+            log.warning("UNSANDBOXED AGENTS: %s", services.isolation.warning)
         try:
             yield
         finally:

@@ -144,8 +144,10 @@ class Health(BaseModel):
     instance_id: str
     database: str
     runtime: str
+    sandbox: str = Field("unknown", description="how agents are boxed in: bwrap, none, docker, kubernetes")
     claude: str
     running_agents: int
+    warnings: list[str] = Field(default_factory=list, description="what weakens the service, e.g. no sandbox")
 
 
 class ErrorBody(BaseModel):

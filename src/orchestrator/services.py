@@ -17,7 +17,7 @@ from orchestrator.domain.types import TaskStatus
 from orchestrator.forge.github import GitHubClient
 from orchestrator.queue.processor import QueueProcessor
 from orchestrator.runtimes.base import Runtime
-from orchestrator.runtimes.factory import make_runtime
+from orchestrator.runtimes.factory import Isolation, isolation, make_runtime
 from orchestrator.settings import Settings
 from orchestrator.store.agents import AgentStore
 from orchestrator.store.db import Database
@@ -43,6 +43,7 @@ class Services:
     bus: LogBus
     writer: LogWriter
     runtime: Runtime
+    isolation: Isolation
     agents: AgentManager
     task_store: TaskStore
     queue_store: QueueStore
@@ -126,6 +127,7 @@ def build(settings: Settings) -> Services:
         bus=bus,
         writer=writer,
         runtime=runtime,
+        isolation=isolation(runtime),
         agents=agents,
         task_store=task_store,
         queue_store=queue_store,

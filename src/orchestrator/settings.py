@@ -71,7 +71,7 @@ class Settings(BaseSettings):
     agent_kill_grace_seconds: float = Field(5.0, ge=0, le=600, validation_alias="AGENT_KILL_GRACE_SECONDS")
     agent_runtime: Literal["host", "docker", "kubernetes"] = Field("host", validation_alias="AGENT_RUNTIME")
     # isolation and limits of agents (runtimes/): limits apply to every runtime as far as it can
-    agent_sandbox: Literal["none", "bwrap"] = Field("none", validation_alias="AGENT_SANDBOX")
+    agent_sandbox: Literal["auto", "none", "bwrap"] = Field("auto", validation_alias="AGENT_SANDBOX")
     bwrap_bin: str = Field("/usr/bin/bwrap", validation_alias="BWRAP_BIN")
     agent_env_passthrough: Annotated[tuple[str, ...], NoDecode] = Field(
         (), validation_alias=AliasChoices("AGENT_ENV_PASSTHROUGH")

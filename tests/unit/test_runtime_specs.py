@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from orchestrator.runtimes.base import DefaultLimits, Limits, RunSpec
 from orchestrator.runtimes.docker import WRAPPER, container_config
-from orchestrator.runtimes.factory import default_limits, make_runtime
+from orchestrator.runtimes.factory import default_limits, hidden_from_agents, isolation, make_runtime
 from orchestrator.runtimes.k8s_manifest import (
     JobSettings,
     ManifestError,
@@ -19,7 +19,7 @@ from orchestrator.runtimes.k8s_manifest import (
     job_name,
     label_value,
 )
-from orchestrator.runtimes.sandbox import add_dirs, bwrap_argv, writable_paths
+from orchestrator.runtimes.sandbox import Visibility, add_dirs, bwrap_argv, program_roots, writable_paths
 from orchestrator.settings import Settings
 
 DATA = Path("/srv/orch")
@@ -85,6 +85,56 @@ def test_bwrap_command_line() -> None:
     assert argv[argv.index("--chdir") + 1] == str(spec.cwd)
     assert argv[argv.index("--") + 1 :] == spec.argv
     assert "--unshare-user-try" in bwrap_argv("/usr/bin/bwrap", spec, as_root=False)
+
+
+def test_bwrap_masks_the_services_paths_and_binds_back_only_this_agents() -> None:
+    spec = _spec()
+    cli = Path("/root/.local/share/orchestrator/claude-code/2.1.328")
+    visibility = Visibility(
+        hidden_dirs=(DATA, Path("/root"), DATA / "events", Path("/")),
+        hidden_files=(Path("/var/lib/orch.db"), DATA / "orchestrator.db"),
+        readable=(cli,),
+    )
+    argv = bwrap_argv("/usr/bin/bwrap", spec, visibility=visibility)
+    pairs = [(argv[i], argv[i + 1]) for i in range(len(argv) - 1)]
+    position = {pair: i for i, pair in enumerate(pairs)}
+    assert ("--tmpfs", "/") not in position  # never the whole root
+    assert ("--tmpfs", str(DATA / "events")) not in position  # inside the masked data dir already
+    assert ("--ro-bind", "/dev/null") in position and argv.count("/var/lib/orch.db") == 1
+    assert str(DATA / "orchestrator.db") not in argv
+    # shallow first: the masks come before what is bound back inside them, and the root before all
+    assert position[("--ro-bind", "/")] < position[("--tmpfs", "/root")] < position[("--ro-bind", str(cli))]
+    assert position[("--tmpfs", str(DATA))] < position[("--bind", str(spec.cwd))]
+    assert position[("--tmpfs", str(DATA))] < position[("--bind", str(spec.run_dir / "home"))]
+    assert ("--bind", str(spec.run_dir)) not in position and ("--bind", str(DATA / "runs")) not in position
+    # a masked directory inside a bound-back one is masked again after the bind
+    inner = spec.cwd / "secrets"
+    argv = bwrap_argv("/usr/bin/bwrap", spec, visibility=Visibility(hidden_dirs=(DATA, inner)))
+    assert argv.index(str(spec.cwd)) < argv.index(str(inner))
+
+
+def test_the_pinned_cli_is_bound_back_with_its_whole_install() -> None:
+    pinned = "/root/.local/share/orchestrator/claude-code/2.1.328/node_modules/.bin/claude"
+    assert program_roots(pinned) == [Path("/root/.local/share/orchestrator/claude-code/2.1.328")]
+    assert program_roots("/tmp/x/cli.sh") == [Path("/tmp/x/cli.sh")]
+
+
+def test_only_an_explicit_none_or_a_failing_auto_runs_agents_unsandboxed() -> None:
+    missing = "/nonexistent/bwrap"
+    auto = make_runtime(Settings(BWRAP_BIN=missing), "i")  # type: ignore[call-arg]
+    assert Settings().agent_sandbox == "auto"
+    assert isolation(auto).sandbox == "none" and auto.check() is None
+    assert f"no bubblewrap at {missing}" in (isolation(auto).warning or "")
+    none = make_runtime(Settings(AGENT_SANDBOX="none"), "i")  # type: ignore[call-arg]
+    assert "AGENT_SANDBOX=none" in (isolation(none).warning or "")
+    strict = make_runtime(Settings(AGENT_SANDBOX="bwrap", BWRAP_BIN=missing), "i")  # type: ignore[call-arg]
+    assert isolation(strict).sandbox == "bwrap" and isolation(strict).warning is None
+    assert f"no bubblewrap at {missing}" in (strict.check() or "")
+    hidden = hidden_from_agents(Settings(ORCHESTRATOR_DATA_DIR="/srv/o", DATABASE_PATH="/var/db/o.db"))  # type: ignore[call-arg]
+    assert {Path("/srv/o"), Path.home()} <= set(hidden.hidden_dirs)
+    assert {Path("/var/db/o.db"), Path("/var/db/o.db-wal"), Path("/run/docker.sock")} <= set(
+        hidden.hidden_files
+    )
 
 
 def test_container_config() -> None:

@@ -26,6 +26,8 @@ def health(services: ServicesDep) -> Health:
         instance_id=services.instance_id,
         database=database,
         runtime=f"{services.runtime.name}: {runtime_problem or 'ok'}",
+        sandbox=services.isolation.sandbox,
         claude=claude_problem or f"ok: {services.settings.claude_bin}",
         running_agents=services.agents.running_count,
+        warnings=[services.isolation.warning] if services.isolation.warning else [],
     )

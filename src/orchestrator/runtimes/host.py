@@ -116,8 +116,10 @@ class HostRuntime:
         sandbox: Bwrap | None = None,
         defaults: DefaultLimits | None = None,
         cgroup_root: Path = cgroups.ROOT,
+        warning: str | None = None,
     ) -> None:
         self.sandbox = sandbox
+        self.warning = warning  # why agents run without a sandbox, said at start, in health and doctor
         self._defaults = defaults or DefaultLimits()
         self._cgroup_root = cgroup_root
 
