@@ -1,0 +1,255 @@
+"""A hostile agent under the default settings (AGENT_SANDBOX unset, so `auto`): the real `claude` CLI,
+driven by the fake model, goes after the service's secrets the way an attacker would. Nothing of them
+may reach it. Every planted secret lives outside /tmp (which the sandbox replaces anyway), so only the
+sandbox's masks stand between the agent and them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support import fake_anthropic as fm
+from tests.support.runtimes import fake_cli, require_bwrap
+from tests.support.server import Server, stream_json_lines
+
+ServerFactory = Callable[..., Server]
+
+
+@pytest.fixture
+def outside_tmp() -> Iterator[Path]:
+    base = Path(
+        tempfile.mkdtemp(prefix="orch-sandbox-", dir="/var/tmp")
+    )  # not /tmp: the sandbox hides /tmp anyway
+    yield base
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _marker(kind: str) -> str:
+    return f"{kind}-marker-{secrets.token_hex(8)}"
+
+
+def _tool_results(server: Server, agent_id: str) -> str:
+    return " ".join(
+        str(block.get("content"))
+        for obj in stream_json_lines(server.logs(agent_id))
+        if obj["type"] == "user"
+        for block in obj["message"]["content"]
+        if isinstance(block, dict) and block.get("type") == "tool_result"
+    )
+
+
+def test_hostile_agent_reaches_none_of_the_services_secrets(  # type: ignore[no-untyped-def]
+    make_server: ServerFactory, fake_model: fm.FakeAnthropic, outside_tmp: Path
+) -> None:
+    require_bwrap()
+    marks = {kind: _marker(kind) for kind in ("env", "aws", "ssh", "prompt", "ws", "run", "event", "project")}
+    home, data, store = outside_tmp / "home", outside_tmp / "data", outside_tmp / "store"
+    events, projects = outside_tmp / "events", outside_tmp / "projects"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519").write_text(f"-----FAKE KEY {marks['ssh']}-----\n")
+    (home / ".gitconfig").write_text(f"[user]\n\tname = {marks['ssh']}\n")
+    victim_ws = data / "workspaces" / "coding-0badc0de"
+    victim_run = data / "runs" / "coding-0badc0de"
+    for directory in (victim_ws, victim_run, events, projects / "repo", store):
+        directory.mkdir(parents=True)
+    (victim_ws / "secret.txt").write_text(marks["ws"])
+    (victim_run / "stdout").write_text(marks["run"])
+    (events / "pending.json").write_text(marks["event"])
+    (projects / "repo" / "notes.txt").write_text(marks["project"])
+    db = store / "orchestrator.db"
+
+    server = make_server(
+        data_dir=data,
+        HOME=str(home),
+        DATABASE_PATH=str(db),
+        EVENT_DIR=str(events),
+        PROJECTS_DIR=str(projects),
+        ORCH_TEST_SERVICE_SECRET=marks["env"],
+        AWS_SECRET_ACCESS_KEY=marks["aws"],
+        AWS_REGION="eu-west-3",
+    )
+    assert "AGENT_SANDBOX" not in server.env
+    health = server.client.get("/api/health").json()
+    assert health["sandbox"] == "bwrap" and health["warnings"] == [], health
+
+    # an earlier agent whose prompt sits in the store (and its run dir)
+    first = fake_model.scenario([fm.text("fine")])
+    done = server.wait_agent(server.spawn(f"{first} remember {marks['prompt']}")["id"], timeout=90)
+    assert done["status"] == "completed", done
+
+    assert server.proc is not None
+    service = server.proc.pid
+    probe = " ; ".join(
+        [
+            "echo '== environ'; for f in /proc/[0-9]*/environ; do echo \"-- $f\"; tr '\\0' '\\n' < $f; done",
+            f"echo '== service'; cat /proc/{service}/environ; ls -l /proc/{service}/",
+            "echo '== cmdlines'; for p in /proc/[0-9]*; do echo \"$p $(tr '\\0' ' ' < $p/cmdline)\"; done",
+            f"echo '== store'; ls -la {store}; cat {db} {db}-wal | strings | head -c 200000",
+            f"echo '== data'; ls -laR {data} | head -200",
+            f"cat {victim_ws}/secret.txt {victim_run}/stdout {data}/runs/*/prompt {data}/runs/*/stdout",
+            f"echo '== home'; ls -la {home} {home}/.ssh; cat {home}/.ssh/id_ed25519 {home}/.gitconfig",
+            "ls -la /root",
+            f"echo '== events'; ls -la {events}; cat {events}/*",
+            f"echo '== projects'; ls -laR {projects}; cat {projects}/*/*",
+            "echo '== env'; env",
+        ]
+    )
+    hostile = fake_model.scenario(
+        [
+            fm.tool(
+                "Bash",
+                {
+                    "command": f"{{ {probe} ; }} > loot.txt 2>&1; echo loot-bytes=$(wc -c < loot.txt); "
+                    "cat loot.txt",
+                    "description": "look around",
+                },
+            ),
+            fm.tool("Write", {"file_path": "{{cwd}}/still-works.txt", "content": "written\n"}),
+            fm.text("Looked around."),
+        ]
+    )
+    agent = server.wait_agent(server.spawn(f"{hostile} be curious")["id"], timeout=120)
+    assert agent["status"] == "completed", agent
+    workspace = Path(agent["workspace"])
+    assert (workspace / "still-works.txt").read_text() == "written\n"
+
+    loot = (workspace / "loot.txt").read_text(errors="replace")
+    seen = _tool_results(server, agent["id"])
+    assert "loot-bytes=" in seen and "== env" in loot and "== projects" in loot  # the probes did run
+    assert "No such file or directory" in loot
+    stored = server.client.get(f"/api/agents/{agent['id']}/logs", params={"limit": 1000}).text
+    for kind, mark in marks.items():
+        if kind == "prompt":
+            assert mark in server.client.get(f"/api/agents/{done['id']}").text  # it is in the store
+        assert mark not in loot, f"the agent read the {kind} secret:\n{loot[:3000]}"
+        assert mark not in seen and mark not in stored, kind
+    assert "-m orchestrator serve" not in loot  # the service's process is not even visible
+    assert "ORCHESTRATOR_API_TOKEN" not in loot and "DATABASE_PATH" not in loot
+    env_part = loot.split("== env", 1)[1]
+    assert "AWS_REGION" not in env_part  # not listed in AGENT_ENV_PASSTHROUGH
+    assert "ANTHROPIC_BASE_URL=" in env_part
+
+
+def test_passthrough_names_reach_the_agent_and_nothing_else_does(  # type: ignore[no-untyped-def]
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    script = str(fake_cli(tmp_path, "env | sed 's/^/env: /'"))
+    server = make_server(
+        CLAUDE_BIN=script,
+        AGENT_ENV_PASSTHROUGH="AWS_REGION,AWS_PROFILE",
+        AWS_REGION="eu-west-3",
+        AWS_PROFILE="agents",
+        AWS_SECRET_ACCESS_KEY="aws-secret-not-listed",
+        GOOGLE_APPLICATION_CREDENTIALS="/srv/sa.json",
+        CLOUD_ML_REGION="us-east5",
+        GITHUB_TOKEN="ghp_notforagents000000000000000000",
+    )
+    done = server.wait_agent(server.spawn("print the environment")["id"], timeout=60)
+    assert done["status"] == "completed", done
+    env = {
+        line["content"][5:].split("=", 1)[0]: line["content"].split("=", 1)[1]
+        for line in server.logs(done["id"])
+        if line["stream"] == "stdout" and line["content"].startswith("env: ") and "=" in line["content"]
+    }
+    assert env["AWS_REGION"] == "eu-west-3" and env["AWS_PROFILE"] == "agents"
+    for name in (
+        "AWS_SECRET_ACCESS_KEY",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "CLOUD_ML_REGION",
+        "GITHUB_TOKEN",
+    ):
+        assert name not in env, name
+
+
+def test_a_listed_service_secret_is_refused_at_start(make_server: ServerFactory) -> None:
+    with pytest.raises(RuntimeError, match="AGENT_ENV_PASSTHROUGH") as failed:
+        make_server(
+            AGENT_ENV_PASSTHROUGH="AWS_REGION,GITHUB_TOKEN", GITHUB_TOKEN="ghp_x0000000000000000000000"
+        )
+    assert "never passed to agents" in str(failed.value)
+
+
+def test_no_sandbox_is_said_loudly(make_server: ServerFactory, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    script = str(fake_cli(tmp_path, "echo unsandboxed"))
+    explicit = make_server(CLAUDE_BIN=script, AGENT_SANDBOX="none")
+    health = explicit.client.get("/api/health").json()
+    assert health["sandbox"] == "none"
+    assert len(health["warnings"]) == 1 and "AGENT_SANDBOX=none" in health["warnings"][0]
+    assert "their environment" in health["warnings"][0] or "environment" in health["warnings"][0]
+    assert "UNSANDBOXED AGENTS" in explicit.log()
+
+    fallback = make_server(CLAUDE_BIN=script, BWRAP_BIN="/nonexistent/bwrap")
+    health = fallback.client.get("/api/health").json()
+    assert health["sandbox"] == "none" and health["status"] == "ok"
+    assert "no bubblewrap at /nonexistent/bwrap" in health["warnings"][0]
+    assert "UNSANDBOXED AGENTS" in fallback.log()
+    done = fallback.wait_agent(fallback.spawn("still runs")["id"], timeout=60)
+    assert done["status"] == "completed", done
+
+    strict = make_server(CLAUDE_BIN=script, AGENT_SANDBOX="bwrap", BWRAP_BIN="/nonexistent/bwrap")
+    response = strict.client.post("/api/agents/spawn", json={"agent_type": "coding", "prompt": "no"})
+    assert response.status_code == 503 and "no bubblewrap" in response.text
+
+
+def test_an_unsandboxed_agent_of_the_same_user_cannot_read_the_services_environment(
+    base_env: dict[str, str], outside_tmp: Path
+) -> None:
+    """PR_SET_DUMPABLE 0 in the service. Run as an unprivileged user (root would pass any check), with
+    AGENT_SANDBOX=none: the agent has the service's uid, and only the flag keeps /proc/<pid>/environ shut."""
+    nobody = 65534
+    mark = _marker("env")
+    data, home = outside_tmp / "data", outside_tmp / "home"
+    for directory in (data, home):
+        directory.mkdir()
+        os.chown(directory, nobody, nobody)
+    os.chmod(outside_tmp, 0o755)
+    probe = (
+        "for p in /proc/[0-9]*; do\n"
+        "  if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q 'orchestrator serve'; then\n"
+        '    echo "service=${p#/proc/}"\n'
+        "    if tr '\\0' '\\n' < $p/environ; then echo environ-read; else echo environ-denied; fi\n"
+        "  fi\n"
+        "done"
+    )
+    script = str(fake_cli(outside_tmp, probe))
+    env = {**base_env, "CLAUDE_BIN": script, "AGENT_SANDBOX": "none", "HOME": str(home)}
+    server = Server(data, {**env, "ORCH_TEST_SERVICE_SECRET": mark})
+    log = server.log_path.open("ab")
+    server.proc = subprocess.Popen(
+        [
+            *("setpriv", f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups"),
+            *(sys.executable, "-m", "orchestrator", "serve", "--kill-agents-on-shutdown"),
+        ],
+        env=server.env,
+        stdout=log,
+        stderr=log,
+        stdin=subprocess.DEVNULL,
+    )
+    log.close()
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert server.proc.poll() is None, server.log()
+            with contextlib.suppress(httpx.TransportError):
+                if server.client.get("/api/health", timeout=5).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.05)
+        done = server.wait_agent(server.spawn("read the service's environment")["id"], timeout=60)
+        out = [line["content"] for line in server.logs(done["id"]) if line["stream"] == "stdout"]
+        assert f"service={server.proc.pid}" in out, out  # found it, and it runs as the agent's user
+        assert "environ-denied" in out and "environ-read" not in out, out
+        assert not any(mark in line for line in out)
+    finally:
+        server.close()
