@@ -195,9 +195,7 @@ class Bwrap:
     def problem(self) -> str | None:
         """None when a trial sandbox runs here (checked once), else what is wrong."""
         if not (os.path.isfile(self.path) and os.access(self.path, os.X_OK)):
-            return (
-                f"no bubblewrap at {self.path} (Debian: apt-get install bubblewrap)"
-            )
+            return f"no bubblewrap at {self.path} (Debian: apt-get install bubblewrap)"
         trial = [self.path, *(() if self.as_root else ("--unshare-user-try",))]
         trial += ["--unshare-pid", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc", "true"]
         try:
