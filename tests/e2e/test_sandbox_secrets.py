@@ -253,3 +253,39 @@ def test_an_unsandboxed_agent_of_the_same_user_cannot_read_the_services_environm
         assert not any(mark in line for line in out)
     finally:
         server.close()
+
+
+def test_a_process_that_drops_the_marker_and_leaves_the_session_dies_with_the_agent(  # type: ignore[no-untyped-def]
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    """Review M14 (a): under the default sandbox the agent's PID namespace ends with its CLI, so a
+    runaway `setsid env -u ORCHESTRATOR_AGENT_ID ...` is not left running."""
+    require_bwrap()
+    tag = _marker("runaway")
+    script = str(
+        fake_cli(
+            tmp_path,
+            "setsid env -u ORCHESTRATOR_AGENT_ID "
+            f"sh -c 'while :; do sleep 0.2; done; : {tag}' >/dev/null 2>&1 &\nsleep 0.5",
+        )
+    )
+    server = make_server(CLAUDE_BIN=script)
+    done = server.wait_agent(server.spawn("leave something behind")["id"], timeout=60)
+    assert done["status"] == "completed", done
+
+    def runaways() -> list[str]:
+        found = []
+        for entry in Path("/proc").iterdir():
+            with contextlib.suppress(OSError):
+                if entry.name.isdigit() and tag.encode() in (entry / "cmdline").read_bytes():
+                    found.append(entry.name)
+        return found
+
+    deadline = time.monotonic() + 5
+    while runaways() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    leftover = runaways()
+    for pid in leftover:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), 9)
+    assert leftover == [], "a process of the agent outlived it"

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from shutil import which
 
 from orchestrator.runtimes.base import RunSpec
 from orchestrator.runtimes.procfs import marked_pids
@@ -181,7 +182,10 @@ class Bwrap:
         and the CLI's install bound back."""
         real = [Path(os.path.realpath(p)) for p in self.hidden.hidden_dirs]
         files = [Path(os.path.realpath(p)) for p in self.hidden.hidden_files]
-        readable = program_roots(spec.argv[0]) if os.path.isabs(spec.argv[0]) else []
+        program = (
+            spec.argv[0] if os.path.isabs(spec.argv[0]) else which(spec.argv[0], path=spec.env.get("PATH"))
+        )
+        readable = program_roots(program) if program else []
         return Visibility(
             tuple(dict.fromkeys(p for p in real if p.is_dir())),
             tuple(dict.fromkeys(p for p in files if p.exists() and not p.is_dir())),
