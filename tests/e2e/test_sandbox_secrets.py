@@ -6,6 +6,7 @@ sandbox's masks stand between the agent and them."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
@@ -289,3 +290,29 @@ def test_a_process_that_drops_the_marker_and_leaves_the_session_dies_with_the_ag
         with contextlib.suppress(ProcessLookupError):
             os.kill(int(pid), 9)
     assert leftover == [], "a process of the agent outlived it"
+
+
+def test_doctor_warns_of_agents_without_a_sandbox(tmp_path: Path) -> None:
+    base = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
+        "ORCHESTRATOR_DATA_DIR": str(tmp_path / "data"),
+        "ORCHESTRATOR_URL": "http://127.0.0.1:9",  # nothing listens: the server check only warns
+    }
+    cases = [
+        ({}, "ok", "bubblewrap"),
+        ({"AGENT_SANDBOX": "none"}, "warn", "AGENT_SANDBOX=none"),
+        ({"BWRAP_BIN": "/nonexistent/bwrap"}, "warn", "AGENT_SANDBOX=auto found no working sandbox"),
+        ({"AGENT_SANDBOX": "bwrap", "BWRAP_BIN": "/nonexistent/bwrap"}, "fail", "agents will not start"),
+    ]
+    for env, state, words in cases:
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "doctor", "--json"],
+            env={**base, **env},
+            capture_output=True,
+            text=True,
+            timeout=90,
+            check=False,
+        )
+        check = next(c for c in json.loads(proc.stdout)["checks"] if c["name"] == "sandbox")
+        assert check["state"] == state and words in check["detail"], (env, check)

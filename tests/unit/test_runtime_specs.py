@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -19,7 +20,14 @@ from orchestrator.runtimes.k8s_manifest import (
     job_name,
     label_value,
 )
-from orchestrator.runtimes.sandbox import Visibility, add_dirs, bwrap_argv, program_roots, writable_paths
+from orchestrator.runtimes.sandbox import (
+    Bwrap,
+    Visibility,
+    add_dirs,
+    bwrap_argv,
+    program_roots,
+    writable_paths,
+)
 from orchestrator.settings import Settings
 
 DATA = Path("/srv/orch")
@@ -318,3 +326,17 @@ def test_agent_env_passthrough_refuses_the_services_secrets() -> None:
     for bad in ("GITHUB_TOKEN", "AWS_REGION,GH_TOKEN", "DATABASE_URL", "ORCHESTRATOR_API_TOKEN", "A-B"):
         with pytest.raises(ValidationError, match=r"never passed|not an environment"):
             Settings(AGENT_ENV_PASSTHROUGH=bad)  # type: ignore[call-arg]
+
+
+def test_path_directories_inside_a_mask_are_bound_back_but_never_one_holding_a_mask(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    data, nvm = home / ".local" / "share" / "orchestrator", home / ".nvm" / "bin"
+    for directory in (data, nvm):
+        directory.mkdir(parents=True)
+    (nvm / "claude").write_text("#!/bin/sh\n")
+    (nvm / "claude").chmod(0o755)
+    path = f"{nvm}:{home / '.local'}:{home}:/usr/bin"
+    spec = dataclasses.replace(_spec(), argv=["claude", "-p"], env={"PATH": path})
+    seen = Bwrap("/usr/bin/bwrap", Visibility(hidden_dirs=(home, data, tmp_path / "absent"))).visibility(spec)
+    assert seen.hidden_dirs == (home, data)
+    assert list(seen.readable) == [nvm / "claude", nvm]

@@ -178,18 +178,25 @@ class Bwrap:
         self.hidden = hidden or Visibility()
 
     def visibility(self, spec: RunSpec) -> Visibility:
-        """The configured masks, resolved and limited to what exists now (bwrap cannot mount on nothing),
-        and the CLI's install bound back."""
-        real = [Path(os.path.realpath(p)) for p in self.hidden.hidden_dirs]
+        """The configured masks, resolved and limited to what exists now (bwrap cannot mount on nothing);
+        the CLI's install and the agent's PATH directories inside a mask (a node under ~/.nvm, say) are
+        bound back read-only."""
+        dirs = [
+            p for p in dict.fromkeys(Path(os.path.realpath(d)) for d in self.hidden.hidden_dirs) if p.is_dir()
+        ]
         files = [Path(os.path.realpath(p)) for p in self.hidden.hidden_files]
-        program = (
-            spec.argv[0] if os.path.isabs(spec.argv[0]) else which(spec.argv[0], path=spec.env.get("PATH"))
-        )
+        path = spec.env.get("PATH", "")
+        program = spec.argv[0] if os.path.isabs(spec.argv[0]) else which(spec.argv[0], path=path)
         readable = program_roots(program) if program else []
+        for entry in filter(None, path.split(os.pathsep)):
+            real = Path(os.path.realpath(entry))
+            inside = any(real != d and _under(real, d) for d in dirs)
+            if inside and not any(_under(d, real) for d in dirs):  # never a directory holding a mask
+                readable.append(real)
         return Visibility(
-            tuple(dict.fromkeys(p for p in real if p.is_dir())),
+            tuple(dirs),
             tuple(dict.fromkeys(p for p in files if p.exists() and not p.is_dir())),
-            tuple(p for p in readable if p.exists()),
+            tuple(p for p in dict.fromkeys(readable) if p.exists()),
         )
 
     def wrap(self, spec: RunSpec) -> list[str]:
