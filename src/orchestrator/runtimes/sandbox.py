@@ -208,7 +208,10 @@ class Bwrap:
         if not (os.path.isfile(self.path) and os.access(self.path, os.X_OK)):
             return f"no bubblewrap at {self.path} (Debian: apt-get install bubblewrap)"
         trial = [self.path, *(() if self.as_root else ("--unshare-user-try",))]
-        trial += ["--unshare-pid", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc", "true"]
+        # what every agent's sandbox does: namespaces, a fresh /proc and /dev, a mask made read-only
+        trial += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
+        trial += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]  # noqa: S108
+        trial += ["--remount-ro", "/tmp", "true"]  # noqa: S108
         try:
             done = subprocess.run(
                 trial, capture_output=True, timeout=10, check=False, stdin=subprocess.DEVNULL
