@@ -203,33 +203,25 @@ def test_no_sandbox_is_said_loudly(make_server: ServerFactory, tmp_path: Path) -
     assert response.status_code == 503 and "no bubblewrap" in response.text
 
 
-def test_an_unsandboxed_agent_of_the_same_user_cannot_read_the_services_environment(
-    base_env: dict[str, str], outside_tmp: Path
-) -> None:
-    """PR_SET_DUMPABLE 0 in the service. Run as an unprivileged user (root would pass any check), with
-    AGENT_SANDBOX=none: the agent has the service's uid, and only the flag keeps /proc/<pid>/environ shut."""
-    nobody = 65534
-    mark = _marker("env")
-    data, home = outside_tmp / "data", outside_tmp / "home"
-    for directory in (data, home):
-        directory.mkdir()
-        os.chown(directory, nobody, nobody)
-    os.chmod(outside_tmp, 0o755)
-    probe = (
-        "for p in /proc/[0-9]*; do\n"
-        "  if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q 'orchestrator serve'; then\n"
-        '    echo "service=${p#/proc/}"\n'
-        "    if tr '\\0' '\\n' < $p/environ; then echo environ-read; else echo environ-denied; fi\n"
-        "  fi\n"
-        "done"
-    )
-    script = str(fake_cli(outside_tmp, probe))
-    env = {**base_env, "CLAUDE_BIN": script, "AGENT_SANDBOX": "none", "HOME": str(home)}
-    server = Server(data, {**env, "ORCH_TEST_SERVICE_SECRET": mark})
+NOBODY = 65534
+FIND_SERVICE = (
+    "for p in /proc/[0-9]*; do\n"
+    "  if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q 'orchestrator serve'; then\n"
+    '    echo "service=${p#/proc/}"\n'
+    "    if tr '\\0' '\\n' < $p/environ; then echo environ-read; else echo environ-denied; fi\n"
+    "  fi\n"
+    "done\n"
+)
+
+
+@contextlib.contextmanager
+def served_as_nobody(data: Path, env: dict[str, str]) -> Iterator[Server]:
+    """The real service run as an unprivileged user (root passes every permission check)."""
+    server = Server(data, env)
     log = server.log_path.open("ab")
     server.proc = subprocess.Popen(
         [
-            *("setpriv", f"--reuid={nobody}", f"--regid={nobody}", "--clear-groups"),
+            *("setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"),
             *(sys.executable, "-m", "orchestrator", "serve", "--kill-agents-on-shutdown"),
         ],
         env=server.env,
@@ -247,13 +239,66 @@ def test_an_unsandboxed_agent_of_the_same_user_cannot_read_the_services_environm
                     break
             assert time.monotonic() < deadline, server.log()
             time.sleep(0.05)
+        yield server
+    finally:
+        server.close()
+
+
+def _owned_by_nobody(*directories: Path) -> None:
+    for directory in directories:
+        directory.mkdir(parents=True, exist_ok=True)
+        os.chown(directory, NOBODY, NOBODY)
+
+
+def test_an_unsandboxed_agent_of_the_same_user_cannot_read_the_services_environment(
+    base_env: dict[str, str], outside_tmp: Path
+) -> None:
+    """PR_SET_DUMPABLE 0 in the service. With AGENT_SANDBOX=none the agent has the service's uid, and only
+    the flag keeps /proc/<pid>/environ shut."""
+    mark = _marker("env")
+    data, home = outside_tmp / "data", outside_tmp / "home"
+    _owned_by_nobody(data, home)
+    os.chmod(outside_tmp, 0o755)
+    script = str(fake_cli(outside_tmp, FIND_SERVICE))
+    env = {**base_env, "CLAUDE_BIN": script, "AGENT_SANDBOX": "none", "HOME": str(home)}
+    with served_as_nobody(data, {**env, "ORCH_TEST_SERVICE_SECRET": mark}) as server:
+        assert server.proc is not None
         done = server.wait_agent(server.spawn("read the service's environment")["id"], timeout=60)
         out = [line["content"] for line in server.logs(done["id"]) if line["stream"] == "stdout"]
         assert f"service={server.proc.pid}" in out, out  # found it, and it runs as the agent's user
         assert "environ-denied" in out and "environ-read" not in out, out
         assert not any(mark in line for line in out)
-    finally:
-        server.close()
+
+
+def test_an_unprivileged_service_sandboxes_its_agents_too(
+    base_env: dict[str, str], outside_tmp: Path
+) -> None:
+    """The usual deployment: the service under its own user, bubblewrap in a user namespace. The agent has
+    the service's uid, so only the sandbox keeps the files and the process of that user from it."""
+    require_bwrap()
+    marks = {kind: _marker(kind) for kind in ("env", "ssh", "data")}
+    data, home = outside_tmp / "data", outside_tmp / "home"
+    _owned_by_nobody(data, home, home / ".ssh")
+    os.chmod(outside_tmp, 0o755)
+    for path, mark in ((home / ".ssh" / "id_ed25519", marks["ssh"]), (data / "kept.txt", marks["data"])):
+        path.write_text(mark)
+        path.chmod(0o600)
+        os.chown(path, NOBODY, NOBODY)
+    probe = FIND_SERVICE + (
+        f"cat {home}/.ssh/id_ed25519 {data}/kept.txt; ls -la {data}; strings {data}/orchestrator.db | head\n"
+        'echo "whoami=$(id -u)"; echo probe > written.txt && echo wrote-workspace\n'
+    )
+    script = str(fake_cli(outside_tmp, probe))
+    env = {**base_env, "CLAUDE_BIN": script, "HOME": str(home), "ORCH_TEST_SERVICE_SECRET": marks["env"]}
+    with served_as_nobody(data, env) as server:
+        assert server.client.get("/api/health").json()["sandbox"] == "bwrap"
+        done = server.wait_agent(server.spawn("look around as the service's user")["id"], timeout=60)
+        assert done["status"] == "completed", (done["error"], server.log()[-3000:])
+        out = [line["content"] for line in server.logs(done["id"]) if line["stream"] == "stdout"]
+        assert "wrote-workspace" in out and f"whoami={NOBODY}" in out, out
+        assert not any(line.startswith("service=") for line in out), out  # the service is not visible
+        for kind, mark in marks.items():
+            assert not any(mark in line for line in out), (kind, out)
 
 
 def test_a_process_that_drops_the_marker_and_leaves_the_session_dies_with_the_agent(  # type: ignore[no-untyped-def]

@@ -181,9 +181,9 @@ class Bwrap:
         """The configured masks, resolved and limited to what exists now (bwrap cannot mount on nothing);
         the CLI's install and the agent's PATH directories inside a mask (a node under ~/.nvm, say) are
         bound back read-only."""
-        dirs = [
-            p for p in dict.fromkeys(Path(os.path.realpath(d)) for d in self.hidden.hidden_dirs) if p.is_dir()
-        ]
+        # os.path's tests: False, not PermissionError, for what this user cannot even look at
+        resolved = dict.fromkeys(Path(os.path.realpath(d)) for d in self.hidden.hidden_dirs)
+        dirs = [p for p in resolved if os.path.isdir(p)]
         files = [Path(os.path.realpath(p)) for p in self.hidden.hidden_files]
         path = spec.env.get("PATH", "")
         program = spec.argv[0] if os.path.isabs(spec.argv[0]) else which(spec.argv[0], path=path)
@@ -195,8 +195,8 @@ class Bwrap:
                 readable.append(real)
         return Visibility(
             tuple(dirs),
-            tuple(dict.fromkeys(p for p in files if p.exists() and not p.is_dir())),
-            tuple(p for p in dict.fromkeys(readable) if p.exists()),
+            tuple(dict.fromkeys(p for p in files if os.path.exists(p) and not os.path.isdir(p))),
+            tuple(p for p in dict.fromkeys(readable) if os.path.exists(p)),
         )
 
     def wrap(self, spec: RunSpec) -> list[str]:
