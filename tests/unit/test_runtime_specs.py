@@ -328,15 +328,19 @@ def test_agent_env_passthrough_refuses_the_services_secrets() -> None:
             Settings(AGENT_ENV_PASSTHROUGH=bad)  # type: ignore[call-arg]
 
 
-def test_path_directories_inside_a_mask_are_bound_back_but_never_one_holding_a_mask(tmp_path: Path) -> None:
+def test_a_cli_found_on_path_under_a_mask_comes_back_and_nothing_else_does(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    data, nvm = home / ".local" / "share" / "orchestrator", home / ".nvm" / "bin"
-    for directory in (data, nvm):
+    data, local_bin, shims = (
+        home / ".local" / "share" / "orchestrator",
+        home / ".local" / "bin",
+        home / ".pyenv" / "shims",
+    )
+    for directory in (data, local_bin, shims):
         directory.mkdir(parents=True)
-    (nvm / "claude").write_text("#!/bin/sh\n")
-    (nvm / "claude").chmod(0o755)
-    path = f"{nvm}:{home / '.local'}:{home}:/usr/bin"
+    (local_bin / "claude").write_text("#!/bin/sh\n")
+    (local_bin / "claude").chmod(0o755)
+    path = f"{shims}:{local_bin}:/usr/bin"
     spec = dataclasses.replace(_spec(), argv=["claude", "-p"], env={"PATH": path})
     seen = Bwrap("/usr/bin/bwrap", Visibility(hidden_dirs=(home, data, tmp_path / "absent"))).visibility(spec)
     assert seen.hidden_dirs == (home, data)
-    assert list(seen.readable) == [nvm / "claude", nvm]
+    assert seen.readable == (local_bin / "claude",)  # not the pyenv shims: /usr/bin's python3 stays in reach

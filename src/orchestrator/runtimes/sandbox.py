@@ -178,25 +178,19 @@ class Bwrap:
         self.hidden = hidden or Visibility()
 
     def visibility(self, spec: RunSpec) -> Visibility:
-        """The configured masks, resolved and limited to what exists now (bwrap cannot mount on nothing);
-        the CLI's install and the agent's PATH directories inside a mask (a node under ~/.nvm, say) are
-        bound back read-only."""
+        """The configured masks, resolved and limited to what exists now (bwrap cannot mount on nothing),
+        and the CLI's install bound back read-only. Nothing else comes back: a PATH directory under the
+        service's HOME (a pyenv shim, say) would come back half-working and shadow the system's tool."""
         # os.path's tests: False, not PermissionError, for what this user cannot even look at
         resolved = dict.fromkeys(Path(os.path.realpath(d)) for d in self.hidden.hidden_dirs)
-        dirs = [p for p in resolved if os.path.isdir(p)]
         files = [Path(os.path.realpath(p)) for p in self.hidden.hidden_files]
         path = spec.env.get("PATH", "")
         program = spec.argv[0] if os.path.isabs(spec.argv[0]) else which(spec.argv[0], path=path)
         readable = program_roots(program) if program else []
-        for entry in filter(None, path.split(os.pathsep)):
-            real = Path(os.path.realpath(entry))
-            inside = any(real != d and _under(real, d) for d in dirs)
-            if inside and not any(_under(d, real) for d in dirs):  # never a directory holding a mask
-                readable.append(real)
         return Visibility(
-            tuple(dirs),
+            tuple(p for p in resolved if os.path.isdir(p)),
             tuple(dict.fromkeys(p for p in files if os.path.exists(p) and not os.path.isdir(p))),
-            tuple(p for p in dict.fromkeys(readable) if os.path.exists(p)),
+            tuple(p for p in readable if os.path.exists(p)),
         )
 
     def wrap(self, spec: RunSpec) -> list[str]:
