@@ -187,7 +187,7 @@ def test_no_sandbox_is_said_loudly(make_server: ServerFactory, tmp_path: Path) -
     health = explicit.client.get("/api/health").json()
     assert health["sandbox"] == "none"
     assert len(health["warnings"]) == 1 and "AGENT_SANDBOX=none" in health["warnings"][0]
-    assert "their environment" in health["warnings"][0] or "environment" in health["warnings"][0]
+    assert "database" in health["warnings"][0] and "environment" in health["warnings"][0]  # says what is open
     assert "UNSANDBOXED AGENTS" in explicit.log()
 
     fallback = make_server(CLAUDE_BIN=script, BWRAP_BIN="/nonexistent/bwrap")
