@@ -22,6 +22,7 @@ from orchestrator.api import tasks as tasks_api
 from orchestrator.api import webhooks as webhooks_api
 from orchestrator.api.deps import Authorized
 from orchestrator.api.guard import Guard, HostPolicy
+from orchestrator.dumpable import make_undumpable
 from orchestrator.recovery import Recovery
 from orchestrator.runtimes.factory import egress_state
 from orchestrator.services import Services, build
@@ -78,6 +79,7 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db_log = service_log.configure(settings.log_level, services.redact)
+        make_undumpable()
         await asyncio.to_thread(services.db.migrate)
         background = Background()
         background.start("log-writer", services.writer.run)
@@ -100,10 +102,11 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
             services.runtime.name,
             recovered,
         )
-        egress = egress_state(settings)
+        if services.isolation.warning:
+            log.warning("UNSANDBOXED AGENTS: %s", services.isolation.warning)
+        egress = egress_state(services.runtime, settings)
         if not egress.startswith("restricted"):
             log.warning("agent network egress: %s", egress)
-
         if token_generated:
             log.info("API token: generated, in %s", api_token.token_path(settings.data_dir))
         try:

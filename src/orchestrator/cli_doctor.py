@@ -92,6 +92,25 @@ def check_runtime(settings: Settings) -> Check:
     return Check("runtime", "fail", "host processes need /bin/sh, and there is none", "install a POSIX shell")
 
 
+def check_sandbox(settings: Settings) -> Check:
+    from orchestrator.runtimes.factory import UNSANDBOXED
+    from orchestrator.runtimes.sandbox import Bwrap
+
+    if settings.agent_runtime != "host":
+        return Check("sandbox", "ok", f"agents in {settings.agent_runtime}, not on this host")
+    fix = "install bubblewrap (Debian: apt-get install bubblewrap) and set AGENT_SANDBOX=auto or bwrap"
+    if settings.agent_sandbox == "none":
+        return Check("sandbox", "warn", f"AGENT_SANDBOX=none: {UNSANDBOXED}", fix)
+    problem = Bwrap(settings.bwrap_bin).problem
+    if problem is None:
+        return Check("sandbox", "ok", f"agents run in bubblewrap ({settings.bwrap_bin})")
+    if settings.agent_sandbox == "bwrap":
+        return Check("sandbox", "fail", f"AGENT_SANDBOX=bwrap but {problem}: agents will not start", fix)
+    return Check(
+        "sandbox", "warn", f"AGENT_SANDBOX=auto found no working sandbox ({problem}): {UNSANDBOXED}", fix
+    )
+
+
 def check_github(settings: Settings) -> Check:
     if settings.github_token:
         return Check(
@@ -132,6 +151,7 @@ def run_checks(url: str | None, token: str | None) -> list[Check]:
         ("claude", check_claude),
         ("database", check_database),
         ("runtime", check_runtime),
+        ("sandbox", check_sandbox),
         ("github", check_github),
     ]
     for name, check in needs:

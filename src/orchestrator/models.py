@@ -149,6 +149,8 @@ class Health(BaseModel):
     claude: str | None = None
     running_agents: int | None = None
     agent_egress: str | None = None  # what agents can reach on the network (runtimes/factory.egress_state)
+    sandbox: str | None = Field(None, description="how agents are boxed in: bwrap, none, docker, kubernetes")
+    warnings: list[str] | None = Field(None, description="what weakens the service, e.g. no sandbox")
 
 
 class ErrorBody(BaseModel):

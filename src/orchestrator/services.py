@@ -20,7 +20,7 @@ from orchestrator.forge.mirror import Mirrors
 from orchestrator.forge.publisher import Publisher
 from orchestrator.queue.processor import QueueProcessor
 from orchestrator.runtimes.base import Runtime
-from orchestrator.runtimes.factory import make_runtime
+from orchestrator.runtimes.factory import Isolation, isolation, make_runtime
 from orchestrator.settings import Settings
 from orchestrator.store.agents import AgentStore
 from orchestrator.store.db import Database
@@ -46,6 +46,7 @@ class Services:
     bus: LogBus
     writer: LogWriter
     runtime: Runtime
+    isolation: Isolation
     agents: AgentManager
     task_store: TaskStore
     queue_store: QueueStore
@@ -61,8 +62,13 @@ class Services:
     spawn_rate: SpawnRate
 
 
+_SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
+
+
 def secrets_of(settings: Settings) -> list[str | None]:
-    env_secrets = [v for k, v in os.environ.items() if k in ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN")]
+    named = {"ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"}
+    named |= {n for n in settings.agent_env_passthrough if any(w in n.upper() for w in _SECRET_WORDS)}
+    env_secrets = [v for k, v in os.environ.items() if k in named]
     db_password = urlsplit(settings.database_url).password if settings.database_url else None
     return [settings.github_token, settings.api_token, db_password, *env_secrets]
 
@@ -137,6 +143,7 @@ def build(settings: Settings) -> Services:
         bus=bus,
         writer=writer,
         runtime=runtime,
+        isolation=isolation(runtime),
         agents=agents,
         task_store=task_store,
         queue_store=queue_store,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import re
 import shutil
 from functools import cached_property
 from pathlib import Path
@@ -12,12 +13,14 @@ from platformdirs import user_data_dir
 from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from orchestrator.agents.command import never_passed
 from orchestrator.domain.egress import model_api, parse_allow
 from orchestrator.domain.git_url import DEFAULT_GIT_URL, check_git_base_url
 from orchestrator.domain.types import AgentType
 from orchestrator.runtimes.ownership import parse_user
 
 CLAUDE_CODE_VERSION = "2.1.328"
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def default_home() -> Path:
@@ -72,8 +75,11 @@ class Settings(BaseSettings):
     agent_kill_grace_seconds: float = Field(5.0, ge=0, le=600, validation_alias="AGENT_KILL_GRACE_SECONDS")
     agent_runtime: Literal["host", "docker", "kubernetes"] = Field("host", validation_alias="AGENT_RUNTIME")
     # isolation and limits of agents (runtimes/): limits apply to every runtime as far as it can
-    agent_sandbox: Literal["none", "bwrap"] = Field("none", validation_alias="AGENT_SANDBOX")
+    agent_sandbox: Literal["auto", "none", "bwrap"] = Field("auto", validation_alias="AGENT_SANDBOX")
     bwrap_bin: str = Field("/usr/bin/bwrap", validation_alias="BWRAP_BIN")
+    agent_env_passthrough: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias=AliasChoices("AGENT_ENV_PASSTHROUGH")
+    )
     agent_memory_mb: int | None = Field(None, ge=16, validation_alias="AGENT_MEMORY_MB")
     agent_cpus: float | None = Field(None, gt=0, le=1024, validation_alias="AGENT_CPUS")
     agent_pids: int | None = Field(None, ge=8, validation_alias="AGENT_PIDS")
@@ -187,6 +193,20 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected host names like example.com or example.com:8080, got {host!r}")
         return hosts
 
+    @field_validator("agent_env_passthrough", mode="before")
+    @classmethod
+    def _parse_passthrough(cls, value: object) -> object:
+        """`AWS_REGION,AWS_PROFILE`: extra variables an agent gets; never the service's own secrets."""
+        names = [n.strip() for n in value.split(",") if n.strip()] if isinstance(value, str) else value
+        if not isinstance(names, list | tuple):
+            return value
+        for name in names:
+            if not isinstance(name, str) or not _ENV_NAME.match(name):
+                raise ValueError(f"{name!r} is not an environment variable name")
+            if never_passed(name):
+                raise ValueError(f"{name} is a secret of the service and is never passed to agents")
+        return tuple(names)
+
     @field_validator("claude_model", "api_token", "github_token", "instance_id", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
@@ -252,6 +272,7 @@ _ALIASES = {
     for name, field in Settings.model_fields.items()
 }
 _ALIASES["agent_timeout_overrides"] = "AGENT_TIMEOUT_OVERRIDES"
+_ALIASES["agent_env_passthrough"] = "AGENT_ENV_PASSTHROUGH"
 
 
 def load_settings() -> Settings:

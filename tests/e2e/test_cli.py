@@ -220,6 +220,7 @@ def test_doctor(server: Server, tmp_path: Path) -> None:
         "claude": "ok",
         "database": "ok",
         "runtime": "ok",
+        "sandbox": "ok",
         "github": "warn",
         "server": "ok",
     }

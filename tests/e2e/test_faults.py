@@ -38,6 +38,10 @@ def script(tmp_path: Path, body: str, name: str = "claude") -> str:
     return str(path)
 
 
+# the printer talks to the test through files in the test's /tmp, which a sandbox replaces with its own
+UNSANDBOXED = {"AGENT_SANDBOX": "none"}
+
+
 def printer(tmp_path: Path) -> tuple[str, Path, Path]:
     """A `claude` printing numbered lines until `stop` exists; what it printed also goes to `printed`.
     Returns (the script, stop, printed)."""
@@ -117,7 +121,7 @@ def test_a_locked_database_answers_503_loses_no_line_and_recovers(
     make_server: ServerFactory, tmp_path: Path
 ) -> None:
     claude, stop, printed = printer(tmp_path)
-    server = make_server(CLAUDE_BIN=claude)
+    server = make_server(CLAUDE_BIN=claude, **UNSANDBOXED)
     agent = server.spawn("print lines")
     wait_for("the agent printed", lambda: len(contents(server, agent["id"])) >= 5)
     with locked(server.data_dir / "orchestrator.db"):
@@ -143,7 +147,7 @@ def test_an_agent_ending_while_the_database_is_locked_is_recorded_after(
     make_server: ServerFactory, tmp_path: Path
 ) -> None:
     claude, stop, printed = printer(tmp_path)
-    server = make_server(CLAUDE_BIN=claude)
+    server = make_server(CLAUDE_BIN=claude, **UNSANDBOXED)
     agent = server.spawn("print lines, end during the lock")
     wait_for("the agent printed", lambda: len(contents(server, agent["id"])) >= 5)
     with locked(server.data_dir / "orchestrator.db"):
@@ -327,7 +331,9 @@ def test_a_full_disk_answers_503_loses_no_line_and_recovers(
 ) -> None:
     claude, stop, printed = printer(tmp_path)
     with small_tmpfs(tmp_path / "small", 16) as small:
-        server = make_server(CLAUDE_BIN=claude, DATABASE_URL=f"sqlite:///{small / 'orchestrator.db'}")
+        server = make_server(
+            CLAUDE_BIN=claude, DATABASE_URL=f"sqlite:///{small / 'orchestrator.db'}", **UNSANDBOXED
+        )
         agent = server.spawn("print lines")
         wait_for("the agent printed", lambda: len(contents(server, agent["id"])) >= 5)
         filler = fill(small)

@@ -365,7 +365,8 @@ def test_sse_readers_that_never_read_cost_bounded_memory_and_slow_no_one(
     printer = script(
         tmp_path,
         "sleep 0.5\n"
-        f'python3 -c \'import sys; sys.stdout.write(("y" * 199 + "\\n") * {lines})\'\n'
+        # coreutils, not python3: a python3 under the service's HOME (pyenv) is hidden by the sandbox
+        f"yes {'y' * 199} | head -n {lines}\n"
         f"echo '{RESULT_LINE}'\n",
     )
     server = make_server(CLAUDE_BIN=printer)
@@ -432,7 +433,8 @@ def test_a_claude_printing_garbage_and_200_mb_lines_is_cut_and_ends(
         # stays until the test has seen every line stored: the drain after exit is tested below
         f"while [ ! -e {release} ]; do sleep 0.05; done\n",
     )
-    server = make_server(CLAUDE_BIN=garbage, LOG_LINE_MAX_BYTES=str(max_bytes))
+    # AGENT_SANDBOX=none: `release` is in the test's /tmp, which a sandbox replaces with its own
+    server = make_server(CLAUDE_BIN=garbage, LOG_LINE_MAX_BYTES=str(max_bytes), AGENT_SANDBOX="none")
     with peak_rss(server) as rss:
         agent = server.spawn("print garbage")
         deadline = time.monotonic() + 90
@@ -469,7 +471,7 @@ def test_no_line_is_lost_after_a_line_longer_than_a_read_chunk(
         f"echo '{RESULT_LINE}' >> {out}\n"
         f"cat {out}\n",
     )
-    server = make_server(CLAUDE_BIN=long_line)
+    server = make_server(CLAUDE_BIN=long_line, AGENT_SANDBOX="none")  # `out` is in the test's /tmp
     done = server.wait_agent(server.spawn("one long line")["id"])
     contents = [line["content"] for line in server.logs(done["id"])]
     assert contents[1:] == ["the line after", RESULT_LINE], [c[-40:] for c in contents]

@@ -59,8 +59,11 @@ def wait_statuses(server: Server, status: str, count: int, timeout: float) -> No
 def test_a_hundred_agents_at_once_all_complete_with_every_line_once_in_order(
     make_server: ServerFactory, tmp_path: Path
 ) -> None:
+    # AGENT_SANDBOX=none: `go` is in the test's /tmp, which a sandbox replaces with its own
     go = tmp_path / "go"
-    server = make_server(CLAUDE_BIN=agent_script(tmp_path, go), SPAWN_RATE_PER_MINUTE="1000")
+    server = make_server(
+        CLAUDE_BIN=agent_script(tmp_path, go), SPAWN_RATE_PER_MINUTE="1000", AGENT_SANDBOX="none"
+    )
     body = {"agent_type": "coding", "prompt": "one of a hundred"}
     with (
         httpx.Client(base_url=server.url, headers=server.headers, timeout=120) as client,

@@ -48,3 +48,22 @@ def test_redactor_hides_known_secrets_and_secret_shapes() -> None:
 def test_redactor_never_grows_a_secret(text: str) -> None:
     secret = "zz-secret-zz"
     assert secret not in Redactor([secret])(text + secret + text)
+
+
+def test_redactor_hides_cloud_credentials() -> None:
+    redact = Redactor()
+    aws_secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    aws_session = "FwoGZXIvYXdzEBQaDNlbmd0aG9mdGhldG9rZW4"
+    key_body = "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC"
+    secrets = {
+        "AKIAIOSFODNN7EXAMPLE": "key id AKIAIOSFODNN7EXAMPLE here",
+        aws_secret: f"AWS_SECRET_ACCESS_KEY={aws_secret}",
+        aws_session: f'aws_session_token = "{aws_session}"',
+        "AIzaSyA1234567890abcdefghijklmnopqrstuv": "google key AIzaSyA1234567890abcdefghijklmnopqrstuv.",
+        "ya29.a0AfH6SMBexampleexampleexample": "Bearer-less ya29.a0AfH6SMBexampleexampleexample",
+        key_body: f'"private_key": "-----BEGIN PRIVATE KEY-----\\n{key_body}\\n-----END PRIVATE KEY-----\\n"',
+    }
+    for secret, text in secrets.items():
+        out = redact(text)
+        assert secret not in out and MARK in out, out
+    assert redact("AWS_REGION=eu-west-1") == "AWS_REGION=eu-west-1"

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from orchestrator.models import MAX_PROMPT_CHARS
 from orchestrator.runtimes.base import DefaultLimits, Limits, RunSpec
 from orchestrator.runtimes.docker import WRAPPER, container_config
-from orchestrator.runtimes.factory import container_user, default_limits, make_runtime
+from orchestrator.runtimes.factory import (
+    container_user,
+    default_limits,
+    hidden_from_agents,
+    isolation,
+    make_runtime,
+)
 from orchestrator.runtimes.k8s_manifest import (
     FEED_PROMPT,
     JobSettings,
@@ -22,7 +30,14 @@ from orchestrator.runtimes.k8s_manifest import (
     prompt_config_map,
 )
 from orchestrator.runtimes.ownership import AgentUser, agent_user, handover_problem, parse_user
-from orchestrator.runtimes.sandbox import add_dirs, bwrap_argv, writable_paths
+from orchestrator.runtimes.sandbox import (
+    Bwrap,
+    Visibility,
+    add_dirs,
+    bwrap_argv,
+    program_roots,
+    writable_paths,
+)
 from orchestrator.settings import Settings
 
 DATA = Path("/srv/orch")
@@ -88,6 +103,56 @@ def test_bwrap_command_line() -> None:
     assert argv[argv.index("--chdir") + 1] == str(spec.cwd)
     assert argv[argv.index("--") + 1 :] == spec.argv
     assert "--unshare-user-try" in bwrap_argv("/usr/bin/bwrap", spec, as_root=False)
+
+
+def test_bwrap_masks_the_services_paths_and_binds_back_only_this_agents() -> None:
+    spec = _spec()
+    cli = Path("/root/.local/share/orchestrator/claude-code/2.1.328")
+    visibility = Visibility(
+        hidden_dirs=(DATA, Path("/root"), DATA / "events", Path("/")),
+        hidden_files=(Path("/var/lib/orch.db"), DATA / "orchestrator.db"),
+        readable=(cli,),
+    )
+    argv = bwrap_argv("/usr/bin/bwrap", spec, visibility=visibility)
+    pairs = [(argv[i], argv[i + 1]) for i in range(len(argv) - 1)]
+    position = {pair: i for i, pair in enumerate(pairs)}
+    assert ("--tmpfs", "/") not in position  # never the whole root
+    assert ("--tmpfs", str(DATA / "events")) not in position  # inside the masked data dir already
+    assert ("--ro-bind", "/dev/null") in position and argv.count("/var/lib/orch.db") == 1
+    assert str(DATA / "orchestrator.db") not in argv
+    # shallow first: the masks come before what is bound back inside them, and the root before all
+    assert position[("--ro-bind", "/")] < position[("--tmpfs", "/root")] < position[("--ro-bind", str(cli))]
+    assert position[("--tmpfs", str(DATA))] < position[("--bind", str(spec.cwd))]
+    assert position[("--tmpfs", str(DATA))] < position[("--bind", str(spec.run_dir / "home"))]
+    assert ("--bind", str(spec.run_dir)) not in position and ("--bind", str(DATA / "runs")) not in position
+    # a masked directory inside a bound-back one is masked again after the bind
+    inner = spec.cwd / "secrets"
+    argv = bwrap_argv("/usr/bin/bwrap", spec, visibility=Visibility(hidden_dirs=(DATA, inner)))
+    assert argv.index(str(spec.cwd)) < argv.index(str(inner))
+
+
+def test_the_pinned_cli_is_bound_back_with_its_whole_install() -> None:
+    pinned = "/root/.local/share/orchestrator/claude-code/2.1.328/node_modules/.bin/claude"
+    assert program_roots(pinned) == [Path("/root/.local/share/orchestrator/claude-code/2.1.328")]
+    assert program_roots("/tmp/x/cli.sh") == [Path("/tmp/x/cli.sh")]
+
+
+def test_only_an_explicit_none_or_a_failing_auto_runs_agents_unsandboxed() -> None:
+    missing = "/nonexistent/bwrap"
+    auto = make_runtime(Settings(BWRAP_BIN=missing), "i")  # type: ignore[call-arg]
+    assert Settings().agent_sandbox == "auto"
+    assert isolation(auto).sandbox == "none" and auto.check() is None
+    assert f"no bubblewrap at {missing}" in (isolation(auto).warning or "")
+    none = make_runtime(Settings(AGENT_SANDBOX="none"), "i")  # type: ignore[call-arg]
+    assert "AGENT_SANDBOX=none" in (isolation(none).warning or "")
+    strict = make_runtime(Settings(AGENT_SANDBOX="bwrap", BWRAP_BIN=missing), "i")  # type: ignore[call-arg]
+    assert isolation(strict).sandbox == "bwrap" and isolation(strict).warning is None
+    assert f"no bubblewrap at {missing}" in (strict.check() or "")
+    hidden = hidden_from_agents(Settings(ORCHESTRATOR_DATA_DIR="/srv/o", DATABASE_PATH="/var/db/o.db"))  # type: ignore[call-arg]
+    assert {Path("/srv/o"), Path.home()} <= set(hidden.hidden_dirs)
+    assert {Path("/var/db/o.db"), Path("/var/db/o.db-wal"), Path("/run/docker.sock")} <= set(
+        hidden.hidden_files
+    )
 
 
 def test_container_config() -> None:
@@ -337,3 +402,67 @@ def test_agent_user_is_never_root() -> None:
     assert handover_problem(AgentUser(1000, 1000), 0, 0) is None, "root hands paths to anyone"
     assert handover_problem(AgentUser(501, 20), 501, 20) is None, "nothing to hand: they are its own"
     assert "run the service as root" in (handover_problem(AgentUser(1000, 1000), 501, 20) or "")
+
+
+def test_agent_environment_is_an_allow_list() -> None:
+    from orchestrator.agents.command import build_env
+
+    parent = {
+        "PATH": "/usr/bin:/bin",
+        "LANG": "C.UTF-8",
+        "ANTHROPIC_API_KEY": "sk-ant-x",
+        "CLAUDE_CODE_USE_BEDROCK": "1",
+        "AWS_SECRET_ACCESS_KEY": "aws-secret",
+        "AWS_REGION": "eu-west-1",
+        "GOOGLE_APPLICATION_CREDENTIALS": "/srv/sa.json",
+        "CLOUD_ML_REGION": "us-east5",
+        "GITHUB_TOKEN": "ghp_x",
+        "ORCHESTRATOR_API_TOKEN": "t",
+        "ORCHESTRATOR_WEBHOOK_SECRET": "w",
+        "SOME_SERVICE_PASSWORD": "p",
+    }
+    common = {"agent_id": "coding-1", "home": Path("/h"), "config_dir": Path("/c"), "running_as_root": False}
+    env = build_env(parent, **common)  # type: ignore[arg-type]
+    assert {"PATH", "LANG", "ANTHROPIC_API_KEY", "CLAUDE_CODE_USE_BEDROCK"} <= env.keys()
+    for name in (
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_REGION",
+        "GOOGLE_APPLICATION_CREDENTIALS",
+        "CLOUD_ML_REGION",
+        "GITHUB_TOKEN",
+        "ORCHESTRATOR_API_TOKEN",
+        "ORCHESTRATOR_WEBHOOK_SECRET",
+        "SOME_SERVICE_PASSWORD",
+    ):
+        assert name not in env, name
+    listed = build_env(parent, passthrough=("AWS_REGION", "GITHUB_TOKEN"), **common)  # type: ignore[arg-type]
+    assert listed["AWS_REGION"] == "eu-west-1"
+    assert "GITHUB_TOKEN" not in listed and "AWS_SECRET_ACCESS_KEY" not in listed
+
+
+def test_agent_env_passthrough_refuses_the_services_secrets() -> None:
+    assert Settings(AGENT_ENV_PASSTHROUGH="AWS_REGION, AWS_PROFILE").agent_env_passthrough == (  # type: ignore[call-arg]
+        "AWS_REGION",
+        "AWS_PROFILE",
+    )
+    for bad in ("GITHUB_TOKEN", "AWS_REGION,GH_TOKEN", "DATABASE_URL", "ORCHESTRATOR_API_TOKEN", "A-B"):
+        with pytest.raises(ValidationError, match=r"never passed|not an environment"):
+            Settings(AGENT_ENV_PASSTHROUGH=bad)  # type: ignore[call-arg]
+
+
+def test_a_cli_found_on_path_under_a_mask_comes_back_and_nothing_else_does(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    data, local_bin, shims = (
+        home / ".local" / "share" / "orchestrator",
+        home / ".local" / "bin",
+        home / ".pyenv" / "shims",
+    )
+    for directory in (data, local_bin, shims):
+        directory.mkdir(parents=True)
+    (local_bin / "claude").write_text("#!/bin/sh\n")
+    (local_bin / "claude").chmod(0o755)
+    path = f"{shims}:{local_bin}:/usr/bin"
+    spec = dataclasses.replace(_spec(), argv=["claude", "-p"], env={"PATH": path})
+    seen = Bwrap("/usr/bin/bwrap", Visibility(hidden_dirs=(home, data, tmp_path / "absent"))).visibility(spec)
+    assert seen.hidden_dirs == (home, data)
+    assert seen.readable == (local_bin / "claude",)  # not the pyenv shims: /usr/bin's python3 stays in reach

@@ -6,16 +6,17 @@ from orchestrator.domain.outcome import Ending, judge_run
 from orchestrator.domain.stream_json import RunSummary, parse_line
 from orchestrator.domain.types import AgentStatus
 
+SESSION = "0f3c2a4e-8b1d-4c6f-9a2e-5d7b1c3e9f01"
 INIT = {
     "type": "system",
     "subtype": "init",
-    "session_id": "s-1",
+    "session_id": SESSION,
     "model": "m",
     "claude_code_version": "2.1.328",
 }
 TOOL = {
     "type": "assistant",
-    "session_id": "s-1",
+    "session_id": SESSION,
     "message": {"id": "msg_1", "content": [{"type": "tool_use", "name": "Bash", "input": {}}]},
 }
 RESULT_OK = {
@@ -27,7 +28,7 @@ RESULT_OK = {
     "total_cost_usd": 0.25,
     "duration_ms": 700,
     "usage": {"input_tokens": 10, "output_tokens": 5, "cache_read_input_tokens": 2},
-    "session_id": "s-1",
+    "session_id": SESSION,
 }
 RESULT_API_ERROR = {
     "type": "result",
@@ -57,11 +58,19 @@ def test_parse_line_takes_only_json_objects() -> None:
 def test_summary_reads_result_whatever_the_order_of_lines() -> None:
     ui = {"type": "system", "subtype": "ui_invalidate"}
     summary = _summary(ui, INIT, TOOL, TOOL, RESULT_OK)
-    assert summary.session_id == "s-1" and summary.model == "m" and summary.cli_version == "2.1.328"
+    assert summary.session_id == SESSION and summary.model == "m" and summary.cli_version == "2.1.328"
     assert summary.result_seen and summary.is_error is False
     assert (summary.cost_usd, summary.input_tokens, summary.output_tokens) == (0.25, 10, 5)
     assert summary.num_turns == 3 and summary.result_text == "done"
     assert summary.tool_calls == 2 and summary.assistant_messages == 1
+
+
+def test_a_session_id_that_is_not_a_uuid_is_ignored() -> None:
+    """Review L9: stdout is the agent's; a forged id must not come back as `--resume <id>`."""
+    for forged in ["--dangerously-skip-permissions", "../../x", "s-1", SESSION.upper() + "\n", "", 7]:
+        summary = _summary(INIT, {**RESULT_OK, "session_id": forged})
+        assert summary.session_id == SESSION, forged
+    assert _summary({**INIT, "session_id": "--help"}).session_id is None
 
 
 def test_success_routes_on_is_error_not_subtype() -> None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.runtimes.procfs import MARKER_VARIABLE
 
-PASSTHROUGH_PREFIXES = ("ANTHROPIC_", "CLAUDE_CODE_", "AWS_", "CLOUD_ML_", "GOOGLE_CLOUD_")
+# An allow-list: cloud credentials (AWS_*, GOOGLE_*...) reach agents only if AGENT_ENV_PASSTHROUGH names them.
+PASSTHROUGH_PREFIXES = ("ANTHROPIC_", "CLAUDE_CODE_")
 PASSTHROUGH_NAMES = (
     "PATH",
     "LANG",
+    "LANGUAGE",
     "LC_ALL",
+    "LC_CTYPE",
     "TZ",
     "USER",
     "LOGNAME",
@@ -21,6 +24,13 @@ PASSTHROUGH_NAMES = (
     "NODE_EXTRA_CA_CERTS",
 )
 NEVER_PASSED = ("GITHUB_TOKEN", "GH_TOKEN", "ORCHESTRATOR_API_TOKEN", "DATABASE_URL")
+NEVER_PASSED_PREFIXES = ("ORCHESTRATOR_",)
+
+
+def never_passed(name: str) -> bool:
+    """The service's own secrets: no setting can hand them to an agent."""
+    return name in NEVER_PASSED or name.startswith(NEVER_PASSED_PREFIXES)
+
 
 QUIET_ENVIRONMENT = {
     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
@@ -79,11 +89,16 @@ def build_env(
     home: Path,
     config_dir: Path,
     running_as_root: bool,
+    passthrough: Collection[str] = (),
 ) -> dict[str, str]:
-    """A token-free environment: only what the CLI needs, the model API settings, and the agent marker."""
-    env = {k: v for k, v in parent.items() if k in PASSTHROUGH_NAMES or k.startswith(PASSTHROUGH_PREFIXES)}
-    for name in NEVER_PASSED:
-        env.pop(name, None)
+    """A token-free environment: only what the CLI needs, the model API settings, the names the operator
+    listed in `passthrough` (AGENT_ENV_PASSTHROUGH), and the agent marker."""
+    env = {
+        k: v
+        for k, v in parent.items()
+        if (k in PASSTHROUGH_NAMES or k.startswith(PASSTHROUGH_PREFIXES) or k in passthrough)
+        and not never_passed(k)
+    }
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
     env.update(QUIET_ENVIRONMENT)
     env["HOME"] = str(home)

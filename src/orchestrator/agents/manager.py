@@ -224,6 +224,7 @@ class AgentManager:
             home=home,
             config_dir=config_dir,
             running_as_root=os.geteuid() == 0,
+            passthrough=self._settings.agent_env_passthrough,
         )
         return RunSpec(
             agent_id=row["id"],

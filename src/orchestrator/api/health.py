@@ -29,7 +29,9 @@ def health(services: ServicesDep, request: Request) -> Health:
         instance_id=services.instance_id,
         database=database,
         runtime=f"{services.runtime.name}: {runtime_problem or 'ok'}",
+        sandbox=services.isolation.sandbox,
         claude=claude_problem or f"ok: {services.settings.claude_bin}",
         running_agents=services.agents.running_count,
-        agent_egress=egress_state(services.settings),
+        agent_egress=egress_state(services.runtime, services.settings),
+        warnings=[services.isolation.warning] if services.isolation.warning else [],
     )

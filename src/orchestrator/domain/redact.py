@@ -15,6 +15,12 @@ _PATTERNS = [
     re.compile(r"(?i)(x-api-key:\s*)[^\s\"']+"),
     re.compile(r"(https?://)[^/\s:@\"']+:[^/\s@\"']+@"),
     re.compile(r"(https?://)[^/\s:@\"']{16,}@"),
+    re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),  # AWS access key id
+    re.compile(r"(?i)(aws_secret_access_key[\"']?\s*[=:]\s*[\"']?)[A-Za-z0-9/+=]{30,}"),
+    re.compile(r"(?i)(aws_session_token[\"']?\s*[=:]\s*[\"']?)[A-Za-z0-9/+=]{30,}"),
+    re.compile(r"\bAIza[0-9A-Za-z_\-]{35}"),  # Google API key
+    re.compile(r"\bya29\.[0-9A-Za-z_\-]{20,}"),  # Google OAuth access token
+    re.compile(r"-----BEGIN (?:RSA |EC |OPENSSH )?PRIVATE KEY-----[\s\S]*?(?:-----END[^-]*-----|$)"),
 ]
 
 

@@ -3,8 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
+
+_SESSION_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def is_session_id(value: object) -> bool:
+    """The CLI's session ids are UUIDs; anything else an agent printed is not passed back as `--resume`."""
+    return isinstance(value, str) and _SESSION_ID.match(value) is not None
 
 
 def parse_line(line: str) -> dict[str, Any] | None:
@@ -60,7 +68,7 @@ class RunSummary:
 
     def feed(self, obj: dict[str, Any]) -> None:
         kind = obj.get("type")
-        if isinstance(obj.get("session_id"), str):
+        if is_session_id(obj.get("session_id")):
             self.session_id = obj["session_id"]
         if kind == "system":
             self._feed_system(obj)

@@ -63,9 +63,7 @@ class Mirrors:
         try:
             self._git(scratch.parent, "init", "--quiet", "--bare", str(scratch))
             link_objects(checkout, scratch / "objects")
-            proc = run_git(
-                ["-C", str(scratch), "update-ref", f"refs/heads/{branch}", sha], env=self._env()
-            )
+            proc = run_git(["-C", str(scratch), "update-ref", f"refs/heads/{branch}", sha], env=self._env())
             if proc.returncode != 0:
                 raise ForgeInputError("branch", f"{branch!r} names a commit missing from {checkout}")
             self._git(

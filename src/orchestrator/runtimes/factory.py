@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import os
+import pwd
+from dataclasses import dataclass
+from pathlib import Path
 
 from orchestrator.domain.egress import EgressPolicy
 from orchestrator.runtimes.base import DefaultLimits, Runtime
 from orchestrator.runtimes.egress import Egress
 from orchestrator.runtimes.ownership import AgentUser, agent_user
+from orchestrator.runtimes.sandbox import Visibility
 from orchestrator.settings import Settings
+
+CONTROL_SOCKETS = (
+    "/run/docker.sock",
+    "/var/run/docker.sock",
+    "/run/containerd/containerd.sock",
+    "/run/podman/podman.sock",
+)
+UNSANDBOXED = (
+    "agents run as the service's user and see its whole file system: the data directory, the database "
+    "(prompts, webhook secrets), other agents' workspaces and the service's HOME; when the service runs as "
+    "root they can also read its environment (GITHUB_TOKEN...) from /proc"
+)
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How agents are kept from the service: `sandbox` is bwrap, none, docker or kubernetes."""
+
+    sandbox: str
+    warning: str | None = None
 
 
 def default_limits(settings: Settings) -> DefaultLimits:
@@ -30,22 +54,24 @@ def egress_policy(settings: Settings) -> EgressPolicy:
     return EgressPolicy.from_settings(settings.anthropic_base_url, settings.agent_egress_allow)
 
 
-def egress_state(settings: Settings) -> str:
-    """What agents can reach on the network with these settings (for /api/health and the start log)."""
-    if settings.agent_runtime == "kubernetes":
-        return "not filtered by the service: the cluster's NetworkPolicy decides"
-    if settings.agent_runtime == "docker":
+def egress_state(runtime: Runtime, settings: Settings) -> str:
+    """What agents can reach on the network (for /api/health and the start log)."""
+    from orchestrator.runtimes.docker import DockerRuntime
+    from orchestrator.runtimes.host import HostRuntime
+
+    restricted = "restricted: the model API and AGENT_EGRESS_ALLOW, through the service's proxy"
+    if isinstance(runtime, DockerRuntime):
         network = settings.agent_docker_network
-        if network == "none":
-            return "restricted: the model API and AGENT_EGRESS_ALLOW, through the service's proxy"
+        if runtime.egress is not None:
+            return restricted
         if network == "host":
             return "OPEN: AGENT_DOCKER_NETWORK=host gives agents the host's whole network and loopback"
         return f"not filtered by the service: Docker network {network!r} decides"
-    if settings.agent_sandbox == "none":
-        return (
-            "OPEN: AGENT_SANDBOX=none, agents share the host's network and loopback (the service's API too)"
-        )
-    return "restricted: the model API and AGENT_EGRESS_ALLOW, through the service's proxy"
+    if isinstance(runtime, HostRuntime):
+        if runtime.egress is not None:
+            return restricted
+        return "OPEN: agents share the host's network and loopback (the service's API too)"
+    return "not filtered by the service: the cluster's NetworkPolicy decides"
 
 
 def make_runtime(settings: Settings, instance_id: str) -> Runtime:
@@ -88,5 +114,44 @@ def make_runtime(settings: Settings, instance_id: str) -> Runtime:
     from orchestrator.runtimes.host import HostRuntime
     from orchestrator.runtimes.sandbox import Bwrap
 
-    sandbox = Bwrap(settings.bwrap_bin) if settings.agent_sandbox == "bwrap" else None
-    return HostRuntime(sandbox=sandbox, defaults=defaults, egress=egress if sandbox else None)
+    if settings.agent_sandbox == "none":
+        return HostRuntime(defaults=defaults, warning=f"AGENT_SANDBOX=none: {UNSANDBOXED}")
+    sandbox = Bwrap(settings.bwrap_bin, hidden_from_agents(settings))
+    if settings.agent_sandbox == "auto" and sandbox.problem is not None:
+        warning = f"AGENT_SANDBOX=auto found no working sandbox ({sandbox.problem}): {UNSANDBOXED}"
+        return HostRuntime(defaults=defaults, warning=warning)
+    if settings.agent_sandbox == "auto":
+        no_relay = egress.problem(sandbox.path, as_root=sandbox.as_root)
+        if no_relay is not None:
+            warning = f"AGENT_SANDBOX=auto: agents are sandboxed but share the host's network ({no_relay})"
+            return HostRuntime(sandbox=sandbox, defaults=defaults, warning=warning)
+    return HostRuntime(sandbox=sandbox, defaults=defaults, egress=egress)
+
+
+def isolation(runtime: Runtime) -> Isolation:
+    from orchestrator.runtimes.host import HostRuntime
+
+    if isinstance(runtime, HostRuntime):
+        return Isolation("bwrap" if runtime.sandbox else "none", runtime.warning)
+    return Isolation(runtime.name)
+
+
+def hidden_from_agents(settings: Settings) -> Visibility:
+    """What only the service may read: its data, store, event/project/workspace/run directories, its HOME,
+    and the sockets that control the machine's containers."""
+    homes = {Path.home(), Path(pwd.getpwuid(os.geteuid()).pw_dir)}
+    dirs = [
+        settings.data_dir,
+        settings.resolved_event_dir,
+        settings.resolved_projects_dir,
+        settings.resolved_workspaces_dir,
+        settings.resolved_runs_dir,
+        *sorted(homes),
+    ]
+    files = [Path(p) for p in CONTROL_SOCKETS]
+    if settings.docker_host and settings.docker_host.startswith("unix://"):
+        files.append(Path(settings.docker_host.removeprefix("unix://")))
+    if not settings.database_url:
+        db = settings.database_file
+        files += [db, *(db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
+    return Visibility(hidden_dirs=tuple(dirs), hidden_files=tuple(files))

@@ -125,9 +125,11 @@ class HostRuntime:
         defaults: DefaultLimits | None = None,
         cgroup_root: Path = cgroups.ROOT,
         egress: Egress | None = None,
+        warning: str | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.egress = egress if sandbox else None  # a network namespace needs the sandbox
+        self.warning = warning  # why agents run without a sandbox, said at start, in health and doctor
         self._defaults = defaults or DefaultLimits()
         self._cgroup_root = cgroup_root
 

@@ -1,7 +1,12 @@
-"""A bubblewrap sandbox around a host agent (AGENT_SANDBOX=bwrap).
+"""A bubblewrap sandbox around a host agent (AGENT_SANDBOX=auto or bwrap).
 
-The agent gets its own PID, IPC and UTS namespaces, the whole file system read-only, a private `/tmp`,
-and write access only to its workspace (plus `--add-dir` directories), its HOME and CLAUDE_CONFIG_DIR.
+The agent gets its own PID, IPC and UTS namespaces and a fresh `/proc` (so no other process, the
+service's environment included, is visible), the file system read-only, a private `/tmp`, and write
+access only to its workspace (plus `--add-dir` directories), its HOME and CLAUDE_CONFIG_DIR.
+What the service keeps for itself (`Visibility`: the data directory, the store, event, project, workspace
+and run directories, the service's HOME, control sockets) is masked by an empty tmpfs or /dev/null; what
+this agent needs inside it (its own workspace, HOME and config, the CLI's install) is bound back. Mounts
+go shallowest first, so the most specific rule for a path wins.
 The network is the egress block's (`egress.py`): with a Relay, the agent has its own network namespace
 and reaches only what the service's proxy allows; without one, it shares the host's network.
 
@@ -22,8 +27,11 @@ import contextlib
 import os
 import signal
 import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from shutil import which
 
 from orchestrator.runtimes.base import RunSpec
 from orchestrator.runtimes.egress import Relay
@@ -49,7 +57,65 @@ def writable_paths(spec: RunSpec) -> list[Path]:
     return found
 
 
-def bwrap_argv(bwrap: str, spec: RunSpec, *, as_root: bool = True, network: Relay | None = None) -> list[str]:
+@dataclass(frozen=True)
+class Visibility:
+    """Host paths kept from agents: directories masked by an empty tmpfs, files by /dev/null; `readable`
+    paths (inside a masked one) are bound back read-only."""
+
+    hidden_dirs: tuple[Path, ...] = ()
+    hidden_files: tuple[Path, ...] = ()
+    readable: tuple[Path, ...] = ()
+
+
+def _under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def _depth(path: Path) -> int:
+    return len(path.parts)
+
+
+def _masked_already(path: Path, hidden: Iterable[Path], shown: Iterable[Path]) -> bool:
+    """`path` lies in a masked directory with nothing bound back between the two: masking it again is moot."""
+    return any(
+        root != path
+        and _under(path, root)
+        and not any(s != root and _under(s, root) and _under(path, s) for s in shown)
+        for root in hidden
+    )
+
+
+def mounts(visibility: Visibility, writable: list[Path]) -> list[str]:
+    """The mounts after the read-only root: a private /tmp, the masks, the read-only and writable binds."""
+    hidden_dirs = [Path("/tmp"), *(d for d in visibility.hidden_dirs if d != Path("/"))]  # noqa: S108
+    shown = [*visibility.readable, *writable]
+    ops: list[tuple[int, int, list[str]]] = []
+    masks: list[str] = []
+    for d in hidden_dirs:
+        if not _masked_already(d, hidden_dirs, shown):
+            ops.append((_depth(d), 0, ["--tmpfs", str(d)]))
+            if d != Path("/tmp"):  # noqa: S108
+                masks.append(str(d))
+    for f in visibility.hidden_files:
+        if not _masked_already(f, hidden_dirs, shown):
+            ops.append((_depth(f), 0, ["--ro-bind", "/dev/null", str(f)]))
+    for r in visibility.readable:
+        ops.append((_depth(r), 1, ["--ro-bind", str(r), str(r)]))
+    for w in writable:
+        ops.append((_depth(w), 2, ["--bind", str(w), str(w)]))
+    ops.sort(key=lambda op: (op[0], op[1]))
+    # the masks were writable only for bwrap to make mount points in them: read-only from here on
+    return [arg for op in ops for arg in op[2]] + [arg for d in masks for arg in ("--remount-ro", d)]
+
+
+def bwrap_argv(
+    bwrap: str,
+    spec: RunSpec,
+    *,
+    as_root: bool = True,
+    visibility: Visibility | None = None,
+    network: Relay | None = None,
+) -> list[str]:
     """The command that runs `spec.argv` in the sandbox. Pure."""
     argv = [bwrap]
     if not as_root:
@@ -68,21 +134,30 @@ def bwrap_argv(bwrap: str, spec: RunSpec, *, as_root: bool = True, network: Rela
         "/dev",
         "--proc",
         "/proc",
-        "--tmpfs",
-        "/tmp",  # noqa: S108 - a private tmpfs inside the sandbox
     ]
+    visibility = visibility or Visibility()
     program = spec.argv[0]
-    if os.path.isabs(program):
+    if os.path.isabs(program) and not visibility.readable:
         # the CLI may live under /tmp (tests), which the private /tmp hides
-        argv += ["--ro-bind-try", program, program]
-    for path in writable_paths(spec):
-        argv += ["--bind", str(path), str(path)]
+        visibility = Visibility(visibility.hidden_dirs, visibility.hidden_files, (Path(program),))
+    argv += mounts(visibility, writable_paths(spec))
     command = spec.argv
     if network is not None:  # the network block (egress.py); comes last so its binds are not hidden
         argv += network.bwrap_args(writable_paths(spec))
         command = network.wrap(spec.argv)
     argv += ["--chdir", str(spec.cwd), "--", *command]
     return argv
+
+
+def program_roots(program: str) -> list[Path]:
+    """What must stay readable for the CLI to run: its whole install when it lives in a `node_modules`
+    tree (the pinned CLI: `.bin/claude` links into the package), else the file and what it links to."""
+    path = Path(program)
+    real = Path(os.path.realpath(path))
+    for candidate in (path, real):
+        if "node_modules" in candidate.parts:
+            return [Path(*candidate.parts[: candidate.parts.index("node_modules")])]
+    return list(dict.fromkeys([path, real]))
 
 
 def _nested(pid: int) -> bool:
@@ -109,23 +184,42 @@ def terminate_inside(agent_id: str) -> int:
 
 
 class Bwrap:
-    def __init__(self, path: str = DEFAULT_BWRAP) -> None:
+    def __init__(self, path: str = DEFAULT_BWRAP, hidden: Visibility | None = None) -> None:
         self.path = path
         self.as_root = os.geteuid() == 0
+        self.hidden = hidden or Visibility()
+
+    def visibility(self, spec: RunSpec) -> Visibility:
+        """The configured masks, resolved and limited to what exists now (bwrap cannot mount on nothing),
+        and the CLI's install bound back read-only. Nothing else comes back: a PATH directory under the
+        service's HOME (a pyenv shim, say) would come back half-working and shadow the system's tool."""
+        # os.path's tests: False, not PermissionError, for what this user cannot even look at
+        resolved = dict.fromkeys(Path(os.path.realpath(d)) for d in self.hidden.hidden_dirs)
+        files = [Path(os.path.realpath(p)) for p in self.hidden.hidden_files]
+        path = spec.env.get("PATH", "")
+        program = spec.argv[0] if os.path.isabs(spec.argv[0]) else which(spec.argv[0], path=path)
+        readable = program_roots(program) if program else []
+        return Visibility(
+            tuple(p for p in resolved if os.path.isdir(p)),
+            tuple(dict.fromkeys(p for p in files if os.path.exists(p) and not os.path.isdir(p))),
+            tuple(p for p in readable if os.path.exists(p)),
+        )
 
     def wrap(self, spec: RunSpec, network: Relay | None = None) -> list[str]:
-        return bwrap_argv(self.path, spec, as_root=self.as_root, network=network)
+        return bwrap_argv(
+            self.path, spec, as_root=self.as_root, visibility=self.visibility(spec), network=network
+        )
 
     @cached_property
     def problem(self) -> str | None:
         """None when a trial sandbox runs here (checked once), else what is wrong."""
         if not (os.path.isfile(self.path) and os.access(self.path, os.X_OK)):
-            return (
-                f"AGENT_SANDBOX=bwrap but there is no bubblewrap at {self.path} "
-                "(Debian: apt-get install bubblewrap)"
-            )
+            return f"no bubblewrap at {self.path} (Debian: apt-get install bubblewrap)"
         trial = [self.path, *(() if self.as_root else ("--unshare-user-try",))]
-        trial += ["--unshare-pid", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc", "true"]
+        # what every agent's sandbox does: namespaces, a fresh /proc and /dev, a mask made read-only
+        trial += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
+        trial += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]  # noqa: S108
+        trial += ["--remount-ro", "/tmp", "true"]  # noqa: S108
         try:
             done = subprocess.run(
                 trial, capture_output=True, timeout=10, check=False, stdin=subprocess.DEVNULL
