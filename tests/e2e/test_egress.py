@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.runtimes.egress import INSIDE_DIR
 from tests.support import fake_anthropic as fm
 from tests.support.decoy import Decoy
 from tests.support.runtimes import fake_cli, remove_containers, require_bwrap, require_docker
@@ -33,7 +34,7 @@ for p in $ports; do
   else echo "direct $p refused"; fi
   echo "proxy $p: $(ask 127.0.0.1:$p)"
 done
-for d in "$EGRESS"/*/; do
+for d in "$EGRESS"/; do
   echo "tried $d"; (touch "$d/x" || ln -s / "$d/evil") 2>/dev/null && echo "wrote $d"
 done
 for s in /run/docker.sock /var/run/docker.sock /run/postgresql; do [ -e $s ] && echo "visible: $s"; done
@@ -70,7 +71,7 @@ def test_an_agent_reaches_the_model_and_allowed_hosts_only(  # type: ignore[no-u
     with Decoy("attacked") as decoy, Decoy("allowed") as allowed:
         server = make_server(**env, AGENT_EGRESS_ALLOW=f"127.0.0.1:{allowed.port}")
         known = f"{server.port} {POSTGRES_PORT} {decoy.port}"
-        command = f"KNOWN='{known}' ALLOWED={allowed.port} EGRESS={server.data_dir / 'egress'}\n{SCAN}"
+        command = f"KNOWN='{known}' ALLOWED={allowed.port} EGRESS={INSIDE_DIR}\n{SCAN}"
         marker = fake_model.scenario(
             [fm.tool("Bash", {"command": command, "description": "scan"}), fm.text("Scanned.")]
         )
@@ -97,7 +98,7 @@ def test_an_agent_reaches_the_model_and_allowed_hosts_only(  # type: ignore[no-u
             assert f"proxy {target}: HTTP/1.1 403" in out, out
         assert decoy.connections == [], "the decoy was reached"
         assert "visible:" not in out, "the host services' Unix sockets are hidden"
-        assert f"tried {server.data_dir}/egress/{agent_id}/" in out, out
+        assert f"tried {INSIDE_DIR}/" in out, out
         assert "wrote" not in out, "the socket directory is read-only to the agent"
         assert "allowed: decoy allowed" in out, out
         assert [c.split(b"\r\n")[0] for c in allowed.connections] == [b"GET /hello HTTP/1.1"]
@@ -106,7 +107,8 @@ def test_an_agent_reaches_the_model_and_allowed_hosts_only(  # type: ignore[no-u
         assert not (server.data_dir / "egress" / agent_id).exists(), "its socket directory is gone"
 
 
-def test_without_a_sandbox_health_says_agents_have_the_open_network(server: Server) -> None:
+def test_without_a_sandbox_health_says_agents_have_the_open_network(make_server) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(AGENT_SANDBOX="none")
     health = server.client.get("/api/health").json()
     assert health["agent_egress"].startswith("OPEN: AGENT_SANDBOX=none"), health
     assert "agent network egress: OPEN" in server.log()

@@ -236,6 +236,7 @@ def served_as_nobody(data: Path, env: dict[str, str]) -> Iterator[Server]:
             assert server.proc.poll() is None, server.log()
             with contextlib.suppress(httpx.TransportError):
                 if server.client.get("/api/health", timeout=5).status_code == 200:
+                    server.take_token()
                     break
             assert time.monotonic() < deadline, server.log()
             time.sleep(0.05)

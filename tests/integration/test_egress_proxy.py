@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
 
 from orchestrator.domain.egress import EgressPolicy, IPAddress
-from orchestrator.runtimes.base import RuntimeError_
 from orchestrator.runtimes.egress import MODEL_SOCKET, PROXY_SOCKET, Egress
 from orchestrator.runtimes.egress_proxy import Streams, open_tcp, resolve
 from tests.support.decoy import Decoy
@@ -197,11 +197,25 @@ def test_what_is_not_a_proxy_request_gets_a_400(tmp_path: Path, request_bytes: b
         _run(tmp_path, "", body, model.port)
 
 
-def test_a_socket_path_over_the_kernels_limit_is_refused_with_a_clear_reason(tmp_path: Path) -> None:
+def test_a_data_directory_path_of_any_length_works(tmp_path: Path) -> None:
+    """A Unix socket's path has at most 107 bytes: the service binds through a descriptor of the folder."""
+
     async def main() -> None:
         egress = Egress(EgressPolicy.from_settings("http://127.0.0.1:9", ""), tmp_path / ("x" * 120))
-        with pytest.raises(RuntimeError_, match="ORCHESTRATOR_DATA_DIR"):
-            await egress.open(AGENT)
+        relay = await egress.open(AGENT)
+        try:
+            assert len(str(relay.net_dir / "proxy.sock")) > 107
+            folder = os.open(relay.net_dir, os.O_PATH | os.O_DIRECTORY)
+            try:
+                reader, writer = await asyncio.open_unix_connection(f"/proc/self/fd/{folder}/proxy.sock")
+            finally:
+                os.close(folder)
+            writer.write(b"CONNECT 10.0.0.1:443 HTTP/1.1\r\nHost: 10.0.0.1:443\r\n\r\n")
+            await writer.drain()
+            assert b" 403 " in await reader.readline()
+            writer.close()
+        finally:
+            egress.close(AGENT)
 
     asyncio.run(main())
 

@@ -69,14 +69,15 @@ class Server:
                 raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.log()}")
             try:
                 if self.client.get("/api/health", timeout=5).status_code == 200:
-                    self._take_token()
+                    self.take_token()
                     return self
             except httpx.TransportError:
                 pass
             time.sleep(0.05)
         raise RuntimeError(f"server did not answer within {timeout} s:\n{self.log()}")
 
-    def _take_token(self) -> None:
+    def take_token(self) -> None:
+        """The token the server generated, once it answers (a caller that started it itself calls this)."""
         if self.env.get("ORCHESTRATOR_API_TOKEN"):
             return
         self.token = read_token(self.data_dir)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from orchestrator.runtimes.base import Limits, RunSpec
 from orchestrator.runtimes.docker import DockerRuntime, container_config
-from orchestrator.runtimes.egress import RELAY_SCRIPT, Relay
+from orchestrator.runtimes.egress import INSIDE_DIR, RELAY_SCRIPT, Relay
 from orchestrator.runtimes.factory import egress_state, make_runtime
 from orchestrator.runtimes.host import HostRuntime
 from orchestrator.runtimes.ownership import AgentUser
@@ -30,13 +30,13 @@ def test_the_bwrap_network_block_unshares_binds_the_sockets_and_wraps_the_comman
     assert "--unshare-net" in argv
     assert argv.index("--unshare-net") > argv.index("/tmp"), "after the file-system block"
     bind = argv.index("--ro-bind", argv.index("--unshare-net"))
-    assert argv[bind + 1 : bind + 3] == [str(RUN / "net")] * 2
+    assert argv[bind + 1 : bind + 3] == [str(RUN / "net"), str(INSIDE_DIR)]
     setenv = {argv[i + 1]: argv[i + 2] for i, a in enumerate(argv) if a == "--setenv"}
     assert setenv["HTTPS_PROXY"] == setenv["HTTP_PROXY"] == "http://127.0.0.1:3128"
     assert setenv["NO_PROXY"] == ""
     command = argv[argv.index("--") + 1 :]
     assert command[:3] == ["/bin/sh", "-c", RELAY_SCRIPT]
-    assert command[4:9] == ["/usr/bin/socat", str(RUN / "net"), "3128", "18080", "--"]
+    assert command[4:9] == ["/usr/bin/socat", str(INSIDE_DIR), "3128", "18080", "--"]
     assert command[9:] == SPEC.argv
     assert argv[argv.index("--unshare-net") + 1 : argv.index("--unshare-net") + 3] == ["--tmpfs", "/run"]
     assert "--unshare-net" not in bwrap_argv("/usr/bin/bwrap", SPEC)
@@ -45,7 +45,7 @@ def test_the_bwrap_network_block_unshares_binds_the_sockets_and_wraps_the_comman
 def test_run_is_left_alone_when_the_agent_is_given_a_path_under_it() -> None:
     assert "/run" in RELAY.bwrap_args([Path("/srv/ws")])
     assert "/run" not in RELAY.bwrap_args([Path("/run/orchestrator/workspaces/a")])
-    assert "/run" not in Relay(Path("/run/orchestrator/runs/a/net")).bwrap_args()
+    assert "/run" in Relay(Path("/run/orchestrator/runs/a/net")).bwrap_args(), "seen at INSIDE_DIR, not there"
 
 
 def test_a_container_without_network_gets_the_relay() -> None:
@@ -68,8 +68,9 @@ def test_the_factory_and_the_health_line_follow_the_settings() -> None:
     assert isinstance(bare, HostRuntime) and bare.egress is None
     boxed = make_runtime(Settings(AGENT_SANDBOX="bwrap"), "i")  # type: ignore[call-arg]
     assert isinstance(boxed, HostRuntime) and boxed.egress is not None
-    assert egress_state(Settings(AGENT_SANDBOX="none")).startswith("OPEN")  # type: ignore[call-arg]
-    assert egress_state(Settings(AGENT_SANDBOX="bwrap")).startswith("restricted")  # type: ignore[call-arg]
-    assert egress_state(Settings(AGENT_RUNTIME="docker")).startswith("restricted")  # type: ignore[call-arg]
+    settings = Settings()  # type: ignore[call-arg]
+    assert egress_state(bare, settings).startswith("OPEN")
+    assert egress_state(boxed, settings).startswith("restricted")
+    assert egress_state(docker, settings).startswith("restricted")
     host_net = Settings(AGENT_RUNTIME="docker", AGENT_DOCKER_NETWORK="host")  # type: ignore[call-arg]
-    assert egress_state(host_net).startswith("OPEN")
+    assert egress_state(on_host_net, host_net).startswith("OPEN")

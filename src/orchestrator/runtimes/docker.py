@@ -120,7 +120,7 @@ def container_config(
     if relay is not None:
         env.update(relay.env())
         argv = relay.wrap(argv)
-        volumes[str(relay.net_dir)] = {"bind": str(relay.net_dir), "mode": "ro"}
+        volumes[str(relay.net_dir)] = {"bind": str(relay.inside_dir), "mode": "ro"}
     config: dict[str, Any] = {
         "image": image,
         "name": container_name(spec.agent_id),

@@ -15,7 +15,9 @@ called again); connections open at the time of the restart are cut.
 
 The socket directory belongs to the service, not to the agent's run directory: a container may write
 its run directory, and a `net` it replaced with a symlink would make the service chmod and bind where
-the agent chose. The sandbox or container sees the agent's own directory only, read-only.
+the agent chose. The sandbox or container sees the agent's own directory only, read-only, at INSIDE_DIR;
+the service binds its sockets through a descriptor of the directory, so neither side meets the 107-byte
+limit of a Unix socket's path, however long the data directory's path is.
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.domain.egress import EgressPolicy
-from orchestrator.runtimes.base import RuntimeError_
 from orchestrator.runtimes.egress_http import HEAD_LIMIT
 from orchestrator.runtimes.egress_proxy import AgentProxy, Opener, Resolver, open_tcp, resolve
 
@@ -41,7 +42,9 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]
 PROXY_SOCKET = "proxy.sock"
 MODEL_SOCKET = "model.sock"
 PROXY_PORT = 3128
-MAX_SOCKET_PATH = 107  # sun_path, less its terminating NUL
+# where the agent sees its socket directory: short and fixed, whatever the data directory's path (a Unix
+# socket path has at most 107 bytes); under the private /tmp of the sandbox or container
+INSIDE_DIR = Path("/tmp/.orchestrator-egress")  # noqa: S108
 SOCKET_DIR = Path("/run")  # where host services keep their Unix sockets (/var/run leads here)
 _READY_TRIES = 500  # x 10 ms
 
@@ -76,6 +79,7 @@ class Relay:
     """The inside half of an agent's egress: where its sockets are and which ports relay to them."""
 
     net_dir: Path
+    inside_dir: Path = INSIDE_DIR
     proxy_port: int = PROXY_PORT
     model_port: int | None = None
     socat: str = "socat"
@@ -102,7 +106,7 @@ class Relay:
             RELAY_SCRIPT,
             "egress-relay",
             self.socat,
-            str(self.net_dir),
+            str(self.inside_dir),
             *ports,
             "--",
             *argv,
@@ -113,9 +117,9 @@ class Relay:
         hidden (an empty /run: the Docker socket, D-Bus, PostgreSQL's; unless `kept`, the paths the agent
         is given, lie under it), the relay's sockets, the proxy variables."""
         args = ["--unshare-net"]
-        if not any(path == SOCKET_DIR or SOCKET_DIR in path.parents for path in [*kept, self.net_dir]):
+        if not any(path == SOCKET_DIR or SOCKET_DIR in path.parents for path in kept):
             args += ["--tmpfs", str(SOCKET_DIR)]
-        args += ["--ro-bind", str(self.net_dir), str(self.net_dir)]
+        args += ["--ro-bind", str(self.net_dir), str(self.inside_dir)]
         for name, value in self.env().items():
             args += ["--setenv", name, value]
         return args
@@ -162,19 +166,19 @@ class Egress:
         """Listens for the agent (again, after a restart) and returns what its sandbox needs."""
         self.close(agent_id)
         relay = self.relay(agent_id, socat)
-        longest = relay.net_dir / PROXY_SOCKET
-        if len(os.fsencode(longest)) > MAX_SOCKET_PATH:
-            raise RuntimeError_(
-                f"the egress socket path {str(longest)!r} is over {MAX_SOCKET_PATH} bytes, the kernel's "
-                "limit for a Unix socket: set ORCHESTRATOR_DATA_DIR to a shorter path"
-            )
         self.sockets_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         relay.net_dir.mkdir(mode=0o755, exist_ok=True)
         relay.net_dir.chmod(0o755)  # the agent may run under another uid (a container's user)
         proxy = AgentProxy(agent_id, self.policy, opener=self._opener, resolver=self._resolver)
-        servers = [await self._listen(relay.net_dir / PROXY_SOCKET, proxy.serve_proxy)]
-        if relay.model_port:
-            servers.append(await self._listen(relay.net_dir / MODEL_SOCKET, proxy.serve_model))
+        # bound through a descriptor of the directory, so the data directory's path may be of any length
+        folder = os.open(relay.net_dir, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            at = Path(f"/proc/self/fd/{folder}")
+            servers = [await self._listen(at / PROXY_SOCKET, proxy.serve_proxy)]
+            if relay.model_port:
+                servers.append(await self._listen(at / MODEL_SOCKET, proxy.serve_model))
+        finally:
+            os.close(folder)
         self._open[agent_id] = (proxy, servers)
         return relay
 

@@ -70,7 +70,10 @@ def egress_state(runtime: Runtime, settings: Settings) -> str:
     if isinstance(runtime, HostRuntime):
         if runtime.egress is not None:
             return restricted
-        return "OPEN: agents share the host's network and loopback (the service's API too)"
+        return (
+            f"OPEN: AGENT_SANDBOX={settings.agent_sandbox}, agents share the host's network and loopback "
+            "(the service's API too)"
+        )
     return "not filtered by the service: the cluster's NetworkPolicy decides"
 
 
