@@ -13,6 +13,7 @@ from pydantic import AliasChoices, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from orchestrator.domain.types import AgentType
+from orchestrator.webhooks.targets import AllowedHost, TargetPolicy, parse_allowed_host
 
 CLAUDE_CODE_VERSION = "2.1.328"
 
@@ -113,6 +114,12 @@ class Settings(BaseSettings):
     event_inbox_poll_seconds: float = Field(0.5, gt=0, le=60, validation_alias="EVENT_INBOX_POLL_SECONDS")
     merge_method: Literal["merge", "squash", "rebase"] = Field("squash", validation_alias="MERGE_METHOD")
 
+    webhook_allow_private: bool = Field(False, validation_alias="WEBHOOK_ALLOW_PRIVATE")
+    webhook_allow_http: bool = Field(False, validation_alias="WEBHOOK_ALLOW_HTTP")
+    webhook_allow_hosts: Annotated[tuple[AllowedHost, ...], NoDecode] = Field(
+        (), validation_alias="WEBHOOK_ALLOW_HOSTS"
+    )
+
     api_token: str | None = Field(None, validation_alias="ORCHESTRATOR_API_TOKEN", repr=False)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias="LOG_LEVEL")
     instance_id: str | None = Field(None, validation_alias="INSTANCE_ID")
@@ -137,6 +144,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected type=seconds, got {part!r}")
             pairs[key.strip()] = number.strip()
         return pairs
+
+    @field_validator("webhook_allow_hosts", mode="before")
+    @classmethod
+    def _parse_allow_hosts(cls, value: object) -> object:
+        """`hooks.internal,127.0.0.1:8080,[::1]:9000`: hosts, optionally with a port."""
+        if not isinstance(value, str):
+            return value
+        return tuple(parse_allowed_host(part) for part in value.split(",") if part.strip())
 
     @field_validator("claude_model", "api_token", "github_token", "instance_id", mode="before")
     @classmethod
@@ -168,6 +183,10 @@ class Settings(BaseSettings):
     @property
     def resolved_runs_dir(self) -> Path:
         return self.runs_dir or self.data_dir / "runs"
+
+    @property
+    def webhook_policy(self) -> TargetPolicy:
+        return TargetPolicy(self.webhook_allow_private, self.webhook_allow_http, self.webhook_allow_hosts)
 
     def timeout_for(self, agent_type: AgentType) -> float:
         return self.agent_timeout_overrides.get(agent_type, self.agent_timeout_seconds)

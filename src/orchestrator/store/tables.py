@@ -180,6 +180,8 @@ webhook_deliveries = Table(
     Column("last_status_code", Integer),
     Column("last_error", Text),
     Column("attempt_log", Text),
+    Column("lease_owner", Text),
+    Column("lease_until", Text),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
     Index("ix_deliveries_webhook", "webhook_id", "id"),
 )

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, insert, select, update
+from sqlalchemy import Connection, RowMapping, delete, func, insert, or_, select, update
 
 from orchestrator.clock import utc_now
 from orchestrator.store.db import Database
@@ -88,37 +88,72 @@ class WebhookStore:
             ).mappings()
             return [_delivery(r) for r in rows]
 
-    def due(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Pending deliveries whose time has come, with their webhook's url and secret."""
-        query = (
-            select(webhook_deliveries, webhooks.c.url, webhooks.c.secret)
-            .select_from(webhook_deliveries.join(webhooks, webhooks.c.id == webhook_deliveries.c.webhook_id))
-            .where(
-                webhook_deliveries.c.status == "pending", webhook_deliveries.c.next_attempt_at <= utc_now()
-            )
-            .order_by(webhook_deliveries.c.id)
-            .limit(limit)
-        )
+    def count(self) -> int:
         with self._db.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(webhooks)).scalar_one())
+
+    def claim_due(self, owner: str, lease_seconds: float, limit: int = 50) -> list[dict[str, Any]]:
+        """Pending deliveries whose time has come, each leased to `owner` by one conditional UPDATE whose
+        row count says who won, with their webhook's url and secret. Another instance takes a delivery
+        only once its lease has run out (its sender died)."""
+        now = utc_now()
+        free = (
+            webhook_deliveries.c.status == "pending",
+            webhook_deliveries.c.next_attempt_at <= now,
+            or_(webhook_deliveries.c.lease_until.is_(None), webhook_deliveries.c.lease_until < now),
+        )
+        with self._db.write() as conn:
+            candidates = conn.execute(
+                select(webhook_deliveries.c.id).where(*free).order_by(webhook_deliveries.c.id).limit(limit)
+            ).scalars()
+            claimed = [
+                delivery_id
+                for delivery_id in list(candidates)
+                if conn.execute(
+                    update(webhook_deliveries)
+                    .where(webhook_deliveries.c.id == delivery_id, *free)
+                    .values(lease_owner=owner, lease_until=_later(lease_seconds))
+                ).rowcount
+                == 1
+            ]
+            if not claimed:
+                return []
+            query = (
+                select(webhook_deliveries, webhooks.c.url, webhooks.c.secret)
+                .select_from(
+                    webhook_deliveries.join(webhooks, webhooks.c.id == webhook_deliveries.c.webhook_id)
+                )
+                .where(webhook_deliveries.c.id.in_(claimed))
+                .order_by(webhook_deliveries.c.id)
+            )
             return [dict(r) for r in conn.execute(query).mappings()]
 
     def record(
-        self, delivery_id: int, *, ok: bool, code: int | None, error: str | None, retry_in: float | None
-    ) -> None:
+        self,
+        delivery_id: int,
+        owner: str,
+        *,
+        ok: bool,
+        code: int | None,
+        error: str | None,
+        retry_in: float | None,
+    ) -> bool:
+        """Stores an attempt's outcome and ends the lease; False (nothing stored) when `owner` no longer
+        holds the lease."""
         with self._db.write() as conn:
             row = conn.execute(
                 select(webhook_deliveries.c.attempts, webhook_deliveries.c.attempt_log).where(
-                    webhook_deliveries.c.id == delivery_id
+                    webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.lease_owner == owner
                 )
             ).first()
             if row is None:
-                return
+                return False
             log = json.loads(row.attempt_log) if row.attempt_log else []
             log.append({"at": utc_now(), "status_code": code, "error": error})
             status = "delivered" if ok else ("pending" if retry_in is not None else "failed")
-            conn.execute(
+            result = conn.execute(
                 update(webhook_deliveries)
-                .where(webhook_deliveries.c.id == delivery_id)
+                .where(webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.lease_owner == owner)
                 .values(
                     status=status,
                     attempts=row.attempts + 1,
@@ -127,8 +162,11 @@ class WebhookStore:
                     attempt_log=json.dumps(log[-20:]),
                     delivered_at=utc_now() if ok else None,
                     next_attempt_at=_later(retry_in) if retry_in is not None else utc_now(),
+                    lease_owner=None,
+                    lease_until=None,
                 )
             )
+            return result.rowcount == 1
 
 
 def _hook(row: RowMapping | Mapping[str, Any]) -> dict[str, Any]:

@@ -1,0 +1,25 @@
+"""webhook deliveries are claimed with a lease, so one instance sends each
+
+Revision ID: 0005
+Revises: 0004
+"""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0005"
+down_revision = "0004"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("webhook_deliveries") as batch_op:
+        batch_op.add_column(sa.Column("lease_owner", sa.Text(), nullable=True))
+        batch_op.add_column(sa.Column("lease_until", sa.Text(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("webhook_deliveries") as batch_op:
+        batch_op.drop_column("lease_until")
+        batch_op.drop_column("lease_owner")
