@@ -137,3 +137,9 @@ def test_signature_covers_timestamp_and_body() -> None:
     assert not verify("other-secret", body, header, now=1_800_000_000)
     assert not verify("s3cret-value", body, header.replace("t=1800000000", "t=1800000001"), 1_800_000_000)
     assert not verify("s3cret-value", body, "v1=" + header.partition("v1=")[2], now=1_800_000_000)
+
+
+def test_international_names_are_checked_and_matched_in_their_ascii_form() -> None:
+    assert parse_target("https://bücher.example/x").host == "xn--bcher-kva.example"
+    policy = TargetPolicy(allow_hosts=(parse_allowed_host("xn--bcher-kva.example"),))
+    _check("http://bücher.example/x", ["10.0.0.5"], policy)

@@ -102,13 +102,21 @@ class WebhookStore:
             webhook_deliveries.c.next_attempt_at <= now,
             or_(webhook_deliveries.c.lease_until.is_(None), webhook_deliveries.c.lease_until < now),
         )
+        with self._db.read() as conn:
+            candidates = list(
+                conn.execute(
+                    select(webhook_deliveries.c.id)
+                    .where(*free)
+                    .order_by(webhook_deliveries.c.id)
+                    .limit(limit)
+                ).scalars()
+            )
+        if not candidates:
+            return []
         with self._db.write() as conn:
-            candidates = conn.execute(
-                select(webhook_deliveries.c.id).where(*free).order_by(webhook_deliveries.c.id).limit(limit)
-            ).scalars()
             claimed = [
                 delivery_id
-                for delivery_id in list(candidates)
+                for delivery_id in candidates
                 if conn.execute(
                     update(webhook_deliveries)
                     .where(webhook_deliveries.c.id == delivery_id, *free)

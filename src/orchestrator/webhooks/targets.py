@@ -97,7 +97,8 @@ def parse_target(url: str) -> Target:
     if not parsed.host:
         raise TargetRefused("the URL has no host")
     port = parsed.port or DEFAULT_PORTS[parsed.scheme]
-    return Target(parsed, parsed.scheme, _normal_host(parsed.host), port)
+    # the ASCII (punycode) form: the one resolved, sent as Host and SNI, and matched against the allow-list
+    return Target(parsed, parsed.scheme, _normal_host(parsed.raw_host.decode("ascii")), port)
 
 
 def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
