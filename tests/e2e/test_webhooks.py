@@ -274,17 +274,24 @@ def test_two_instances_send_each_delivery_once(make_server: ServerFactory, tmp_p
     servers = [make_server(data_dir=tmp_path / f"i{n}", **env) for n in range(2)]
     agents = 24
     with Receiver(secret=SECRET, delay=0.3) as receiver:
-        hook = _hook(servers[0], receiver.url, "agent.completed")
+        hooks = [_hook(servers[0], f"{receiver.url}/{n}", "agent.completed") for n in range(2)]
         for n in range(agents):
             servers[n % 2].spawn(f"quick {n}")
-        _until(lambda: len(receiver.received) >= agents, timeout=90)
+        _until(lambda: len(receiver.received) >= 2 * agents, timeout=90)
         time.sleep(3)  # room for a second copy to arrive
         counts = Counter(r["headers"]["X-Orchestrator-Delivery"] for r in receiver.received)
-        assert len(counts) == agents
+        assert len(counts) == 2 * agents
         assert set(counts.values()) == {1}, counts
+        # each event fanned out once: one delivery per webhook and agent
+        pairs = Counter((r["path"], r["json"]["data"]["agent_id"]) for r in receiver.received)
+        assert len(pairs) == 2 * agents and set(pairs.values()) == {1}, pairs
         assert all(r["verified"] for r in receiver.received)
-    rows = servers[1].query(f"SELECT status, attempts FROM webhook_deliveries WHERE webhook_id = '{hook}'")
-    assert sorted(rows) == [("delivered", 1)] * agents
+    for hook in hooks:
+        rows = servers[1].query(
+            f"SELECT status, attempts FROM webhook_deliveries WHERE webhook_id = '{hook}'"
+        )
+        assert sorted(rows) == [("delivered", 1)] * agents
+    assert servers[1].query("SELECT count(*) FROM webhook_events") == [(0,)]
 
 
 @pytest.mark.parametrize(

@@ -69,6 +69,7 @@ class Receiver:
                 with receiver._lock:
                     receiver.received.append(
                         {
+                            "path": self.path,
                             "headers": dict(self.headers),
                             "body": body,
                             "json": json.loads(body),

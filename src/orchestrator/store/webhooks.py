@@ -1,5 +1,6 @@
 """Webhooks and the outbox of their deliveries. `enqueue` runs inside the transaction of the change it
-reports, so a change and its notification are stored together or not at all."""
+reports, so a change and its notification are stored together or not at all; it writes one event row,
+and `expand` later turns it into a delivery per subscribed webhook, outside the change's transaction."""
 
 from __future__ import annotations
 
@@ -12,27 +13,31 @@ from sqlalchemy import Connection, RowMapping, delete, func, insert, or_, select
 
 from orchestrator.clock import utc_now
 from orchestrator.store.db import Database
-from orchestrator.store.tables import webhook_deliveries, webhooks
+from orchestrator.store.tables import webhook_deliveries, webhook_events, webhooks
+
+
+def _subscribers(conn: Connection, event_type: str) -> list[str]:
+    return [
+        hook_id
+        for hook_id, types in conn.execute(select(webhooks.c.id, webhooks.c.event_types))
+        if event_type in json.loads(types)
+    ]
 
 
 def enqueue(conn: Connection, event_type: str, payload: Mapping[str, Any]) -> int:
-    """Adds a delivery for every webhook that wants `event_type`; call inside the change's transaction."""
+    """Stores the event for the webhooks that want `event_type` (none: nothing); call inside the change's
+    transaction."""
+    if not _subscribers(conn, event_type):
+        return 0
     now = utc_now()
-    count = 0
-    for hook_id, types in conn.execute(select(webhooks.c.id, webhooks.c.event_types)):
-        if event_type in json.loads(types):
-            conn.execute(
-                insert(webhook_deliveries).values(
-                    webhook_id=hook_id,
-                    event_type=event_type,
-                    payload=json.dumps({"type": event_type, "at": now, "data": dict(payload)}, default=str),
-                    status="pending",
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-            )
-            count += 1
-    return count
+    conn.execute(
+        insert(webhook_events).values(
+            event_type=event_type,
+            payload=json.dumps({"type": event_type, "at": now, "data": dict(payload)}, default=str),
+            created_at=now,
+        )
+    )
+    return 1
 
 
 def _later(seconds: float) -> str:
@@ -87,6 +92,33 @@ class WebhookStore:
                 .limit(limit)
             ).mappings()
             return [_delivery(r) for r in rows]
+
+    def expand(self, limit: int = 100) -> int:
+        """Turns stored events into one pending delivery per webhook subscribed now; each event is taken
+        by the one instance whose DELETE removed it. The number of deliveries made."""
+        with self._db.read() as conn:
+            if conn.execute(select(webhook_events.c.id).limit(1)).first() is None:
+                return 0
+        made = 0
+        with self._db.write() as conn:
+            events = conn.execute(select(webhook_events).order_by(webhook_events.c.id).limit(limit)).all()
+            for event in events:
+                if conn.execute(delete(webhook_events).where(webhook_events.c.id == event.id)).rowcount != 1:
+                    continue
+                now = utc_now()
+                for hook_id in _subscribers(conn, event.event_type):
+                    conn.execute(
+                        insert(webhook_deliveries).values(
+                            webhook_id=hook_id,
+                            event_type=event.event_type,
+                            payload=event.payload,
+                            status="pending",
+                            next_attempt_at=now,
+                            created_at=now,
+                        )
+                    )
+                    made += 1
+        return made
 
     def count(self) -> int:
         with self._db.read() as conn:

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 
+from orchestrator.store.db import StoreError
 from orchestrator.store.webhooks import WebhookStore
 from orchestrator.webhooks.resolve import resolve_async
 from orchestrator.webhooks.signature import SIGNATURE_HEADER, sign
@@ -95,6 +96,7 @@ class Deliverer:
         ) as client:
             try:
                 while True:
+                    await asyncio.to_thread(self._store.expand)
                     claimed = await asyncio.to_thread(self._store.claim_due, self._owner, self._lease_seconds)
                     for delivery in claimed:
                         if delivery["id"] not in in_flight:
@@ -131,9 +133,21 @@ class Deliverer:
         ok = error is None
         attempts = int(delivery["attempts"]) + 1
         retry_in = None if ok or attempts > len(BACKOFF_SECONDS) else BACKOFF_SECONDS[attempts - 1]
-        recorded = await asyncio.to_thread(
-            self._store.record, delivery["id"], self._owner, ok=ok, code=code, error=error, retry_in=retry_in
-        )
+        try:
+            recorded = await asyncio.to_thread(
+                self._store.record,
+                delivery["id"],
+                self._owner,
+                ok=ok,
+                code=code,
+                error=error,
+                retry_in=retry_in,
+            )
+        except StoreError as exc:
+            log.warning(
+                "webhook delivery %s: outcome not stored (%s); retried after the lease", delivery["id"], exc
+            )
+            return
         if not recorded:
             log.warning("webhook delivery %s: lease lost before its outcome was stored", delivery["id"])
         elif not ok:

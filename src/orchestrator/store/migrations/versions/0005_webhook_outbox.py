@@ -1,4 +1,5 @@
-"""webhook deliveries are claimed with a lease, so one instance sends each
+"""webhook events stored with the change and expanded later; deliveries claimed with a lease, so one
+instance sends each
 
 Revision ID: 0005
 Revises: 0004
@@ -14,6 +15,16 @@ depends_on = None
 
 
 def upgrade() -> None:
+    op.create_table(
+        "webhook_events",
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
+        sa.Column("event_type", sa.Text(), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
     with op.batch_alter_table("webhook_deliveries") as batch_op:
         batch_op.add_column(sa.Column("lease_owner", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("lease_until", sa.Text(), nullable=True))
@@ -23,3 +34,4 @@ def downgrade() -> None:
     with op.batch_alter_table("webhook_deliveries") as batch_op:
         batch_op.drop_column("lease_until")
         batch_op.drop_column("lease_owner")
+    op.drop_table("webhook_events")
