@@ -224,6 +224,8 @@ def test_target_is_checked_again_at_every_delivery(
 def test_bad_webhooks_are_refused(server: Server) -> None:
     for body, field in [
         ({"url": "ftp://x", "event_types": ["task.completed"], "secret": SECRET}, "url"),
+        # refused on its form, before its host is looked up
+        ({"url": "https://user:pw@x.test/x", "event_types": ["task.completed"], "secret": SECRET}, "url"),
         ({"url": "https://x.test/x", "event_types": ["task.exploded"], "secret": SECRET}, "event_types"),
         ({"url": "https://x.test/x", "event_types": ["task.completed"], "secret": "short"}, "secret"),
     ]:

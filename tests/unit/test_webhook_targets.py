@@ -121,7 +121,7 @@ def test_bad_allowed_host_entries(entry: str) -> None:
 
 
 def test_only_http_and_https_with_a_host() -> None:
-    for url in ("ftp://x/", "file:///etc/passwd", "gopher://x/"):
+    for url in ("ftp://x/", "file:///etc/passwd", "gopher://x/", "https://user:token@hooks.example.com/"):
         with pytest.raises(TargetRefused):
             parse_target(url)
 

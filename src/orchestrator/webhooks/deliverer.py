@@ -121,7 +121,7 @@ class Deliverer:
             addresses = await resolve_async(target)
             check_target(target, addresses, self._policy)
             code = await asyncio.wait_for(
-                self._post(client, target, addresses[0], delivery), self._attempt_seconds
+                self._post(client, target, addresses, delivery), self._attempt_seconds
             )
             if not 200 <= code < 300:
                 error = f"HTTP {code}"
@@ -160,8 +160,9 @@ class Deliverer:
             )
 
     async def _post(
-        self, client: httpx.AsyncClient, target: Target, address: IPAddress, delivery: dict[str, Any]
+        self, client: httpx.AsyncClient, target: Target, addresses: list[IPAddress], delivery: dict[str, Any]
     ) -> int:
+        """POSTs to the checked addresses in turn until one takes the connection; its answer's status."""
         body = delivery_body(delivery)
         headers = {
             "Content-Type": "application/json",
@@ -169,6 +170,13 @@ class Deliverer:
             DELIVERY_HEADER: str(delivery["id"]),
             SIGNATURE_HEADER: sign(delivery["secret"], body, int(time.time())),
         }
-        response = await client.send(pinned_request(target, address, body, headers), stream=True)
+        for address in addresses[:-1]:
+            with contextlib.suppress(httpx.ConnectError):
+                return await self._post_to(client, pinned_request(target, address, body, headers))
+        return await self._post_to(client, pinned_request(target, addresses[-1], body, headers))
+
+    @staticmethod
+    async def _post_to(client: httpx.AsyncClient, request: httpx.Request) -> int:
+        response = await client.send(request, stream=True)
         await response.aclose()
         return response.status_code

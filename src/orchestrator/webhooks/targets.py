@@ -96,6 +96,10 @@ def parse_target(url: str) -> Target:
         raise TargetRefused("only http and https targets are supported")
     if not parsed.host:
         raise TargetRefused("the URL has no host")
+    if parsed.userinfo:
+        raise TargetRefused(
+            "credentials in the URL are not accepted (deliveries are authenticated by their signature)"
+        )
     port = parsed.port or DEFAULT_PORTS[parsed.scheme]
     # the ASCII (punycode) form: the one resolved, sent as Host and SNI, and matched against the allow-list
     return Target(parsed, parsed.scheme, _normal_host(parsed.raw_host.decode("ascii")), port)
