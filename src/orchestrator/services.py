@@ -131,6 +131,11 @@ def build(settings: Settings) -> Services:
         inbox=inbox,
         github=github,
         webhook_store=webhook_store,
-        deliverer=Deliverer(webhook_store, settings.webhook_policy, instance_id),
+        deliverer=Deliverer(
+            webhook_store,
+            settings.webhook_policy,
+            instance_id,
+            lapse_seconds=settings.instance_lapse_seconds,
+        ),
         spawn_rate=SpawnRate(settings.spawn_rate_per_minute),
     )

@@ -247,14 +247,18 @@ def test_the_number_of_webhooks_is_capped(hook_server: Server) -> None:
 def test_delivery_survives_a_restart_in_the_middle(
     make_server: ServerFactory, fake_model: fm.FakeAnthropic
 ) -> None:
-    first = make_server(**ALLOW_LOOPBACK)
-    with Receiver(hang_first=1, hang_seconds=30) as receiver:
+    env = {**ALLOW_LOOPBACK, "INSTANCE_HEARTBEAT_SECONDS": "0.5", "INSTANCE_LAPSE_SECONDS": "3"}
+    first = make_server(**env)
+    with Receiver(hang_first=1, hang_seconds=60) as receiver:
         _hook(first, receiver.url, "task.completed")
         _run_task(first, fake_model.scenario([fm.text("ok")]))
         _until(lambda: receiver._seen >= 1)
-        first.crash()
-        second = make_server(data_dir=first.data_dir, **ALLOW_LOOPBACK)
+        first.crash()  # mid-delivery: its lease (30 s) is still running
+        crashed = time.monotonic()
+        second = make_server(data_dir=first.data_dir, **env)
         _until(lambda: len(receiver.received) >= 1, timeout=90)
+        # taken over once the dead sender's heartbeat lapsed, before its lease ran out
+        assert time.monotonic() - crashed < 25
         ids = {r["headers"]["X-Orchestrator-Delivery"] for r in receiver.received}
         assert len(ids) == 1
         assert receiver.of_type("task.completed")[0]["json"]["data"]["task_id"] == "w1"

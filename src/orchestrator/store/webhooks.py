@@ -13,7 +13,7 @@ from sqlalchemy import Connection, RowMapping, delete, func, insert, or_, select
 
 from orchestrator.clock import utc_now
 from orchestrator.store.db import Database
-from orchestrator.store.tables import webhook_deliveries, webhook_events, webhooks
+from orchestrator.store.tables import instances, webhook_deliveries, webhook_events, webhooks
 
 
 def _subscribers(conn: Connection, event_type: str) -> list[str]:
@@ -124,15 +124,24 @@ class WebhookStore:
         with self._db.read() as conn:
             return int(conn.execute(select(func.count()).select_from(webhooks)).scalar_one())
 
-    def claim_due(self, owner: str, lease_seconds: float, limit: int = 50) -> list[dict[str, Any]]:
+    def claim_due(
+        self, owner: str, lease_seconds: float, lapse_seconds: float, limit: int = 50
+    ) -> list[dict[str, Any]]:
         """Pending deliveries whose time has come, each leased to `owner` by one conditional UPDATE whose
-        row count says who won, with their webhook's url and secret. Another instance takes a delivery
-        only once its lease has run out (its sender died)."""
+        row count says who won, with their webhook's url and secret. Another instance takes a leased
+        delivery once the lease has run out, or sooner when its holder stopped or its heartbeat lapsed."""
         now = utc_now()
+        gone = select(instances.c.id).where(
+            or_(instances.c.stopped_at.is_not(None), instances.c.heartbeat_at < _later(-lapse_seconds))
+        )
         free = (
             webhook_deliveries.c.status == "pending",
             webhook_deliveries.c.next_attempt_at <= now,
-            or_(webhook_deliveries.c.lease_until.is_(None), webhook_deliveries.c.lease_until < now),
+            or_(
+                webhook_deliveries.c.lease_until.is_(None),
+                webhook_deliveries.c.lease_until < now,
+                webhook_deliveries.c.lease_owner.in_(gone),
+            ),
         )
         with self._db.read() as conn:
             candidates = list(

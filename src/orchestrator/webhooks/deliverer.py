@@ -71,6 +71,7 @@ class Deliverer:
         timeout: float = 5.0,
         attempt_seconds: float = 10.0,
         lease_seconds: float = 30.0,
+        lapse_seconds: float = 10.0,
         poll_seconds: float = 0.5,
     ) -> None:
         self._store = store
@@ -79,6 +80,7 @@ class Deliverer:
         self._timeout = timeout
         self._attempt_seconds = attempt_seconds
         self._lease_seconds = lease_seconds
+        self._lapse_seconds = lapse_seconds
         self._poll = poll_seconds
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -97,7 +99,9 @@ class Deliverer:
             try:
                 while True:
                     await asyncio.to_thread(self._store.expand)
-                    claimed = await asyncio.to_thread(self._store.claim_due, self._owner, self._lease_seconds)
+                    claimed = await asyncio.to_thread(
+                        self._store.claim_due, self._owner, self._lease_seconds, self._lapse_seconds
+                    )
                     for delivery in claimed:
                         if delivery["id"] not in in_flight:
                             task = asyncio.create_task(self._send(client, delivery))
