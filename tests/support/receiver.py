@@ -25,6 +25,10 @@ def verify(secret: str, body: bytes, header: str, now: float) -> bool:
     return hmac.compare_digest(expected, fields.get("v1", ""))
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # many deliveries connect at once; the default backlog of 5 drops some
+
+
 class Receiver:
     def __init__(
         self,
@@ -79,7 +83,7 @@ class Receiver:
                 self.send_response(204)
                 self.end_headers()
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
