@@ -119,6 +119,7 @@ class Settings(BaseSettings):
     webhook_allow_hosts: Annotated[tuple[AllowedHost, ...], NoDecode] = Field(
         (), validation_alias="WEBHOOK_ALLOW_HOSTS"
     )
+    webhook_hosts_only: bool = Field(False, validation_alias="WEBHOOK_HOSTS_ONLY")
 
     api_token: str | None = Field(None, validation_alias="ORCHESTRATOR_API_TOKEN", repr=False)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", validation_alias="LOG_LEVEL")
@@ -186,7 +187,12 @@ class Settings(BaseSettings):
 
     @property
     def webhook_policy(self) -> TargetPolicy:
-        return TargetPolicy(self.webhook_allow_private, self.webhook_allow_http, self.webhook_allow_hosts)
+        return TargetPolicy(
+            self.webhook_allow_private,
+            self.webhook_allow_http,
+            self.webhook_allow_hosts,
+            self.webhook_hosts_only,
+        )
 
     def timeout_for(self, agent_type: AgentType) -> float:
         return self.agent_timeout_overrides.get(agent_type, self.agent_timeout_seconds)

@@ -197,6 +197,16 @@ def test_settings_open_exactly_what_they_name(make_server: ServerFactory) -> Non
         assert _register(named, url).status_code == 422, url
 
 
+def test_hosts_only_refuses_every_other_host_without_looking_it_up(make_server: ServerFactory) -> None:
+    server = make_server(WEBHOOK_HOSTS_ONLY="true", WEBHOOK_ALLOW_HOSTS="127.0.0.1:9")
+    assert _register(server, "http://127.0.0.1:9/x").status_code == 201
+    for url in ("http://127.0.0.1:10/x", "http://localhost:9/x", "https://hooks.example.com/x"):
+        response = _register(server, url)
+        assert response.status_code == 422, url
+        # refused for not being named, not for what a lookup gave
+        assert "is not named in WEBHOOK_ALLOW_HOSTS" in response.json()["detail"], response.text
+
+
 def test_target_is_checked_again_at_every_delivery(
     make_server: ServerFactory, fake_model: fm.FakeAnthropic
 ) -> None:

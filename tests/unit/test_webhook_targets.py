@@ -12,6 +12,7 @@ from orchestrator.webhooks.targets import (
     TargetPolicy,
     TargetRefused,
     address_kind,
+    check_before_resolving,
     check_target,
     parse_allowed_host,
     parse_target,
@@ -143,3 +144,11 @@ def test_international_names_are_checked_and_matched_in_their_ascii_form() -> No
     assert parse_target("https://bücher.example/x").host == "xn--bcher-kva.example"
     policy = TargetPolicy(allow_hosts=(parse_allowed_host("xn--bcher-kva.example"),))
     _check("http://bücher.example/x", ["10.0.0.5"], policy)
+
+
+def test_hosts_only_refuses_unnamed_hosts_before_any_lookup() -> None:
+    policy = TargetPolicy(allow_hosts=(parse_allowed_host("hooks.internal"),), hosts_only=True)
+    check_before_resolving(parse_target("https://hooks.internal/x"), policy)
+    with pytest.raises(TargetRefused, match="not named"):
+        check_before_resolving(parse_target("https://hooks.example.com/x"), policy)
+    check_before_resolving(parse_target("https://hooks.example.com/x"), TargetPolicy())

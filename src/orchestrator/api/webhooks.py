@@ -9,7 +9,7 @@ from orchestrator.api.deps import ServicesDep
 from orchestrator.api.errors import ERROR_RESPONSES
 from orchestrator.models import Delivery, Webhook, WebhookCreate
 from orchestrator.webhooks.resolve import resolve
-from orchestrator.webhooks.targets import TargetRefused, check_target, parse_target
+from orchestrator.webhooks.targets import TargetRefused, check_before_resolving, check_target, parse_target
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"], responses=ERROR_RESPONSES)
 
@@ -22,7 +22,9 @@ def create_webhook(body: WebhookCreate, services: ServicesDep) -> Webhook:
     url = str(body.url)
     try:
         target = parse_target(url)
-        check_target(target, resolve(target), services.settings.webhook_policy)
+        policy = services.settings.webhook_policy
+        check_before_resolving(target, policy)
+        check_target(target, resolve(target), policy)
     except TargetRefused as exc:
         raise HTTPException(422, f"url: {exc}") from None
     if services.webhook_store.count() >= MAX_WEBHOOKS:

@@ -26,6 +26,7 @@ from orchestrator.webhooks.targets import (
     Target,
     TargetPolicy,
     TargetRefused,
+    check_before_resolving,
     check_target,
     parse_target,
 )
@@ -122,6 +123,7 @@ class Deliverer:
         try:
             target = parse_target(delivery["url"])
             host = target.host
+            check_before_resolving(target, self._policy)
             addresses = await resolve_async(target)
             check_target(target, addresses, self._policy)
             code = await asyncio.wait_for(

@@ -48,6 +48,7 @@ class TargetPolicy:
     allow_private: bool = False
     allow_http: bool = False
     allow_hosts: tuple[AllowedHost, ...] = ()
+    hosts_only: bool = False
 
     def names(self, target: Target) -> bool:
         return any(
@@ -133,6 +134,14 @@ def address_kind(address: IPAddress) -> str | None:
     if address.is_reserved or not address.is_global:
         return "reserved"
     return None
+
+
+def check_before_resolving(target: Target, policy: TargetPolicy) -> None:
+    """With WEBHOOK_HOSTS_ONLY, a host the allow-list does not name is refused without a DNS lookup."""
+    if policy.hosts_only and not policy.names(target):
+        raise TargetRefused(
+            f"{target.host}:{target.port} is not named in WEBHOOK_ALLOW_HOSTS (WEBHOOK_HOSTS_ONLY)"
+        )
 
 
 def check_target(target: Target, addresses: Iterable[IPAddress], policy: TargetPolicy) -> None:
