@@ -8,8 +8,8 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from orchestrator.api.deps import ServicesDep
 from orchestrator.api.errors import ERROR_RESPONSES
 from orchestrator.models import Delivery, Webhook, WebhookCreate
-from orchestrator.webhooks.resolve import resolve
-from orchestrator.webhooks.targets import TargetRefused, check_before_resolving, check_target, parse_target
+from orchestrator.webhooks.resolve import vet
+from orchestrator.webhooks.targets import TargetRefused
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"], responses=ERROR_RESPONSES)
 
@@ -21,10 +21,7 @@ MAX_WEBHOOKS = 50
 def create_webhook(body: WebhookCreate, services: ServicesDep) -> Webhook:
     url = str(body.url)
     try:
-        target = parse_target(url)
-        policy = services.settings.webhook_policy
-        check_before_resolving(target, policy)
-        check_target(target, resolve(target), policy)
+        vet(url, services.settings.webhook_policy)
     except TargetRefused as exc:
         raise HTTPException(422, f"url: {exc}") from None
     if services.webhook_store.count() >= MAX_WEBHOOKS:

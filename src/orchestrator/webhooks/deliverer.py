@@ -19,16 +19,13 @@ import httpx
 
 from orchestrator.store.db import StoreError
 from orchestrator.store.webhooks import WebhookStore
-from orchestrator.webhooks.resolve import resolve_async
+from orchestrator.webhooks.resolve import vet_async
 from orchestrator.webhooks.signature import SIGNATURE_HEADER, sign
 from orchestrator.webhooks.targets import (
     IPAddress,
     Target,
     TargetPolicy,
     TargetRefused,
-    check_before_resolving,
-    check_target,
-    parse_target,
 )
 
 log = logging.getLogger(__name__)
@@ -117,25 +114,7 @@ class Deliverer:
                 await asyncio.gather(*in_flight.values(), return_exceptions=True)
 
     async def _send(self, client: httpx.AsyncClient, delivery: dict[str, Any]) -> None:
-        code: int | None = None
-        error: str | None = None
-        host = "?"
-        try:
-            target = parse_target(delivery["url"])
-            host = target.host
-            check_before_resolving(target, self._policy)
-            addresses = await resolve_async(target)
-            check_target(target, addresses, self._policy)
-            code = await asyncio.wait_for(
-                self._post(client, target, addresses, delivery), self._attempt_seconds
-            )
-            if not 200 <= code < 300:
-                error = f"HTTP {code}"
-        except TargetRefused as exc:
-            error = f"refused before connecting: {exc}"
-        except (httpx.HTTPError, TimeoutError) as exc:
-            error = NO_ANSWER
-            log.info("webhook delivery %s to %s: %s", delivery["id"], host, type(exc).__name__)
+        code, error = await self._attempt(client, delivery)
         ok = error is None
         attempts = int(delivery["attempts"]) + 1
         retry_in = None if ok or attempts > len(BACKOFF_SECONDS) else BACKOFF_SECONDS[attempts - 1]
@@ -151,19 +130,32 @@ class Deliverer:
             )
         except StoreError as exc:
             log.warning(
-                "webhook delivery %s: outcome not stored (%s); retried after the lease", delivery["id"], exc
+                "webhook delivery %s: outcome not stored (%s); sent again after the lease",
+                delivery["id"],
+                exc,
             )
             return
         if not recorded:
             log.warning("webhook delivery %s: lease lost before its outcome was stored", delivery["id"])
         elif not ok:
-            log.warning(
-                "webhook delivery %s of %s to %s failed (%s)",
-                delivery["id"],
-                delivery["webhook_id"],
-                host,
-                error,
+            log.warning("webhook delivery %s of %s failed: %s", delivery["id"], delivery["webhook_id"], error)
+
+    async def _attempt(
+        self, client: httpx.AsyncClient, delivery: dict[str, Any]
+    ) -> tuple[int | None, str | None]:
+        """The status the receiver answered and the error to record, if any."""
+        try:
+            target, addresses = await vet_async(delivery["url"], self._policy)
+        except TargetRefused as exc:
+            return None, f"refused before connecting: {exc}"
+        try:
+            code = await asyncio.wait_for(
+                self._post(client, target, addresses, delivery), self._attempt_seconds
             )
+        except (httpx.HTTPError, TimeoutError) as exc:
+            log.info("webhook delivery %s to %s: %s", delivery["id"], target.host, type(exc).__name__)
+            return None, NO_ANSWER
+        return code, None if 200 <= code < 300 else f"HTTP {code}"
 
     async def _post(
         self, client: httpx.AsyncClient, target: Target, addresses: list[IPAddress], delivery: dict[str, Any]

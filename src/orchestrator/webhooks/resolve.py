@@ -1,5 +1,5 @@
-"""The addresses a webhook target's host resolves to, looked up once per check. A literal address is
-taken as it is, without asking any resolver."""
+"""The addresses a webhook target's host resolves to, looked up once per check and checked against the
+policy. A literal address is taken as it is, without asking any resolver."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ import socket
 from collections.abc import Iterable
 from typing import Any
 
-from orchestrator.webhooks.targets import IPAddress, Target, TargetRefused, literal_address
+from orchestrator.webhooks.targets import (
+    IPAddress,
+    Target,
+    TargetPolicy,
+    TargetRefused,
+    check_before_resolving,
+    check_target,
+    literal_address,
+    parse_target,
+)
 
 RESOLVE_TIMEOUT_SECONDS = 5.0
 
@@ -46,3 +55,20 @@ async def resolve_async(target: Target) -> list[IPAddress]:
     except (OSError, UnicodeError, TimeoutError):
         raise TargetRefused(f"{target.host} does not resolve") from None
     return _addresses(infos)
+
+
+def vet(url: str, policy: TargetPolicy) -> tuple[Target, list[IPAddress]]:
+    """The target and its checked addresses, or TargetRefused; the one lookup is the one connected to."""
+    target = parse_target(url)
+    check_before_resolving(target, policy)
+    addresses = resolve(target)
+    check_target(target, addresses, policy)
+    return target, addresses
+
+
+async def vet_async(url: str, policy: TargetPolicy) -> tuple[Target, list[IPAddress]]:
+    target = parse_target(url)
+    check_before_resolving(target, policy)
+    addresses = await resolve_async(target)
+    check_target(target, addresses, policy)
+    return target, addresses
