@@ -190,6 +190,14 @@ def test_settings_open_exactly_what_they_name(make_server: ServerFactory) -> Non
     for url in ("http://169.254.169.254/", "http://0.0.0.0/", "http://224.0.0.1/"):
         assert _register(private, url).status_code == 422, url
 
+    # public literal addresses: checked as written, no lookup and no packet; deleted at once, no event
+    plain = make_server(WEBHOOK_ALLOW_HTTP="true")
+    for url in ("https://93.184.216.34/hook", "http://93.184.216.34/hook"):
+        response = _register(plain, url, "queue.paused")
+        assert response.status_code == 201, response.text
+        assert plain.client.delete(f"/api/webhooks/{response.json()['id']}").status_code == 204
+    assert _register(plain, "http://10.0.0.1/", "queue.paused").status_code == 422
+
     port = free_port()
     named = make_server(WEBHOOK_ALLOW_HOSTS=f"localhost:{port}")
     assert _register(named, f"http://localhost:{port}/hook").status_code == 201
@@ -230,6 +238,29 @@ def test_target_is_checked_again_at_every_delivery(
         refused = next(d for d in _deliveries(second, hook) if d["status"] != "delivered")
         assert refused["last_status_code"] is None
         assert refused["last_error"].startswith(REFUSED_BEFORE_CONNECTING), refused["last_error"]
+
+
+def test_redirects_and_proxy_variables_are_not_followed(make_server: ServerFactory, tmp_path: Path) -> None:
+    script = tmp_path / "claude"
+    script.write_text(QUICK_AGENT)
+    script.chmod(0o755)
+    with Receiver() as elsewhere, Receiver(redirect_to=elsewhere.url) as redirecting, Receiver() as proxy:
+        proxy_url = f"http://127.0.0.1:{proxy.port}"
+        server = make_server(
+            CLAUDE_BIN=str(script),
+            HTTP_PROXY=proxy_url,
+            HTTPS_PROXY=proxy_url,
+            ALL_PROXY=proxy_url,
+            **ALLOW_LOOPBACK,
+        )
+        hook = _hook(server, redirecting.url, "agent.completed")
+        server.spawn("quick")
+        _until(lambda: _attempted(server, hook))
+        delivery = _deliveries(server, hook)[0]
+        assert delivery["last_status_code"] == 307 and delivery["status"] == "pending"
+        assert redirecting._seen >= 1
+        assert elsewhere._seen == 0, "the redirect was followed"
+        assert proxy._seen == 0, "the delivery went through a proxy from the environment"
 
 
 def test_bad_webhooks_are_refused(server: Server) -> None:

@@ -1,5 +1,5 @@
 """A local webhook receiver: records what arrives, checks each signature as README.md tells receivers
-to; can answer 500, hang for the first requests, or take its time with every one."""
+to; can answer 500, hang for the first requests, take its time with every one, or redirect."""
 
 from __future__ import annotations
 
@@ -38,6 +38,7 @@ class Receiver:
         hang_seconds: float = 30,
         secret: str | None = None,
         delay: float = 0,
+        redirect_to: str | None = None,
     ) -> None:
         self.received: list[dict[str, Any]] = []
         self.fail_first = fail_first
@@ -45,6 +46,7 @@ class Receiver:
         self.hang_seconds = hang_seconds
         self.secret = secret
         self.delay = delay
+        self.redirect_to = redirect_to
         self._lock = threading.Lock()
         self._seen = 0
         receiver = self
@@ -63,6 +65,11 @@ class Receiver:
                     return
                 if n <= receiver.hang_first + receiver.fail_first:
                     self.send_response(500)
+                    self.end_headers()
+                    return
+                if receiver.redirect_to is not None:
+                    self.send_response(307)
+                    self.send_header("Location", receiver.redirect_to)
                     self.end_headers()
                     return
                 time.sleep(receiver.delay)

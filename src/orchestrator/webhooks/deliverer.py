@@ -59,6 +59,27 @@ def pinned_request(target: Target, address: IPAddress, body: bytes, headers: dic
     )
 
 
+async def post_pinned(
+    client: httpx.AsyncClient,
+    target: Target,
+    addresses: list[IPAddress],
+    body: bytes,
+    headers: dict[str, str],
+) -> int:
+    """POSTs to the checked addresses in turn until one takes the connection; the status it answered.
+    The answer's body is never read."""
+    for address in addresses[:-1]:
+        with contextlib.suppress(httpx.ConnectError):
+            return await _post_to(client, pinned_request(target, address, body, headers))
+    return await _post_to(client, pinned_request(target, addresses[-1], body, headers))
+
+
+async def _post_to(client: httpx.AsyncClient, request: httpx.Request) -> int:
+    response = await client.send(request, stream=True)
+    await response.aclose()
+    return response.status_code
+
+
 class Deliverer:
     def __init__(
         self,
@@ -160,7 +181,6 @@ class Deliverer:
     async def _post(
         self, client: httpx.AsyncClient, target: Target, addresses: list[IPAddress], delivery: dict[str, Any]
     ) -> int:
-        """POSTs to the checked addresses in turn until one takes the connection; its answer's status."""
         body = delivery_body(delivery)
         headers = {
             "Content-Type": "application/json",
@@ -168,13 +188,4 @@ class Deliverer:
             DELIVERY_HEADER: str(delivery["id"]),
             SIGNATURE_HEADER: sign(delivery["secret"], body, int(time.time())),
         }
-        for address in addresses[:-1]:
-            with contextlib.suppress(httpx.ConnectError):
-                return await self._post_to(client, pinned_request(target, address, body, headers))
-        return await self._post_to(client, pinned_request(target, addresses[-1], body, headers))
-
-    @staticmethod
-    async def _post_to(client: httpx.AsyncClient, request: httpx.Request) -> int:
-        response = await client.send(request, stream=True)
-        await response.aclose()
-        return response.status_code
+        return await post_pinned(client, target, addresses, body, headers)

@@ -1,5 +1,6 @@
-"""A webhook POST pinned to the address the policy checked still speaks TLS to the name in the URL:
-SNI, Host and the certificate check all use the name, not the address (real TLS on loopback)."""
+"""A webhook POST pinned to the addresses the policy checked: it still speaks TLS to the name in the URL
+(SNI, Host and the certificate check use the name, not the address; real TLS on loopback), and it moves
+on to the next checked address when one refuses the connection."""
 
 from __future__ import annotations
 
@@ -16,8 +17,9 @@ from typing import Any
 import httpx
 import pytest
 
-from orchestrator.webhooks.deliverer import pinned_request
+from orchestrator.webhooks.deliverer import pinned_request, post_pinned
 from orchestrator.webhooks.targets import parse_target
+from tests.support.receiver import Receiver
 
 LOOPBACK = ipaddress.ip_address("127.0.0.1")
 
@@ -122,3 +124,18 @@ def test_pinned_https_still_checks_the_certificate_against_the_name(
     with pytest.raises(httpx.ConnectError, match=r"certificate|hostname"):
         _post(f"https://hooks.example.com:{tls_receiver.port}/hook", certificate[0])
     assert tls_receiver.seen == []
+
+
+def test_the_next_checked_address_is_tried_when_one_refuses_the_connection() -> None:
+    async def send(port: int, addresses: list[str]) -> int:
+        async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+            target = parse_target(f"http://hooks.internal:{port}/hook")
+            checked = [ipaddress.ip_address(a) for a in addresses]
+            return await post_pinned(client, target, checked, b"{}", {"Content-Type": "application/json"})
+
+    with Receiver() as receiver:  # listens on 127.0.0.1 only: 127.0.0.2 refuses the connection
+        assert asyncio.run(send(receiver.port, ["127.0.0.2", "127.0.0.1"])) == 204
+        assert [r["headers"]["Host"] for r in receiver.received] == [f"hooks.internal:{receiver.port}"]
+        with pytest.raises(httpx.ConnectError):
+            asyncio.run(send(receiver.port, ["127.0.0.2"]))
+        assert len(receiver.received) == 1
