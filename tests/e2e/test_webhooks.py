@@ -10,6 +10,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -27,6 +28,7 @@ SECRET = "webhook-signing-secret"
 # the tests' receivers listen on 127.0.0.1, which the default policy refuses
 ALLOW_LOOPBACK = {"WEBHOOK_ALLOW_HOSTS": "127.0.0.1"}
 REFUSED_BEFORE_CONNECTING = "refused before connecting"
+NO_ANSWER = "no answer: the connection failed or timed out"
 
 
 @pytest.fixture
@@ -144,6 +146,40 @@ def test_delivery_errors_do_not_tell_a_closed_port_from_a_silent_one(
     assert first["last_status_code"] is None and second["last_status_code"] is None
     assert first["last_error"] == second["last_error"], "the error text is a port-scan oracle"
     assert first["attempt_log"][0]["error"] == second["attempt_log"][0]["error"]
+
+
+def _drip(listener: socket.socket) -> None:
+    """Answers every connection one byte every 2 s: no single read ever times out."""
+    while True:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            try:
+                conn.recv(65536)
+                for byte in b"HTTP/1.1 204 No Content\r\n\r\n":
+                    conn.sendall(bytes([byte]))
+                    time.sleep(2)
+            except OSError:
+                pass
+
+
+def test_an_attempt_ends_within_its_deadline_however_the_receiver_drips(
+    hook_server: Server, fake_model: fm.FakeAnthropic
+) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)
+        threading.Thread(target=_drip, args=(listener,), daemon=True).start()
+        hook = _hook(hook_server, f"http://127.0.0.1:{listener.getsockname()[1]}/x", "task.completed")
+        _run_task(hook_server, fake_model.scenario([fm.text("ok")]))
+        _until(lambda: _deliveries(hook_server, hook) != [])
+        created = time.monotonic()
+        _until(lambda: _attempted(hook_server, hook), timeout=30)
+        assert time.monotonic() - created < 16  # the 10 s deadline, not the 50 s the drip would take
+        [delivery] = _deliveries(hook_server, hook)
+        assert delivery["last_error"] == NO_ANSWER and delivery["last_status_code"] is None
 
 
 INTERNAL_TARGETS = [
