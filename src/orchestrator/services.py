@@ -155,6 +155,11 @@ def build(settings: Settings) -> Services:
         github=github,
         publisher=publisher,
         webhook_store=webhook_store,
-        deliverer=Deliverer(webhook_store),
+        deliverer=Deliverer(
+            webhook_store,
+            settings.webhook_policy,
+            instance_id,
+            lapse_seconds=settings.instance_lapse_seconds,
+        ),
         spawn_rate=SpawnRate(settings.spawn_rate_per_minute),
     )

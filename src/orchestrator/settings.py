@@ -18,6 +18,7 @@ from orchestrator.domain.egress import model_api, parse_allow
 from orchestrator.domain.git_url import DEFAULT_GIT_URL, check_git_base_url
 from orchestrator.domain.types import AgentType
 from orchestrator.runtimes.ownership import parse_user
+from orchestrator.webhooks.targets import AllowedHost, TargetPolicy, parse_allowed_host
 
 CLAUDE_CODE_VERSION = "2.1.328"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -129,6 +130,13 @@ class Settings(BaseSettings):
     event_inbox_poll_seconds: float = Field(0.5, gt=0, le=60, validation_alias="EVENT_INBOX_POLL_SECONDS")
     merge_method: Literal["merge", "squash", "rebase"] = Field("squash", validation_alias="MERGE_METHOD")
 
+    webhook_allow_private: bool = Field(False, validation_alias="WEBHOOK_ALLOW_PRIVATE")
+    webhook_allow_http: bool = Field(False, validation_alias="WEBHOOK_ALLOW_HTTP")
+    webhook_allow_hosts: Annotated[tuple[AllowedHost, ...], NoDecode] = Field(
+        (), validation_alias="WEBHOOK_ALLOW_HOSTS"
+    )
+    webhook_hosts_only: bool = Field(False, validation_alias="WEBHOOK_HOSTS_ONLY")
+
     api_token: str | None = Field(None, validation_alias="ORCHESTRATOR_API_TOKEN", repr=False)
     allowed_hosts: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="ALLOWED_HOSTS")
     api_max_body_bytes: int = Field(1_048_576, ge=1024, validation_alias="API_MAX_BODY_BYTES")
@@ -207,6 +215,14 @@ class Settings(BaseSettings):
                 raise ValueError(f"{name} is a secret of the service and is never passed to agents")
         return tuple(names)
 
+    @field_validator("webhook_allow_hosts", mode="before")
+    @classmethod
+    def _parse_allow_hosts(cls, value: object) -> object:
+        """`hooks.internal,127.0.0.1:8080,[::1]:9000`: hosts, optionally with a port."""
+        if not isinstance(value, str):
+            return value
+        return tuple(parse_allowed_host(part) for part in value.split(",") if part.strip())
+
     @field_validator("claude_model", "api_token", "github_token", "instance_id", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
@@ -249,6 +265,15 @@ class Settings(BaseSettings):
     @property
     def resolved_runs_dir(self) -> Path:
         return self.runs_dir or self.data_dir / "runs"
+
+    @property
+    def webhook_policy(self) -> TargetPolicy:
+        return TargetPolicy(
+            self.webhook_allow_private,
+            self.webhook_allow_http,
+            self.webhook_allow_hosts,
+            self.webhook_hosts_only,
+        )
 
     def timeout_for(self, agent_type: AgentType) -> float:
         return self.agent_timeout_overrides.get(agent_type, self.agent_timeout_seconds)

@@ -396,7 +396,8 @@ def test_async_client(server: Server, fake_model: fm.FakeAnthropic) -> None:
     asyncio.run(run())
 
 
-def test_webhooks_and_a_budgeted_agent(server: Server, fake_model: fm.FakeAnthropic) -> None:
+def test_webhooks_and_a_budgeted_agent(make_server: ServerFactory, fake_model: fm.FakeAnthropic) -> None:
+    server = make_server(WEBHOOK_ALLOW_HOSTS="127.0.0.1")  # the receiver is on loopback
     with Receiver() as receiver, Client(server.url, token=server.token) as client:
         hook = client.create_webhook(receiver.url, ["agent.failed", "agent.budget_exceeded"], "s3cret-value")
         assert [h.id for h in client.list_webhooks()] == [hook.id]

@@ -8,15 +8,25 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from orchestrator.api.deps import ServicesDep
 from orchestrator.api.errors import ERROR_RESPONSES
 from orchestrator.models import Delivery, Webhook, WebhookCreate
+from orchestrator.webhooks.resolve import vet
+from orchestrator.webhooks.targets import TargetRefused
 
 router = APIRouter(prefix="/api/webhooks", tags=["webhooks"], responses=ERROR_RESPONSES)
 
 
+MAX_WEBHOOKS = 50
+
+
 @router.post("", response_model=Webhook, status_code=201)
 def create_webhook(body: WebhookCreate, services: ServicesDep) -> Webhook:
-    hook = services.webhook_store.create(
-        f"wh-{secrets.token_hex(6)}", str(body.url), body.event_types, body.secret
-    )
+    url = str(body.url)
+    try:
+        vet(url, services.settings.webhook_policy)
+    except TargetRefused as exc:
+        raise HTTPException(422, f"url: {exc}") from None
+    if services.webhook_store.count() >= MAX_WEBHOOKS:
+        raise HTTPException(409, f"at most {MAX_WEBHOOKS} webhooks; delete one first")
+    hook = services.webhook_store.create(f"wh-{secrets.token_hex(6)}", url, body.event_types, body.secret)
     return Webhook.model_validate(hook)
 
 

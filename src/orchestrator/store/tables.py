@@ -166,6 +166,15 @@ webhooks = Table(
     Column("created_at", Text, nullable=False),
 )
 
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("event_type", Text, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+)
+
 webhook_deliveries = Table(
     "webhook_deliveries",
     metadata,
@@ -181,6 +190,8 @@ webhook_deliveries = Table(
     Column("last_status_code", Integer),
     Column("last_error", Text),
     Column("attempt_log", Text),
+    Column("lease_owner", Text),
+    Column("lease_until", Text),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
     Index("ix_deliveries_webhook", "webhook_id", "id"),
 )

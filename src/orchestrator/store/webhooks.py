@@ -1,5 +1,6 @@
 """Webhooks and the outbox of their deliveries. `enqueue` runs inside the transaction of the change it
-reports, so a change and its notification are stored together or not at all."""
+reports, so a change and its notification are stored together or not at all; it writes one event row,
+and `expand` later turns it into a delivery per subscribed webhook, outside the change's transaction."""
 
 from __future__ import annotations
 
@@ -8,31 +9,35 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, insert, select, update
+from sqlalchemy import Connection, RowMapping, delete, func, insert, or_, select, update
 
 from orchestrator.clock import utc_now
 from orchestrator.store.db import Database
-from orchestrator.store.tables import webhook_deliveries, webhooks
+from orchestrator.store.tables import instances, webhook_deliveries, webhook_events, webhooks
+
+
+def _subscribers(conn: Connection, event_type: str) -> list[str]:
+    return [
+        hook_id
+        for hook_id, types in conn.execute(select(webhooks.c.id, webhooks.c.event_types))
+        if event_type in json.loads(types)
+    ]
 
 
 def enqueue(conn: Connection, event_type: str, payload: Mapping[str, Any]) -> int:
-    """Adds a delivery for every webhook that wants `event_type`; call inside the change's transaction."""
+    """Stores the event for the webhooks that want `event_type` (none: nothing); call inside the change's
+    transaction."""
+    if not _subscribers(conn, event_type):
+        return 0
     now = utc_now()
-    count = 0
-    for hook_id, types in conn.execute(select(webhooks.c.id, webhooks.c.event_types)):
-        if event_type in json.loads(types):
-            conn.execute(
-                insert(webhook_deliveries).values(
-                    webhook_id=hook_id,
-                    event_type=event_type,
-                    payload=json.dumps({"type": event_type, "at": now, "data": dict(payload)}, default=str),
-                    status="pending",
-                    next_attempt_at=now,
-                    created_at=now,
-                )
-            )
-            count += 1
-    return count
+    conn.execute(
+        insert(webhook_events).values(
+            event_type=event_type,
+            payload=json.dumps({"type": event_type, "at": now, "data": dict(payload)}, default=str),
+            created_at=now,
+        )
+    )
+    return 1
 
 
 def _later(seconds: float) -> str:
@@ -88,37 +93,116 @@ class WebhookStore:
             ).mappings()
             return [_delivery(r) for r in rows]
 
-    def due(self, limit: int = 50) -> list[dict[str, Any]]:
-        """Pending deliveries whose time has come, with their webhook's url and secret."""
-        query = (
-            select(webhook_deliveries, webhooks.c.url, webhooks.c.secret)
-            .select_from(webhook_deliveries.join(webhooks, webhooks.c.id == webhook_deliveries.c.webhook_id))
-            .where(
-                webhook_deliveries.c.status == "pending", webhook_deliveries.c.next_attempt_at <= utc_now()
-            )
-            .order_by(webhook_deliveries.c.id)
-            .limit(limit)
+    def expand(self, limit: int = 100) -> int:
+        """Turns stored events into one pending delivery per webhook subscribed now; each event is taken
+        by the one instance whose DELETE removed it. The number of deliveries made."""
+        with self._db.read() as conn:
+            if conn.execute(select(webhook_events.c.id).limit(1)).first() is None:
+                return 0
+        made = 0
+        with self._db.write() as conn:
+            events = conn.execute(select(webhook_events).order_by(webhook_events.c.id).limit(limit)).all()
+            for event in events:
+                if conn.execute(delete(webhook_events).where(webhook_events.c.id == event.id)).rowcount != 1:
+                    continue
+                now = utc_now()
+                for hook_id in _subscribers(conn, event.event_type):
+                    conn.execute(
+                        insert(webhook_deliveries).values(
+                            webhook_id=hook_id,
+                            event_type=event.event_type,
+                            payload=event.payload,
+                            status="pending",
+                            next_attempt_at=now,
+                            created_at=now,
+                        )
+                    )
+                    made += 1
+        return made
+
+    def count(self) -> int:
+        with self._db.read() as conn:
+            return int(conn.execute(select(func.count()).select_from(webhooks)).scalar_one())
+
+    def claim_due(
+        self, owner: str, lease_seconds: float, lapse_seconds: float, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Pending deliveries whose time has come, each leased to `owner` by one conditional UPDATE whose
+        row count says who won, with their webhook's url and secret. Another instance takes a leased
+        delivery once the lease has run out, or sooner when its holder stopped or its heartbeat lapsed."""
+        now = utc_now()
+        gone = select(instances.c.id).where(
+            or_(instances.c.stopped_at.is_not(None), instances.c.heartbeat_at < _later(-lapse_seconds))
+        )
+        free = (
+            webhook_deliveries.c.status == "pending",
+            webhook_deliveries.c.next_attempt_at <= now,
+            or_(
+                webhook_deliveries.c.lease_until.is_(None),
+                webhook_deliveries.c.lease_until < now,
+                webhook_deliveries.c.lease_owner.in_(gone),
+            ),
         )
         with self._db.read() as conn:
+            candidates = list(
+                conn.execute(
+                    select(webhook_deliveries.c.id)
+                    .where(*free)
+                    .order_by(webhook_deliveries.c.id)
+                    .limit(limit)
+                ).scalars()
+            )
+        if not candidates:
+            return []
+        with self._db.write() as conn:
+            claimed = [
+                delivery_id
+                for delivery_id in candidates
+                if conn.execute(
+                    update(webhook_deliveries)
+                    .where(webhook_deliveries.c.id == delivery_id, *free)
+                    .values(lease_owner=owner, lease_until=_later(lease_seconds))
+                ).rowcount
+                == 1
+            ]
+            if not claimed:
+                return []
+            query = (
+                select(webhook_deliveries, webhooks.c.url, webhooks.c.secret)
+                .select_from(
+                    webhook_deliveries.join(webhooks, webhooks.c.id == webhook_deliveries.c.webhook_id)
+                )
+                .where(webhook_deliveries.c.id.in_(claimed))
+                .order_by(webhook_deliveries.c.id)
+            )
             return [dict(r) for r in conn.execute(query).mappings()]
 
     def record(
-        self, delivery_id: int, *, ok: bool, code: int | None, error: str | None, retry_in: float | None
-    ) -> None:
+        self,
+        delivery_id: int,
+        owner: str,
+        *,
+        ok: bool,
+        code: int | None,
+        error: str | None,
+        retry_in: float | None,
+    ) -> bool:
+        """Stores an attempt's outcome and ends the lease; False (nothing stored) when `owner` no longer
+        holds the lease."""
         with self._db.write() as conn:
             row = conn.execute(
                 select(webhook_deliveries.c.attempts, webhook_deliveries.c.attempt_log).where(
-                    webhook_deliveries.c.id == delivery_id
+                    webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.lease_owner == owner
                 )
             ).first()
             if row is None:
-                return
+                return False
             log = json.loads(row.attempt_log) if row.attempt_log else []
             log.append({"at": utc_now(), "status_code": code, "error": error})
             status = "delivered" if ok else ("pending" if retry_in is not None else "failed")
-            conn.execute(
+            result = conn.execute(
                 update(webhook_deliveries)
-                .where(webhook_deliveries.c.id == delivery_id)
+                .where(webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.lease_owner == owner)
                 .values(
                     status=status,
                     attempts=row.attempts + 1,
@@ -127,8 +211,11 @@ class WebhookStore:
                     attempt_log=json.dumps(log[-20:]),
                     delivered_at=utc_now() if ok else None,
                     next_attempt_at=_later(retry_in) if retry_in is not None else utc_now(),
+                    lease_owner=None,
+                    lease_until=None,
                 )
             )
+            return result.rowcount == 1
 
 
 def _hook(row: RowMapping | Mapping[str, Any]) -> dict[str, Any]:
