@@ -362,3 +362,34 @@ def test_doctor_warns_of_agents_without_a_sandbox(tmp_path: Path) -> None:
         )
         check = next(c for c in json.loads(proc.stdout)["checks"] if c["name"] == "sandbox")
         assert check["state"] == state and words in check["detail"], (env, check)
+
+
+def test_a_root_agent_in_the_sandbox_can_neither_unmount_nor_see_the_host(  # type: ignore[no-untyped-def]
+    make_server: ServerFactory, outside_tmp: Path
+) -> None:
+    """As root, bwrap would leave the agent every capability: it could unmount the masks over the data
+    directory, remount /proc and read the service's environment, or enter its network namespace."""
+    if os.geteuid() != 0:
+        pytest.skip("the capabilities at stake are root's")
+    require_bwrap()
+    mark = _marker("kept")
+    data = outside_tmp / "data"
+    data.mkdir()
+    (data / "kept.txt").write_text(mark)
+    probe = (
+        "grep CapEff /proc/self/status\n"
+        f"umount -l {data} 2>/dev/null && echo unmounted-data\n"
+        "umount -l /proc 2>/dev/null && echo unmounted-proc\n"
+        "mount -o remount,rw / 2>/dev/null && echo remounted-root\n"
+        f"cat {data}/kept.txt 2>/dev/null\n"
+        "for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ 2>/dev/null; done | grep ORCH_TEST_SERVICE\n"
+    )
+    script = str(fake_cli(outside_tmp, probe))
+    server = make_server(data_dir=data, CLAUDE_BIN=script, ORCH_TEST_SERVICE_SECRET=_marker("env"))
+    assert server.client.get("/api/health").json()["sandbox"] == "bwrap"
+    done = server.wait_agent(server.spawn("try to leave the sandbox")["id"], timeout=60)
+    out = [line["content"] for line in server.logs(done["id"]) if line["stream"] == "stdout"]
+    assert "CapEff:\t0000000000000000" in out, out
+    for escaped in ("unmounted-data", "unmounted-proc", "remounted-root"):
+        assert escaped not in out, out
+    assert not any(mark in line or "ORCH_TEST_SERVICE" in line for line in out), out

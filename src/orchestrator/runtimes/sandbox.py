@@ -80,7 +80,7 @@ def _masked_already(path: Path, hidden: Iterable[Path], shown: Iterable[Path]) -
     return any(
         root != path
         and _under(path, root)
-        and not any(s != root and _under(s, root) and _under(path, s) for s in shown)
+        and not any(_under(s, root) and _under(path, s) for s in shown)
         for root in hidden
     )
 
@@ -118,8 +118,9 @@ def bwrap_argv(
 ) -> list[str]:
     """The command that runs `spec.argv` in the sandbox. Pure."""
     argv = [bwrap]
-    if not as_root:
-        argv.append("--unshare-user-try")
+    # as root the agent would keep every capability: it could unmount the masks, remount /proc or enter
+    # the service's namespaces. Dropped, it is a uid 0 that the kernel lets do nothing privileged.
+    argv += ["--cap-drop", "ALL"] if as_root else ["--unshare-user-try"]
     argv += [
         "--unshare-pid",
         "--unshare-ipc",
@@ -150,14 +151,16 @@ def bwrap_argv(
 
 
 def program_roots(program: str) -> list[Path]:
-    """What must stay readable for the CLI to run: its whole install when it lives in a `node_modules`
-    tree (the pinned CLI: `.bin/claude` links into the package), else the file and what it links to."""
+    """What must stay readable for the CLI to run: the path it is called by and what that links to, each
+    as its `node_modules` tree when it lives in one (the pinned CLI: `.bin/claude` links into the
+    package), never the directory that holds that tree (a HOME, a data directory)."""
     path = Path(program)
-    real = Path(os.path.realpath(path))
-    for candidate in (path, real):
-        if "node_modules" in candidate.parts:
-            return [Path(*candidate.parts[: candidate.parts.index("node_modules")])]
-    return list(dict.fromkeys([path, real]))
+    roots = []
+    for candidate in (path, Path(os.path.realpath(path))):
+        parts = candidate.parts
+        inside = "node_modules" in parts
+        roots.append(Path(*parts[: parts.index("node_modules") + 1]) if inside else candidate)
+    return list(dict.fromkeys(roots))
 
 
 def _nested(pid: int) -> bool:
@@ -198,7 +201,7 @@ class Bwrap:
         files = [Path(os.path.realpath(p)) for p in self.hidden.hidden_files]
         path = spec.env.get("PATH", "")
         program = spec.argv[0] if os.path.isabs(spec.argv[0]) else which(spec.argv[0], path=path)
-        readable = program_roots(program) if program else []
+        readable = [*(program_roots(program) if program else []), *self.hidden.readable]
         return Visibility(
             tuple(p for p in resolved if os.path.isdir(p)),
             tuple(dict.fromkeys(p for p in files if os.path.exists(p) and not os.path.isdir(p))),
@@ -215,7 +218,7 @@ class Bwrap:
         """None when a trial sandbox runs here (checked once), else what is wrong."""
         if not (os.path.isfile(self.path) and os.access(self.path, os.X_OK)):
             return f"no bubblewrap at {self.path} (Debian: apt-get install bubblewrap)"
-        trial = [self.path, *(() if self.as_root else ("--unshare-user-try",))]
+        trial = [self.path, *(("--cap-drop", "ALL") if self.as_root else ("--unshare-user-try",))]
         # what every agent's sandbox does: namespaces, a fresh /proc and /dev, a mask made read-only
         trial += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
         trial += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]  # noqa: S108
