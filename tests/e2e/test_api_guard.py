@@ -252,6 +252,17 @@ def test_a_token_set_by_the_operator_replaces_the_generated_one(
     assert httpx.get(second.url + DASHBOARD_TOKEN_PATH, headers=own).status_code == 404
 
 
+def test_the_dashboard_token_is_not_handed_out_where_agents_share_the_hosts_network(
+    make_server,  # type: ignore[no-untyped-def]
+) -> None:
+    """An unfiltered agent can send the page's headers as well as the page can."""
+    server = make_server(AGENT_SANDBOX="none")
+    own = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}
+    refused = httpx.get(server.url + DASHBOARD_TOKEN_PATH, headers=own)
+    assert refused.status_code == 403 and "share the host's network" in refused.text
+    assert server.token not in refused.text
+
+
 def test_the_dashboard_token_is_given_to_the_dashboards_own_page_only(server: Server) -> None:
     url = server.url + DASHBOARD_TOKEN_PATH
     own = {"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "cors", "Sec-Fetch-Dest": "empty"}

@@ -242,7 +242,10 @@ def test_the_model_api_down_fails_the_agent_with_its_reason_and_pauses_the_queue
     agent = agents[0]
     assert agent["status"] == "failed"
     assert agent["error"], agent
-    assert "connection refused" in agent["error"].lower(), agent["error"]
+    # direct, the CLI names the refusal; through the sandbox's egress proxy, the proxy names it (a 502
+    # "cannot connect"), or the CLI sees the connection dropped
+    reason = agent["error"].lower()
+    assert any(w in reason for w in ("connection refused", "cannot connect", "connection dropped")), reason
     wait_for("the queue paused", lambda: client.get("/api/queue/settings").json()["paused"] is True)
     queue = client.get("/api/queue").json()
     assert "first" in (queue["pause_reason"] or "")

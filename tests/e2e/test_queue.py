@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from tests.support import fake_anthropic as fm
-from tests.support.server import Server
+from tests.support.server import RETRYING_CLI, Server
 
 
 def _task(server: Server, title: str, **body: Any) -> str:
@@ -183,7 +183,7 @@ def test_deleting_a_task_with_a_running_agent_is_refused(
 def test_service_killed_while_tasks_run_ends_every_task_exactly_once(
     make_server, fake_model: fm.FakeAnthropic
 ) -> None:  # type: ignore[no-untyped-def]
-    first = make_server(kill_agents_on_shutdown=False)
+    first = make_server(kill_agents_on_shutdown=False, **RETRYING_CLI)
     marker = fake_model.scenario(
         [
             fm.tool("Bash", {"command": "echo working", "description": "w"}, delay=0.5),
@@ -202,7 +202,7 @@ def test_service_killed_while_tasks_run_ends_every_task_exactly_once(
         time.sleep(0.05)
     first.crash()
 
-    second = make_server(data_dir=first.data_dir)
+    second = make_server(data_dir=first.data_dir, **RETRYING_CLI)
     for task_id in ids:
         assert _wait_task(second, task_id, ("completed", "failed"), timeout=120)["status"] == "completed"
     for task_id in ids:

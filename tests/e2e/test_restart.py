@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from tests.support import fake_anthropic as fm
-from tests.support.server import Server
+from tests.support.server import RETRYING_CLI, Server
 
 
 def _steps(fake_model: fm.FakeAnthropic, n: int, delay: float) -> str:
@@ -29,12 +29,12 @@ def _wait_lines(server: Server, agent_id: str, n: int) -> None:
 
 
 def test_agent_running_through_a_crash_is_adopted_with_every_line(make_server, fake_model) -> None:  # type: ignore[no-untyped-def]
-    first = make_server(kill_agents_on_shutdown=False)
+    first = make_server(kill_agents_on_shutdown=False, **RETRYING_CLI)
     agent = first.spawn(f"steps {_steps(fake_model, 6, 0.5)}")
     _wait_lines(first, agent["id"], 3)
     first.crash()
 
-    second = make_server(data_dir=first.data_dir)
+    second = make_server(data_dir=first.data_dir, **RETRYING_CLI)
     done = second.wait_agent(agent["id"], timeout=60)
     assert done["status"] == "completed", done
     assert done["metadata"]["result"] == "finished after restart"
@@ -47,7 +47,9 @@ def test_agent_running_through_a_crash_is_adopted_with_every_line(make_server, f
 
 
 def test_agent_that_ended_while_the_service_was_down_is_finished_at_start(make_server, fake_model) -> None:  # type: ignore[no-untyped-def]
-    first = make_server(kill_agents_on_shutdown=False)
+    # a sandboxed agent's model calls need the service (its egress proxy): only an agent on the host's
+    # network can finish while the service is down
+    first = make_server(kill_agents_on_shutdown=False, AGENT_SANDBOX="none")
     agent = first.spawn(f"steps {_steps(fake_model, 2, 0.3)}")
     _wait_lines(first, agent["id"], 1)
     first.crash()
@@ -57,7 +59,7 @@ def test_agent_that_ended_while_the_service_was_down_is_finished_at_start(make_s
         assert time.monotonic() < deadline, "the agent should finish on its own"
         time.sleep(0.1)
 
-    second = make_server(data_dir=first.data_dir)
+    second = make_server(data_dir=first.data_dir, AGENT_SANDBOX="none")
     done = second.wait_agent(agent["id"], timeout=30)
     assert done["status"] == "completed"
     assert done["exit_code"] == 0

@@ -15,7 +15,7 @@ from tests.support import fake_anthropic as fm
 from tests.support.fake_github import FakeGitHub
 from tests.support.git_http import GitHttpServer
 from tests.support.repos import git, remote_with_project
-from tests.support.server import Server
+from tests.support.server import RETRYING_CLI, Server
 
 STARTER = "You are the starter agent"
 CODING = "You are the coding agent"
@@ -256,6 +256,7 @@ def test_service_killed_mid_workflow_resumes_without_skipping_or_repeating(
         "GITHUB_OWNER": "acme",
         "GITHUB_API_URL": github.api_url,
         "GITHUB_GIT_URL": git_host.url,
+        **RETRYING_CLI,
     }
     slow_review = fm.tool("Bash", {"command": "git log --oneline", "description": "look"}, delay=1.5)
     marker = fake_model.roles(

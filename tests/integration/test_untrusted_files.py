@@ -105,3 +105,20 @@ def test_create_refuses_to_write_through_a_planted_link(tmp_path: Path, secret: 
     with pytest.raises(OSError, match="Too many levels of symbolic links"):
         files.create(run_dir)
     assert secret.read_text() == SECRET
+
+
+def test_a_workspace_shares_no_file_with_its_project(tmp_path: Path) -> None:
+    """A hard-linked object file would let an agent (the same user) chmod and rewrite the project's pack,
+    and so every later checkout of it."""
+    from orchestrator.agents import workspace
+    from tests.support.repos import remote_with_project
+
+    _, project = remote_with_project(tmp_path, "calc")
+    checkout = workspace.prepare(tmp_path / "ws" / "calc", "calc", tmp_path / "projects", "task/t-1")
+    inodes = {(f.stat().st_dev, f.stat().st_ino) for f in (project / ".git").rglob("*") if f.is_file()}
+    shared = [
+        f
+        for f in (checkout / ".git").rglob("*")
+        if f.is_file() and (f.stat().st_dev, f.stat().st_ino) in inodes
+    ]
+    assert shared == [], shared

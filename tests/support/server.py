@@ -34,6 +34,12 @@ def free_port() -> int:
             return port
 
 
+# A service that crashes cuts its agents' model calls (they go through its egress proxy); the CLI retries
+# them (its default) and the next service, once it adopted the agent, carries them again. The tests'
+# base environment turns retries off so that failures come fast: tests that crash a service turn them on.
+RETRYING_CLI = {"CLAUDE_CODE_MAX_RETRIES": "10"}
+
+
 class Server:
     def __init__(self, data_dir: Path, env: dict[str, str], *, kill_agents_on_shutdown: bool = True) -> None:
         self.data_dir = data_dir

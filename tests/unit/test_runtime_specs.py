@@ -35,6 +35,7 @@ from orchestrator.runtimes.sandbox import (
     Visibility,
     add_dirs,
     bwrap_argv,
+    mounts,
     program_roots,
     writable_paths,
 )
@@ -133,7 +134,7 @@ def test_bwrap_masks_the_services_paths_and_binds_back_only_this_agents() -> Non
 
 def test_the_pinned_cli_is_bound_back_with_its_whole_install() -> None:
     pinned = "/root/.local/share/orchestrator/claude-code/2.1.328/node_modules/.bin/claude"
-    assert program_roots(pinned) == [Path("/root/.local/share/orchestrator/claude-code/2.1.328")]
+    assert program_roots(pinned) == [Path("/root/.local/share/orchestrator/claude-code/2.1.328/node_modules")]
     assert program_roots("/tmp/x/cli.sh") == [Path("/tmp/x/cli.sh")]
 
 
@@ -466,3 +467,12 @@ def test_a_cli_found_on_path_under_a_mask_comes_back_and_nothing_else_does(tmp_p
     seen = Bwrap("/usr/bin/bwrap", Visibility(hidden_dirs=(home, data, tmp_path / "absent"))).visibility(spec)
     assert seen.hidden_dirs == (home, data)
     assert seen.readable == (local_bin / "claude",)  # not the pyenv shims: /usr/bin's python3 stays in reach
+
+
+def test_a_cli_under_a_hidden_home_brings_back_its_node_modules_only() -> None:
+    home = Path("/home/op")
+    roots = program_roots(str(home / "node_modules" / ".bin" / "claude"))
+    assert home not in roots and home / "node_modules" in roots
+    data = home / ".local" / "share" / "orchestrator"
+    argv = mounts(Visibility(hidden_dirs=(home, data), readable=(home,)), [])
+    assert ["--tmpfs", str(data)] == argv[argv.index(str(data)) - 1 : argv.index(str(data)) + 1], argv

@@ -65,7 +65,7 @@ def prepare(path: Path, repo: str | None, projects_dir: Path, branch: str | None
     path.mkdir(parents=True, exist_ok=True)
     source = _project(projects_dir, repo) if repo else None
     if source is not None:
-        _git(["clone", "--quiet", "--local", "--", str(source), str(path)], cwd=path.parent)
+        _git(["clone", "--quiet", "--no-hardlinks", "--", str(source), str(path)], cwd=path.parent)
         upstream = subprocess.run(
             ["git", "-C", str(source), "remote", "get-url", "origin"],
             env=_env(),

@@ -13,6 +13,7 @@ from fastapi.responses import FileResponse, JSONResponse
 
 from orchestrator.api.deps import get_services
 from orchestrator.api.guard import DASHBOARD_TOKEN_PATH, HostPolicy, dashboard_token_refusal
+from orchestrator.runtimes.factory import agents_filtered
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 _TYPES = {
@@ -70,6 +71,13 @@ def generated_token(request: Request) -> JSONResponse:
     """The generated API token, for the dashboard's own page; refused to anything else."""
     if not request.app.state.token_generated:
         raise HTTPException(404, "this service's API token was set by its operator: type it in")
+    if not agents_filtered(get_services(request).runtime):
+        # an agent that shares the host's network could ask here as well as the page can
+        raise HTTPException(
+            403,
+            "agents on this service share the host's network, so the token is not handed out here: "
+            "type it in (it is in the api-token file of the service's data directory)",
+        )
     policy: HostPolicy = request.app.state.host_policy
     refusal = dashboard_token_refusal(
         policy,

@@ -14,6 +14,7 @@ from orchestrator.runtimes.ownership import AgentUser, agent_user
 from orchestrator.runtimes.sandbox import Visibility
 from orchestrator.settings import Settings
 
+RUN_DIR = Path("/run")
 CONTROL_SOCKETS = (
     "/run/docker.sock",
     "/var/run/docker.sock",
@@ -52,6 +53,12 @@ def container_user(settings: Settings) -> AgentUser:
 
 def egress_policy(settings: Settings) -> EgressPolicy:
     return EgressPolicy.from_settings(settings.anthropic_base_url, settings.agent_egress_allow)
+
+
+def agents_filtered(runtime: Runtime) -> bool:
+    """Whether agents reach the network only through the service's egress proxy: then none of them can
+    reach the service's own port."""
+    return getattr(runtime, "egress", None) is not None
 
 
 def egress_state(runtime: Runtime, settings: Settings) -> str:
@@ -151,10 +158,15 @@ def hidden_from_agents(settings: Settings) -> Visibility:
         settings.resolved_runs_dir,
         *sorted(homes),
     ]
+    # /run holds the host's service sockets (D-Bus, the user's systemd and ssh-agent, container engines);
+    # only the resolver's configuration comes back when /etc/resolv.conf leads there
+    dirs.append(RUN_DIR)
+    resolver = Path(os.path.realpath("/etc/resolv.conf"))
+    readable = (resolver,) if resolver.is_relative_to(RUN_DIR) else ()
     files = [Path(p) for p in CONTROL_SOCKETS]
     if settings.docker_host and settings.docker_host.startswith("unix://"):
         files.append(Path(settings.docker_host.removeprefix("unix://")))
     if not settings.database_url:
         db = settings.database_file
         files += [db, *(db.with_name(db.name + suffix) for suffix in ("-wal", "-shm", "-journal"))]
-    return Visibility(hidden_dirs=tuple(dirs), hidden_files=tuple(files))
+    return Visibility(hidden_dirs=tuple(dirs), hidden_files=tuple(files), readable=readable)
