@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 from typing import Annotated
@@ -75,6 +76,11 @@ def serve(
 ) -> None:
     """Start the HTTP service on HOST:PORT (settings from the environment)."""
     os.umask(0o077)  # what the service creates (data, store, workspaces, runs) is for its user alone
+    # each agent's egress proxy may hold hundreds of sockets: the soft limit (often 1024) must not let a
+    # few agents starve the service of descriptors for its store and its API
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     try:
         settings = load_settings()
     except SettingsError as exc:

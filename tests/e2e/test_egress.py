@@ -4,6 +4,7 @@ tool. Non-loopback targets are only ever asked of the proxy, which refuses them 
 
 from __future__ import annotations
 
+import resource
 import subprocess
 import sys
 import time
@@ -162,3 +163,19 @@ echo "after: $(get after)"
         out = stdout.read_text()
         assert "before: decoy allowed" in out and "after: decoy allowed" in out, out
         assert [c.split(b" ")[1] for c in allowed.connections] == [b"/before", b"/after"]
+
+
+def test_the_service_raises_its_descriptor_limit_for_the_proxies(make_server) -> None:  # type: ignore[no-untyped-def]
+    """Up to 256 proxied connections an agent, two descriptors each: the soft limit goes to the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard <= 1024:
+        pytest.skip("the hard limit leaves nothing to raise")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (1024, hard))  # what the service inherits, as is common
+    try:
+        server = make_server()
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert server.proc is not None
+    limits = Path(f"/proc/{server.proc.pid}/limits").read_text().splitlines()
+    found = next(line for line in limits if line.startswith("Max open files")).split()[3:5]
+    assert found == [str(hard), str(hard)], found
