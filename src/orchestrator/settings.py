@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import re
 import shutil
 from functools import cached_property
@@ -16,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from orchestrator.agents.command import never_passed
 from orchestrator.domain.egress import model_api, parse_allow
 from orchestrator.domain.git_url import DEFAULT_GIT_URL, check_git_base_url
+from orchestrator.domain.hosts import is_loopback_host
 from orchestrator.domain.types import AgentType
 from orchestrator.runtimes.ownership import parse_user
 from orchestrator.webhooks.targets import AllowedHost, TargetPolicy, parse_allowed_host
@@ -280,12 +280,7 @@ class Settings(BaseSettings):
 
     @property
     def is_loopback(self) -> bool:
-        if self.host == "localhost":
-            return True
-        try:
-            return ipaddress.ip_address(self.host).is_loopback
-        except ValueError:
-            return False
+        return is_loopback_host(self.host)
 
 
 class SettingsError(Exception):

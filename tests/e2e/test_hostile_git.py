@@ -22,7 +22,7 @@ from tests.conftest import ServerFactory
 from tests.support import fake_anthropic as fm
 from tests.support.fake_github import FakeGitHub
 from tests.support.git_http import AttackerServer, GitHttpServer
-from tests.support.repos import git, remote_with_project
+from tests.support.repos import git
 from tests.support.runtimes import require_bwrap, require_docker
 from tests.support.server import Server
 
@@ -51,21 +51,6 @@ COMMIT = bash("printf 'x = 1\\n' > calc.py && git add calc.py && git commit -qm 
 APPROVE = outcome({"verdict": "approve", "comments": []})
 DEPLOYED = outcome({"deployed": True, "details": "nothing to deploy"})
 VERIFIED = outcome({"passed": True, "evidence": ["ok"]})
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    with FakeGitHub() as fake:
-        fake.add_repo("acme", "calc")
-        yield fake
-
-
-@pytest.fixture
-def git_host(tmp_path: Path, github: FakeGitHub) -> Iterator[GitHttpServer]:
-    bare, _ = remote_with_project(tmp_path, "calc")
-    with GitHttpServer(tmp_path / "git-host", github.token) as host:
-        host.add_repo("acme", "calc", source=bare)
-        yield host
 
 
 @pytest.fixture

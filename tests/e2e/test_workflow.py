@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import pytest
 from tests.support import fake_anthropic as fm
 from tests.support.fake_github import FakeGitHub
 from tests.support.git_http import GitHttpServer
-from tests.support.repos import git, remote_with_project
+from tests.support.repos import git
 from tests.support.server import RETRYING_CLI, Server
 
 STARTER = "You are the starter agent"
@@ -40,21 +39,6 @@ PLAN = outcome(
 )
 APPROVE = outcome({"verdict": "approve", "comments": []})
 DEPLOYED = outcome({"deployed": True, "details": "nothing to deploy: a library"})
-
-
-@pytest.fixture
-def github() -> Iterator[FakeGitHub]:
-    with FakeGitHub() as fake:
-        fake.add_repo("acme", "calc")
-        yield fake
-
-
-@pytest.fixture
-def git_host(tmp_path: Path, github: FakeGitHub) -> Iterator[GitHttpServer]:
-    bare, _ = remote_with_project(tmp_path, "calc")
-    with GitHttpServer(tmp_path / "git-host", github.token) as host:
-        host.add_repo("acme", "calc", source=bare)
-        yield host
 
 
 @pytest.fixture

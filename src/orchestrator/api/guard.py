@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orchestrator.domain.hosts import is_loopback_host
 from orchestrator.settings import Settings
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -130,18 +131,14 @@ def dashboard_token_refusal(
     """Why the generated token must not be handed to this caller; None for the dashboard's own page."""
     if not policy.is_loopback(host):
         return "the token is given only on the service's loopback address (127.0.0.1, localhost, [::1])"
-    if forwarded or peer is None or not _is_loopback_ip(peer):
+    if forwarded or peer is None or peer == "localhost" or not is_loopback_host(peer):
         return "the token is given only to a browser on this machine, not through a proxy"
     if fetch_site != "same-origin":
         return "the token is given only to the dashboard's own page (Sec-Fetch-Site: same-origin)"
     return None
 
 
-def _is_loopback_ip(value: str) -> bool:
-    try:
-        return ipaddress.ip_address(value).is_loopback
-    except ValueError:
-        return False
+
 
 
 def bearer_matches(header: str | None, token: str | None) -> bool:

@@ -3,7 +3,6 @@ exception."""
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from pathlib import Path
 from typing import TypeVar
@@ -16,6 +15,7 @@ from orchestrator import __version__, api_token
 from orchestrator.client.endpoints import Call
 from orchestrator.client.errors import UnexpectedResponse, error_from_response
 from orchestrator.client.retry import RetryPolicy
+from orchestrator.domain.hosts import is_loopback_host
 
 URL_ENV = "ORCHESTRATOR_URL"
 DATA_DIR_ENV = "ORCHESTRATOR_DATA_DIR"
@@ -47,13 +47,7 @@ def resolve_token(token: str | None, url: str) -> str | None:
 
 
 def is_local(url: str) -> bool:
-    host = urlsplit(url).hostname or ""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return is_loopback_host(urlsplit(url).hostname or "")
 
 
 def local_data_dir() -> Path:

@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import ipaddress
 from urllib.parse import urlsplit
 
+from orchestrator.domain.hosts import is_loopback_host
+
 DEFAULT_GIT_URL = "https://github.com"
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def check_git_base_url(url: str) -> str:
@@ -31,7 +23,7 @@ def check_git_base_url(url: str) -> str:
         raise ValueError("must not carry credentials (the token is sent as a header)")
     if parts.query or parts.fragment:
         raise ValueError("must not have a query or fragment")
-    if parts.scheme != "https" and not (parts.scheme == "http" and _loopback(host)):
+    if parts.scheme != "https" and not (parts.scheme == "http" and is_loopback_host(host)):
         raise ValueError("must be https (plain http only for a loopback host)")
     return url.rstrip("/")
 
