@@ -281,3 +281,60 @@ def test_service_killed_mid_workflow_resumes_without_skipping_or_repeating(
         "verify.passed",
     ]
     assert len(github.requests_to("/merge", "PUT")) == 1
+
+
+def test_a_fixup_refused_for_now_counts_as_one_review_round(  # type: ignore[no-untyped-def]
+    make_server, tmp_path: Path, github: FakeGitHub, git_host: GitHttpServer, fake_model: fm.FakeAnthropic
+) -> None:
+    """The fix-up's spawn is refused twice (the CLI gone for a moment) and retried: the round counts once,
+    when its agent really starts, so the cap of 2 is not reached after one round."""
+    from tests.conftest import claude_bin
+
+    cli = tmp_path / "cli" / "claude"
+    cli.parent.mkdir()
+    cli.symlink_to(claude_bin())
+    slow_review = fm.tool("Bash", {"command": "git log --oneline", "description": "look"}, delay=1.0)
+    changes = outcome({"verdict": "changes_requested", "comments": ["add a test"]})
+    marker = fake_model.roles(
+        {
+            STARTER: [[PLAN]],
+            CODING: [
+                [commit("calc.py", "x = 1", "Add"), outcome({"summary": "s"})],
+                [commit("test_calc.py", "import calc", "Test"), outcome({"summary": "tested"})],
+            ],
+            REVIEWER: [[slow_review, changes], [APPROVE]],
+            DEPLOYER: [[DEPLOYED]],
+            VERIFIER: [[outcome({"passed": True, "evidence": ["ok"]})]],
+        }
+    )
+    server = make_server(
+        USE_MULTI_AGENT_EVENTS="true",
+        PROJECTS_DIR=str(tmp_path / "projects"),
+        GITHUB_TOKEN=github.token,
+        GITHUB_OWNER="acme",
+        GITHUB_API_URL=github.api_url,
+        GITHUB_GIT_URL=git_host.url,
+        MAX_REVIEW_ROUNDS="2",
+        CLAUDE_BIN=str(cli),
+    )
+    task_id = _queue_task(server, f"Write calc. {marker}")
+    deadline = time.monotonic() + 90
+    while not any(
+        a["agent_type"] == "reviewer" for a in server.client.get(f"/api/tasks/{task_id}").json()["agents"]
+    ):
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.05)
+    cli.unlink()  # the running reviewer keeps its binary; the fix-up cannot start
+    while True:
+        events = server.client.get("/api/events", params={"task_id": task_id}).json()["items"]
+        refused = [e for e in events if e["type"] == "pr.changes.requested" and e["attempts"] >= 2]
+        if refused:
+            break
+        assert time.monotonic() < deadline, events
+        time.sleep(0.05)
+    assert "not found" in (refused[0]["error"] or ""), refused[0]
+    cli.symlink_to(claude_bin())
+
+    task = _wait_task(server, task_id)
+    assert task["status"] == "completed", (task["error"], _chain(task))
+    assert task["review_rounds"] == 1

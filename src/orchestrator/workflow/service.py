@@ -127,12 +127,10 @@ class Workflow:
         agent_id = event["spawned_agent_id"]
         if self._agents.get(agent_id) is not None:
             return f"agent {agent_id} was started before a restart"
-        if reaction.fixup:
-            if task["review_rounds"] >= self._settings.max_review_rounds:
-                reason = f"review rounds cap reached: {task['review_rounds']} rounds of changes requested"
-                self.end_task(task, ok=False, reason=reason)
-                return reason
-            self._tasks.update(task["id"], {"review_rounds": task["review_rounds"] + 1}, None)
+        if reaction.fixup and task["review_rounds"] >= self._settings.max_review_rounds:
+            reason = f"review rounds cap reached: {task['review_rounds']} rounds of changes requested"
+            self.end_task(task, ok=False, reason=reason)
+            return reason
         checkouts = await asyncio.to_thread(
             workspace.prepare_task,
             self._settings.resolved_workspaces_dir,
@@ -162,11 +160,10 @@ class Workflow:
                 raise Retryable(str(exc)) from exc
             self.end_task(task, ok=False, reason=f"could not start the {reaction.agent_type} agent: {exc}")
             return str(exc)
-        self._tasks.update(
-            task["id"],
-            {"branch": checkouts.branch, "workflow_step": reaction.agent_type.value},
-            TaskStatus.IN_PROGRESS,
-        )
+        started: dict[str, object] = {"branch": checkouts.branch, "workflow_step": reaction.agent_type.value}
+        if reaction.fixup:  # a round counts once its fix-up agent runs, not per attempt to start one
+            started["review_rounds"] = task["review_rounds"] + 1
+        self._tasks.update(task["id"], started, TaskStatus.IN_PROGRESS)
         return f"started {reaction.agent_type} agent {agent_id}"
 
     def _read_file(self, task: TaskRow, checkout: Path, branch: str, name: str) -> str | None:
