@@ -26,3 +26,16 @@ def git_host(tmp_path: Path, github: FakeGitHub) -> Iterator[GitHttpServer]:
     with GitHttpServer(tmp_path / "git-host", github.token) as host:
         host.add_repo("acme", "calc", source=bare)
         yield host
+
+
+@pytest.fixture
+def workflow_env(tmp_path: Path, github: FakeGitHub, git_host: GitHttpServer) -> dict[str, str]:
+    """A service running the event workflow on acme/calc: projects, the fake GitHub, the git server."""
+    return {
+        "USE_MULTI_AGENT_EVENTS": "true",
+        "PROJECTS_DIR": str(tmp_path / "projects"),
+        "GITHUB_TOKEN": github.token,
+        "GITHUB_OWNER": "acme",
+        "GITHUB_API_URL": github.api_url,
+        "GITHUB_GIT_URL": git_host.url,
+    }

@@ -30,6 +30,18 @@ def _wait_done(server: Server, n: int, timeout: float = 120) -> dict[str, Any]:
         time.sleep(0.1)
 
 
+def _wait_parked(server: Server, timeout: float = 60) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The queue's status and its items waiting for a retry time, once there is one."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status = server.client.get("/api/queue").json()
+        parked = [i for i in status["items"] if i["retry_at"]]
+        if parked:
+            return status, parked
+        assert time.monotonic() < deadline, status
+        time.sleep(0.05)
+
+
 def _start_order(server: Server) -> list[str]:
     rows = server.query("SELECT task_id FROM queue ORDER BY started_at")
     return [r[0] for r in rows]
@@ -103,14 +115,7 @@ def test_rate_limited_work_parks_and_resumes_the_same_session(
     marker = fake_model.scenario([fm.error(429, "slow down", times=1), fm.text("done after the limit")])
     _task(server, "limited", description=marker)
     server.client.post("/api/queue/add/limited")
-    deadline = time.monotonic() + 60
-    while True:
-        status = server.client.get("/api/queue").json()
-        parked = [i for i in status["items"] if i["retry_at"]]
-        if parked:
-            break
-        assert time.monotonic() < deadline, status
-        time.sleep(0.05)
+    status, parked = _wait_parked(server)
     assert "rate_limited" in parked[0]["error"]
     assert status["parked_until"] is not None
     assert server.client.get("/api/queue/settings").json()["paused"] is False
@@ -133,14 +138,7 @@ def test_a_far_rate_limit_reset_is_capped_and_resume_starts_the_work_now(
     )
     _task(server, "far", description=marker)
     server.client.post("/api/queue/add/far")
-    deadline = time.monotonic() + 60
-    while True:
-        status = server.client.get("/api/queue").json()
-        parked = [i for i in status["items"] if i["retry_at"]]
-        if parked:
-            break
-        assert time.monotonic() < deadline, status
-        time.sleep(0.05)
+    status, parked = _wait_parked(server)
     limit = datetime.now(UTC) + timedelta(hours=24, minutes=5)
     assert datetime.fromisoformat(parked[0]["retry_at"]) < limit, parked
     assert datetime.fromisoformat(status["parked_until"]) < limit, status

@@ -42,17 +42,8 @@ DEPLOYED = outcome({"deployed": True, "details": "nothing to deploy: a library"}
 
 
 @pytest.fixture
-def workflow_server(make_server, tmp_path: Path, github: FakeGitHub, git_host: GitHttpServer) -> Server:  # type: ignore[no-untyped-def]
-    return make_server(
-        USE_MULTI_AGENT_EVENTS="true",
-        PROJECTS_DIR=str(tmp_path / "projects"),
-        GITHUB_TOKEN=github.token,
-        GITHUB_OWNER="acme",
-        GITHUB_API_URL=github.api_url,
-        GITHUB_GIT_URL=git_host.url,
-        WORKSPACE_CLEANUP="never",
-        MAX_REVIEW_ROUNDS="2",
-    )
+def workflow_server(make_server, workflow_env: dict[str, str]) -> Server:  # type: ignore[no-untyped-def]
+    return make_server(**workflow_env, WORKSPACE_CLEANUP="never", MAX_REVIEW_ROUNDS="2")
 
 
 def _queue_task(server: Server, description: str, title: str = "Add calc") -> str:
@@ -71,6 +62,15 @@ def _wait_task(server: Server, task_id: str, timeout: float = 150) -> dict[str, 
             return dict(task)
         assert time.monotonic() < deadline, f"task still {task['status']}: {task['events']}\n{server.log()}"
         time.sleep(0.1)
+
+
+def _wait_agent_of_type(server: Server, task_id: str, agent_type: str, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while not any(
+        a["agent_type"] == agent_type for a in server.client.get(f"/api/tasks/{task_id}").json()["agents"]
+    ):
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.05)
 
 
 def _chain(task: dict[str, Any]) -> list[str]:
@@ -231,17 +231,9 @@ def test_audit_findings_become_tasks(workflow_server: Server, fake_model: fm.Fak
 
 
 def test_service_killed_mid_workflow_resumes_without_skipping_or_repeating(
-    make_server, tmp_path: Path, github: FakeGitHub, git_host: GitHttpServer, fake_model: fm.FakeAnthropic
+    make_server, workflow_env: dict[str, str], github: FakeGitHub, fake_model: fm.FakeAnthropic
 ) -> None:  # type: ignore[no-untyped-def]
-    env = {
-        "USE_MULTI_AGENT_EVENTS": "true",
-        "PROJECTS_DIR": str(tmp_path / "projects"),
-        "GITHUB_TOKEN": github.token,
-        "GITHUB_OWNER": "acme",
-        "GITHUB_API_URL": github.api_url,
-        "GITHUB_GIT_URL": git_host.url,
-        **RETRYING_CLI,
-    }
+    env = {**workflow_env, **RETRYING_CLI}
     slow_review = fm.tool("Bash", {"command": "git log --oneline", "description": "look"}, delay=1.5)
     marker = fake_model.roles(
         {
@@ -254,12 +246,7 @@ def test_service_killed_mid_workflow_resumes_without_skipping_or_repeating(
     )
     first = make_server(kill_agents_on_shutdown=False, **env)
     task_id = _queue_task(first, f"Resume me. {marker}")
-    deadline = time.monotonic() + 90
-    while not any(
-        a["agent_type"] == "reviewer" for a in first.client.get(f"/api/tasks/{task_id}").json()["agents"]
-    ):
-        assert time.monotonic() < deadline, first.log()
-        time.sleep(0.05)
+    _wait_agent_of_type(first, task_id, "reviewer")
     first.crash()
 
     second = make_server(data_dir=first.data_dir, **env)
@@ -284,7 +271,7 @@ def test_service_killed_mid_workflow_resumes_without_skipping_or_repeating(
 
 
 def test_a_fixup_refused_for_now_counts_as_one_review_round(  # type: ignore[no-untyped-def]
-    make_server, tmp_path: Path, github: FakeGitHub, git_host: GitHttpServer, fake_model: fm.FakeAnthropic
+    make_server, tmp_path: Path, workflow_env: dict[str, str], fake_model: fm.FakeAnthropic
 ) -> None:
     """The fix-up's spawn is refused twice (the CLI gone for a moment) and retried: the round counts once,
     when its agent really starts, so the cap of 2 is not reached after one round."""
@@ -307,23 +294,10 @@ def test_a_fixup_refused_for_now_counts_as_one_review_round(  # type: ignore[no-
             VERIFIER: [[outcome({"passed": True, "evidence": ["ok"]})]],
         }
     )
-    server = make_server(
-        USE_MULTI_AGENT_EVENTS="true",
-        PROJECTS_DIR=str(tmp_path / "projects"),
-        GITHUB_TOKEN=github.token,
-        GITHUB_OWNER="acme",
-        GITHUB_API_URL=github.api_url,
-        GITHUB_GIT_URL=git_host.url,
-        MAX_REVIEW_ROUNDS="2",
-        CLAUDE_BIN=str(cli),
-    )
+    server = make_server(**workflow_env, MAX_REVIEW_ROUNDS="2", CLAUDE_BIN=str(cli))
     task_id = _queue_task(server, f"Write calc. {marker}")
+    _wait_agent_of_type(server, task_id, "reviewer")
     deadline = time.monotonic() + 90
-    while not any(
-        a["agent_type"] == "reviewer" for a in server.client.get(f"/api/tasks/{task_id}").json()["agents"]
-    ):
-        assert time.monotonic() < deadline, server.log()
-        time.sleep(0.05)
     cli.unlink()  # the running reviewer keeps its binary; the fix-up cannot start
     while True:
         events = server.client.get("/api/events", params={"task_id": task_id}).json()["items"]
