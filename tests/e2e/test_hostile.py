@@ -216,6 +216,23 @@ def test_a_task_with_a_nul_byte_does_not_stop_the_queue(quick: Server) -> None:
     no_problems(quick)
 
 
+def test_an_agent_ended_by_the_usage_limit_is_an_end_the_checkers_know(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    limited = json.dumps(
+        {
+            "type": "result",
+            "subtype": "success",
+            "is_error": True,
+            "result": "Claude usage limit reached|4102444800",
+        }
+    )
+    server = make_server(CLAUDE_BIN=script(tmp_path, f"echo '{limited}'\n"))
+    agent = server.spawn("hit the limit")
+    assert server.wait_agent(agent["id"], timeout=20)["status"] == "rate_limited"
+    no_problems(server)
+
+
 # --- option injection and argv limits -----------------------------------------------------------------
 
 
