@@ -347,23 +347,33 @@ def test_path_traversal_and_option_injection_in_names_are_refused(
 
 def test_the_inbox_ignores_what_is_not_a_plain_small_json_file(quick: Server) -> None:
     inbox = quick.data_dir / "events"
+
+    def drop(name: str, text: str) -> None:
+        # as an agent should: written aside, then renamed in, so that no scan reads half a file
+        aside = inbox / f".writing-{name}"
+        aside.write_text(text)
+        aside.rename(inbox / name)
+
     assert quick.client.post("/api/tasks", json={"id": "t1", "title": "t"}).status_code == 201
     os.mkfifo(inbox / "fifo.json")
     (inbox / "zero.json").symlink_to("/dev/zero")
     (inbox / "dir.json").mkdir()
-    (inbox / "-rf.json").write_text(json.dumps({"type": "deploy.requested"}))
-    (inbox / ".hidden.json").write_text(json.dumps({"type": "deploy.requested"}))
-    (inbox / "big.json").write_text(json.dumps({"type": "deploy.requested", "payload": {"b": "x" * 2 * MB}}))
+    drop("-rf.json", json.dumps({"type": "deploy.requested"}))
+    drop(".hidden.json", json.dumps({"type": "deploy.requested"}))
+    drop("big.json", json.dumps({"type": "deploy.requested", "payload": {"b": "x" * 2 * MB}}))
     (inbox / "broken.json").symlink_to(inbox / "missing")
-    (inbox / "list.json").write_text("[1, 2]")
-    (inbox / "evil.json").write_text(json.dumps({"id": "../../x", "type": "deploy.requested"}))
-    (inbox / "good.json").write_text(json.dumps({"type": "deploy.requested", "task_id": "t1"}))
+    drop("list.json", "[1, 2]")
+    drop("evil.json", json.dumps({"id": "../../x", "type": "deploy.requested"}))
+    drop("good.json", json.dumps({"type": "deploy.requested", "task_id": "t1"}))
+    # a scan takes the files in name order, and the one that saw this last file saw every other: once it
+    # is stored, that scan has decided on each file before it, and later scans decide the same
+    drop("zz-last.json", json.dumps({"type": "deploy.requested", "task_id": "t1"}))
     deadline = time.monotonic() + 15
-    while quick.client.get("/api/events").json()["total"] < 1:
-        assert time.monotonic() < deadline, "the good file was never ingested"
+    while quick.client.get("/api/events/inbox-zz-last").status_code != 200:
+        assert time.monotonic() < deadline, "the last file was never ingested"
         time.sleep(0.1)
-    time.sleep(1.0)
-    assert [e["id"] for e in quick.client.get("/api/events").json()["items"]] == ["inbox-good"]
+    stored = sorted(e["id"] for e in quick.client.get("/api/events").json()["items"])
+    assert stored == ["inbox-good", "inbox-zz-last"]
     quarantined = sorted(p.name for p in (inbox / "quarantine").iterdir())
     assert quarantined == [
         "big.json",
@@ -373,6 +383,7 @@ def test_the_inbox_ignores_what_is_not_a_plain_small_json_file(quick: Server) ->
         "list.json",
         "list.json.error",
     ]
+    assert sorted(p.name for p in (inbox / "ingested").iterdir()) == ["good.json", "zz-last.json"]
     left = sorted(p.name for p in inbox.iterdir() if p.name not in ("quarantine", "ingested"))
     assert left == ["-rf.json", ".hidden.json", "broken.json", "dir.json", "fifo.json", "zero.json"]
     healthy(quick)
