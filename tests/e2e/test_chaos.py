@@ -1,10 +1,13 @@
-"""Three instances on one PostgreSQL; one is SIGKILLed at random moments and restarted.
-Every task ends exactly once, no step runs twice, no log line is lost or doubled, and
-max_concurrent holds across the instances (checked from the database afterwards)."""
+"""Three instances on one PostgreSQL; one at a time is SIGKILLed while it runs agents and restarted, and
+one is frozen (SIGSTOP) until the others took its agents over, then woken to write as if nothing happened.
+Every agent a stopped instance held is taken over by another, every task ends exactly once, no step runs
+twice, no log line is lost or doubled, and max_concurrent holds across the instances (checked from the
+database afterwards)."""
 
 from __future__ import annotations
 
 import random
+import signal
 import time
 from pathlib import Path
 
@@ -17,12 +20,18 @@ pytestmark = pytest.mark.skipif(not TEST_PG, reason="needs the tests' PostgreSQL
 
 TASKS = 200
 MAX_CONCURRENT = 4
+KILLS = 6
+LAPSE_SECONDS = 4
+# within pytest's timeout (180 s) with the servers' start and stop, so that a stuck run fails here, with
+# the queue's state, and not in pytest-timeout
+DEADLINE_SECONDS = 140
 
 AGENT = """#!/bin/sh
 echo '{"type":"system","subtype":"init","session_id":"chaos"}'
 for i in 1 2 3 4 5 6; do echo "{\\"type\\":\\"chaos\\",\\"line\\":$i}"; sleep 0.05; done
 echo '{"type":"result","subtype":"success","is_error":false,"result":"ok","total_cost_usd":0.001}'
 """
+NEVER_STARTED = "never started: its service stopped before the agent''s process was started"
 
 
 def _peak(rows: list[tuple[str, str | None]]) -> int:
@@ -34,7 +43,29 @@ def _peak(rows: list[tuple[str, str | None]]) -> int:
     return peak
 
 
-def test_chaos_three_instances_one_killed_repeatedly(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def _instance_id(server: Server) -> str:
+    return str(server.client.get("/api/health").json()["instance_id"])
+
+
+def _busy(server: Server) -> bool:
+    return int(server.client.get("/api/health").json()["running_agents"]) > 0
+
+
+def _held(db: Server, instance_id: str) -> dict[str, str]:
+    """The agents the store says `instance_id` holds and has not ended, with their status."""
+    rows = db.query(
+        "SELECT id, status FROM agents "
+        f"WHERE instance_id = '{instance_id}' AND status IN ('starting', 'running')"
+    )
+    return {str(agent_id): str(status) for agent_id, status in rows}
+
+
+def _owners(db: Server, agent_ids: set[str]) -> dict[str, str]:
+    listed = ", ".join(f"'{a}'" for a in agent_ids)
+    return {str(a): str(o) for a, o in db.query(f"SELECT id, instance_id FROM agents WHERE id IN ({listed})")}
+
+
+def test_chaos_three_instances_killed_and_frozen_while_they_run_agents(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     script = tmp_path / "claude"
     script.write_text(AGENT)
     script.chmod(0o755)
@@ -42,13 +73,15 @@ def test_chaos_three_instances_one_killed_repeatedly(make_server, tmp_path: Path
         "DATABASE_URL": fresh_postgres_database(),
         "CLAUDE_BIN": str(script),
         "INSTANCE_HEARTBEAT_SECONDS": "0.5",
-        "INSTANCE_LAPSE_SECONDS": "5",
+        "INSTANCE_LAPSE_SECONDS": str(LAPSE_SECONDS),
         "LOG_LEVEL": "INFO",
     }
     servers: list[Server] = [
         make_server(data_dir=tmp_path / f"i{n}", kill_agents_on_shutdown=False, **env) for n in range(3)
     ]
-    api = servers[0].client
+    ids = {id(s): _instance_id(s) for s in servers}
+    db = servers[0]
+    api = db.client
     api.post("/api/queue/settings", json={"key": "paused", "value": True})
     api.post("/api/queue/settings", json={"key": "stop_on_failure", "value": False})
     api.post("/api/queue/settings", json={"key": "max_concurrent", "value": MAX_CONCURRENT})
@@ -58,31 +91,56 @@ def test_chaos_three_instances_one_killed_repeatedly(make_server, tmp_path: Path
     api.post("/api/queue/settings", json={"key": "paused", "value": False})
 
     rng = random.Random(7)
+    orphans: dict[str, str] = {}  # agent id -> the instance that was stopped while it held the agent
     kills = 0
-    deadline = time.monotonic() + 240
-    next_kill = time.monotonic() + rng.uniform(1.0, 3.0)
+    zombie: tuple[Server, set[str]] | None = None
+    deadline = time.monotonic() + DEADLINE_SECONDS
+    next_kill = time.monotonic() + rng.uniform(1.0, 2.0)
     while True:
         alive = next(s for s in servers if s.proc is not None)
         status = alive.client.get("/api/queue").json()
         if status["queued"] == 0 and status["processing"] == 0:
             break
-        assert time.monotonic() < deadline, status
-        if time.monotonic() >= next_kill and kills < 6:
-            victim = rng.choice([s for s in servers if s.proc is not None])
-            victim.crash()
-            kills += 1
-            time.sleep(rng.uniform(0.2, 1.0))
-            victim.port = victim.port  # same address, new process, new instance id
-            victim.start()
-            next_kill = time.monotonic() + rng.uniform(1.5, 4.0)
+        assert time.monotonic() < deadline, (kills, zombie is not None, status)
+        if time.monotonic() >= next_kill and (kills < KILLS or zombie is None):
+            busy = [s for s in servers if s.proc is not None and _busy(s)]
+            if not busy:
+                time.sleep(0.05)
+                continue
+            victim = rng.choice(busy)
+            assert victim.proc is not None
+            if kills >= KILLS // 2 and zombie is None:
+                victim.proc.send_signal(signal.SIGSTOP)
+                try:
+                    held = _held(db, ids[id(victim)])
+                    if "running" in held.values():
+                        # its heartbeat stops with it: once it lapses, the others adopt what it held
+                        frozen_until = time.monotonic() + LAPSE_SECONDS + 30
+                        while ids[id(victim)] in _owners(db, set(held)).values():
+                            assert time.monotonic() < frozen_until, _owners(db, set(held))
+                            time.sleep(0.2)
+                        orphans.update(dict.fromkeys(held, ids[id(victim)]))
+                        zombie = (victim, set(held))
+                finally:
+                    victim.proc.send_signal(signal.SIGCONT)
+            else:
+                victim.crash()
+                held = _held(db, ids[id(victim)])
+                if "running" in held.values():
+                    kills += 1
+                    orphans.update(dict.fromkeys(held, ids[id(victim)]))
+                time.sleep(rng.uniform(0.2, 1.0))
+                victim.start()  # same data directory and address, new process, new instance id
+                ids[id(victim)] = _instance_id(victim)
+            next_kill = time.monotonic() + rng.uniform(1.5, 3.0)
         time.sleep(0.1)
 
-    db = servers[0]
+    assert kills == KILLS
+    assert zombie is not None, "no instance was frozen while it held an agent"
+
     per_task = db.query(
         "SELECT t.status, count(a.id) FROM tasks t LEFT JOIN agents a ON a.task_id = t.id "
-        "AND a.error IS DISTINCT FROM "
-        "'never started: its service stopped before the agent''s process was started' "
-        "GROUP BY t.id"
+        f"AND a.error IS DISTINCT FROM '{NEVER_STARTED}' GROUP BY t.id"
     )
     assert len(per_task) == TASKS
     assert all(status == "completed" and n == 1 for status, n in per_task), [
@@ -92,6 +150,26 @@ def test_chaos_three_instances_one_killed_repeatedly(make_server, tmp_path: Path
     assert sorted(t for t, _ in items) == sorted(f"c{i:03d}" for i in range(TASKS))
     assert {s for _, s in items} == {"completed"}
     never_started = db.query("SELECT count(*) FROM agents WHERE error LIKE 'never started%'")[0][0]
+
+    # every agent a stopped instance held went to another instance, which adopted it (or, when its
+    # process had not been started yet, ended it as never started and queued its task again)
+    logs = "\n".join(s.log() for s in servers)
+    ended = {str(a): (str(st), str(e or "")) for a, st, e in db.query("SELECT id, status, error FROM agents")}
+    for agent_id, owner in _owners(db, set(orphans)).items():
+        assert owner != orphans[agent_id], agent_id
+        status, error = ended[agent_id]
+        adopted = f"adopted agent {agent_id}" in logs
+        assert (status == "completed" and adopted) or error.startswith("never started"), (
+            agent_id,
+            status,
+            error,
+        )
+    adoptions = sum(f"adopted agent {a}" in logs for a in orphans)
+    assert adoptions >= KILLS, f"only {adoptions} agents adopted after {KILLS} kills and a freeze"
+    # the frozen instance woke up and went on writing the lines it had read: refused, as no longer its own
+    woken, held = zombie
+    refused = [a for a in held if f"agent {a} was taken over by another instance" in woken.log()]
+    assert refused, f"the woken instance never tried to write for {sorted(held)}"
 
     lost = doubled = 0
     for agent_id, run_dir, error in db.query("SELECT id, run_dir, error FROM agents"):
@@ -113,9 +191,7 @@ def test_chaos_three_instances_one_killed_repeatedly(make_server, tmp_path: Path
     assert (lost, doubled) == (0, 0)
 
     assert _peak(db.query("SELECT started_at, completed_at FROM queue")) <= MAX_CONCURRENT
-    adopted = sum(s.log().count("adopted agent") for s in servers)
     print(
-        f"chaos: tasks={TASKS} kills={kills} adoptions={adopted} never_started={never_started} "
-        f"lost={lost} doubled={doubled}"
+        f"chaos: tasks={TASKS} kills={kills} orphans={len(orphans)} adoptions={adoptions} "
+        f"refused_after_waking={len(refused)} never_started={never_started}"
     )
-    assert kills >= 3

@@ -17,6 +17,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+# A PostgreSQL session left this long inside a transaction (its instance frozen or cut off mid-write) is
+# ended by the server, so that the row locks it holds stop no other instance from taking its work over.
+PG_IDLE_IN_TRANSACTION_MS = 5_000
 
 
 class StoreError(Exception):
@@ -76,7 +79,15 @@ class Database:
             )
             _configure_sqlite(self.engine)
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            self.engine = create_engine(
+                url,
+                pool_pre_ping=True,
+                pool_size=10,
+                max_overflow=20,
+                connect_args={
+                    "options": f"-c idle_in_transaction_session_timeout={PG_IDLE_IN_TRANSACTION_MS}"
+                },
+            )
         self._writer = self.engine.execution_options(write=True)
 
     @contextmanager
