@@ -184,8 +184,10 @@ def test_task_detail_shows_agents_and_queue_history(server: Server, fake_model: 
     assert [a["status"] for a in task["agents"]] == ["completed"]
     assert task["assigned_agent_id"] == task["agents"][0]["id"]
     assert [q["status"] for q in task["queue"]] == ["completed"]
-    refused = server.client.delete(f"/api/tasks/{task_id}")
-    assert refused.status_code == 204
+    deleted = server.client.delete(f"/api/tasks/{task_id}")
+    assert deleted.status_code == 204
+    assert server.client.get(f"/api/tasks/{task_id}").status_code == 404
+    assert server.client.get("/api/queue").json()["completed"] == []
 
 
 def test_deleting_a_task_with_a_running_agent_is_refused(
