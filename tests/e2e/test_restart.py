@@ -129,3 +129,27 @@ def test_agent_whose_output_is_gone_fails_with_the_reason(make_server, fake_mode
     done = second.wait_agent(agent["id"], timeout=10)
     assert done["status"] == "failed"
     assert "restart" in done["error"]
+
+
+def test_a_stop_while_a_queue_agent_runs_ends_the_service(make_server, fake_model) -> None:  # type: ignore[no-untyped-def]
+    # the agent ends (killed by the shutdown) and wakes the queue processor just as it is cancelled: the
+    # processor must still end, or the service hangs until it is SIGKILLed
+    server = make_server()
+    task = server.client.post(
+        "/api/tasks", json={"title": "slow", "description": _steps(fake_model, 20, 0.5)}
+    )
+    assert task.status_code == 201, task.text
+    assert server.client.post(f"/api/queue/add/{task.json()['id']}").status_code == 201
+    deadline = time.monotonic() + 30
+    while server.client.get(f"/api/tasks/{task.json()['id']}").json()["status"] != "in_progress":
+        assert time.monotonic() < deadline, server.client.get("/api/queue").json()
+        time.sleep(0.05)
+    _wait_lines(server, server.client.get(f"/api/tasks/{task.json()['id']}").json()["agents"][0]["id"], 1)
+    assert server.proc is not None
+    service = server.proc
+    started = time.monotonic()
+    server.stop()
+    assert service.returncode in (0, -signal.SIGTERM), (
+        f"SIGKILLed after a stop that hung:\n{server.log()[-3000:]}"
+    )
+    assert time.monotonic() - started < 20

@@ -69,10 +69,11 @@ class QueueProcessor:
             if self._enabled:
                 await self._start_all_that_fit()
             due = await asyncio.to_thread(self._queue.next_due_in)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel that comes as the event is
+            # set (a queue agent ending at shutdown), and the loop then never ends
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wake.wait(), min(SWEEP_SECONDS, due if due is not None else SWEEP_SECONDS)
-                )
+                async with asyncio.timeout(min(SWEEP_SECONDS, due if due is not None else SWEEP_SECONDS)):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _start_all_that_fit(self) -> None:
