@@ -139,12 +139,24 @@ def test_chaos_three_instances_killed_and_frozen_while_they_run_agents(make_serv
     assert zombie is not None, "no instance was frozen while it held an agent"
 
     per_task = db.query(
-        "SELECT t.status, count(a.id) FROM tasks t LEFT JOIN agents a ON a.task_id = t.id "
+        "SELECT t.id, t.status, count(a.id) FROM tasks t LEFT JOIN agents a ON a.task_id = t.id "
         f"AND a.error IS DISTINCT FROM '{NEVER_STARTED}' GROUP BY t.id"
     )
     assert len(per_task) == TASKS
-    assert all(status == "completed" and n == 1 for status, n in per_task), [
-        r for r in per_task if r != ("completed", 1)
+    wrong = [task_id for task_id, status, n in per_task if (status, n) != ("completed", 1)]
+    assert wrong == [], [
+        (
+            db.query(
+                "SELECT id, status, instance_id, created_at, started_at, completed_at, error FROM agents "
+                f"WHERE task_id = '{task_id}' ORDER BY created_at"
+            ),
+            db.query(
+                "SELECT id, status, agent_id, instance_id, started_at, completed_at, error FROM queue "
+                f"WHERE task_id = '{task_id}'"
+            ),
+            {"frozen": ids[id(zombie[0])] if zombie else None, "orphans": orphans},
+        )
+        for task_id in wrong[:3]
     ]
     items = db.query("SELECT task_id, status FROM queue")
     assert sorted(t for t, _ in items) == sorted(f"c{i:03d}" for i in range(TASKS))
