@@ -11,6 +11,7 @@ from pathlib import Path
 from orchestrator.agents.announcer import Announcer
 from orchestrator.agents.supervision import Supervision
 from orchestrator.clock import parse_iso, utc_now
+from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.types import AgentStatus, LogStream
 from orchestrator.runtimes.base import Runtime
 from orchestrator.store.agents import AgentStore
@@ -18,6 +19,7 @@ from orchestrator.store.agents import AgentStore
 log = logging.getLogger(__name__)
 
 NEVER_STARTED = "never started: its service stopped before the agent's process was started"
+_LOST_AFTER_RESTART = "lost: its output could not be reached after a restart of the service"
 
 
 def _started_ref(run_dir: str | None) -> str | None:
@@ -64,15 +66,20 @@ class Adoption:
             if ref and row["run_dir"] and reachable:
                 handle = await self._runtime.adopt(agent_id, ref, Path(row["run_dir"]))
             if handle is None:
+                end_reason, reason = EndReason.LOST, _LOST_AFTER_RESTART
                 if row["status"] == AgentStatus.STARTING.value:
-                    reason = NEVER_STARTED
+                    end_reason, reason = EndReason.NEVER_STARTED, NEVER_STARTED
                 elif not reachable:
                     reason = (
                         f"lost: its instance {owner} died and its host process cannot be reached from here"
                     )
-                else:
-                    reason = "lost: its output could not be reached after a restart of the service"
-                self._agents.move(agent_id, AgentStatus.FAILED, error=reason, completed_at=utc_now())
+                self._agents.move(
+                    agent_id,
+                    end_reason.status,
+                    end_reason=end_reason.value,
+                    error=reason,
+                    completed_at=utc_now(),
+                )
                 self._announcer.ended(agent_id)
                 counts["lost"] += 1
                 continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from orchestrator.agents.adoption import NEVER_STARTED, Adoption
+from orchestrator.agents.adoption import Adoption
 from orchestrator.agents.announcer import Announcer, EndListener, FlagListener
 from orchestrator.agents.errors import AgentError, AgentTakenOver
 from orchestrator.agents.log_bus import LogBus
@@ -20,7 +20,7 @@ from orchestrator.runtimes.base import Runtime
 from orchestrator.settings import Settings
 from orchestrator.store.agents import AgentRow, AgentStore
 
-__all__ = ["NEVER_STARTED", "AgentError", "AgentManager", "AgentTakenOver", "SpawnRequest"]
+__all__ = ["AgentError", "AgentManager", "AgentTakenOver", "SpawnRequest"]
 
 
 class AgentManager:

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from orchestrator.agents.errors import AgentError
 from orchestrator.agents.requests import SpawnRequest
+from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.types import AgentStatus, AgentType
 from orchestrator.domain.watchdog import Budget, StallAction
 from orchestrator.store.agents import AgentRow, AgentStore
@@ -63,7 +64,7 @@ class Retry:
             raise AgentError(f"agent {agent_id!r} not found", 404)
         return await self._spawn(retry_request(row, resume=resume))
 
-    async def resume_stopped(self, agent_id: str, stopped_for: str) -> None:
+    async def resume_stopped(self, agent_id: str, stopped_for: EndReason) -> None:
         """A run the watchdog ended as stalled or looping goes on in its session, if the settings say so."""
         if self._stall_action != "kill_resume":
             return

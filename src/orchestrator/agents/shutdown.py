@@ -7,6 +7,7 @@ import logging
 
 from orchestrator.agents.errors import AgentError
 from orchestrator.agents.supervision import Supervision
+from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.types import AgentStatus
 from orchestrator.store.agents import AgentRow, AgentStore
 
@@ -41,7 +42,7 @@ class Stopper:
         """Either ends the agents or leaves them running for the next start to adopt; then stops watching."""
         if kill_agents:
             for supervisor in self._supervision.supervisors():
-                supervisor.stop("shutdown")
+                supervisor.stop("shutdown", EndReason.SHUTDOWN)
             if tasks := self._supervision.tasks():
                 await asyncio.wait(tasks, timeout=self._grace + 10)
         for task in self._supervision.tasks():

@@ -19,6 +19,7 @@ from orchestrator.agents.errors import AgentError, AgentTakenOver
 from orchestrator.agents.requests import SpawnRequest
 from orchestrator.agents.supervision import Supervision
 from orchestrator.clock import utc_now
+from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.ids import new_agent_id
 from orchestrator.domain.types import AgentStatus, LogStream
 from orchestrator.runtimes.base import Limits, RunSpec, Runtime, RuntimeError_
@@ -105,7 +106,13 @@ class Spawner:
             handle = await self._runtime.start(spec)
         except (workspace.WorkspaceError, RuntimeError_, OSError, ValueError) as exc:
             reason = self._redact(f"could not start: {exc}")
-            self._agents.move(agent_id, AgentStatus.FAILED, error=reason, completed_at=utc_now())
+            self._agents.move(
+                agent_id,
+                AgentStatus.FAILED,
+                end_reason=EndReason.START_FAILED.value,
+                error=reason,
+                completed_at=utc_now(),
+            )
             self._announcer.ended(agent_id)
             return self._row(agent_id)
         started = utc_now()

@@ -13,6 +13,7 @@ from orchestrator.agents.log_writer import LogWriter
 from orchestrator.agents.output_tail import OutputTail
 from orchestrator.agents.supervisor import RunResult, Supervisor
 from orchestrator.clock import utc_now
+from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.stream_json import RunSummary
 from orchestrator.domain.types import LogStream
 from orchestrator.domain.watchdog import Budget, Prices, Watchdog, WatchRules
@@ -22,7 +23,8 @@ from orchestrator.store.agents import AgentStore
 
 log = logging.getLogger(__name__)
 
-StoppedListener = Callable[[str, str], Awaitable[None]]
+StoppedListener = Callable[[str, EndReason], Awaitable[None]]
+_RESUMABLE = frozenset({EndReason.STALLED, EndReason.LOOPING})
 
 
 class Supervision:
@@ -94,8 +96,8 @@ class Supervision:
 
         async def finish(result: RunResult) -> None:
             await self._finish(agent_id, tail.summary, result)
-            if supervisor.stopped_for in ("stalled", "looping") and self.on_stopped is not None:
-                await self.on_stopped(agent_id, supervisor.stopped_for)
+            if result.verdict.reason in _RESUMABLE and self.on_stopped is not None:
+                await self.on_stopped(agent_id, result.verdict.reason)
 
         supervisor = Supervisor(
             handle,
@@ -124,6 +126,7 @@ class Supervision:
     async def _finish(self, agent_id: str, summary: RunSummary, result: RunResult) -> None:
         verdict = result.verdict
         fields: dict[str, Any] = {
+            "end_reason": verdict.reason.value,
             "exit_code": result.exit_code,
             "error": self._redact(verdict.error) if verdict.error else None,
             "completed_at": utc_now(),

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import RowMapping, and_, func, insert, select, update
 
 from orchestrator.clock import utc_now
+from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.transitions import agent_sources_for
 from orchestrator.domain.types import ACTIVE_AGENT_STATUSES, AgentStatus
 from orchestrator.store.db import Database
@@ -60,7 +61,7 @@ class AgentStore:
                 error = values.get("error")
                 payload = {"agent_id": agent_id, "status": target.value, "error": error}
                 enqueue(conn, f"agent.{target.value}", payload)
-                if str(error or "").startswith("budget_exceeded"):
+                if fields.get("end_reason") == EndReason.BUDGET_EXCEEDED:
                     enqueue(conn, "agent.budget_exceeded", payload)
         return result.rowcount == 1
 
