@@ -36,7 +36,7 @@ def test_agent_running_through_a_crash_is_adopted_with_every_line(make_server, f
 
     second = make_server(data_dir=first.data_dir, **RETRYING_CLI)
     done = second.wait_agent(agent["id"], timeout=60)
-    assert done["status"] == "completed", done
+    assert (done["status"], done["end_reason"]) == ("completed", "completed"), done
     assert done["metadata"]["result"] == "finished after restart"
     assert done["instance_id"] != agent["instance_id"]
 
@@ -81,5 +81,5 @@ def test_agent_whose_output_is_gone_fails_with_the_reason(make_server, fake_mode
 
     second = make_server(data_dir=first.data_dir)
     done = second.wait_agent(agent["id"], timeout=10)
-    assert done["status"] == "failed"
+    assert (done["status"], done["end_reason"]) == ("failed", "lost")
     assert "restart" in done["error"]

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from orchestrator.agents.manager import NEVER_STARTED, AgentError, AgentManager, AgentTakenOver, SpawnRequest
+from orchestrator.agents.manager import AgentError, AgentManager, AgentTakenOver, SpawnRequest
+from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.ids import new_agent_id
 from orchestrator.domain.types import AgentStatus, AgentType, TaskStatus
 from orchestrator.domain.watchdog import Budget
@@ -151,8 +152,8 @@ class QueueProcessor:
         item = self._queue.item_for_agent(agent["id"])
         if item is None:
             return
-        if agent.get("error") == NEVER_STARTED:
-            if self._queue.requeue(item["id"], item["instance_id"], NEVER_STARTED):
+        if agent.get("end_reason") == EndReason.NEVER_STARTED:
+            if self._queue.requeue(item["id"], item["instance_id"], agent.get("error") or "never started"):
                 self.wake()
             return
         if agent["status"] == AgentStatus.RATE_LIMITED.value:

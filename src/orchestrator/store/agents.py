@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import RowMapping, and_, func, insert, select, update
 
 from orchestrator.clock import utc_now
+from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.lifecycles import AGENTS
 from orchestrator.domain.types import ACTIVE_AGENT_STATUSES, AgentStatus
 from orchestrator.store.db import Database
@@ -55,7 +56,7 @@ class AgentStore:
         with self._db.write() as conn:
             moved = move(conn, AGENTS, agent_id, target, where=owned, **fields)
             error = fields.get("error")
-            if moved and target.is_terminal and str(error or "").startswith("budget_exceeded"):
+            if moved and target.is_terminal and fields.get("end_reason") == EndReason.BUDGET_EXCEEDED:
                 payload = {"agent_id": agent_id, "status": target.value, "error": error}
                 enqueue(conn, "agent.budget_exceeded", payload)
         return moved
