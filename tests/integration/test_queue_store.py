@@ -71,6 +71,7 @@ def test_an_item_claimed_before_a_crash_goes_back_to_the_queue(tmp_path: Path) -
     from orchestrator.agents.manager import AgentManager
     from orchestrator.domain.redact import Redactor
     from orchestrator.queue.processor import QueueProcessor
+    from orchestrator.queue.runners import DirectRunner
     from orchestrator.runtimes.host import HostRuntime
     from orchestrator.settings import Settings
     from orchestrator.store.agents import AgentStore
@@ -93,7 +94,7 @@ def test_an_item_claimed_before_a_crash_goes_back_to_the_queue(tmp_path: Path) -
         Redactor(),
         "me",
     )
-    processor = QueueProcessor(queue, tasks, agents, manager, "me", enabled=True)
+    processor = QueueProcessor(queue, DirectRunner(queue, tasks, agents, manager), "me", enabled=True)
     assert processor.recover(lambda owner: owner != "me") == {"requeued": 1, "ended": 0, "following": 0}
     assert tasks.get("t0")["status"] == TaskStatus.QUEUED  # type: ignore[index]
     again = queue.claim_next("me", _agent_ids)
