@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import orchestrator
 from orchestrator.agents.manager import NEVER_STARTED, AgentError, EndListener, SpawnRequest
 from orchestrator.clock import iso_at, parse_iso
 from orchestrator.domain.types import AgentStatus, TaskStatus
@@ -286,3 +288,11 @@ def test_a_runs_end_writes_its_item_and_task_together(rig: Rig) -> None:
     loose = rig.tasks.get("loose")
     assert loose is not None and (loose["status"], loose["error"]) == ("failed", "verification failed")
     assert not rig.queue.settings().paused, "a task without a queue item does not stop the queue"
+
+
+def test_the_task_mode_is_read_only_where_the_runner_is_chosen() -> None:
+    src = Path(orchestrator.__file__).parent
+    readers = sorted(
+        str(p.relative_to(src)) for p in src.rglob("*.py") if "use_multi_agent_events" in p.read_text()
+    )
+    assert readers == ["services.py", "settings.py"]

@@ -7,7 +7,7 @@ import time
 
 from orchestrator.agents.manager import NEVER_STARTED, AgentError, AgentTakenOver, SpawnRequest
 from orchestrator.clock import iso_at
-from orchestrator.domain.types import AgentStatus, AgentType, TaskStatus
+from orchestrator.domain.types import AgentStatus, AgentType
 from orchestrator.domain.watchdog import Budget
 from orchestrator.prompts.context import task_context
 from orchestrator.prompts.render import render
@@ -82,7 +82,7 @@ class DirectRunner(TaskWrites):
         except Exception as exc:  # a bug in one item must not stop the queue for the rest
             log.exception("queue item %s of task %s: the spawn failed", item.id, item.task_id)
             return Failed(f"could not start its agent: {exc!r}")
-        self._tasks.move(item.task_id, TaskStatus.IN_PROGRESS)
+        self.task_started(item.task_id, {})
         return Started()
 
     def _agent_ended(self, agent: Row) -> None:

@@ -38,7 +38,7 @@ class WorkflowRunner(TaskWrites):
         self._events.create(
             f"{item.task_id}.assigned.{item.id}", EventType.TASK_ASSIGNED.value, item.task_id, None, {}
         )
-        self._tasks.move(item.task_id, TaskStatus.IN_PROGRESS)
+        self.task_started(item.task_id, {})
         self._processor.wake()
         return Started()
 
