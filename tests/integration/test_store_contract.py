@@ -105,6 +105,12 @@ def test_claims_follow_priority_age_dependencies_repo_limits_and_parking(stores:
     ]
     assert [i["task_id"] for i in queue.processing()] == ["c"]
 
+    with pytest.raises(QueueConflict):
+        queue.remove("c")
+    queue.remove("b")
+    assert _status(tasks, "b") == TaskStatus.PENDING
+    with pytest.raises(QueueNotFound):
+        queue.remove("b")
     queue.pause("task d failed: boom")
     settings = queue.settings()
     assert settings.paused and settings.pause_reason == "task d failed: boom"

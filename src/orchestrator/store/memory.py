@@ -179,6 +179,15 @@ class MemoryQueueStore:
         }
         return dict(self._s.items[item_id])
 
+    def remove(self, task_id: str) -> None:
+        found = [i for i in self._s.items.values() if i["task_id"] == task_id and i["status"] in ACTIVE_ITEM]
+        if not found:
+            raise QueueNotFound(f"task {task_id!r} is not in the queue")
+        if found[0]["status"] == QueueItemStatus.PROCESSING.value:
+            raise QueueConflict(f"task {task_id} is being processed: kill its agent instead")
+        del self._s.items[found[0]["id"]]
+        self._s.move_task(task_id, TaskStatus.PENDING)
+
     def claim_next(self, instance_id: str, new_agent_id: Callable[[], str]) -> Claimed | None:
         settings = self.settings()
         now = utc_now()
