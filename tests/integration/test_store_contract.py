@@ -1,4 +1,4 @@
-"""The in-memory stores keep the SQL stores' rules: one scenario, run on both."""
+"""The in-memory stores keep the SQL stores' rules: one scenario, run on each."""
 
 from __future__ import annotations
 
@@ -15,17 +15,23 @@ from orchestrator.store.db import Database
 from orchestrator.store.memory import MemoryAgentStore, MemoryQueueStore, MemoryStore, MemoryTaskStore
 from orchestrator.store.queue import QueueConflict, QueueNotFound, QueueStore
 from orchestrator.store.tasks import TaskStore
+from tests.conftest import TEST_PG
+from tests.support.postgres import new_database
 
 Stores = tuple[TaskStore | MemoryTaskStore, QueueStore | MemoryQueueStore, AgentStore | MemoryAgentStore]
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgresql"])
 def stores(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Stores]:
     if request.param == "memory":
         memory = MemoryStore()
         yield memory.tasks, memory.queue, memory.agents
         return
-    db = Database(f"sqlite:///{tmp_path / 'contract.db'}")
+    if request.param == "postgresql" and not TEST_PG:
+        pytest.skip("ORCHESTRATOR_TEST_PG is not set")
+    db = Database(
+        new_database(TEST_PG) if request.param == "postgresql" else f"sqlite:///{tmp_path / 'c.db'}"
+    )
     db.migrate()
     yield TaskStore(db), QueueStore(db), AgentStore(db)
     db.dispose()
