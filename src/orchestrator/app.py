@@ -88,8 +88,8 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
         recovery.register()
         recovered = await recovery.sweep()
         background.start("queue-processor", services.queue.run)
-        if settings.use_multi_agent_events:
-            background.start("event-processor", services.events.run)
+        for name, loop in services.runner.loops():
+            background.start(name, loop)
         background.start("instance-heartbeat", recovery.run)
         background.start("event-inbox", services.inbox.run)
         background.start("webhooks", services.deliverer.run)

@@ -27,6 +27,7 @@ from hypothesis.stateful import (
 )
 from sqlalchemy import delete, select
 
+from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.events import EventStatus
 from orchestrator.domain.lifecycles import (
     AGENTS,
@@ -169,12 +170,21 @@ class AgentMachine(LifecycleMachine):
         to=st.sampled_from(AgentStatus),
         owner=st.sampled_from([None, "me", "other"]),
         error=st.sampled_from([None, "boom", "budget_exceeded: cost"]),
+        reason=st.sampled_from([None, EndReason.ERROR, EndReason.BUDGET_EXCEEDED]),
     )
-    def move(self, data: st.DataObject, to: AgentStatus, owner: str | None, error: str | None) -> None:
+    def move(
+        self,
+        data: st.DataObject,
+        to: AgentStatus,
+        owner: str | None,
+        error: str | None,
+        reason: EndReason | None,
+    ) -> None:
         agent_id = data.draw(st.sampled_from(sorted(self.status)))
-        moved = self.store.move(agent_id, to, owner=owner, error=error)
+        moved = self.store.move(agent_id, to, owner=owner, error=error, end_reason=reason)
         self.expect_move(agent_id, to, moved, guards_hold=owner in (None, "me"))
-        if moved and to.is_terminal and error and error.startswith("budget_exceeded"):
+        # the budget's webhook follows the typed reason, never the error text an agent could print
+        if moved and to.is_terminal and reason == EndReason.BUDGET_EXCEEDED:
             self.announced[("agent.budget_exceeded", agent_id)] += 1
         stored = self.store.get(agent_id)
         assert stored is not None
