@@ -133,7 +133,6 @@ def test_a_tasks_agents_are_counted_and_the_last_one_found(stores: Stores) -> No
             {
                 "id": f"coding-{n}",
                 "task_id": "t",
-                "status": status.value,
                 "agent_type": "coding",
                 "prompt": "p",
                 "timeout_seconds": 60.0,
@@ -143,6 +142,7 @@ def test_a_tasks_agents_are_counted_and_the_last_one_found(stores: Stores) -> No
                 "created_at": f"2026-01-0{n + 1}T00:00:00.000Z",
             }
         )
+        assert agents.move(f"coding-{n}", AgentStatus.RUNNING) and agents.move(f"coding-{n}", status)
     assert agents.count_for_task("t", AgentStatus.RATE_LIMITED) == 1
     assert agents.count_for_task("t", AgentStatus.FAILED) == 0
     last = agents.last_of_task("t")

@@ -43,16 +43,19 @@ class FakeAgents:
             raise self.refusal
         assert req.agent_id is not None
         self.spawned.append(req)
-        return self._agents.insert(
+        self._agents.insert(
             {
                 "id": req.agent_id,
                 "task_id": req.task_id,
                 "agent_type": req.agent_type.value,
-                "status": AgentStatus.RUNNING.value,
                 "session_id": f"session-of-{req.agent_id}",
                 "workspace": f"/ws/{req.task_id}",
             }
         )
+        assert self._agents.move(req.agent_id, AgentStatus.RUNNING)
+        row = self._agents.get(req.agent_id)
+        assert row is not None
+        return row
 
     def end(
         self,
@@ -62,9 +65,7 @@ class FakeAgents:
         end_reason: EndReason | None = None,
         **metadata: Any,
     ) -> None:
-        self._agents.update_fields(
-            agent_id, status=status.value, error=error, end_reason=end_reason, metadata=metadata
-        )
+        assert self._agents.move(agent_id, status, error=error, end_reason=end_reason, metadata=metadata)
         row = self._agents.get(agent_id)
         assert row is not None
         for listener in self._listeners:
@@ -274,8 +275,9 @@ def test_recovery_requeues_follows_or_ends_what_a_dead_instance_held() -> None:
         rig.queued(name)
         agent = _claimed_by(rig, "dead", name)
         if name != "unstarted":
-            rig.store.agents.insert({"id": agent, "task_id": name, "status": AgentStatus.RUNNING.value})
-    rig.store.agents.update_fields("coding-ended", status=AgentStatus.COMPLETED.value)
+            rig.store.agents.insert({"id": agent, "task_id": name})
+            assert rig.store.agents.move(agent, AgentStatus.RUNNING)
+    assert rig.store.agents.move("coding-ended", AgentStatus.COMPLETED)
     dead: Callable[[str | None], bool] = lambda owner: owner == "dead"  # noqa: E731
     assert rig.processor.recover(dead) == {"requeued": 1, "ended": 1, "following": 1}
     assert [rig.status(t) for t in ("unstarted", "running", "ended")] == ["queued", "assigned", "completed"]

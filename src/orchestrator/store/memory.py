@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from orchestrator.clock import utc_now
-from orchestrator.domain.lifecycles import QUEUE_ITEMS, TASKS, Lifecycle
+from orchestrator.domain.lifecycles import AGENTS, QUEUE_ITEMS, TASKS, Lifecycle
 from orchestrator.domain.queue_rules import QueueSettings, choose_next, dependency_state, settings_from_rows
 from orchestrator.domain.types import AgentStatus, QueueItemStatus, TaskStatus
 from orchestrator.store.queue import ACTIVE_ITEM, DONE_ITEM, Claimed, QueueConflict, QueueNotFound
@@ -123,10 +123,19 @@ class MemoryAgentStore:
             "created_at": now,
             "updated_at": now,
             **row,
+            "status": AGENTS.initial.value,
         }
         return dict(self._s.agents[row["id"]])
 
+    def move(self, agent_id: str, target: AgentStatus, *, owner: str | None = None, **fields: Any) -> bool:
+        agent = self._s.agents.get(agent_id)
+        if agent is None or (owner is not None and agent.get("instance_id") != owner):
+            return False
+        return move(AGENTS, agent, target, **fields, updated_at=utc_now())
+
     def update_fields(self, agent_id: str, **fields: Any) -> None:
+        if "status" in fields:
+            raise ValueError("an agent's status changes by move()")
         self._s.agents[agent_id].update(fields, updated_at=utc_now())
 
     def get(self, agent_id: str) -> Row | None:
