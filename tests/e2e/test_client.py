@@ -486,8 +486,9 @@ def test_github(make_server: ServerFactory, tmp_path: Path) -> None:
             with pytest.raises(OrchestratorError, match="no longer given") as gone:
                 client.github_clone_url("widgets", authenticated=True)
             assert gone.value.status_code == 410
-            with pytest.raises(OrchestratorError, match="ensure-remote is gone"):
+            with pytest.raises(OrchestratorError, match="ensure-remote is gone") as removed:
                 client.github_ensure_remote("widgets", "task-7")
+            assert removed.value.status_code == 410
             pushed = client.github_push("widgets", "task-7", "feature/widget")
             assert pushed.sha == git("rev-parse", "refs/heads/feature/widget", cwd=bare)
             with pytest.raises(InvalidRequest, match="path"):

@@ -37,6 +37,24 @@ def _wait_task(
         time.sleep(0.05)
 
 
+def _swept(server: Server) -> None:
+    """Returns once the queue processor has finished a sweep that began after this call, paused or not.
+
+    Only a sweep writes an item's blocked_reason: when the one of a task queued behind a failed dependency
+    shows, a sweep that saw every item queued before it has committed. The blocked task stays queued."""
+    failed = _task(server, "a dependency that failed")
+    assert server.client.patch(f"/api/tasks/{failed}", json={"status": "failed"}).status_code == 200
+    witness = _task(server, "blocked behind it", depends_on=[failed])
+    assert server.client.post(f"/api/queue/add/{witness}").status_code == 201
+    deadline = time.monotonic() + 30
+    while True:
+        items = {i["task_id"]: i for i in server.client.get("/api/queue").json()["items"]}
+        if (items[witness]["blocked_reason"] or "").startswith(f"dependency {failed}"):
+            return
+        assert time.monotonic() < deadline, items
+        time.sleep(0.05)
+
+
 def test_settings_defaults_and_validation(server: Server) -> None:
     assert server.client.get("/api/queue/settings").json() == {
         "paused": False,
@@ -118,7 +136,7 @@ def test_pause_and_resume(server: Server, fake_model: fm.FakeAnthropic) -> None:
     _set(server, "paused", True)
     task_id = _task(server, "later", description=marker)
     server.client.post(f"/api/queue/add/{task_id}")
-    time.sleep(1.0)
+    _swept(server)
     assert server.client.get(f"/api/tasks/{task_id}").json()["status"] == "queued"
     assert server.client.get("/api/agents").json()["total"] == 0
     _set(server, "paused", False)
@@ -140,8 +158,9 @@ def test_stop_on_failure_pauses_and_says_why(server: Server, fake_model: fm.Fake
     status = server.client.get("/api/queue").json()
     assert status["settings"]["paused"] is True
     assert first in status["pause_reason"] and "model down" in status["pause_reason"]
-    time.sleep(0.5)
+    _swept(server)
     assert server.client.get(f"/api/tasks/{second}").json()["status"] == "queued"
+    assert len(server.client.get(f"/api/tasks/{second}").json()["agents"]) == 0
 
     _set(server, "paused", False)
     assert _wait_task(server, second, ("completed",))["status"] == "completed"

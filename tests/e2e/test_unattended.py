@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 from tests.support import fake_anthropic as fm
 from tests.support.server import Server
@@ -100,4 +99,3 @@ def test_resume_without_a_session_is_refused(make_server, tmp_path) -> None:  # 
     response = server.client.post(f"/api/agents/{agent['id']}/retry", json={"resume": True})
     assert response.status_code == 409
     assert "session" in response.json()["detail"]
-    time.sleep(0)

@@ -1,9 +1,13 @@
-"""The queue's claim and recovery rules on a real SQLite store, including random sequences."""
+"""The queue's claim and recovery rules on a real SQLite store, including random sequences; the race of
+claimers on two stores also on PostgreSQL (run again there by scripts/test)."""
 
 from __future__ import annotations
 
 import itertools
+import random
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 from hypothesis import settings as hsettings
@@ -15,6 +19,8 @@ from orchestrator.store.db import Database
 from orchestrator.store.memory import MemoryQueueStore, MemoryStore, MemoryTaskStore
 from orchestrator.store.queue import QueueConflict, QueueNotFound, QueueStore
 from orchestrator.store.tasks import TaskStore
+from tests.conftest import TEST_PG
+from tests.support.postgres import new_database
 
 _ids = itertools.count()
 
@@ -64,6 +70,83 @@ def test_two_stores_on_one_file_never_claim_the_same_item(tmp_path: Path) -> Non
             if claimed is not None:
                 taken.append(claimed.task_id)
     assert sorted(taken) == sorted(f"t{i}" for i in range(30))
+
+
+def test_claimers_racing_on_two_stores_take_each_item_once_and_never_run_past_the_limit(
+    tmp_path: Path,
+) -> None:
+    """Two stores on one database (as two instances have), four threads each, every thread claiming,
+    holding its item a moment and finishing it, until all items are done."""
+    items, limit, per_store = 60, 3, 4
+    url = new_database(TEST_PG) if TEST_PG else f"sqlite:///{tmp_path / 'q.db'}"
+    setup = Database(url)
+    setup.migrate()
+    tasks = TaskStore(setup)
+    for i in range(items):
+        tasks.create({"id": f"t{i}", "title": str(i)})
+        QueueStore(setup).add(f"t{i}")
+    QueueStore(setup).set_setting("max_concurrent", str(limit))
+    databases = [Database(url), Database(url)]
+
+    lock = threading.Lock()
+    claims: list[tuple[int, str, str]] = []
+    holding, peak, finished = 0, 0, 0
+    over: list[int] = []
+    errors: list[BaseException] = []
+    deadline = time.monotonic() + 90
+
+    def claimer(n: int, db: Database) -> None:
+        nonlocal holding, peak, finished
+        rng = random.Random(n)
+        queue = QueueStore(db)
+        try:
+            while finished < items and time.monotonic() < deadline:
+                claimed = queue.claim_next(f"instance-{n % 2}", _agent_ids)
+                if claimed is None:
+                    time.sleep(rng.uniform(0, 0.003))
+                    continue
+                # held from after its claim returned to before its finish began: inside the span in which
+                # the store counts it as processing, so `holding` never counts more than the store does
+                with lock:
+                    claims.append((claimed.id, claimed.task_id, claimed.agent_id))
+                    holding += 1
+                    peak = max(peak, holding)
+                with db.read() as conn:  # the store's own count at this moment
+                    processing = conn.exec_driver_sql(
+                        "SELECT COUNT(*) FROM queue WHERE status = 'processing'"
+                    ).scalar_one()
+                if processing > limit:
+                    over.append(processing)
+                time.sleep(rng.uniform(0.01, 0.04))
+                with lock:
+                    holding -= 1
+                assert queue.finish(claimed.id, True, None), f"item {claimed.id} finished twice"
+                with lock:
+                    finished += 1
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=claimer, args=(n, databases[n % 2])) for n in range(2 * per_store)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for db in databases:
+        db.dispose()
+
+    assert not errors, errors[:3]
+    assert finished == items, f"{finished} of {items} items done before the deadline"
+    assert sorted(task for _, task, _ in claims) == sorted(f"t{i}" for i in range(items))
+    assert len({item for item, _, _ in claims}) == items
+    assert len({agent for _, _, agent in claims}) == items
+    assert over == [], f"the store counted {max(over)} processing items at once, more than {limit}"
+    assert peak <= limit, f"{peak} items held at once, more than {limit}"
+    assert peak == limit, "the claimers never held the limit at once: no race was run"
+    active, done = QueueStore(setup).items(completed_limit=items)
+    assert active == []
+    assert sorted(i["task_id"] for i in done) == sorted(f"t{i}" for i in range(items))
+    assert {tasks.get(f"t{i}")["status"] for i in range(items)} == {TaskStatus.COMPLETED}  # type: ignore[index]
+    setup.dispose()
 
 
 def test_an_item_claimed_before_a_crash_goes_back_to_the_queue(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.support.server import Server
 
-TERMINAL = ("completed", "failed", "timeout", "killed")
+TERMINAL = ("completed", "failed", "timeout", "killed", "rate_limited")
 ACTIVE = ("starting", "running")
 TASK_STATUSES = ("pending", "queued", "assigned", "in_progress", "completed", "failed")
 ITEM_STATUSES = ("queued", "processing", "completed", "failed")

@@ -149,7 +149,7 @@ class Server:
     def wait_agent(
         self, agent_id: str, timeout: float = 60, statuses: tuple[str, ...] | None = None
     ) -> dict[str, Any]:
-        wanted = statuses or ("completed", "failed", "timeout", "killed")
+        wanted = statuses or ("completed", "failed", "timeout", "killed", "rate_limited")
         deadline = time.monotonic() + timeout
         while True:
             agent = self.agent(agent_id)
