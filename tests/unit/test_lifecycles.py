@@ -1,8 +1,8 @@
-"""The lifecycles against the real store: random moves of agents, tasks, queue items and events through
-the stores' own methods and the one guarded write, checked against domain/lifecycles.py. A move succeeds
-iff the table allows it from the row's current status (and its other guards hold), a terminal status never
-changes, and each move's webhook is stored exactly once. On SQLite, or on the tests' PostgreSQL when
-ORCHESTRATOR_TEST_PG is set."""
+"""The lifecycles against the real store: random moves of agents, tasks, queue items, events and webhook
+deliveries through the stores' own methods and the one guarded write, checked against
+domain/lifecycles.py. A move succeeds iff the table allows it from the row's current status (and its
+other guards hold), a terminal status never changes, and each move's webhook is stored exactly once. On
+SQLite, or on the tests' PostgreSQL when ORCHESTRATOR_TEST_PG is set."""
 
 from __future__ import annotations
 
@@ -48,8 +48,17 @@ from orchestrator.store.agents import AgentStore
 from orchestrator.store.db import Database
 from orchestrator.store.events import EventStore
 from orchestrator.store.moves import move
+from orchestrator.store.outbox import enqueue
 from orchestrator.store.queue import QueueStore
-from orchestrator.store.tables import agents, events, queue, tasks, webhook_events, webhooks
+from orchestrator.store.tables import (
+    agents,
+    events,
+    queue,
+    tasks,
+    webhook_deliveries,
+    webhook_events,
+    webhooks,
+)
 from orchestrator.store.tasks import TaskStore
 from orchestrator.store.webhooks import WebhookStore
 from tests.conftest import TEST_PG
@@ -99,7 +108,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         super().__init__()
         self.db = db
         with db.write() as conn:
-            for table in (webhook_events, webhooks, queue, events, agents, tasks):
+            for table in (webhook_events, webhook_deliveries, webhooks, queue, events, agents, tasks):
                 conn.execute(delete(table))
         WebhookStore(db).create("hook", "http://127.0.0.1:9/hook", TOPICS, "secret")
         self.status: dict[Any, StrEnum] = {}
@@ -406,7 +415,71 @@ class EventMachine(LifecycleMachine):
         self.expect_move(event_id, to, moved)
 
 
-@pytest.mark.parametrize("machine", [AgentMachine, TaskMachine, QueueItemMachine, EventMachine])
+class DeliveryMachine(LifecycleMachine):
+    """Webhook deliveries leased by two instances and ended by their attempts' outcomes."""
+
+    lifecycle = WEBHOOK_DELIVERIES
+
+    def __init__(self, db: Database) -> None:
+        super().__init__(db)
+        self.store = WebhookStore(db)
+        self.lease: dict[int, str | None] = {}
+
+    def stored_statuses(self) -> dict[Any, str]:
+        with self.db.read() as conn:
+            rows = conn.execute(select(webhook_deliveries.c.id, webhook_deliveries.c.status))
+            return {int(i): str(s) for i, s in rows}
+
+    @rule()
+    def announce(self) -> None:
+        with self.db.write() as conn:
+            enqueue(conn, "task.completed", {"task_id": "t"})
+        assert self.store.expand() == 1
+        for delivery_id in set(self.stored_statuses()) - set(self.status):
+            self.status[delivery_id] = WEBHOOK_DELIVERIES.initial
+            self.lease[delivery_id] = None
+
+    @rule(owner=st.sampled_from(["a", "b"]))
+    def claim(self, owner: str) -> None:
+        claimed = {int(d["id"]) for d in self.store.claim_due(owner, 60, 60)}
+        free = {i for i, s in self.status.items() if s == DeliveryStatus.PENDING and self.lease[i] is None}
+        assert claimed == free, "every due delivery without a lease, and only those"
+        for delivery_id in claimed:
+            self.lease[delivery_id] = owner
+
+    @precondition(lambda self: self.status)
+    @rule(
+        data=st.data(),
+        owner=st.sampled_from(["a", "b"]),
+        outcome=st.sampled_from(["delivered", "retry", "failed"]),
+    )
+    def record(self, data: st.DataObject, owner: str, outcome: str) -> None:
+        delivery_id = data.draw(st.sampled_from(sorted(self.status)))
+        moved = self.store.record(
+            delivery_id,
+            owner,
+            ok=outcome == "delivered",
+            code=200 if outcome == "delivered" else 500,
+            error=None if outcome == "delivered" else "HTTP 500",
+            retry_in=0 if outcome == "retry" else None,
+        )
+        to = DeliveryStatus.PENDING if outcome == "retry" else DeliveryStatus(outcome)
+        self.expect_move(delivery_id, to, moved, guards_hold=self.lease[delivery_id] == owner)
+        if moved:
+            self.lease[delivery_id] = None
+
+    @precondition(lambda self: self.status)
+    @rule(data=st.data(), to=st.sampled_from(DeliveryStatus))
+    def bare_move(self, data: st.DataObject, to: DeliveryStatus) -> None:
+        delivery_id = data.draw(st.sampled_from(sorted(self.status)))
+        with self.db.write() as conn:
+            moved = move(conn, WEBHOOK_DELIVERIES, delivery_id, to)
+        self.expect_move(delivery_id, to, moved)
+
+
+@pytest.mark.parametrize(
+    "machine", [AgentMachine, TaskMachine, QueueItemMachine, EventMachine, DeliveryMachine]
+)
 def test_random_moves_follow_the_table(db: Database, machine: type[LifecycleMachine]) -> None:
     run_state_machine_as_test(lambda: machine(db), settings=MACHINE_SETTINGS)
 
