@@ -80,8 +80,7 @@ def test_chaos_three_instances_one_killed_repeatedly(make_server, tmp_path: Path
     db = servers[0]
     per_task = db.query(
         "SELECT t.status, count(a.id) FROM tasks t LEFT JOIN agents a ON a.task_id = t.id "
-        "AND a.error IS DISTINCT FROM "
-        "'never started: its service stopped before the agent''s process was started' "
+        "AND a.end_reason IS DISTINCT FROM 'never_started' "
         "GROUP BY t.id"
     )
     assert len(per_task) == TASKS
@@ -91,10 +90,10 @@ def test_chaos_three_instances_one_killed_repeatedly(make_server, tmp_path: Path
     items = db.query("SELECT task_id, status FROM queue")
     assert sorted(t for t, _ in items) == sorted(f"c{i:03d}" for i in range(TASKS))
     assert {s for _, s in items} == {"completed"}
-    never_started = db.query("SELECT count(*) FROM agents WHERE error LIKE 'never started%'")[0][0]
+    never_started = db.query("SELECT count(*) FROM agents WHERE end_reason = 'never_started'")[0][0]
 
     lost = doubled = 0
-    for agent_id, run_dir, error in db.query("SELECT id, run_dir, error FROM agents"):
+    for agent_id, run_dir, end_reason in db.query("SELECT id, run_dir, end_reason FROM agents"):
         stored = [
             c
             for (c,) in db.query(
@@ -103,7 +102,7 @@ def test_chaos_three_instances_one_killed_repeatedly(make_server, tmp_path: Path
             )
         ]
         output = Path(run_dir) / "stdout"
-        if (error or "").startswith("never started"):
+        if end_reason == "never_started":
             assert stored == []
             continue
         printed = output.read_text().splitlines()

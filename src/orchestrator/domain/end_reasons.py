@@ -28,15 +28,22 @@ class EndReason(StrEnum):
     @property
     def status(self) -> AgentStatus:
         """The terminal status an agent ending for this reason is in."""
-        return _STATUS.get(self, AgentStatus.FAILED)
+        return _STATUS[self]
 
 
 _STATUS: dict[EndReason, AgentStatus] = {
     EndReason.COMPLETED: AgentStatus.COMPLETED,
+    EndReason.ERROR: AgentStatus.FAILED,
+    EndReason.EXIT_CODE: AgentStatus.FAILED,
+    EndReason.NO_RESULT: AgentStatus.FAILED,
+    EndReason.BUDGET_EXCEEDED: AgentStatus.FAILED,
     EndReason.TIMEOUT: AgentStatus.TIMEOUT,
     EndReason.KILLED: AgentStatus.KILLED,
     EndReason.SHUTDOWN: AgentStatus.KILLED,
     EndReason.STALLED: AgentStatus.KILLED,
     EndReason.LOOPING: AgentStatus.KILLED,
     EndReason.RATE_LIMITED: AgentStatus.RATE_LIMITED,
+    EndReason.START_FAILED: AgentStatus.FAILED,
+    EndReason.NEVER_STARTED: AgentStatus.FAILED,
+    EndReason.LOST: AgentStatus.FAILED,
 }
