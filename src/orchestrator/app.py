@@ -145,7 +145,6 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
     app.include_router(metrics_api.router, dependencies=[Authorized])
     app.include_router(dashboard_api.router)
     app.state.github = services.github
-    github_api.install_error_handlers(app)
     return app
 
 

@@ -11,8 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self, cast
 
+from orchestrator import errors
 from orchestrator.agents import workspace
 from orchestrator.agents.command import ClaudeInvocation, build_argv, build_env
 from orchestrator.agents.log_bus import EndItem, FlagItem, LogBus
@@ -44,15 +45,35 @@ def _started_ref(run_dir: str | None) -> str | None:
         return None
 
 
-class AgentError(Exception):
-    """A request about agents that cannot be done; `status` is the HTTP status that says why."""
+class AgentError(errors.ServiceError):
+    """A request about agents that cannot be done. `status` picks its kind: `AgentError(m, 404)` is an
+    `AgentNotFound`, 409 an `AgentConflict`, 503 an `AgentUnavailable` (a refusal for now)."""
+
+    def __new__(cls, message: str, status: int = 400) -> Self:
+        kind = _AGENT_KINDS.get(status, cls) if cls is AgentError else cls
+        return cast(Self, super().__new__(kind, message))
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
 
 
-class AgentTakenOver(AgentError):
+class AgentNotFound(AgentError, errors.NotFound):
+    pass
+
+
+class AgentConflict(AgentError, errors.Conflict):
+    pass
+
+
+class AgentUnavailable(AgentError, errors.Unavailable):
+    pass
+
+
+_AGENT_KINDS: dict[int, type[AgentError]] = {404: AgentNotFound, 409: AgentConflict, 503: AgentUnavailable}
+
+
+class AgentTakenOver(AgentConflict):
     """Another instance declared this one dead and took the agent while it was being started."""
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import Connection, and_, delete, func, insert, or_, select, upda
 from orchestrator.clock import utc_now
 from orchestrator.domain.queue_rules import QueueSettings, choose_next, dependency_state, settings_from_rows
 from orchestrator.domain.types import QueueItemStatus, TaskStatus
+from orchestrator.errors import Conflict, NotFound
 from orchestrator.store.db import Database
 from orchestrator.store.tables import queue, queue_settings, tasks
 from orchestrator.store.tasks import move_task
@@ -23,11 +24,11 @@ _PAGE = 200
 _LOCK_ROW = "max_concurrent"
 
 
-class QueueConflict(Exception):
+class QueueConflict(Conflict):
     """The request does not fit the item's state; the message says why."""
 
 
-class QueueNotFound(Exception):
+class QueueNotFound(NotFound):
     pass
 
 
