@@ -13,6 +13,7 @@ from orchestrator.clock import utc_now
 from orchestrator.domain.lifecycles import QUEUE_ITEMS
 from orchestrator.domain.queue_rules import QueueSettings, choose_next, dependency_state, settings_from_rows
 from orchestrator.domain.types import QueueItemStatus, TaskStatus
+from orchestrator.errors import Conflict, NotFound
 from orchestrator.store.db import Database
 from orchestrator.store.moves import move
 from orchestrator.store.outbox import enqueue
@@ -25,11 +26,11 @@ _PAGE = 200
 _LOCK_ROW = "max_concurrent"
 
 
-class QueueConflict(Exception):
+class QueueConflict(Conflict):
     """The request does not fit the item's state; the message says why."""
 
 
-class QueueNotFound(Exception):
+class QueueNotFound(NotFound):
     pass
 
 

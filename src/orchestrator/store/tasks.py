@@ -11,6 +11,7 @@ from sqlalchemy import Connection, RowMapping, delete, func, insert, select, upd
 from orchestrator.clock import utc_now
 from orchestrator.domain.lifecycles import TASKS
 from orchestrator.domain.types import ACTIVE_AGENT_STATUSES, QueueItemStatus, TaskStatus
+from orchestrator.errors import Conflict
 from orchestrator.store.agents import decode_agent
 from orchestrator.store.db import Database
 from orchestrator.store.moves import move
@@ -20,8 +21,12 @@ from orchestrator.store.tables import agents, events, queue, tasks
 TaskRow = dict[str, Any]
 
 
-class TaskBusy(Exception):
+class TaskBusy(Conflict):
     """The task has an agent at work or a queue item being processed."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"task {task_id} has an agent at work: kill it first")
+        self.task_id = task_id
 
 
 def decode_task(row: RowMapping | Mapping[str, Any]) -> TaskRow:

@@ -25,6 +25,7 @@ from orchestrator.domain.events import (
 )
 from orchestrator.domain.ids import new_agent_id
 from orchestrator.domain.types import AgentStatus, AgentType, TaskStatus
+from orchestrator.errors import Unavailable
 from orchestrator.forge.errors import ForgeError, ForgeUnavailable
 from orchestrator.forge.github import GitHubClient
 from orchestrator.forge.publisher import INSTRUCTIONS_CAP, Publisher
@@ -162,7 +163,7 @@ class Workflow:
                 )
             )
         except AgentError as exc:
-            if exc.status >= 500:
+            if isinstance(exc, Unavailable):
                 raise Retryable(str(exc)) from exc
             self.end_task(task, ok=False, reason=f"could not start the {reaction.agent_type} agent: {exc}")
             return str(exc)

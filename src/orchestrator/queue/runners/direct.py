@@ -10,6 +10,7 @@ from orchestrator.clock import iso_at
 from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.types import AgentStatus, AgentType
 from orchestrator.domain.watchdog import Budget
+from orchestrator.errors import Unavailable
 from orchestrator.prompts.context import task_context
 from orchestrator.prompts.render import render
 from orchestrator.queue.ports import AgentPort, QueuePort, Row, Spawner, TaskPort
@@ -77,7 +78,7 @@ class DirectRunner(TaskWrites):
         except AgentTakenOver:
             return Gone()
         except AgentError as exc:
-            if exc.status >= 500:
+            if isinstance(exc, Unavailable):
                 return Refused(str(exc))
             return Failed(f"could not start its agent: {exc}")
         except Exception as exc:  # a bug in one item must not stop the queue for the rest
