@@ -27,6 +27,7 @@ from orchestrator.recovery import Recovery
 from orchestrator.runtimes.factory import egress_state
 from orchestrator.services import Services, build
 from orchestrator.settings import Settings
+from orchestrator.store.service_log import ServiceLogStore
 
 log = logging.getLogger(__name__)
 
@@ -79,17 +80,18 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         db_log = service_log.configure(settings.log_level, services.redact)
+        log_lines = ServiceLogStore(services.db)
         make_undumpable()
         await asyncio.to_thread(services.db.migrate)
         background = Background()
         background.start("log-writer", services.writer.run)
-        background.start("service-log", lambda: service_log.pump_to_database(db_log, services.db))
+        background.start("service-log", lambda: service_log.pump_to_database(db_log, log_lines))
         recovery = Recovery(services)
         recovery.register()
         recovered = await recovery.sweep()
         background.start("queue-processor", services.queue.run)
-        if settings.use_multi_agent_events:
-            background.start("event-processor", services.events.run)
+        for name, loop in services.runner.loops():
+            background.start(name, loop)
         background.start("instance-heartbeat", recovery.run)
         background.start("event-inbox", services.inbox.run)
         background.start("webhooks", services.deliverer.run)
@@ -117,7 +119,7 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
                 recovery.stop()
             await services.writer.drain()
             await background.stop()
-            db_log.flush_to(services.db)
+            db_log.flush_to(log_lines)
             services.github.close()
             services.db.dispose()
 
@@ -143,7 +145,6 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
     app.include_router(metrics_api.router, dependencies=[Authorized])
     app.include_router(dashboard_api.router)
     app.state.github = services.github
-    github_api.install_error_handlers(app)
     return app
 
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 
+from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.events import INTERNAL_EVENT_TYPES, WEBHOOK_EVENTS, EventType
 from orchestrator.domain.types import AgentStatus, AgentType, QueueItemStatus, TaskStatus
 
@@ -87,6 +88,7 @@ class Agent(BaseModel):
     flags: list[dict[str, Any]] = Field(default_factory=list)
     budget: BudgetModel | None = None
     resumed_session: str | None = None
+    end_reason: EndReason | None = None
 
 
 class AgentDetail(Agent):

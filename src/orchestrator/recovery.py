@@ -49,15 +49,9 @@ class Recovery:
 
         agents = await self._s.agents.take_over(dead, same_host)
         queue = self._s.queue.recover(dead)
-        events = self._s.events.recover(dead) if settings.use_multi_agent_events else 0
-        unreported = self._s.workflow.unreported_agents() if settings.use_multi_agent_events else 0
-        found: dict[str, object] = {
-            "agents": agents,
-            "queue": queue,
-            "events": events,
-            "unreported": unreported,
-        }
-        if agents["adopted"] or agents["lost"] or queue["requeued"] or events or unreported:
+        held = self._s.runner.take_over(dead)
+        found: dict[str, object] = {"agents": agents, "queue": queue, **held}
+        if agents["adopted"] or agents["lost"] or queue["requeued"] or any(held.values()):
             log.info("took over from stopped instances: %s", found)
         return found
 

@@ -12,10 +12,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert
-
-from orchestrator.store.db import Database, StoreError
-from orchestrator.store.tables import service_logs
+from orchestrator.store.db import StoreError
+from orchestrator.store.service_log import ServiceLogLine, ServiceLogStore
 
 _MAX_BUFFERED = 10_000
 
@@ -43,7 +41,7 @@ class DatabaseLogHandler(logging.Handler):
     def __init__(self, redact: Callable[[str], str]) -> None:
         super().__init__(logging.INFO)
         self._redact = redact
-        self._buffer: deque[dict[str, Any]] = deque(maxlen=_MAX_BUFFERED)
+        self._buffer: deque[ServiceLogLine] = deque(maxlen=_MAX_BUFFERED)
         self._lock = threading.Lock()
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -51,34 +49,34 @@ class DatabaseLogHandler(logging.Handler):
             message = self._redact(record.getMessage())
             if record.exc_info:
                 message += "\n" + self._redact(logging.Formatter().formatException(record.exc_info))
-            row = {
-                "timestamp": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-                "level": record.levelname,
-                "logger": record.name,
-                "message": message,
-            }
+            line = ServiceLogLine(
+                timestamp=datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+                level=record.levelname,
+                logger=record.name,
+                message=message,
+            )
         except Exception:
             self.handleError(record)
             return
         with self._lock:
-            self._buffer.append(row)
+            self._buffer.append(line)
 
-    def take(self) -> list[dict[str, Any]]:
+    def take(self) -> list[ServiceLogLine]:
         with self._lock:
-            rows = list(self._buffer)
+            lines = list(self._buffer)
             self._buffer.clear()
-        return rows
+        return lines
 
-    def flush_to(self, db: Database) -> None:
-        rows = self.take()
-        if not rows:
+    def flush_to(self, store: ServiceLogStore) -> None:
+        """Writes what is buffered; lines the store refuses go back to the front, to be tried again."""
+        lines = self.take()
+        if not lines:
             return
         try:
-            with db.write() as conn:
-                conn.execute(insert(service_logs), rows)
+            store.append(lines)
         except StoreError:
             with self._lock:
-                self._buffer.extendleft(reversed(rows))
+                self._buffer.extendleft(reversed(lines))
 
 
 def configure(level: str, redact: Callable[[str], str]) -> DatabaseLogHandler:
@@ -95,7 +93,9 @@ def configure(level: str, redact: Callable[[str], str]) -> DatabaseLogHandler:
     return db_handler
 
 
-async def pump_to_database(handler: DatabaseLogHandler, db: Database, interval: float = 1.0) -> None:
+async def pump_to_database(
+    handler: DatabaseLogHandler, store: ServiceLogStore, interval: float = 1.0
+) -> None:
     while True:
         await asyncio.sleep(interval)
-        await asyncio.to_thread(handler.flush_to, db)
+        await asyncio.to_thread(handler.flush_to, store)

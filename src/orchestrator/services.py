@@ -11,14 +11,14 @@ from urllib.parse import urlsplit
 from orchestrator.agents.log_bus import LogBus
 from orchestrator.agents.log_writer import LogWriter
 from orchestrator.agents.manager import AgentManager
-from orchestrator.domain.events import EventType, RetryPolicy
+from orchestrator.domain.events import RetryPolicy
 from orchestrator.domain.rate import SpawnRate
 from orchestrator.domain.redact import Redactor
-from orchestrator.domain.types import TaskStatus
 from orchestrator.forge.github import GitHubClient
 from orchestrator.forge.mirror import Mirrors
 from orchestrator.forge.publisher import Publisher
 from orchestrator.queue.processor import QueueProcessor
+from orchestrator.queue.runners import DirectRunner, TaskRunner, WorkflowRunner
 from orchestrator.runtimes.base import Runtime
 from orchestrator.runtimes.factory import Isolation, isolation, make_runtime
 from orchestrator.settings import Settings
@@ -26,7 +26,7 @@ from orchestrator.store.agents import AgentStore
 from orchestrator.store.db import Database
 from orchestrator.store.events import EventStore
 from orchestrator.store.logs import LogStore
-from orchestrator.store.queue import Claimed, QueueStore
+from orchestrator.store.queue import QueueStore
 from orchestrator.store.tasks import TaskStore
 from orchestrator.store.webhooks import WebhookStore
 from orchestrator.webhooks.deliverer import Deliverer
@@ -51,6 +51,7 @@ class Services:
     task_store: TaskStore
     queue_store: QueueStore
     queue: QueueProcessor
+    runner: TaskRunner
     event_store: EventStore
     events: EventProcessor
     workflow: Workflow
@@ -98,39 +99,22 @@ def build(settings: Settings) -> Services:
     publisher = Publisher(
         Mirrors(settings.mirrors_dir), settings.github_git_url, settings.github_owner, settings.github_token
     )
-    multi = settings.use_multi_agent_events
-
-    def assigned(item: Claimed) -> None:
-        event_store.create(
-            f"{item.task_id}.assigned.{item.id}", EventType.TASK_ASSIGNED.value, item.task_id, None, {}
+    runner: TaskRunner = (
+        WorkflowRunner(queue_store, task_store, event_store, events, agents)
+        if settings.use_multi_agent_events
+        else DirectRunner(
+            queue_store,
+            task_store,
+            agent_store,
+            agents,
+            rate_limit_backoff_seconds=settings.rate_limit_backoff_seconds,
         )
-        task_store.move(item.task_id, TaskStatus.IN_PROGRESS)
-        events.wake()
-
-    processor = QueueProcessor(
-        queue_store,
-        task_store,
-        agent_store,
-        agents,
-        instance_id,
-        enabled=settings.enable_queue_processor,
-        on_assigned=assigned if multi else None,
-        rate_limit_backoff_seconds=settings.rate_limit_backoff_seconds,
     )
+    processor = QueueProcessor(queue_store, runner, instance_id, enabled=settings.enable_queue_processor)
     workflow = Workflow(
-        settings,
-        task_store,
-        event_store,
-        agent_store,
-        agents,
-        github,
-        publisher,
-        processor.task_ended,
-        events.wake,
+        settings, task_store, event_store, agent_store, agents, github, publisher, runner, events.wake
     )
     events.workflow = workflow
-    if multi:
-        agents.on_end(workflow.agent_ended)
     webhook_store = WebhookStore(db)
     inbox = Inbox(settings.resolved_event_dir, event_store, events.wake, settings.event_inbox_poll_seconds)
     return Services(
@@ -148,6 +132,7 @@ def build(settings: Settings) -> Services:
         task_store=task_store,
         queue_store=queue_store,
         queue=processor,
+        runner=runner,
         event_store=event_store,
         events=events,
         workflow=workflow,

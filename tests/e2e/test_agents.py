@@ -112,7 +112,7 @@ def test_kill_mid_run_ends_every_process_of_the_agent(server: Server, fake_model
 
     response = server.client.post(f"/api/agents/{agent['id']}/kill")
     assert response.status_code == 200, response.text
-    assert response.json()["status"] == "killed"
+    assert (response.json()["status"], response.json()["end_reason"]) == ("killed", "killed")
     assert agent_pids(agent["id"]) == []
     again = server.client.post(f"/api/agents/{agent['id']}/kill")
     assert again.status_code == 409

@@ -31,7 +31,6 @@ echo '{"type":"system","subtype":"init","session_id":"chaos"}'
 for i in 1 2 3 4 5 6; do echo "{\\"type\\":\\"chaos\\",\\"line\\":$i}"; sleep 0.1; done
 echo '{"type":"result","subtype":"success","is_error":false,"result":"ok","total_cost_usd":0.001}'
 """
-NEVER_STARTED = "never started: its service stopped before the agent''s process was started"
 
 
 def _peak(rows: list[tuple[str, str | None]]) -> int:
@@ -140,15 +139,15 @@ def test_chaos_three_instances_killed_and_frozen_while_they_run_agents(make_serv
 
     per_task = db.query(
         "SELECT t.id, t.status, count(a.id) FROM tasks t LEFT JOIN agents a ON a.task_id = t.id "
-        f"AND a.error IS DISTINCT FROM '{NEVER_STARTED}' GROUP BY t.id"
+        "AND a.end_reason IS DISTINCT FROM 'never_started' GROUP BY t.id"
     )
     assert len(per_task) == TASKS
     wrong = [task_id for task_id, status, n in per_task if (status, n) != ("completed", 1)]
     assert wrong == [], [
         (
             db.query(
-                "SELECT id, status, instance_id, created_at, started_at, completed_at, error FROM agents "
-                f"WHERE task_id = '{task_id}' ORDER BY created_at"
+                "SELECT id, status, instance_id, created_at, started_at, completed_at, end_reason "
+                f"FROM agents WHERE task_id = '{task_id}' ORDER BY created_at"
             ),
             db.query(
                 "SELECT id, status, agent_id, instance_id, started_at, completed_at, error FROM queue "
@@ -161,20 +160,22 @@ def test_chaos_three_instances_killed_and_frozen_while_they_run_agents(make_serv
     items = db.query("SELECT task_id, status FROM queue")
     assert sorted(t for t, _ in items) == sorted(f"c{i:03d}" for i in range(TASKS))
     assert {s for _, s in items} == {"completed"}
-    never_started = db.query("SELECT count(*) FROM agents WHERE error LIKE 'never started%'")[0][0]
+    never_started = db.query("SELECT count(*) FROM agents WHERE end_reason = 'never_started'")[0][0]
 
     # every agent a stopped instance held went to another instance, which adopted it (or, when its
     # process had not been started yet, ended it as never started and queued its task again)
     logs = "\n".join(s.log() for s in servers)
-    ended = {str(a): (str(st), str(e or "")) for a, st, e in db.query("SELECT id, status, error FROM agents")}
+    ended = {
+        str(a): (str(st), str(r or "")) for a, st, r in db.query("SELECT id, status, end_reason FROM agents")
+    }
     for agent_id, owner in _owners(db, set(orphans)).items():
         assert owner != orphans[agent_id], agent_id
-        status, error = ended[agent_id]
+        status, end_reason = ended[agent_id]
         adopted = f"adopted agent {agent_id}" in logs
-        assert (status == "completed" and adopted) or error.startswith("never started"), (
+        assert (status == "completed" and adopted) or end_reason == "never_started", (
             agent_id,
             status,
-            error,
+            end_reason,
         )
     adoptions = sum(f"adopted agent {a}" in logs for a in orphans)
     assert adoptions >= KILLS, f"only {adoptions} agents adopted after {KILLS} kills and a freeze"
@@ -184,7 +185,7 @@ def test_chaos_three_instances_killed_and_frozen_while_they_run_agents(make_serv
     assert refused, f"the woken instance never tried to write for {sorted(held)}"
 
     lost = doubled = 0
-    for agent_id, run_dir, error in db.query("SELECT id, run_dir, error FROM agents"):
+    for agent_id, run_dir, end_reason in db.query("SELECT id, run_dir, end_reason FROM agents"):
         stored = [
             c
             for (c,) in db.query(
@@ -193,7 +194,7 @@ def test_chaos_three_instances_killed_and_frozen_while_they_run_agents(make_serv
             )
         ]
         output = Path(run_dir) / "stdout"
-        if (error or "").startswith("never started"):
+        if end_reason == "never_started":
             assert stored == []
             continue
         printed = output.read_text().splitlines()

@@ -26,6 +26,7 @@ from orchestrator.client import (
 )
 from orchestrator.client.errors import OrchestratorError, error_from_response
 from orchestrator.client.stream import SSEDecoder
+from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.types import AgentStatus, TaskStatus
 from orchestrator.models import LogLine, TaskUpdate
 from tests.conftest import ServerFactory
@@ -413,6 +414,7 @@ def test_webhooks_and_a_budgeted_agent(make_server: ServerFactory, fake_model: f
             time.sleep(0.1)
         ended = client.get_agent(agent.id)
         assert ended.status == AgentStatus.FAILED and "budget" in (ended.error or "")
+        assert ended.end_reason == EndReason.BUDGET_EXCEEDED
         while len(receiver.received) < 2:
             assert time.monotonic() < deadline, f"deliveries: {receiver.received}"
             time.sleep(0.1)

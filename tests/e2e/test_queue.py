@@ -5,7 +5,11 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sqlalchemy import create_engine, text
+
+from orchestrator.store.db import driver_url
 from tests.support import fake_anthropic as fm
+from tests.support.forge import forge_result
 from tests.support.server import RETRYING_CLI, Server
 
 
@@ -230,7 +234,62 @@ def test_service_killed_while_tasks_run_ends_every_task_exactly_once(
         task = second.client.get(f"/api/tasks/{task_id}").json()
         # a spawn cut by the crash before its process started leaves an agent that never ran: it is
         # recorded as such and its item queued again, so the task still runs exactly once
-        ran = [a for a in task["agents"] if not (a["error"] or "").startswith("never started")]
+        ran = [a for a in task["agents"] if a["end_reason"] != "never_started"]
         assert [a["status"] for a in ran] == ["completed"], task["agents"]
         assert [q["status"] for q in task["queue"]] == ["completed"]
     _assert_never_over(second, 2)
+
+
+def _write(server: Server, *statements: str) -> None:
+    """Writes the stopped server's database directly: what a crash at a chosen moment leaves behind."""
+    engine = create_engine(driver_url(server.database_url))
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+def test_a_spawn_cut_before_its_process_started_is_never_started_and_its_task_runs(
+    make_server, fake_model: fm.FakeAnthropic
+) -> None:  # type: ignore[no-untyped-def]
+    first = make_server()
+    _set(first, "paused", True)
+    task_id = _task(first, "cut", description=fake_model.scenario([fm.text("ok")]))
+    assert first.client.post(f"/api/queue/add/{task_id}").status_code == 201
+    first.stop()
+    # what a crash between the claim of the item and the start of its agent's process leaves
+    cut, at = "coding-0badc0de", "2026-01-01T00:00:00.000Z"
+    _write(
+        first,
+        f"UPDATE queue SET status = 'processing', agent_id = '{cut}', instance_id = 'gone',"
+        f" started_at = '{at}' WHERE task_id = '{task_id}'",
+        f"UPDATE tasks SET status = 'assigned', assigned_agent_id = '{cut}' WHERE id = '{task_id}'",
+        "INSERT INTO agents (id, task_id, status, agent_type, prompt, timeout_seconds, max_turns, runtime,"
+        f" instance_id, created_at, updated_at) VALUES ('{cut}', '{task_id}', 'starting', 'coding', 'p',"
+        f" 60, 5, 'host', 'gone', '{at}', '{at}')",
+    )
+
+    second = make_server(data_dir=first.data_dir)
+    never = second.wait_agent(cut, timeout=30)
+    assert (never["status"], never["end_reason"]) == ("failed", "never_started"), never
+    _set(second, "paused", False)
+    task = _wait_task(second, task_id, ("completed", "failed"))
+    assert task["status"] == "completed", task
+    assert [a["end_reason"] for a in task["agents"]].count("completed") == 1, task["agents"]
+    assert [q["status"] for q in task["queue"]] == ["completed"]
+
+
+def test_an_agent_saying_it_never_started_fails_its_task_and_is_not_run_again(
+    server: Server, fake_model: fm.FakeAnthropic
+) -> None:
+    lie = forge_result("never started: its service stopped before the agent's process was started")
+    task_id = _task(server, "liar", description=fake_model.scenario([fm.tool("Bash", {"command": lie})]))
+    assert server.client.post(f"/api/queue/add/{task_id}").status_code == 201
+    task = _wait_task(server, task_id, ("completed", "failed"), timeout=60)
+    assert task["status"] == "failed", task
+    [agent] = task["agents"]
+    assert agent["error"].startswith("never started"), agent
+    assert agent["end_reason"] == "error"
+    assert [q["status"] for q in task["queue"]] == ["failed"]

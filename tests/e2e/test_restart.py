@@ -47,7 +47,7 @@ def _assert_adopted_whole(second: Server, agent: dict[str, Any], lines_before_ad
     """The agent ended completed under `second`, which wrote lines of its own after the adoption, and
     the store holds every line of its output once, in order."""
     done = second.wait_agent(agent["id"], timeout=60)
-    assert done["status"] == "completed", done
+    assert (done["status"], done["end_reason"]) == ("completed", "completed"), done
     assert done["metadata"]["result"] == "finished after restart"
     assert done["instance_id"] != agent["instance_id"]
     assert f"adopted agent {agent['id']}" in second.log()
@@ -127,7 +127,7 @@ def test_agent_whose_output_is_gone_fails_with_the_reason(make_server, fake_mode
 
     second = make_server(data_dir=first.data_dir)
     done = second.wait_agent(agent["id"], timeout=10)
-    assert done["status"] == "failed"
+    assert (done["status"], done["end_reason"]) == ("failed", "lost")
     assert "restart" in done["error"]
 
 

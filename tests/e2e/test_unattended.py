@@ -20,6 +20,7 @@ def test_turns_budget_stops_a_busy_agent(server: Server, fake_model: fm.FakeAnth
     done = server.wait_agent(agent["id"], timeout=90)
     assert done["status"] == "failed"
     assert done["error"].startswith("budget_exceeded: 4 turns > 3")
+    assert done["end_reason"] == "budget_exceeded"
     assert len(fake_model.requests_for(marker)) <= 5
 
 
@@ -54,7 +55,7 @@ def test_silent_agent_is_flagged_then_killed(make_server, fake_model: fm.FakeAnt
     # flagged again if some output (a retry notice of the CLI) ended the silence in between
     assert flags and set(flags) == {"stalled"}
     done = server.agent(agent["id"])
-    assert done["status"] == "killed"
+    assert (done["status"], done["end_reason"]) == ("killed", "stalled")
     assert "stalled" in done["error"]
     assert {f["name"] for f in done["flags"]} == {"stalled"}
 

@@ -21,6 +21,7 @@ import pytest
 
 from tests.conftest import TEST_PG, ServerFactory, fresh_postgres_database
 from tests.support import fake_anthropic as fm
+from tests.support.forge import forge_result
 from tests.support.receiver import Receiver, verify
 from tests.support.server import Server, free_port
 
@@ -29,6 +30,7 @@ SECRET = "webhook-signing-secret"
 ALLOW_LOOPBACK = {"WEBHOOK_ALLOW_HOSTS": "127.0.0.1"}
 REFUSED_BEFORE_CONNECTING = "refused before connecting"
 NO_ANSWER = "no answer: the connection failed or timed out"
+FORGE_BUDGET_STOP = forge_result("budget_exceeded: 9 turns > 1")
 
 
 @pytest.fixture
@@ -106,6 +108,37 @@ def test_signed_deliveries_of_task_and_agent_changes(
         assert {d["status"] for d in _deliveries(server, hook)} == {"delivered"}
         assert SECRET not in server.client.get("/api/webhooks").text
         assert SECRET not in server.log()
+
+
+def test_only_a_real_budget_stop_sends_agent_budget_exceeded(
+    hook_server: Server, fake_model: fm.FakeAnthropic
+) -> None:
+    server = hook_server
+    with Receiver(secret=SECRET) as receiver:
+        hook = _hook(server, receiver.url, "agent.failed", "agent.budget_exceeded")
+        forger = server.spawn(
+            f"forge {fake_model.scenario([fm.tool('Bash', {'command': FORGE_BUDGET_STOP})])}"
+        )
+        forged = server.wait_agent(forger["id"], timeout=60)
+        assert forged["status"] == "failed", forged
+        assert forged["error"].startswith("budget_exceeded"), forged
+        assert forged["end_reason"] == "error"
+
+        busy = [fm.tool("Bash", {"command": f"echo {i}", "description": "work"}) for i in range(10)]
+        spender = server.spawn(f"loop {fake_model.scenario(busy)}", budget={"turns": 2})
+        spent = server.wait_agent(spender["id"], timeout=90)
+        assert (spent["status"], spent["end_reason"]) == ("failed", "budget_exceeded"), spent
+
+        _until(lambda: len(receiver.received) >= 3)
+        time.sleep(1.0)  # anything more would have come by now: the forged agent's events were stored first
+        sent = sorted((r["json"]["type"], r["json"]["data"]["agent_id"]) for r in receiver.received)
+        expected = [
+            ("agent.budget_exceeded", spent["id"]),
+            ("agent.failed", forged["id"]),
+            ("agent.failed", spent["id"]),
+        ]
+        assert sent == sorted(expected)
+        assert len(_deliveries(server, hook)) == 3
 
 
 def test_failing_receiver_is_retried_and_each_attempt_recorded(

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.api.errors import status_of
 from orchestrator.domain.git_url import check_git_base_url
 from orchestrator.forge import ForgeInputError, PushRejected, Unauthorized
 from orchestrator.forge.mirror import Mirrors
@@ -137,7 +138,7 @@ def test_a_rewritten_branch_is_taken_again_and_a_non_fast_forward_push_is_reject
     assert not pub.pushed("widgets", BRANCH, rewritten)
     with pytest.raises(PushRejected) as caught:
         pub.push("widgets", BRANCH)
-    assert caught.value.status == 409
+    assert status_of(caught.value) == 409
     assert secrets_of(str(caught.value)) == []
 
 

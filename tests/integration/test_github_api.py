@@ -19,7 +19,7 @@ from fastapi import FastAPI
 
 from orchestrator.api import errors
 from orchestrator.api.deps import Authorized
-from orchestrator.api.github import install_error_handlers, router
+from orchestrator.api.github import router
 from orchestrator.forge import GitHubClient
 from orchestrator.forge.mirror import Mirrors
 from orchestrator.forge.publisher import Publisher
@@ -72,7 +72,6 @@ class ThreadedServer:
 def build_app(github: GitHubClient, settings: Settings) -> FastAPI:
     app = FastAPI()
     errors.install(app)
-    install_error_handlers(app)
     app.include_router(router, dependencies=[Authorized])
     app.state.github = github
     publisher = Publisher(

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from orchestrator.api.errors import status_of
 from orchestrator.forge import (
     ForgeError,
     ForgeInputError,
@@ -150,7 +151,7 @@ def test_other_validation_errors_are_not_mistaken_for_an_existing_pr(
 ) -> None:
     with pytest.raises(ForgeError) as caught:
         client.create_pull("widgets", head="develop", title="Nothing")
-    assert caught.value.status == 422
+    assert status_of(caught.value) == 422
     assert "No commits between develop and develop" in str(caught.value)
 
 
@@ -189,7 +190,7 @@ def test_not_mergeable_says_why(
     seeded = fake.add_pull(repo, "task/6-conflict", **setup)
     with pytest.raises(NotMergeable) as caught:
         client.merge_pull("widgets", seeded.number)
-    assert caught.value.status == 409
+    assert status_of(caught.value) == 409
     assert "Pull Request is not mergeable" in str(caught.value)
     assert why in str(caught.value)
 
@@ -294,7 +295,7 @@ def test_a_rate_limit_beyond_the_bound_raises_with_when_to_retry(
     assert time.monotonic() - started < 2
     assert 3500 < caught.value.retry_after <= 3601
     assert caught.value.retry_at > datetime.now(UTC)
-    assert caught.value.status == 503
+    assert status_of(caught.value) == 503
     assert "retry in" in str(caught.value)
 
 
@@ -312,7 +313,7 @@ def test_a_wrong_token_is_unauthorized(fake: FakeGitHub, repo: FakeRepo) -> None
     wrong = "ghp_WrongToken0123456789abcdefABCDEF01"
     with GitHubClient(fake.api_url, wrong, OWNER) as github, pytest.raises(Unauthorized) as caught:
         github.repo("widgets")
-    assert caught.value.status == 401
+    assert status_of(caught.value) == 401
     assert "Bad credentials" in str(caught.value)
     assert wrong not in str(caught.value)
 
@@ -320,7 +321,7 @@ def test_a_wrong_token_is_unauthorized(fake: FakeGitHub, repo: FakeRepo) -> None
 def test_an_unknown_repository_is_not_found(repo: FakeRepo, client: GitHubClient) -> None:
     with pytest.raises(NotFound, match="repository acme/nothing") as caught:
         client.repo("nothing")
-    assert caught.value.status == 404
+    assert status_of(caught.value) == 404
 
 
 def test_server_errors_and_refused_connections_are_unavailable(
@@ -335,7 +336,7 @@ def test_server_errors_and_refused_connections_are_unavailable(
     github = GitHubClient(f"http://127.0.0.1:{port}", fake.token, OWNER)
     with github, pytest.raises(ForgeUnavailable, match="unreachable") as caught:
         github.repo("widgets")
-    assert caught.value.status == 503
+    assert status_of(caught.value) == 503
 
 
 @pytest.mark.parametrize(
@@ -347,7 +348,7 @@ def test_bad_repository_names_are_refused_before_any_request(
     with pytest.raises(ForgeInputError) as caught:
         client.repo(name)
     assert caught.value.field == "repo"
-    assert caught.value.status == 422
+    assert status_of(caught.value) == 422
     assert fake.requests == []
 
 

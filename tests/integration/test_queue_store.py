@@ -16,6 +16,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from orchestrator.domain.types import TaskStatus
 from orchestrator.store.db import Database
+from orchestrator.store.memory import MemoryQueueStore, MemoryStore, MemoryTaskStore
 from orchestrator.store.queue import QueueConflict, QueueNotFound, QueueStore
 from orchestrator.store.tasks import TaskStore
 from tests.conftest import TEST_PG
@@ -154,6 +155,7 @@ def test_an_item_claimed_before_a_crash_goes_back_to_the_queue(tmp_path: Path) -
     from orchestrator.agents.manager import AgentManager
     from orchestrator.domain.redact import Redactor
     from orchestrator.queue.processor import QueueProcessor
+    from orchestrator.queue.runners import DirectRunner
     from orchestrator.runtimes.host import HostRuntime
     from orchestrator.settings import Settings
     from orchestrator.store.agents import AgentStore
@@ -176,7 +178,7 @@ def test_an_item_claimed_before_a_crash_goes_back_to_the_queue(tmp_path: Path) -
         Redactor(),
         "me",
     )
-    processor = QueueProcessor(queue, tasks, agents, manager, "me", enabled=True)
+    processor = QueueProcessor(queue, DirectRunner(queue, tasks, agents, manager), "me", enabled=True)
     assert processor.recover(lambda owner: owner != "me") == {"requeued": 1, "ended": 0, "following": 0}
     assert tasks.get("t0")["status"] == TaskStatus.QUEUED  # type: ignore[index]
     again = queue.claim_next("me", _agent_ids)
@@ -189,14 +191,17 @@ class QueueMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self._dir = tempfile.TemporaryDirectory()
-        db = _db(Path(self._dir.name) / "q.db")
-        self.tasks, self.queue = TaskStore(db), QueueStore(db)
+        self.tasks, self.queue = self.stores()
         self.known: list[str] = []
         self.queued: list[str] = []
         self.processing: dict[int, str] = {}
         self.finished: dict[str, bool] = {}
         self.max_concurrent = 1
         self.paused = False
+
+    def stores(self) -> tuple[TaskStore | MemoryTaskStore, QueueStore | MemoryQueueStore]:
+        db = _db(Path(self._dir.name) / "q.db")
+        return TaskStore(db), QueueStore(db)
 
     def teardown(self) -> None:
         self._dir.cleanup()
@@ -272,6 +277,18 @@ class QueueMachine(RuleBasedStateMachine):
 
 QueueMachine.TestCase.settings = hsettings(max_examples=40, stateful_step_count=30, deadline=None)
 TestQueueMachine = QueueMachine.TestCase
+
+
+class MemoryQueueMachine(QueueMachine):
+    """The same random sequences against the in-memory stores the unit tests use."""
+
+    def stores(self) -> tuple[TaskStore | MemoryTaskStore, QueueStore | MemoryQueueStore]:
+        memory = MemoryStore()
+        return memory.tasks, memory.queue
+
+
+MemoryQueueMachine.TestCase.settings = hsettings(max_examples=60, stateful_step_count=30, deadline=None)
+TestMemoryQueueMachine = MemoryQueueMachine.TestCase
 
 
 def test_a_runnable_item_behind_hundreds_of_waiting_ones_starts(tmp_path: Path) -> None:

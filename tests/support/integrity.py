@@ -33,6 +33,14 @@ CHECKS: list[tuple[str, str]] = [
         f"SELECT id, status FROM agents WHERE status IN {_in(TERMINAL)} AND completed_at IS NULL",
     ),
     (
+        "ended agent without an end reason",
+        f"SELECT id, status FROM agents WHERE status IN {_in(TERMINAL)} AND end_reason IS NULL",
+    ),
+    (
+        "active agent with an end reason",
+        f"SELECT id, status, end_reason FROM agents WHERE status IN {_in(ACTIVE)} AND end_reason IS NOT NULL",
+    ),
+    (
         "running agent without started_at or process",
         "SELECT id FROM agents WHERE status = 'running' AND (started_at IS NULL OR container_id IS NULL)",
     ),

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from orchestrator.domain.ids import is_agent_id, new_agent_id
+from orchestrator.domain.lifecycles import AGENTS
 from orchestrator.domain.redact import MARK, Redactor
-from orchestrator.domain.transitions import agent_may_move
 from orchestrator.domain.types import TERMINAL_AGENT_STATUSES, AgentStatus, AgentType
 
 
@@ -21,12 +21,12 @@ def test_agent_ids_look_like_type_and_eight_hex() -> None:
 def test_statuses_never_move_backwards() -> None:
     order = {AgentStatus.STARTING: 0, AgentStatus.RUNNING: 1}
     for a, b in itertools.product(AgentStatus, repeat=2):
-        if agent_may_move(a, b):
+        if AGENTS.may_move(a, b):
             assert a not in TERMINAL_AGENT_STATUSES
             assert order.get(b, 2) > order[a]
-    assert agent_may_move(AgentStatus.STARTING, AgentStatus.RUNNING)
-    assert not agent_may_move(AgentStatus.COMPLETED, AgentStatus.RUNNING)
-    assert not agent_may_move(AgentStatus.KILLED, AgentStatus.COMPLETED)
+    assert AGENTS.may_move(AgentStatus.STARTING, AgentStatus.RUNNING)
+    assert not AGENTS.may_move(AgentStatus.COMPLETED, AgentStatus.RUNNING)
+    assert not AGENTS.may_move(AgentStatus.KILLED, AgentStatus.COMPLETED)
 
 
 def test_redactor_hides_known_secrets_and_secret_shapes() -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from orchestrator.agents.log_writer import LogWriter
 from orchestrator.agents.output_tail import OutputTail
+from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.outcome import Ending, Verdict, judge_run
 from orchestrator.domain.watchdog import Flag, Watchdog
 from orchestrator.runtimes.base import RunHandle
@@ -46,7 +47,6 @@ class Supervisor:
         self._watchdog = watchdog
         self._on_flag = on_flag
         self._last_output = time.time()
-        self.stopped_for: str | None = None
         self.handle = handle
         self.tail = tail
         self._writer = writer
@@ -59,9 +59,9 @@ class Supervisor:
         self._ending = Ending()
         self.done = asyncio.Event()
 
-    def stop(self, by: str) -> None:
+    def stop(self, by: str, reason: EndReason = EndReason.KILLED) -> None:
         if self._ending == Ending():
-            self._ending = Ending(killed_by=by)
+            self._ending = Ending(killed_by=by, killed_for=reason)
         self._stop_requested.set()
 
     async def run(self) -> None:
@@ -110,11 +110,12 @@ class Supervisor:
                 if self._on_flag is not None:
                     self._on_flag(decision)
             else:
-                self.stopped_for = decision.kind
-                if decision.kind == "budget":
+                if decision.end_reason is EndReason.BUDGET_EXCEEDED:
                     self._ending = Ending(budget_exceeded=decision.reason)
                 else:
-                    self._ending = Ending(killed_by=f"the watchdog: {decision.reason}")
+                    self._ending = Ending(
+                        killed_by=f"the watchdog: {decision.reason}", killed_for=decision.end_reason
+                    )
                 return True
         return False
 

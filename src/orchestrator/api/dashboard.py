@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from orchestrator.api.deps import get_services
 from orchestrator.api.guard import DASHBOARD_TOKEN_PATH, HostPolicy, dashboard_token_refusal
+from orchestrator.errors import Forbidden, NotFound
 from orchestrator.runtimes.factory import agents_filtered
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
@@ -54,7 +55,7 @@ ASSETS = _assets()
 def page() -> FileResponse:
     index = ASSETS.get("index.html")
     if index is None:
-        raise HTTPException(404, "the dashboard is not installed")
+        raise NotFound("the dashboard is not installed")
     return FileResponse(index, media_type=_TYPES[".html"], headers=_PAGE_HEADERS)
 
 
@@ -62,7 +63,7 @@ def page() -> FileResponse:
 def asset(name: str) -> FileResponse:
     path = ASSETS.get(name)
     if path is None:
-        raise HTTPException(404, f"no such file: {name}")
+        raise NotFound(f"no such file: {name}")
     return FileResponse(path, media_type=_TYPES[path.suffix], headers=_HEADERS)
 
 
@@ -70,11 +71,10 @@ def asset(name: str) -> FileResponse:
 def generated_token(request: Request) -> JSONResponse:
     """The generated API token, for the dashboard's own page; refused to anything else."""
     if not request.app.state.token_generated:
-        raise HTTPException(404, "this service's API token was set by its operator: type it in")
+        raise NotFound("this service's API token was set by its operator: type it in")
     if not agents_filtered(get_services(request).runtime):
         # an agent that shares the host's network could ask here as well as the page can
-        raise HTTPException(
-            403,
+        raise Forbidden(
             "agents on this service share the host's network, so the token is not handed out here: "
             "type it in (it is in the api-token file of the service's data directory)",
         )
@@ -87,7 +87,7 @@ def generated_token(request: Request) -> JSONResponse:
         peer=request.client.host if request.client else None,
     )
     if refusal:
-        raise HTTPException(403, refusal)
+        raise Forbidden(refusal)
     return JSONResponse(
         {"token": get_services(request).settings.api_token},
         headers={**_HEADERS, "Cache-Control": "no-store", "Cross-Origin-Resource-Policy": "same-origin"},

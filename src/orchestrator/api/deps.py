@@ -1,13 +1,21 @@
-"""Dependencies of the routers: the services built by the app, and the API token check."""
+"""Dependencies of the routers: the services built by the app, the API token check, and the services
+that hold the rules of each group of routes."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, Request
 
-from orchestrator.api.guard import bearer_matches
+from orchestrator.agents.live_log import LiveLog
+from orchestrator.agents.service import AgentRequests
+from orchestrator.api.guard import WRONG_TOKEN, bearer_matches
+from orchestrator.errors import Unauthorized
 from orchestrator.services import Services
+from orchestrator.tasks.queue_control import QueueControl
+from orchestrator.tasks.service import TaskService
+from orchestrator.webhooks.registry import WebhookRegistry
+from orchestrator.workflow.event_service import EventService
 
 
 def get_services(request: Request) -> Services:
@@ -25,11 +33,39 @@ def is_authorized(request: Request) -> bool:
 def require_token(request: Request) -> None:
     """The routers' own check, behind the one the guard middleware makes before the body is read."""
     if not is_authorized(request):
-        raise HTTPException(
-            401,
-            "missing or wrong API token: send Authorization: Bearer <token>",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise Unauthorized(WRONG_TOKEN, challenge="Bearer")
 
 
 Authorized = Depends(require_token)
+
+
+def task_service(services: ServicesDep) -> TaskService:
+    return TaskService(services.task_store)
+
+
+def queue_control(services: ServicesDep) -> QueueControl:
+    return QueueControl(services.queue_store, services.queue.wake)
+
+
+def agent_requests(services: ServicesDep) -> AgentRequests:
+    return AgentRequests(services.agent_store, services.task_store, services.agents, services.spawn_rate)
+
+
+def live_log(services: ServicesDep) -> LiveLog:
+    return LiveLog(services.log_store, services.agent_store, services.bus, services.agents.supervises)
+
+
+def webhook_registry(services: ServicesDep) -> WebhookRegistry:
+    return WebhookRegistry(services.webhook_store, services.settings.webhook_policy)
+
+
+def event_service(services: ServicesDep) -> EventService:
+    return EventService(services.event_store, services.task_store, services.events.wake)
+
+
+TasksDep = Annotated[TaskService, Depends(task_service)]
+QueueDep = Annotated[QueueControl, Depends(queue_control)]
+AgentsDep = Annotated[AgentRequests, Depends(agent_requests)]
+LiveLogDep = Annotated[LiveLog, Depends(live_log)]
+WebhooksDep = Annotated[WebhookRegistry, Depends(webhook_registry)]
+EventsDep = Annotated[EventService, Depends(event_service)]

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import math
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Path, Query, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Body, Depends, Path, Query, Request, Response
 
-from orchestrator.api.errors import ERROR_RESPONSES
-from orchestrator.forge.errors import ForgeError, ForgeUnavailable, RateLimited
+from orchestrator.api.errors import GITHUB_RESPONSES
+from orchestrator.errors import Unavailable
 from orchestrator.forge.github import GitHubClient
 from orchestrator.forge.models import (
     CloneUrl,
@@ -27,33 +25,15 @@ from orchestrator.forge.models import (
     RepoInfo,
     TokenStatus,
 )
-from orchestrator.forge.names import check_branch, head_spec, workspace_path
-from orchestrator.forge.publisher import Publisher
-from orchestrator.models import ErrorBody
-from orchestrator.settings import Settings
+from orchestrator.forge.requests import GitHubRequests
 
-GITHUB_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **ERROR_RESPONSES,
-    403: {"model": ErrorBody, "description": "Refused by GitHub"},
-    410: {"model": ErrorBody, "description": "Authenticated clone URLs and ensure-remote were removed"},
-    502: {"model": ErrorBody, "description": "GitHub answered with an unexpected status"},
-}
 router = APIRouter(prefix="/api/github", tags=["github"], responses=GITHUB_RESPONSES)
-
-AUTHENTICATED_URL_GONE = (
-    "authenticated clone URLs are no longer given: they carried the GitHub token to any API client. "
-    "Clone with your own credentials; the service pushes task branches itself"
-)
-ENSURE_REMOTE_GONE = (
-    "ensure-remote is gone: the service never uses a workspace's remotes (agents can change them); "
-    "it pushes from its own mirror to GITHUB_GIT_URL/<owner>/<repo>.git"
-)
 
 
 def get_github(request: Request) -> GitHubClient:
     client: GitHubClient | None = getattr(request.app.state, "github", None)
     if client is None:
-        raise HTTPException(503, "the GitHub client is not set up", headers={"Retry-After": "5"})
+        raise Unavailable("the GitHub client is not set up", retry_after=5)
     return client
 
 
@@ -61,9 +41,12 @@ GitHubDep = Annotated[GitHubClient, Depends(get_github)]
 PullNumber = Annotated[int, Path(ge=1, le=2**31)]
 
 
-def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.services.settings
-    return settings
+def github_requests(request: Request, github: GitHubDep) -> GitHubRequests:
+    services = request.app.state.services
+    return GitHubRequests(github, services.publisher, services.settings.resolved_workspaces_dir)
+
+
+RequestsDep = Annotated[GitHubRequests, Depends(github_requests)]
 
 
 @router.get("/status", response_model=TokenStatus)
@@ -83,22 +66,15 @@ def repo_info(repo: str, github: GitHubDep) -> RepoInfo:
 
 
 @router.get("/clone-url/{repo:path}", response_model=CloneUrl)
-def clone_url(repo: str, github: GitHubDep, authenticated: bool = False) -> CloneUrl:
-    ref = github.ref(repo)
-    if authenticated:
-        raise HTTPException(410, AUTHENTICATED_URL_GONE)
-    return CloneUrl(repo=ref.full_name, url=github.clone_url(repo), authenticated=False)
+def clone_url(repo: str, requests: RequestsDep, authenticated: bool = False) -> CloneUrl:
+    return requests.clone_url(repo, authenticated=authenticated)
 
 
 @router.post("/push", response_model=PushResult)
-def push(body: PushBody, request: Request, github: GitHubDep) -> PushResult:
+def push(body: PushBody, requests: RequestsDep) -> PushResult:
     """The branch of a workspace is taken into the service's mirror (no git runs in the workspace) and
     pushed from there to GITHUB_GIT_URL/<owner>/<repo>.git."""
-    github.ref(body.repo)
-    check_branch(body.branch)
-    path = workspace_path(_settings(request).resolved_workspaces_dir, body.path)
-    publisher: Publisher = request.app.state.services.publisher
-    return publisher.take_and_push(body.repo, path, body.branch)
+    return requests.push(body.repo, body.path, body.branch)
 
 
 @router.post(
@@ -142,37 +118,14 @@ def merge_pull(
 @router.get("/prs/{repo:path}", response_model=list[PullRequest])
 def list_pulls(
     repo: str,
-    github: GitHubDep,
+    requests: RequestsDep,
     state: PullState = "open",
     head: Annotated[str | None, Query(max_length=300)] = None,
     base: Annotated[str | None, Query(max_length=255)] = None,
 ) -> list[PullRequest]:
-    if head is not None:
-        head_spec(head, github.ref(repo).owner)
-    return github.list_pulls(repo, state=state, head=head, base=base)
+    return requests.list_pulls(repo, state, head, base)
 
 
 @router.post("/ensure-remote/{repo:path}", response_model=RemoteResult)
-def ensure_remote(repo: str, body: EnsureRemoteBody, request: Request, github: GitHubDep) -> RemoteResult:
-    github.ref(repo)
-    workspace_path(_settings(request).resolved_workspaces_dir, body.path)
-    raise HTTPException(410, ENSURE_REMOTE_GONE)
-
-
-def _answer(request: Request, exc: ForgeError) -> JSONResponse:
-    client: GitHubClient | None = getattr(request.app.state, "github", None)
-    detail = client.redact(exc.message) if client is not None else exc.message
-    content: dict[str, Any] = {"detail": detail}
-    headers = {}
-    if isinstance(exc, ForgeUnavailable):
-        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
-        content["retry_after"] = exc.retry_after
-    if isinstance(exc, RateLimited):
-        content["retry_at"] = exc.retry_at.isoformat()
-    return JSONResponse(content, status_code=exc.status, headers=headers)
-
-
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ForgeError)
-    async def _forge_error(request: Request, exc: ForgeError) -> JSONResponse:
-        return _answer(request, exc)
+def ensure_remote(repo: str, body: EnsureRemoteBody, requests: RequestsDep) -> RemoteResult:
+    requests.ensure_remote(repo, body.path)

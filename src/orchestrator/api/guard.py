@@ -8,16 +8,16 @@ announced or it is streamed in chunks."""
 from __future__ import annotations
 
 import ipaddress
-import json
 import secrets
-from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orchestrator.api.errors import send_refusal
 from orchestrator.domain.hosts import is_loopback_host
+from orchestrator.errors import BadRequest, Forbidden, Misdirected, TooLarge, Unauthorized
 from orchestrator.settings import Settings
 
 STATE_CHANGING = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -27,6 +27,7 @@ DASHBOARD_TOKEN_PATH = "/api/dashboard/token"  # noqa: S105 (a path)
 # Open without the token: the dashboard's page and assets (no data) and the minimal health check.
 OPEN_PATHS = frozenset({"/", "/api/health", DASHBOARD_TOKEN_PATH})
 OPEN_PREFIXES = ("/static/",)
+WRONG_TOKEN = "missing or wrong API token: send Authorization: Bearer <token>"  # noqa: S105 (a message)
 
 
 def split_host(value: str) -> tuple[str, int | None] | None:
@@ -138,9 +139,6 @@ def dashboard_token_refusal(
     return None
 
 
-
-
-
 def bearer_matches(header: str | None, token: str | None) -> bool:
     if not token:
         return True
@@ -178,37 +176,34 @@ class Guard:
         host = headers.get("host")
         if not self.hosts.allows(host):
             shown = (host or "")[:200]
-            await answer(
+            await send_refusal(
                 send,
-                421,
-                f"this service does not answer to Host {shown!r}; "
-                "add the name to ALLOWED_HOSTS if it is really this service's",
+                Misdirected(
+                    f"this service does not answer to Host {shown!r}; "
+                    "add the name to ALLOWED_HOSTS if it is really this service's"
+                ),
             )
             return
         method = scope["method"]
         refusal = cross_site_refusal(method, host or "", headers.get("origin"), headers.get("sec-fetch-site"))
         if refusal:
-            await answer(send, 403, refusal)
+            await send_refusal(send, Forbidden(refusal))
             return
         if not is_open(scope["path"]) and not bearer_matches(headers.get("authorization"), self.token):
-            await answer(
-                send,
-                401,
-                "missing or wrong API token: send Authorization: Bearer <token>",
-                [(b"www-authenticate", b"Bearer")],
-            )
+            await send_refusal(send, Unauthorized(WRONG_TOKEN, challenge="Bearer"))
             return
         if "content-length" in headers or "transfer-encoding" in headers:
             try:
                 receive = await self._bounded(headers, receive)
             except BodyTooLarge:
                 # the connection stays open: the server drops the rest unread, the client gets the answer
-                await answer(
-                    send, 413, f"request body over the limit of {self.max_body} bytes (API_MAX_BODY_BYTES)"
+                await send_refusal(
+                    send,
+                    TooLarge(f"request body over the limit of {self.max_body} bytes (API_MAX_BODY_BYTES)"),
                 )
                 return
             except ValueError:
-                await answer(send, 400, "Content-Length: not a byte count")
+                await send_refusal(send, BadRequest("Content-Length: not a byte count"))
                 return
         await self.app(scope, receive, send)
 
@@ -242,21 +237,3 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
         return await receive()
 
     return replayed
-
-
-async def answer(send: Send, status: int, detail: str, extra: Iterable[tuple[bytes, bytes]] = ()) -> None:
-    body = json.dumps({"detail": detail}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(body)).encode()),
-                (b"cache-control", b"no-store"),
-                (b"x-content-type-options", b"nosniff"),
-                *extra,
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})

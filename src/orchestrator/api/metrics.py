@@ -6,9 +6,9 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 
-from orchestrator.api.errors import ERROR_RESPONSES
+from orchestrator.api.errors import METRICS_RESPONSES
 
-router = APIRouter(tags=["metrics"], responses={code: ERROR_RESPONSES[code] for code in (401, 503)})
+router = APIRouter(tags=["metrics"], responses=METRICS_RESPONSES)
 
 
 def registry_of(request: Request) -> CollectorRegistry:

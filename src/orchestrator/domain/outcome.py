@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.stream_json import RunSummary
 from orchestrator.domain.types import AgentStatus
 
@@ -15,14 +16,19 @@ class Ending:
 
     timed_out_after: float | None = None
     killed_by: str | None = None
+    killed_for: EndReason = EndReason.KILLED
     budget_exceeded: str | None = None
 
 
 @dataclass(frozen=True)
 class Verdict:
-    status: AgentStatus
+    reason: EndReason
     error: str | None
     reset_at: float | None = None
+
+    @property
+    def status(self) -> AgentStatus:
+        return self.reason.status
 
 
 _RESET_EPOCH = re.compile(r"\|(\d{10})\b")
@@ -37,19 +43,19 @@ def rate_limit_of(summary: RunSummary) -> Verdict | None:
         return None
     found = _RESET_EPOCH.search(text)
     reset_at = float(found.group(1)) if found else None
-    return Verdict(AgentStatus.RATE_LIMITED, f"rate_limited: {text[:500]}", reset_at)
+    return Verdict(EndReason.RATE_LIMITED, f"rate_limited: {text[:500]}", reset_at)
 
 
 def judge_run(exit_code: int | None, summary: RunSummary, ending: Ending, last_stderr: str = "") -> Verdict:
     if ending.timed_out_after is not None:
-        return Verdict(AgentStatus.TIMEOUT, f"timed out after {ending.timed_out_after:g} s")
+        return Verdict(EndReason.TIMEOUT, f"timed out after {ending.timed_out_after:g} s")
     if ending.budget_exceeded is not None:
-        return Verdict(AgentStatus.FAILED, ending.budget_exceeded)
+        return Verdict(EndReason.BUDGET_EXCEEDED, ending.budget_exceeded)
     if ending.killed_by is not None:
-        return Verdict(AgentStatus.KILLED, f"killed by {ending.killed_by}")
+        return Verdict(ending.killed_for, f"killed by {ending.killed_by}")
     if not summary.result_seen:
         detail = f": {last_stderr.strip()[:500]}" if last_stderr.strip() else ""
-        return Verdict(AgentStatus.FAILED, f"ended without a result line (exit code {exit_code}){detail}")
+        return Verdict(EndReason.NO_RESULT, f"ended without a result line (exit code {exit_code}){detail}")
     limited = rate_limit_of(summary) if summary.result_seen else None
     if limited is not None:
         return limited
@@ -57,7 +63,7 @@ def judge_run(exit_code: int | None, summary: RunSummary, ending: Ending, last_s
         reason = summary.result_text or summary.terminal_reason or "the run reported an error"
         if summary.api_error_status is not None:
             reason = f"API error {summary.api_error_status}: {reason}"
-        return Verdict(AgentStatus.FAILED, reason[:2000])
+        return Verdict(EndReason.ERROR, reason[:2000])
     if exit_code not in (0, None):
-        return Verdict(AgentStatus.FAILED, f"exit code {exit_code} after a successful result")
-    return Verdict(AgentStatus.COMPLETED, None)
+        return Verdict(EndReason.EXIT_CODE, f"exit code {exit_code} after a successful result")
+    return Verdict(EndReason.COMPLETED, None)

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from orchestrator.errors import Invalid
+
 MAX_CONCURRENT_LIMIT = 100
 
 
@@ -27,7 +29,7 @@ class QueueSettings:
         }
 
 
-class SettingError(ValueError):
+class SettingError(Invalid, ValueError):
     """A setting that does not exist or a value it cannot take; the message names it."""
 
 

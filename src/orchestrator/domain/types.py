@@ -52,6 +52,12 @@ class QueueItemStatus(StrEnum):
     FAILED = "failed"
 
 
+class DeliveryStatus(StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
 class LogStream(StrEnum):
     STDOUT = "stdout"
     STDERR = "stderr"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.stream_json import RunSummary
 
 StallAction = Literal["flag", "kill", "kill_resume"]
@@ -58,6 +59,17 @@ class Flag:
 class Stop:
     kind: Literal["budget", "stalled", "looping"]
     reason: str
+
+    @property
+    def end_reason(self) -> EndReason:
+        return _END_REASONS[self.kind]
+
+
+_END_REASONS = {
+    "budget": EndReason.BUDGET_EXCEEDED,
+    "stalled": EndReason.STALLED,
+    "looping": EndReason.LOOPING,
+}
 
 
 Decision = Flag | Stop

@@ -2,7 +2,9 @@
 
 from orchestrator.forge.errors import (
     Conflict,
+    Forbidden,
     ForgeError,
+    ForgeFailed,
     ForgeInputError,
     ForgeUnavailable,
     GitError,
@@ -20,7 +22,9 @@ from orchestrator.forge.names import RepoRef, repo_ref, workspace_path
 
 __all__ = [
     "Conflict",
+    "Forbidden",
     "ForgeError",
+    "ForgeFailed",
     "ForgeInputError",
     "ForgeUnavailable",
     "GitError",

@@ -1,52 +1,47 @@
-"""One exception hierarchy for GitHub and git: a message safe to show, and the HTTP status it answers."""
+"""GitHub and git failures, each of a kind of the service's errors; the message never carries a token."""
 
 from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
 
-
-class ForgeError(Exception):
-    """Base of every GitHub and git failure; the message never carries a token."""
-
-    status: int = 502
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        if status is not None:
-            self.status = status
-
-    def __str__(self) -> str:
-        return self.message
+from orchestrator import errors
 
 
-class ForgeInputError(ForgeError, ValueError):
+class ForgeError(errors.ServiceError):
+    """Base of every GitHub and git failure."""
+
+
+class ForgeFailed(ForgeError, errors.Upstream):
+    """GitHub or git failed, or answered what it should not."""
+
+
+class ForgeInputError(ForgeError, errors.Invalid, ValueError):
     """A repository, branch or path name from a request that is not acceptable."""
-
-    status = 422
 
     def __init__(self, field: str, message: str) -> None:
         super().__init__(f"{field}: {message}")
         self.field = field
 
 
-class NotConfigured(ForgeError):
-    status = 409
+class NotConfigured(ForgeError, errors.Conflict):
+    pass
 
 
-class NotFound(ForgeError):
-    status = 404
+class NotFound(ForgeError, errors.NotFound):
+    pass
 
 
-class Unauthorized(ForgeError):
-    """GitHub refused the token (401) or its access (403)."""
-
-    status = 401
+class Unauthorized(ForgeError, errors.Unauthorized):
+    """GitHub refused the token."""
 
 
-class Conflict(ForgeError):
-    status = 409
+class Forbidden(Unauthorized, errors.Forbidden):
+    """GitHub refused the token access to what was asked."""
+
+
+class Conflict(ForgeError, errors.Conflict):
+    pass
 
 
 class NotMergeable(Conflict):
@@ -59,18 +54,16 @@ class PushRejected(Conflict):
     pass
 
 
-class ValidationFailed(ForgeError):
-    status = 422
-
+class ValidationFailed(ForgeError, errors.Invalid):
     def __init__(self, message: str, *, errors: list[str] | None = None) -> None:
         super().__init__(message)
         self.errors = errors or []
 
 
-class ForgeUnavailable(ForgeError):
+class ForgeUnavailable(ForgeError, errors.Unavailable):
     """GitHub or the git remote cannot answer now (5xx, connection refused, timeout)."""
 
-    status = 503
+    retry_after: float
 
     def __init__(self, message: str, *, retry_after: float = 5.0) -> None:
         super().__init__(message)
@@ -86,5 +79,5 @@ class RateLimited(ForgeUnavailable):
         self.retry_at = datetime.fromtimestamp(start + retry_after, tz=UTC)
 
 
-class GitError(ForgeError):
-    status = 502
+class GitError(ForgeFailed):
+    pass

@@ -16,7 +16,9 @@ from orchestrator.domain.redact import Redactor
 from orchestrator.forge import parse
 from orchestrator.forge.errors import (
     Conflict,
+    Forbidden,
     ForgeError,
+    ForgeFailed,
     ForgeUnavailable,
     NotFound,
     NotMergeable,
@@ -223,7 +225,7 @@ class GitHubClient:
                 return pulls
             response = self._send("GET", self._same_origin(next_url), what=what)
             pulls.extend(parse.pull_requests(parse.json_of(response)))
-        raise ForgeError(f"{what}: more than {MAX_PAGES} pages", status=502)
+        raise ForgeFailed(f"{what}: more than {MAX_PAGES} pages")
 
     def _send(
         self,
@@ -265,16 +267,16 @@ class GitHubClient:
                 return Unauthorized(f"GitHub needs a token for {what}: set GITHUB_TOKEN ({message})")
             return Unauthorized(f"GitHub rejected the token for {what}: {message}")
         if status == 403:
-            return Unauthorized(f"GitHub refused access to {what}: {message}", status=403)
+            return Forbidden(f"GitHub refused access to {what}: {message}")
         if status == 404:
             return NotFound(f"{what} not found on GitHub, or the token cannot see it ({message})")
         if status in (405, 409):
-            return Conflict(f"GitHub refused {what}: {message}", status=409)
+            return Conflict(f"GitHub refused {what}: {message}")
         if status == 422:
             return ValidationFailed(f"GitHub refused {what}: {message}", errors=[message])
         if status >= 500:
             return ForgeUnavailable(f"GitHub answered {status} for {what}: {message}")
-        return ForgeError(f"GitHub answered {status} for {what}: {message}")
+        return ForgeFailed(f"GitHub answered {status} for {what}: {message}")
 
     def _not_mergeable(self, repo: str, number: int, exc: Conflict) -> NotMergeable:
         why = None
@@ -287,7 +289,7 @@ class GitHubClient:
         """A pagination link, checked to point at our API so the token goes nowhere else."""
         given, ours = urlsplit(url), urlsplit(self.api_url)
         if (given.scheme, given.netloc) != (ours.scheme, ours.netloc):
-            raise ForgeError(f"GitHub's pagination link leaves {self.api_url}; not followed", status=502)
+            raise ForgeFailed(f"GitHub's pagination link leaves {self.api_url}; not followed")
         return url
 
 

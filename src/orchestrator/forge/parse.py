@@ -9,12 +9,12 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 from pydantic import ValidationError
 
-from orchestrator.forge.errors import ForgeError
+from orchestrator.forge.errors import ForgeFailed
 from orchestrator.forge.models import BranchRef, PullRequest, RateLimit, RepoInfo
 
 
-class BadAnswer(ForgeError):
-    status = 502
+class BadAnswer(ForgeFailed):
+    pass
 
 
 def json_of(response: httpx.Response) -> Any:

@@ -10,11 +10,13 @@ from typing import Any
 from sqlalchemy import RowMapping, and_, func, insert, select, update
 
 from orchestrator.clock import utc_now
-from orchestrator.domain.transitions import agent_sources_for
+from orchestrator.domain.end_reasons import EndReason
+from orchestrator.domain.lifecycles import AGENTS
 from orchestrator.domain.types import ACTIVE_AGENT_STATUSES, AgentStatus
 from orchestrator.store.db import Database
+from orchestrator.store.moves import move
+from orchestrator.store.outbox import enqueue
 from orchestrator.store.tables import agents
-from orchestrator.store.webhooks import enqueue
 
 AgentRow = dict[str, Any]
 
@@ -31,8 +33,9 @@ class AgentStore:
         self._db = db
 
     def insert(self, row: Mapping[str, Any]) -> AgentRow:
+        """A new agent, always in its lifecycle's first status."""
         now = utc_now()
-        values = {"created_at": now, "updated_at": now, **row}
+        values = {"created_at": now, "updated_at": now, **row, "status": AGENTS.initial.value}
         with self._db.write() as conn:
             conn.execute(insert(agents).values(**values))
         found = self.get(values["id"])
@@ -47,24 +50,20 @@ class AgentStore:
     def move(self, agent_id: str, target: AgentStatus, *, owner: str | None = None, **fields: Any) -> bool:
         """Moves the agent to `target` only from a status that may precede it (and, given an owner, only
         while that instance owns it); False if refused."""
-        sources = [s.value for s in agent_sources_for(target)]
-        values = {**fields, "status": target.value, "updated_at": utc_now()}
-        if "metadata" in values and not isinstance(values["metadata"], str | None):
-            values["metadata"] = json.dumps(values["metadata"])
+        if "metadata" in fields and not isinstance(fields["metadata"], str | None):
+            fields["metadata"] = json.dumps(fields["metadata"])
+        owned = () if owner is None else (agents.c.instance_id == owner,)
         with self._db.write() as conn:
-            query = update(agents).where(and_(agents.c.id == agent_id, agents.c.status.in_(sources)))
-            if owner is not None:
-                query = query.where(agents.c.instance_id == owner)
-            result = conn.execute(query.values(**values))
-            if result.rowcount == 1 and target.is_terminal:
-                error = values.get("error")
+            moved = move(conn, AGENTS, agent_id, target, where=owned, **fields)
+            error = fields.get("error")
+            if moved and target.is_terminal and fields.get("end_reason") == EndReason.BUDGET_EXCEEDED:
                 payload = {"agent_id": agent_id, "status": target.value, "error": error}
-                enqueue(conn, f"agent.{target.value}", payload)
-                if str(error or "").startswith("budget_exceeded"):
-                    enqueue(conn, "agent.budget_exceeded", payload)
-        return result.rowcount == 1
+                enqueue(conn, "agent.budget_exceeded", payload)
+        return moved
 
     def update_fields(self, agent_id: str, **fields: Any) -> None:
+        if "status" in fields:
+            raise ValueError("an agent's status changes by move()")
         with self._db.write() as conn:
             conn.execute(update(agents).where(agents.c.id == agent_id).values(**fields, updated_at=utc_now()))
 

@@ -15,6 +15,8 @@ from sqlalchemy import Connection, Engine, Table, create_engine, event, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from orchestrator.errors import Unavailable
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # A PostgreSQL session left this long inside a transaction (its instance frozen or cut off mid-write) is
@@ -22,12 +24,23 @@ SQLITE_BUSY_TIMEOUT_MS = 10_000
 PG_IDLE_IN_TRANSACTION_MS = 5_000
 
 
-class StoreError(Exception):
+class StoreError(Unavailable):
     """The database could not do what was asked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retry_after=1)
+
+    @property
+    def detail(self) -> str:
+        return f"database error: {self.message}"
 
 
 class StoreUnavailable(StoreError):
     """The database is locked, full or unreachable for now: try again later."""
+
+    @property
+    def detail(self) -> str:
+        return f"database unavailable, retry later: {self.message}"
 
 
 def _configure_sqlite(engine: Engine) -> None:

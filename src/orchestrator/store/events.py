@@ -7,16 +7,18 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, and_, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, RowMapping, and_, func, insert, or_, select
 from sqlalchemy.orm import aliased
 
 from orchestrator.clock import utc_now
 from orchestrator.domain.events import EventStatus
+from orchestrator.domain.lifecycles import EVENTS
 from orchestrator.store.db import Database
+from orchestrator.store.moves import move
 from orchestrator.store.tables import events
 
 EventRow = dict[str, Any]
-_OPEN = (EventStatus.PENDING.value, EventStatus.PROCESSING.value)
+_OPEN = frozenset({EventStatus.PENDING, EventStatus.PROCESSING})
 
 
 def decode_event(row: RowMapping | Mapping[str, Any]) -> EventRow:
@@ -54,7 +56,7 @@ class EventStore:
                     task_id=task_id,
                     agent_id=agent_id,
                     payload=json.dumps(dict(payload)),
-                    status=EventStatus.PENDING.value,
+                    status=EVENTS.initial.value,
                     created_at=utc_now(),
                     seq=int(seq) + 1,
                 )
@@ -101,7 +103,7 @@ class EventStore:
             .where(
                 earlier.c.task_id == events.c.task_id,
                 earlier.c.seq < events.c.seq,
-                earlier.c.status.in_(_OPEN),
+                earlier.c.status.in_([s.value for s in _OPEN]),
             )
             .exists()
         )
@@ -126,49 +128,42 @@ class EventStore:
                 return None
             event = decode_event(row)
             spawned = event["spawned_agent_id"] or agent_id_for(event)
-            conn.execute(
-                update(events)
-                .where(events.c.id == event["id"], events.c.status == EventStatus.PENDING.value)
-                .values(
-                    status=EventStatus.PROCESSING.value,
-                    attempts=events.c.attempts + 1,
-                    instance_id=instance_id,
-                    spawned_agent_id=spawned,
-                )
-            )
+            if not move(
+                conn,
+                EVENTS,
+                event["id"],
+                EventStatus.PROCESSING,
+                attempts=events.c.attempts + 1,
+                instance_id=instance_id,
+                spawned_agent_id=spawned,
+            ):
+                return None
         event.update(
             status=EventStatus.PROCESSING.value, attempts=event["attempts"] + 1, spawned_agent_id=spawned
         )
         return event
 
     def mark_processed(self, event_id: str, *, only_open: bool = True) -> bool:
-        condition = (
-            events.c.status.in_(_OPEN) if only_open else events.c.status != EventStatus.PROCESSED.value
-        )
+        """Ends the event as handled; unless `only_open`, also a failed one."""
+        sources = _OPEN if only_open else EVENTS.sources_for(EventStatus.PROCESSED)
         with self._db.write() as conn:
-            return bool(
-                conn.execute(
-                    update(events)
-                    .where(events.c.id == event_id, condition)
-                    .values(status=EventStatus.PROCESSED.value, processed_at=utc_now(), error=None)
-                ).rowcount
+            return move(
+                conn,
+                EVENTS,
+                event_id,
+                EventStatus.PROCESSED,
+                from_=sources,
+                processed_at=utc_now(),
+                error=None,
             )
 
     def retry_later(self, event_id: str, error: str, delay: float) -> None:
         with self._db.write() as conn:
-            conn.execute(
-                update(events)
-                .where(events.c.id == event_id)
-                .values(status=EventStatus.PENDING.value, error=error, next_attempt_at=_later(delay))
-            )
+            move(conn, EVENTS, event_id, EventStatus.PENDING, error=error, next_attempt_at=_later(delay))
 
     def fail(self, event_id: str, error: str) -> None:
         with self._db.write() as conn:
-            conn.execute(
-                update(events)
-                .where(events.c.id == event_id)
-                .values(status=EventStatus.FAILED.value, error=error, processed_at=utc_now())
-            )
+            move(conn, EVENTS, event_id, EventStatus.FAILED, error=error, processed_at=utc_now())
 
     def processing(self) -> list[EventRow]:
         with self._db.read() as conn:
@@ -184,11 +179,7 @@ class EventStore:
     def release(self, event_id: str) -> None:
         """A claimed event whose handling did not finish goes back to pending (its agent id kept)."""
         with self._db.write() as conn:
-            conn.execute(
-                update(events)
-                .where(events.c.id == event_id, events.c.status == EventStatus.PROCESSING.value)
-                .values(status=EventStatus.PENDING.value)
-            )
+            move(conn, EVENTS, event_id, EventStatus.PENDING)
 
     def next_due_in(self) -> float | None:
         """Seconds until the soonest delayed pending event is due, if any."""

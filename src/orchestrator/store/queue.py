@@ -7,15 +7,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, or_, select, update
 
 from orchestrator.clock import utc_now
+from orchestrator.domain.lifecycles import QUEUE_ITEMS
 from orchestrator.domain.queue_rules import QueueSettings, choose_next, dependency_state, settings_from_rows
 from orchestrator.domain.types import QueueItemStatus, TaskStatus
+from orchestrator.errors import Conflict, NotFound
 from orchestrator.store.db import Database
+from orchestrator.store.moves import move
+from orchestrator.store.outbox import enqueue
 from orchestrator.store.tables import queue, queue_settings, tasks
 from orchestrator.store.tasks import move_task
-from orchestrator.store.webhooks import enqueue
 
 ACTIVE_ITEM = (QueueItemStatus.QUEUED.value, QueueItemStatus.PROCESSING.value)
 DONE_ITEM = (QueueItemStatus.COMPLETED.value, QueueItemStatus.FAILED.value)
@@ -23,11 +26,11 @@ _PAGE = 200
 _LOCK_ROW = "max_concurrent"
 
 
-class QueueConflict(Exception):
+class QueueConflict(Conflict):
     """The request does not fit the item's state; the message says why."""
 
 
-class QueueNotFound(Exception):
+class QueueNotFound(NotFound):
     pass
 
 
@@ -67,6 +70,24 @@ def _put_setting(conn: Connection, key: str, value: str | None) -> None:
     ).rowcount
     if not changed:
         conn.execute(insert(queue_settings).values(key=key, value=value))
+
+
+def _back_to_queue(
+    conn: Connection, item_id: int, retry_at: str | None, reason: str, *guards: ColumnElement[bool]
+) -> bool:
+    """A processing item queued again, to wait until `retry_at` if given, with nobody working on it."""
+    return move(
+        conn,
+        QUEUE_ITEMS,
+        item_id,
+        QueueItemStatus.QUEUED,
+        where=guards,
+        agent_id=None,
+        instance_id=None,
+        started_at=None,
+        retry_at=retry_at,
+        error=reason,
+    )
 
 
 class QueueStore:
@@ -114,7 +135,7 @@ class QueueStore:
                 insert(queue).values(
                     task_id=task_id,
                     position=position,
-                    status=QueueItemStatus.QUEUED.value,
+                    status=QUEUE_ITEMS.initial.value,
                     queued_at=utc_now(),
                 )
             ).inserted_primary_key
@@ -162,17 +183,15 @@ class QueueStore:
             if chosen is None:
                 return None
             agent_id = str(new_agent_id())
-            taken = conn.execute(
-                update(queue)
-                .where(and_(queue.c.id == chosen.id, queue.c.status == QueueItemStatus.QUEUED.value))
-                .values(
-                    status=QueueItemStatus.PROCESSING.value,
-                    started_at=utc_now(),
-                    agent_id=agent_id,
-                    instance_id=instance_id,
-                )
-            ).rowcount
-            if taken != 1:
+            if not move(
+                conn,
+                QUEUE_ITEMS,
+                chosen.id,
+                QueueItemStatus.PROCESSING,
+                started_at=utc_now(),
+                agent_id=agent_id,
+                instance_id=instance_id,
+            ):
                 return None
             move_task(conn, chosen.task_id, TaskStatus.ASSIGNED, assigned_agent_id=agent_id)
         return Claimed(chosen.id, chosen.task_id, chosen.position, agent_id)
@@ -261,11 +280,7 @@ class QueueStore:
         status = QueueItemStatus.COMPLETED if ok else QueueItemStatus.FAILED
         with self._db.write() as conn:
             row = conn.execute(select(queue.c.task_id).where(queue.c.id == item_id)).first()
-            done = conn.execute(
-                update(queue)
-                .where(and_(queue.c.id == item_id, queue.c.status == QueueItemStatus.PROCESSING.value))
-                .values(status=status.value, completed_at=utc_now(), error=error)
-            ).rowcount
+            done = move(conn, QUEUE_ITEMS, item_id, status, completed_at=utc_now(), error=error)
             if done and row is not None:
                 move_task(
                     conn,
@@ -273,7 +288,7 @@ class QueueStore:
                     TaskStatus.COMPLETED if ok else TaskStatus.FAILED,
                     error=error if not ok else None,
                 )
-        return bool(done)
+        return done
 
     def requeue(self, item_id: int, owner: str | None, reason: str, retry_at: str | None = None) -> bool:
         """Puts a processing item of `owner` back in the queue (to wait until `retry_at`, if given);
@@ -281,42 +296,20 @@ class QueueStore:
         owned = queue.c.instance_id.is_(None) if owner is None else queue.c.instance_id == owner
         with self._db.write() as conn:
             row = conn.execute(select(queue.c.task_id).where(queue.c.id == item_id)).first()
-            done = conn.execute(
-                update(queue)
-                .where(queue.c.id == item_id, queue.c.status == QueueItemStatus.PROCESSING.value, owned)
-                .values(
-                    status=QueueItemStatus.QUEUED.value,
-                    agent_id=None,
-                    instance_id=None,
-                    started_at=None,
-                    retry_at=retry_at,
-                    error=reason,
-                )
-            ).rowcount
+            done = _back_to_queue(conn, item_id, retry_at, reason, owned)
             if done and row is not None:
                 move_task(conn, row.task_id, TaskStatus.QUEUED, assigned_agent_id=None)
-        return bool(done)
+        return done
 
     def park(self, item_id: int, retry_at: str, reason: str) -> bool:
         """Back to the queue until `retry_at`, and the whole queue with it (the limit is account-wide)."""
         with self._db.write() as conn:
             row = conn.execute(select(queue.c.task_id).where(queue.c.id == item_id)).first()
-            done = conn.execute(
-                update(queue)
-                .where(queue.c.id == item_id, queue.c.status == QueueItemStatus.PROCESSING.value)
-                .values(
-                    status=QueueItemStatus.QUEUED.value,
-                    agent_id=None,
-                    instance_id=None,
-                    started_at=None,
-                    retry_at=retry_at,
-                    error=reason,
-                )
-            ).rowcount
+            done = _back_to_queue(conn, item_id, retry_at, reason)
             if done and row is not None:
                 move_task(conn, row.task_id, TaskStatus.QUEUED, assigned_agent_id=None)
                 _put_setting(conn, "parked_until", retry_at)
-        return bool(done)
+        return done
 
     def next_due_in(self) -> float | None:
         """Seconds until a parked item or the parked queue may start again."""

@@ -46,6 +46,7 @@ agents = Table(
     Column("budget", Text),
     Column("resumed_session", Text),
     Column("config_dir", Text),
+    Column("end_reason", Text),
     Index("ix_agents_status", "status"),
 )
 

@@ -6,21 +6,27 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, delete, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
 
 from orchestrator.clock import utc_now
-from orchestrator.domain.tasks import task_sources_for
+from orchestrator.domain.lifecycles import TASKS
 from orchestrator.domain.types import ACTIVE_AGENT_STATUSES, QueueItemStatus, TaskStatus
+from orchestrator.errors import Conflict
 from orchestrator.store.agents import decode_agent
 from orchestrator.store.db import Database
+from orchestrator.store.moves import move
+from orchestrator.store.outbox import enqueue
 from orchestrator.store.tables import agents, events, queue, tasks
-from orchestrator.store.webhooks import enqueue
 
 TaskRow = dict[str, Any]
 
 
-class TaskBusy(Exception):
+class TaskBusy(Conflict):
     """The task has an agent at work or a queue item being processed."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__(f"task {task_id} has an agent at work: kill it first")
+        self.task_id = task_id
 
 
 def decode_task(row: RowMapping | Mapping[str, Any]) -> TaskRow:
@@ -44,17 +50,7 @@ def _encode(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def move_task(conn: Connection, task_id: str, target: TaskStatus, **fields: Any) -> bool:
     """Moves a task to `target` only from a status that may precede it (or is it already)."""
-    sources = [s.value for s in task_sources_for(target)] + [target.value]
-    previous = conn.execute(select(tasks.c.status).where(tasks.c.id == task_id)).scalar_one_or_none()
-    result = conn.execute(
-        update(tasks)
-        .where(and_(tasks.c.id == task_id, tasks.c.status.in_(sources)))
-        .values(**_encode(fields), status=target.value, updated_at=utc_now())
-    )
-    moved = result.rowcount == 1
-    if moved and previous != target.value and target in (TaskStatus.COMPLETED, TaskStatus.FAILED):
-        enqueue(conn, f"task.{target.value}", {"task_id": task_id, "error": fields.get("error")})
-    return moved
+    return move(conn, TASKS, task_id, target, **_encode(fields))
 
 
 class TaskStore:
@@ -64,7 +60,7 @@ class TaskStore:
     def create(self, row: Mapping[str, Any]) -> TaskRow | None:
         """None when a task with that id exists."""
         now = utc_now()
-        values = _encode({"status": TaskStatus.PENDING.value, "created_at": now, "updated_at": now, **row})
+        values = _encode({"created_at": now, "updated_at": now, **row, "status": TASKS.initial.value})
         with self._db.write() as conn:
             if conn.execute(select(tasks.c.id).where(tasks.c.id == values["id"])).first() is not None:
                 return None
@@ -90,6 +86,8 @@ class TaskStore:
     def update(self, task_id: str, fields: Mapping[str, Any], status: TaskStatus | None) -> bool:
         """Applies fields and, if given, a status move; False when the move is not allowed. A queued
         task moved elsewhere leaves the queue in the same transaction, so no agent starts for it."""
+        if "status" in fields:
+            raise ValueError("a task's status is the `status` argument, not a field")
         with self._db.write() as conn:
             if status is not None and not move_task(conn, task_id, status, **fields):
                 return False

@@ -1,6 +1,5 @@
-"""Webhooks and the outbox of their deliveries. `enqueue` runs inside the transaction of the change it
-reports, so a change and its notification are stored together or not at all; it writes one event row,
-and `expand` later turns it into a delivery per subscribed webhook, outside the change's transaction."""
+"""Webhooks and their deliveries: `expand` turns the events `outbox.enqueue` stored into a delivery per
+subscribed webhook, outside the change's transaction; instances lease due deliveries and record outcomes."""
 
 from __future__ import annotations
 
@@ -9,35 +8,16 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, func, insert, or_, select, update
+from sqlalchemy import RowMapping, delete, func, insert, or_, select, update
 
 from orchestrator.clock import utc_now
+from orchestrator.domain.lifecycles import WEBHOOK_DELIVERIES
+from orchestrator.domain.types import DeliveryStatus
 from orchestrator.store.db import Database
+from orchestrator.store.moves import move
+from orchestrator.store.outbox import enqueue as enqueue
+from orchestrator.store.outbox import subscribers
 from orchestrator.store.tables import instances, webhook_deliveries, webhook_events, webhooks
-
-
-def _subscribers(conn: Connection, event_type: str) -> list[str]:
-    return [
-        hook_id
-        for hook_id, types in conn.execute(select(webhooks.c.id, webhooks.c.event_types))
-        if event_type in json.loads(types)
-    ]
-
-
-def enqueue(conn: Connection, event_type: str, payload: Mapping[str, Any]) -> int:
-    """Stores the event for the webhooks that want `event_type` (none: nothing); call inside the change's
-    transaction."""
-    if not _subscribers(conn, event_type):
-        return 0
-    now = utc_now()
-    conn.execute(
-        insert(webhook_events).values(
-            event_type=event_type,
-            payload=json.dumps({"type": event_type, "at": now, "data": dict(payload)}, default=str),
-            created_at=now,
-        )
-    )
-    return 1
 
 
 def _later(seconds: float) -> str:
@@ -106,13 +86,13 @@ class WebhookStore:
                 if conn.execute(delete(webhook_events).where(webhook_events.c.id == event.id)).rowcount != 1:
                     continue
                 now = utc_now()
-                for hook_id in _subscribers(conn, event.event_type):
+                for hook_id in subscribers(conn, event.event_type):
                     conn.execute(
                         insert(webhook_deliveries).values(
                             webhook_id=hook_id,
                             event_type=event.event_type,
                             payload=event.payload,
-                            status="pending",
+                            status=WEBHOOK_DELIVERIES.initial.value,
                             next_attempt_at=now,
                             created_at=now,
                         )
@@ -135,7 +115,7 @@ class WebhookStore:
             or_(instances.c.stopped_at.is_not(None), instances.c.heartbeat_at < _later(-lapse_seconds))
         )
         free = (
-            webhook_deliveries.c.status == "pending",
+            webhook_deliveries.c.status == DeliveryStatus.PENDING.value,
             webhook_deliveries.c.next_attempt_at <= now,
             or_(
                 webhook_deliveries.c.lease_until.is_(None),
@@ -199,23 +179,26 @@ class WebhookStore:
                 return False
             log = json.loads(row.attempt_log) if row.attempt_log else []
             log.append({"at": utc_now(), "status_code": code, "error": error})
-            status = "delivered" if ok else ("pending" if retry_in is not None else "failed")
-            result = conn.execute(
-                update(webhook_deliveries)
-                .where(webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.lease_owner == owner)
-                .values(
-                    status=status,
-                    attempts=row.attempts + 1,
-                    last_status_code=code,
-                    last_error=error,
-                    attempt_log=json.dumps(log[-20:]),
-                    delivered_at=utc_now() if ok else None,
-                    next_attempt_at=_later(retry_in) if retry_in is not None else utc_now(),
-                    lease_owner=None,
-                    lease_until=None,
-                )
+            status = (
+                DeliveryStatus.DELIVERED
+                if ok
+                else (DeliveryStatus.PENDING if retry_in is not None else DeliveryStatus.FAILED)
             )
-            return result.rowcount == 1
+            return move(
+                conn,
+                WEBHOOK_DELIVERIES,
+                delivery_id,
+                status,
+                where=(webhook_deliveries.c.lease_owner == owner,),
+                attempts=row.attempts + 1,
+                last_status_code=code,
+                last_error=error,
+                attempt_log=json.dumps(log[-20:]),
+                delivered_at=utc_now() if ok else None,
+                next_attempt_at=_later(retry_in) if retry_in is not None else utc_now(),
+                lease_owner=None,
+                lease_until=None,
+            )
 
 
 def _hook(row: RowMapping | Mapping[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 
 import httpx
 
+from orchestrator.errors import Invalid
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -25,7 +27,7 @@ _THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 
 
-class TargetRefused(ValueError):
+class TargetRefused(Invalid, ValueError):
     """The target may not be sent to; the message says why without naming what answered there."""
 
 

@@ -6,9 +6,9 @@ import asyncio
 import functools
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from orchestrator import untrusted_files
 from orchestrator.agents import workspace
@@ -25,6 +25,7 @@ from orchestrator.domain.events import (
 )
 from orchestrator.domain.ids import new_agent_id
 from orchestrator.domain.types import AgentStatus, AgentType, TaskStatus
+from orchestrator.errors import Unavailable
 from orchestrator.forge.errors import ForgeError, ForgeUnavailable
 from orchestrator.forge.github import GitHubClient
 from orchestrator.forge.publisher import INSTRUCTIONS_CAP, Publisher
@@ -38,7 +39,13 @@ from orchestrator.workflow.context import step_context
 
 log = logging.getLogger(__name__)
 
-TaskEnded = Callable[[str, bool, str | None], None]
+
+class TaskLifecycle(Protocol):
+    """The task runner: every task status write of a run goes through it."""
+
+    def task_started(self, task_id: str, fields: Mapping[str, Any]) -> bool: ...
+
+    def end_task(self, task_id: str, *, ok: bool, error: str | None) -> bool: ...
 
 
 class Retryable(Exception):
@@ -55,7 +62,7 @@ class Workflow:
         manager: AgentManager,
         forge: GitHubClient | None,
         publisher: Publisher,
-        on_task_end: TaskEnded,
+        lifecycle: TaskLifecycle,
         wake: Callable[[], None],
     ) -> None:
         self._settings = settings
@@ -65,7 +72,7 @@ class Workflow:
         self._manager = manager
         self._forge = forge
         self._publisher = publisher
-        self._on_task_end = on_task_end
+        self._lifecycle = lifecycle
         self._wake = wake
 
     @staticmethod
@@ -156,14 +163,14 @@ class Workflow:
                 )
             )
         except AgentError as exc:
-            if exc.status >= 500:
+            if isinstance(exc, Unavailable):
                 raise Retryable(str(exc)) from exc
             self.end_task(task, ok=False, reason=f"could not start the {reaction.agent_type} agent: {exc}")
             return str(exc)
         started: dict[str, object] = {"branch": checkouts.branch, "workflow_step": reaction.agent_type.value}
         if reaction.fixup:  # a round counts once its fix-up agent runs, not per attempt to start one
             started["review_rounds"] = task["review_rounds"] + 1
-        self._tasks.update(task["id"], started, TaskStatus.IN_PROGRESS)
+        self._lifecycle.task_started(task["id"], started)
         return f"started {reaction.agent_type} agent {agent_id}"
 
     def _read_file(self, task: TaskRow, checkout: Path, branch: str, name: str) -> str | None:
@@ -326,11 +333,10 @@ class Workflow:
             self.end_task(task, ok=False, reason=reason)
 
     def end_task(self, task: TaskRow, *, ok: bool, reason: str | None) -> None:
-        target = TaskStatus.COMPLETED if ok else TaskStatus.FAILED
-        if not self._tasks.move(task["id"], target, error=reason):
+        if not self._lifecycle.end_task(task["id"], ok=ok, error=reason):
             return
-        log.info("task %s %s%s", task["id"], target.value, f": {reason}" if reason else "")
-        self._on_task_end(task["id"], ok, reason)
+        ended = TaskStatus.COMPLETED if ok else TaskStatus.FAILED
+        log.info("task %s %s%s", task["id"], ended.value, f": {reason}" if reason else "")
         policy = self._settings.workspace_cleanup
         if policy == "on_end" or (policy == "on_success" and ok):
             root = workspace.task_root(self._settings.resolved_workspaces_dir, task["id"])

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from orchestrator.cli_common import (
+from orchestrator.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
     JsonFlag,
@@ -26,7 +26,7 @@ from orchestrator.cli_common import (
     wants_json,
     when,
 )
-from orchestrator.cli_render import Renderer, ending, raw_text
+from orchestrator.cli.render import Renderer, ending, raw_text
 from orchestrator.client import Client, LogEnd
 from orchestrator.domain.types import AgentStatus, AgentType
 from orchestrator.models import Agent, AgentDetail

@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from orchestrator.cli_common import (
+from orchestrator.cli.common import (
     JsonFlag,
     connect,
     console,

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from orchestrator.cli_common import (
+from orchestrator.cli.common import (
     JsonFlag,
     connect,
     console,

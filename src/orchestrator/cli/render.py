@@ -7,7 +7,7 @@ from typing import Any
 
 from rich.text import Text
 
-from orchestrator.cli_common import duration, money
+from orchestrator.cli.common import duration, money
 from orchestrator.domain.stream_json import parse_line
 from orchestrator.models import Agent, LogLine
 

@@ -1,0 +1,26 @@
+"""What a caller asks for when it wants an agent started."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orchestrator.domain.types import AgentType
+from orchestrator.domain.watchdog import Budget
+
+
+@dataclass(frozen=True)
+class SpawnRequest:
+    agent_type: AgentType
+    prompt: str
+    task_id: str | None = None
+    repo: str | None = None
+    model: str | None = None
+    timeout_seconds: float | None = None
+    max_turns: int | None = None
+    retry_of: str | None = None
+    workspace: str | None = None
+    agent_id: str | None = None
+    add_dirs: tuple[str, ...] = ()
+    budget: Budget | None = None
+    resume_session: str | None = None
+    config_dir: str | None = None

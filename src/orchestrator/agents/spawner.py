@@ -1,0 +1,180 @@
+"""Starting an agent: its row, its workspace, its process, then handing the run to supervision."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from shutil import which
+
+from orchestrator.agents import workspace
+from orchestrator.agents.announcer import Announcer
+from orchestrator.agents.command import ClaudeInvocation, build_argv, build_env
+from orchestrator.agents.errors import AgentError, AgentTakenOver
+from orchestrator.agents.requests import SpawnRequest
+from orchestrator.agents.supervision import Supervision
+from orchestrator.clock import utc_now
+from orchestrator.domain.end_reasons import EndReason
+from orchestrator.domain.ids import new_agent_id
+from orchestrator.domain.types import AgentStatus, LogStream
+from orchestrator.runtimes.base import Limits, RunSpec, Runtime, RuntimeError_
+from orchestrator.settings import Settings
+from orchestrator.store.agents import AgentRow, AgentStore
+
+log = logging.getLogger(__name__)
+
+
+class Spawner:
+    def __init__(
+        self,
+        settings: Settings,
+        agents: AgentStore,
+        runtime: Runtime,
+        supervision: Supervision,
+        announcer: Announcer,
+        redact: Callable[[str], str],
+        instance_id: str,
+    ) -> None:
+        self._settings = settings
+        self._agents = agents
+        self._runtime = runtime
+        self._supervision = supervision
+        self._announcer = announcer
+        self._redact = redact
+        self._instance_id = instance_id
+        self.accepting = True
+        self.spawned = 0
+
+    def claude_problem(self) -> str | None:
+        path = self._settings.claude_bin
+        ok = os.path.isfile(path) and os.access(path, os.X_OK) if os.sep in path else which(path) is not None
+        return (
+            None
+            if ok
+            else f"claude CLI not found at {path!r}: run `orchestrator install-claude` or set CLAUDE_BIN"
+        )
+
+    async def spawn(self, req: SpawnRequest) -> AgentRow:
+        if not self.accepting:
+            raise AgentError("the service is shutting down", 503)
+        problem = self.claude_problem() or self._runtime.check()
+        if problem:
+            raise AgentError(problem, 503)
+        agent_id = req.agent_id or new_agent_id(req.agent_type)
+        self._supervision.starting.add(agent_id)
+        try:
+            return await self._spawn(agent_id, req)
+        finally:
+            self._supervision.starting.discard(agent_id)
+
+    async def _spawn(self, agent_id: str, req: SpawnRequest) -> AgentRow:
+        run_dir = self._settings.resolved_runs_dir / agent_id
+        ws = Path(req.workspace) if req.workspace else self._settings.resolved_workspaces_dir / agent_id
+        timeout = req.timeout_seconds or self._settings.timeout_for(req.agent_type)
+        max_turns = req.max_turns or self._settings.agent_max_turns
+        model = req.model or self._settings.claude_model
+        row = self._agents.insert(
+            {
+                "id": agent_id,
+                "task_id": req.task_id,
+                "status": AgentStatus.STARTING.value,
+                "agent_type": req.agent_type.value,
+                "prompt": self._redact(req.prompt),
+                "model": model,
+                "repo": req.repo,
+                "workspace": str(ws),
+                "timeout_seconds": timeout,
+                "max_turns": max_turns,
+                "retry_of": req.retry_of,
+                "runtime": self._runtime.name,
+                "instance_id": self._instance_id,
+                "run_dir": str(run_dir),
+                "metadata": "{}",
+                "budget": json.dumps(dataclasses.asdict(req.budget)) if req.budget else None,
+                "resumed_session": req.resume_session,
+                "config_dir": req.config_dir or str(run_dir / "claude-config"),
+            }
+        )
+        try:
+            await asyncio.to_thread(workspace.prepare, ws, req.repo, self._settings.resolved_projects_dir)
+            spec = self._run_spec(row, run_dir, ws, req.add_dirs)
+            handle = await self._runtime.start(spec)
+        except (workspace.WorkspaceError, RuntimeError_, OSError, ValueError) as exc:
+            reason = self._redact(f"could not start: {exc}")
+            self._agents.move(
+                agent_id,
+                AgentStatus.FAILED,
+                end_reason=EndReason.START_FAILED.value,
+                error=reason,
+                completed_at=utc_now(),
+            )
+            self._announcer.ended(agent_id)
+            return self._row(agent_id)
+        started = utc_now()
+        if not self._agents.move(
+            agent_id,
+            AgentStatus.RUNNING,
+            owner=self._instance_id,
+            container_id=handle.ref,
+            pid=handle.pid,
+            started_at=started,
+        ):
+            handle.kill()
+            handle.close()
+            raise AgentTakenOver(
+                f"agent {agent_id} was taken over while starting: its process was ended", 409
+            )
+        self.spawned += 1
+        self._supervision.watch(
+            agent_id,
+            handle,
+            {LogStream.STDOUT: 0, LogStream.STDERR: 0},
+            time.time() + timeout,
+            timeout,
+            budget=row.get("budget"),
+        )
+        log.info("agent %s started (%s, %s)", agent_id, req.agent_type.value, handle.ref)
+        return self._row(agent_id)
+
+    def _row(self, agent_id: str) -> AgentRow:
+        found = self._agents.get(agent_id)
+        assert found is not None
+        return found
+
+    def _run_spec(self, row: AgentRow, run_dir: Path, ws: Path, add_dirs: tuple[str, ...] = ()) -> RunSpec:
+        home = run_dir / "home"
+        config_dir = Path(row["config_dir"])
+        home.mkdir(parents=True, exist_ok=True)
+        config_dir.mkdir(parents=True, exist_ok=True)
+        argv = build_argv(
+            ClaudeInvocation(
+                claude_bin=self._settings.claude_bin,
+                max_turns=row["max_turns"],
+                model=row["model"],
+                add_dirs=add_dirs,
+                resume_session=row["resumed_session"],
+            )
+        )
+        env = build_env(
+            os.environ,
+            agent_id=row["id"],
+            home=home,
+            config_dir=config_dir,
+            running_as_root=os.geteuid() == 0,
+            passthrough=self._settings.agent_env_passthrough,
+        )
+        return RunSpec(
+            agent_id=row["id"],
+            argv=argv,
+            prompt=row["prompt"],
+            env=env,
+            cwd=ws,
+            run_dir=run_dir,
+            limits=Limits(wall_seconds=row["timeout_seconds"]),
+            labels={"agent_id": row["id"], "instance_id": self._instance_id},
+        )
