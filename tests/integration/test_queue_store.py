@@ -8,16 +8,19 @@ import random
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from orchestrator.domain.types import TaskStatus
+from orchestrator.store.agents import AgentStore, ClaimLost
 from orchestrator.store.db import Database
 from orchestrator.store.memory import MemoryQueueStore, MemoryStore, MemoryTaskStore
-from orchestrator.store.queue import QueueConflict, QueueNotFound, QueueStore
+from orchestrator.store.queue import Claimed, QueueConflict, QueueNotFound, QueueStore
 from orchestrator.store.tasks import TaskStore
 from tests.conftest import TEST_PG
 from tests.support.postgres import new_database
@@ -317,3 +320,52 @@ def test_the_highest_priority_item_starts_wherever_it_stands(tmp_path: Path) -> 
     first, second = queue.claim_next("me", _agent_ids), queue.claim_next("me", _agent_ids)
     assert first is not None and second is not None
     assert (first.task_id, second.task_id) == ("urgent", "low0")
+
+
+@pytest.fixture
+def claimed_item(tmp_path: Path) -> Iterator[tuple[QueueStore, AgentStore, Claimed]]:
+    url = new_database(TEST_PG) if TEST_PG else f"sqlite:///{tmp_path / 'q.db'}"
+    db = Database(url)
+    db.migrate()
+    TaskStore(db).create({"id": "t", "title": "t"})
+    queue = QueueStore(db)
+    queue.add("t")
+    claimed = queue.claim_next("frozen", _agent_ids)
+    assert claimed is not None
+    yield queue, AgentStore(db), claimed
+    db.dispose()
+
+
+def _agent_row(claimed: Claimed) -> dict[str, object]:
+    return {
+        "id": claimed.agent_id,
+        "task_id": claimed.task_id,
+        "agent_type": "coding",
+        "prompt": "p",
+        "instance_id": "frozen",
+        "timeout_seconds": 60,
+        "max_turns": 5,
+        "runtime": "host",
+    }
+
+
+def test_an_instance_that_wakes_after_its_item_was_requeued_starts_no_agent_for_it(
+    claimed_item: tuple[QueueStore, AgentStore, Claimed],
+) -> None:
+    # the frozen instance had claimed the item; the others took it for dead and queued the item again
+    queue, agents, claimed = claimed_item
+    assert queue.requeue(claimed.id, "frozen", "its instance stopped", unless_started=True)
+    with pytest.raises(ClaimLost):
+        agents.insert(_agent_row(claimed), for_queue_item=claimed.id)
+    assert agents.get(claimed.agent_id) is None
+    assert queue.claim_next("alive", _agent_ids) is not None
+
+
+def test_an_item_whose_agent_came_to_exist_is_not_requeued_as_never_started(
+    claimed_item: tuple[QueueStore, AgentStore, Claimed],
+) -> None:
+    # the frozen instance woke and created its agent before the others' recovery reached the item
+    queue, agents, claimed = claimed_item
+    agents.insert(_agent_row(claimed), for_queue_item=claimed.id)
+    assert not queue.requeue(claimed.id, "frozen", "its instance stopped", unless_started=True)
+    assert queue.claim_next("alive", _agent_ids) is None, "the item is still the frozen instance's"

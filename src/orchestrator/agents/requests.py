@@ -24,3 +24,4 @@ class SpawnRequest:
     budget: Budget | None = None
     resume_session: str | None = None
     config_dir: str | None = None
+    queue_item: int | None = None  # the claimed queue item it starts: refused once that claim is lost

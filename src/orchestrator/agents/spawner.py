@@ -24,7 +24,7 @@ from orchestrator.domain.ids import new_agent_id
 from orchestrator.domain.types import AgentStatus, LogStream
 from orchestrator.runtimes.base import Limits, RunSpec, Runtime, RuntimeError_
 from orchestrator.settings import Settings
-from orchestrator.store.agents import AgentRow, AgentStore
+from orchestrator.store.agents import AgentRow, AgentStore, ClaimLost
 
 log = logging.getLogger(__name__)
 
@@ -78,28 +78,10 @@ class Spawner:
         timeout = req.timeout_seconds or self._settings.timeout_for(req.agent_type)
         max_turns = req.max_turns or self._settings.agent_max_turns
         model = req.model or self._settings.claude_model
-        row = self._agents.insert(
-            {
-                "id": agent_id,
-                "task_id": req.task_id,
-                "status": AgentStatus.STARTING.value,
-                "agent_type": req.agent_type.value,
-                "prompt": self._redact(req.prompt),
-                "model": model,
-                "repo": req.repo,
-                "workspace": str(ws),
-                "timeout_seconds": timeout,
-                "max_turns": max_turns,
-                "retry_of": req.retry_of,
-                "runtime": self._runtime.name,
-                "instance_id": self._instance_id,
-                "run_dir": str(run_dir),
-                "metadata": "{}",
-                "budget": json.dumps(dataclasses.asdict(req.budget)) if req.budget else None,
-                "resumed_session": req.resume_session,
-                "config_dir": req.config_dir or str(run_dir / "claude-config"),
-            }
-        )
+        try:
+            row = self._insert(agent_id, req, run_dir, ws, timeout, max_turns, model)
+        except ClaimLost as exc:
+            raise AgentTakenOver(f"agent {agent_id} was not started: {exc}", 409) from exc
         try:
             await asyncio.to_thread(workspace.prepare, ws, req.repo, self._settings.resolved_projects_dir)
             spec = self._run_spec(row, run_dir, ws, req.add_dirs)
@@ -145,6 +127,40 @@ class Spawner:
         found = self._agents.get(agent_id)
         assert found is not None
         return found
+
+    def _insert(
+        self,
+        agent_id: str,
+        req: SpawnRequest,
+        run_dir: Path,
+        ws: Path,
+        timeout: float,
+        max_turns: int,
+        model: str | None,
+    ) -> AgentRow:
+        return self._agents.insert(
+            {
+                "id": agent_id,
+                "task_id": req.task_id,
+                "status": AgentStatus.STARTING.value,
+                "agent_type": req.agent_type.value,
+                "prompt": self._redact(req.prompt),
+                "model": model,
+                "repo": req.repo,
+                "workspace": str(ws),
+                "timeout_seconds": timeout,
+                "max_turns": max_turns,
+                "retry_of": req.retry_of,
+                "runtime": self._runtime.name,
+                "instance_id": self._instance_id,
+                "run_dir": str(run_dir),
+                "metadata": "{}",
+                "budget": json.dumps(dataclasses.asdict(req.budget)) if req.budget else None,
+                "resumed_session": req.resume_session,
+                "config_dir": req.config_dir or str(run_dir / "claude-config"),
+            },
+            for_queue_item=req.queue_item,
+        )
 
     def _run_spec(self, row: AgentRow, run_dir: Path, ws: Path, add_dirs: tuple[str, ...] = ()) -> RunSpec:
         home = run_dir / "home"

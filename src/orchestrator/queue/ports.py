@@ -25,7 +25,15 @@ class QueuePort(Protocol):
 
     def finish(self, item_id: int, ok: bool, error: str | None) -> bool: ...
 
-    def requeue(self, item_id: int, owner: str | None, reason: str, retry_at: str | None = None) -> bool: ...
+    def requeue(
+        self,
+        item_id: int,
+        owner: str | None,
+        reason: str,
+        retry_at: str | None = None,
+        *,
+        unless_started: bool = False,
+    ) -> bool: ...
 
     def park(self, item_id: int, retry_at: str, reason: str) -> bool: ...
 

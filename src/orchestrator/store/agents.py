@@ -12,13 +12,18 @@ from sqlalchemy import RowMapping, and_, func, insert, select, update
 from orchestrator.clock import utc_now
 from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.lifecycles import AGENTS
-from orchestrator.domain.types import ACTIVE_AGENT_STATUSES, AgentStatus
+from orchestrator.domain.types import ACTIVE_AGENT_STATUSES, AgentStatus, QueueItemStatus
+from orchestrator.errors import Conflict
 from orchestrator.store.db import Database
 from orchestrator.store.moves import move
 from orchestrator.store.outbox import enqueue
-from orchestrator.store.tables import agents
+from orchestrator.store.tables import agents, queue
 
 AgentRow = dict[str, Any]
+
+
+class ClaimLost(Conflict):
+    """The queue item an agent was to start for went back to the queue (its instance was taken for dead)."""
 
 
 @dataclass(frozen=True)
@@ -32,11 +37,28 @@ class AgentStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    def insert(self, row: Mapping[str, Any]) -> AgentRow:
-        """A new agent, always in its lifecycle's first status."""
+    def insert(self, row: Mapping[str, Any], *, for_queue_item: int | None = None) -> AgentRow:
+        """A new agent, always in its lifecycle's first status. Given the queue item it starts, only while
+        that item is still processing, claimed by this agent's instance for this agent: an instance that
+        froze between its claim and its spawn must not start work another instance was given meanwhile."""
         now = utc_now()
         values = {"created_at": now, "updated_at": now, **row, "status": AGENTS.initial.value}
         with self._db.write() as conn:
+            if for_queue_item is not None:
+                claim = conn.execute(
+                    select(queue.c.id)
+                    .where(
+                        queue.c.id == for_queue_item,
+                        queue.c.status == QueueItemStatus.PROCESSING.value,
+                        queue.c.agent_id == values["id"],
+                        queue.c.instance_id == values.get("instance_id"),
+                    )
+                    .with_for_update()
+                ).first()
+                if claim is None:
+                    raise ClaimLost(
+                        f"queue item {for_queue_item} is no longer claimed for agent {values['id']}"
+                    )
             conn.execute(insert(agents).values(**values))
         found = self.get(values["id"])
         assert found is not None

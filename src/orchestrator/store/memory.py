@@ -256,9 +256,19 @@ class MemoryQueueStore:
         self._s.move_task(item["task_id"], target, error=error if not ok else None)
         return True
 
-    def requeue(self, item_id: int, owner: str | None, reason: str, retry_at: str | None = None) -> bool:
+    def requeue(
+        self,
+        item_id: int,
+        owner: str | None,
+        reason: str,
+        retry_at: str | None = None,
+        *,
+        unless_started: bool = False,
+    ) -> bool:
         item = self._s.items.get(item_id)
         if item is None or item["instance_id"] != owner:
+            return False
+        if unless_started and item["agent_id"] in self._s.agents:
             return False
         return self._back_to_queue(item, retry_at, reason)
 

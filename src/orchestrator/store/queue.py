@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, insert, or_, select, update
 
 from orchestrator.clock import utc_now
 from orchestrator.domain.lifecycles import QUEUE_ITEMS
@@ -17,7 +17,7 @@ from orchestrator.errors import Conflict, NotFound
 from orchestrator.store.db import Database
 from orchestrator.store.moves import move
 from orchestrator.store.outbox import enqueue
-from orchestrator.store.tables import queue, queue_settings, tasks
+from orchestrator.store.tables import agents, queue, queue_settings, tasks
 from orchestrator.store.tasks import move_task
 
 ACTIVE_ITEM = (QueueItemStatus.QUEUED.value, QueueItemStatus.PROCESSING.value)
@@ -290,13 +290,23 @@ class QueueStore:
                 )
         return done
 
-    def requeue(self, item_id: int, owner: str | None, reason: str, retry_at: str | None = None) -> bool:
+    def requeue(
+        self,
+        item_id: int,
+        owner: str | None,
+        reason: str,
+        retry_at: str | None = None,
+        *,
+        unless_started: bool = False,
+    ) -> bool:
         """Puts a processing item of `owner` back in the queue (to wait until `retry_at`, if given);
-        False if it moved on meanwhile."""
-        owned = queue.c.instance_id.is_(None) if owner is None else queue.c.instance_id == owner
+        False if it moved on meanwhile, or, `unless_started`, if its agent has come to exist."""
+        guards = [queue.c.instance_id.is_(None) if owner is None else queue.c.instance_id == owner]
+        if unless_started:
+            guards.append(~exists().where(agents.c.id == queue.c.agent_id))
         with self._db.write() as conn:
             row = conn.execute(select(queue.c.task_id).where(queue.c.id == item_id)).first()
-            done = _back_to_queue(conn, item_id, retry_at, reason, owned)
+            done = _back_to_queue(conn, item_id, retry_at, reason, *guards)
             if done and row is not None:
                 move_task(conn, row.task_id, TaskStatus.QUEUED, assigned_agent_id=None)
         return done

@@ -68,6 +68,7 @@ class DirectRunner(TaskWrites):
                     task_id=item.task_id,
                     repo=task.get("repo"),
                     agent_id=item.agent_id,
+                    queue_item=item.id,
                     budget=Budget(**task["budget"]) if task.get("budget") else None,
                     resume_session=resumed["session_id"] if resumed else None,
                     config_dir=resumed["config_dir"] if resumed else None,
@@ -122,7 +123,10 @@ class DirectRunner(TaskWrites):
         agent = self._agents.get(item["agent_id"]) if item["agent_id"] else None
         if agent is None:
             if dead(item["instance_id"]) and self._queue.requeue(
-                item["id"], item["instance_id"], "its instance stopped before the agent started"
+                item["id"],
+                item["instance_id"],
+                "its instance stopped before the agent started",
+                unless_started=True,
             ):
                 return "requeued"
             return None
