@@ -127,7 +127,8 @@ class Deliverer:
                             in_flight[delivery["id"]] = task
                             task.add_done_callback(functools.partial(_forget, in_flight, delivery["id"]))
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._wake.wait(), self._poll)
+                        async with asyncio.timeout(self._poll):
+                            await self._wake.wait()
                     self._wake.clear()
             finally:
                 for task in in_flight.values():

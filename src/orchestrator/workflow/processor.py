@@ -55,10 +55,10 @@ class EventProcessor:
                     break
                 await self._process(workflow, event)
             due = await asyncio.to_thread(self._events.next_due_in)
+            # asyncio.timeout, not wait_for: see queue/processor.py (a cancel lost on Python 3.11)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(
-                    self._wake.wait(), min(SWEEP_SECONDS, due if due is not None else SWEEP_SECONDS)
-                )
+                async with asyncio.timeout(min(SWEEP_SECONDS, due if due is not None else SWEEP_SECONDS)):
+                    await self._wake.wait()
             self._wake.clear()
 
     async def _process(self, workflow: Workflow, event: EventRow) -> None:
