@@ -5,12 +5,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import create_engine, text
-
-from orchestrator.store.db import driver_url
 from tests.support import fake_anthropic as fm
 from tests.support.forge import forge_result
-from tests.support.server import RETRYING_CLI, Server
+from tests.support.server import RETRYING_CLI, Server, write_db
 
 
 def _task(server: Server, title: str, **body: Any) -> str:
@@ -240,17 +237,6 @@ def test_service_killed_while_tasks_run_ends_every_task_exactly_once(
     _assert_never_over(second, 2)
 
 
-def _write(server: Server, *statements: str) -> None:
-    """Writes the stopped server's database directly: what a crash at a chosen moment leaves behind."""
-    engine = create_engine(driver_url(server.database_url))
-    try:
-        with engine.begin() as conn:
-            for statement in statements:
-                conn.execute(text(statement))
-    finally:
-        engine.dispose()
-
-
 def test_a_spawn_cut_before_its_process_started_is_never_started_and_its_task_runs(
     make_server, fake_model: fm.FakeAnthropic
 ) -> None:  # type: ignore[no-untyped-def]
@@ -261,7 +247,7 @@ def test_a_spawn_cut_before_its_process_started_is_never_started_and_its_task_ru
     first.stop()
     # what a crash between the claim of the item and the start of its agent's process leaves
     cut, at = "coding-0badc0de", "2026-01-01T00:00:00.000Z"
-    _write(
+    write_db(
         first,
         f"UPDATE queue SET status = 'processing', agent_id = '{cut}', instance_id = 'gone',"
         f" started_at = '{at}' WHERE task_id = '{task_id}'",

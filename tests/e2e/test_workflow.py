@@ -14,7 +14,7 @@ from tests.support import fake_anthropic as fm
 from tests.support.fake_github import FakeGitHub
 from tests.support.git_http import GitHttpServer
 from tests.support.repos import git
-from tests.support.server import RETRYING_CLI, Server
+from tests.support.server import RETRYING_CLI, Server, write_db
 
 STARTER = "You are the starter agent"
 CODING = "You are the coding agent"
@@ -312,3 +312,51 @@ def test_a_fixup_refused_for_now_counts_as_one_review_round(  # type: ignore[no-
     task = _wait_task(server, task_id)
     assert task["status"] == "completed", (task["error"], _chain(task))
     assert task["review_rounds"] == 1
+
+
+def test_a_step_cut_before_its_agent_started_runs_again_instead_of_failing_the_task(
+    make_server, workflow_env: dict[str, str], github: FakeGitHub, fake_model: fm.FakeAnthropic
+) -> None:  # type: ignore[no-untyped-def]
+    marker = fake_model.roles(
+        {
+            STARTER: [[PLAN]],
+            CODING: [[commit("calc.py", "x = 1", "Add"), outcome({"summary": "s"})]],
+            REVIEWER: [[APPROVE]],
+            DEPLOYER: [[DEPLOYED]],
+            VERIFIER: [[outcome({"passed": True, "evidence": ["ok"]})]],
+        }
+    )
+    first = make_server(**workflow_env)
+    first.client.post("/api/queue/settings", json={"key": "paused", "value": True})
+    task_id = _queue_task(first, f"Cut me. {marker}")
+    first.stop()
+    # what a crash between the start of the task's first step and its agent's process leaves behind
+    cut, at = "starter-0badc0de", "2026-01-01T00:00:00.000Z"
+    write_db(
+        first,
+        f"UPDATE queue SET status = 'processing', agent_id = 'coding-0badc0de', instance_id = 'gone',"
+        f" started_at = '{at}' WHERE task_id = '{task_id}'",
+        f"UPDATE tasks SET status = 'in_progress' WHERE id = '{task_id}'",
+        "INSERT INTO events (id, type, task_id, payload, status, created_at, attempts, instance_id,"
+        f" spawned_agent_id, seq) VALUES ('{task_id}.assigned.cut', 'task.assigned', '{task_id}', '{{}}',"
+        f" 'processing', '{at}', 1, 'gone', '{cut}', 1)",
+        "INSERT INTO agents (id, task_id, status, agent_type, prompt, timeout_seconds, max_turns, runtime,"
+        f" instance_id, created_at, updated_at) VALUES ('{cut}', '{task_id}', 'starting', 'starter', 'p',"
+        f" 60, 5, 'host', 'gone', '{at}', '{at}')",
+        "UPDATE queue_settings SET value = 'false' WHERE key = 'paused'",
+    )
+
+    second = make_server(data_dir=first.data_dir, **workflow_env)
+    task = _wait_task(second, task_id)
+    assert task["status"] == "completed", task["error"]
+    starters = [a for a in task["agents"] if a["agent_type"] == "starter"]
+    assert [(a["id"], a["end_reason"]) for a in starters if a["id"] == cut] == [(cut, "never_started")]
+    assert [a["end_reason"] for a in starters if a["id"] != cut] == ["completed"]
+    assert [a["agent_type"] for a in task["agents"] if a["id"] != cut] == [
+        "starter",
+        "coding",
+        "reviewer",
+        "deployer",
+        "verifier",
+    ]
+    assert len(github.requests_to("/merge", "PUT")) == 1

@@ -16,9 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import create_engine, text
 
 from orchestrator.api_token import read_token
 from orchestrator.runtimes.procfs import MARKER_VARIABLE
+from orchestrator.store.db import driver_url
 
 
 def free_port() -> int:
@@ -211,3 +213,14 @@ def kill_agents_of(data_dir: Path) -> None:
         for pid in agent_pids(run.name):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def write_db(server: Server, *statements: str) -> None:
+    """Writes a stopped server's database directly: what a crash at a chosen moment leaves behind."""
+    engine = create_engine(driver_url(server.database_url))
+    try:
+        with engine.begin() as conn:
+            for statement in statements:
+                conn.execute(text(statement))
+    finally:
+        engine.dispose()

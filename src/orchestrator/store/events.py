@@ -69,6 +69,12 @@ class EventStore:
             row = conn.execute(select(events).where(events.c.id == event_id)).mappings().first()
         return decode_event(row) if row is not None else None
 
+    def spawner_of(self, agent_id: str) -> EventRow | None:
+        """The event whose handling was to start this agent."""
+        with self._db.read() as conn:
+            row = conn.execute(select(events).where(events.c.spawned_agent_id == agent_id)).mappings().first()
+        return decode_event(row) if row is not None else None
+
     def page(
         self,
         *,

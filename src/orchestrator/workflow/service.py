@@ -14,6 +14,7 @@ from orchestrator import untrusted_files
 from orchestrator.agents import workspace
 from orchestrator.agents.manager import AgentError, AgentManager, SpawnRequest
 from orchestrator.domain import outcomes as oc
+from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.events import (
     CompleteTask,
     CreateBugTask,
@@ -186,6 +187,8 @@ class Workflow:
         if agent is None:
             return "the agent is gone"
         agent_type = AgentType(agent["agent_type"])
+        if agent.get("end_reason") == EndReason.NEVER_STARTED:
+            return self._step_again(agent)
         if agent["status"] != AgentStatus.COMPLETED:
             why = agent.get("error") or "no reason"
             reason = f"{agent_type} agent {agent['id']} ended {agent['status']}: {why}"
@@ -205,6 +208,20 @@ class Workflow:
             reason = f"GitHub refused after the {agent_type} agent: {exc}"
             self.end_task(task, ok=False, reason=reason)
             return reason
+
+    def _step_again(self, agent: AgentRow) -> str:
+        """An agent whose service stopped before its process started did nothing: the step that was to
+        start it runs again, with a new agent, instead of failing the task."""
+        spawner = self._events.spawner_of(agent["id"])
+        if spawner is None:
+            return f"agent {agent['id']} never started, and no event started it"
+        again = f"{spawner['id']}.again.{agent['id']}"
+        _, created = self._events.create(
+            again, spawner["type"], spawner["task_id"], spawner["agent_id"], spawner["payload"]
+        )
+        if created:
+            self._wake()
+        return f"agent {agent['id']} never started: its step runs again"
 
     async def _follow(self, agent: AgentRow, task: TaskRow, outcome: oc.Outcome) -> str:
         next_id = f"{agent['id']}.next"
