@@ -425,3 +425,23 @@ def test_wrong_webhook_setting_stops_the_service_naming_it(tmp_path: Path, varia
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().startswith(f"error: {variable}:"), proc.stderr
+
+
+def test_a_pause_by_a_person_sends_queue_paused_once(hook_server: Server) -> None:
+    def pause(paused: bool) -> None:
+        answer = hook_server.client.post("/api/queue/settings", json={"key": "paused", "value": paused})
+        assert answer.status_code == 200, answer.text
+
+    with Receiver(secret=SECRET) as receiver:
+        hook = _hook(hook_server, receiver.url, "queue.paused")
+        pause(True)
+        pause(True)  # pausing a paused queue is not a second pause
+        status = hook_server.client.get("/api/queue").json()
+        assert status["pause_reason"] == "paused through the API", status
+        pause(False)
+        pause(True)
+        _until(lambda: len(receiver.received) >= 2)
+        # the outbox is expanded in order: a wrong delivery for the repeated pause would exist by now
+        assert len(_deliveries(hook_server, hook)) == 2
+        sent = [(r["json"]["type"], r["json"]["data"]) for r in receiver.received]
+        assert sent == [("queue.paused", {"reason": "paused through the API"})] * 2, sent

@@ -16,7 +16,14 @@ from orchestrator.clock import utc_now
 from orchestrator.domain.lifecycles import AGENTS, QUEUE_ITEMS, TASKS, Lifecycle
 from orchestrator.domain.queue_rules import QueueSettings, choose_next, dependency_state, settings_from_rows
 from orchestrator.domain.types import AgentStatus, QueueItemStatus, TaskStatus
-from orchestrator.store.queue import ACTIVE_ITEM, DONE_ITEM, Claimed, QueueConflict, QueueNotFound
+from orchestrator.store.queue import (
+    ACTIVE_ITEM,
+    DONE_ITEM,
+    PAUSED_BY_REQUEST,
+    Claimed,
+    QueueConflict,
+    QueueNotFound,
+)
 
 Row = dict[str, Any]
 S = TypeVar("S", bound=StrEnum)
@@ -160,7 +167,10 @@ class MemoryQueueStore:
         return settings_from_rows(self._s.settings)
 
     def set_setting(self, key: str, value: str) -> QueueSettings:
+        was_paused = self.settings().paused
         self._s.settings[key] = value
+        if key == "paused" and value == "true" and not was_paused:
+            self._s.settings["pause_reason"] = PAUSED_BY_REQUEST
         if key == "paused" and value == "false":
             self._s.settings.pop("pause_reason", None)
             self._s.settings.pop("parked_until", None)

@@ -90,6 +90,9 @@ def _back_to_queue(
     )
 
 
+PAUSED_BY_REQUEST = "paused through the API"
+
+
 class QueueStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -100,7 +103,11 @@ class QueueStore:
 
     def set_setting(self, key: str, value: str) -> QueueSettings:
         with self._db.write() as conn:
+            was_paused = _settings(conn).paused
             _put_setting(conn, key, value)
+            if key == "paused" and value == "true" and not was_paused:
+                _put_setting(conn, "pause_reason", PAUSED_BY_REQUEST)
+                enqueue(conn, "queue.paused", {"reason": PAUSED_BY_REQUEST})
             if key == "paused" and value == "false":
                 _put_setting(conn, "pause_reason", None)
                 _put_setting(conn, "parked_until", None)
