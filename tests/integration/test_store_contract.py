@@ -150,3 +150,23 @@ def test_a_tasks_agents_are_counted_and_the_last_one_found(stores: Stores) -> No
     assert agents.last_of_task("other") is None
     got = agents.get("coding-0")
     assert got is not None and got["status"] == "rate_limited"
+
+
+def test_the_per_repository_limit_counts_every_repository_of_a_task(stores: Stores) -> None:
+    tasks, queue, _ = stores
+    tasks.create({"id": "a", "title": "a", "repo": "api", "repos": ["api", "shared"]})
+    tasks.create({"id": "b", "title": "b", "repo": "web", "repos": ["web", "shared"]})
+    tasks.create({"id": "c", "title": "c", "repo": "docs", "repos": ["docs"]})
+    for task_id in ("a", "b", "c"):
+        queue.add(task_id)
+    queue.set_setting("max_concurrent", "3")
+    queue.set_setting("max_concurrent_per_repo", "1")
+    first = queue.claim_next("me", lambda: "coding-1")
+    second = queue.claim_next("me", lambda: "coding-2")
+    assert first is not None and second is not None
+    # b works in `shared` too, which a holds: c, in a repository of its own, goes first
+    assert (first.task_id, second.task_id) == ("a", "c")
+    assert queue.claim_next("me", lambda: "coding-3") is None
+    assert queue.finish(first.id, True, None)
+    third = queue.claim_next("me", lambda: "coding-3")
+    assert third is not None and third.task_id == "b"

@@ -148,3 +148,22 @@ def find_cycle(graph: Mapping[str, Sequence[str]], start: str) -> list[str] | No
         return None
 
     return visit(start)
+
+
+def repositories_of(repo: str | None, repos: list[str] | None) -> frozenset[str]:
+    """Every repository a task works in: its primary one and its others."""
+    return frozenset([*(repos or []), *([repo] if repo else [])])
+
+
+def busy_repositories(working: list[frozenset[str]]) -> dict[str, int]:
+    """How many running tasks work in each repository."""
+    busy: dict[str, int] = {}
+    for repositories in working:
+        for name in repositories:
+            busy[name] = busy.get(name, 0) + 1
+    return busy
+
+
+def has_room(repositories: frozenset[str], busy: dict[str, int], per_repo_limit: int | None) -> bool:
+    """A task may start only while each of its repositories is below the per-repository limit."""
+    return not per_repo_limit or all(busy.get(name, 0) < per_repo_limit for name in repositories)

@@ -14,7 +14,15 @@ from typing import Any, TypeVar
 
 from orchestrator.clock import utc_now
 from orchestrator.domain.lifecycles import AGENTS, QUEUE_ITEMS, TASKS, Lifecycle
-from orchestrator.domain.queue_rules import QueueSettings, choose_next, dependency_state, settings_from_rows
+from orchestrator.domain.queue_rules import (
+    QueueSettings,
+    busy_repositories,
+    choose_next,
+    dependency_state,
+    has_room,
+    repositories_of,
+    settings_from_rows,
+)
 from orchestrator.domain.types import AgentStatus, QueueItemStatus, TaskStatus
 from orchestrator.store.queue import (
     ACTIVE_ITEM,
@@ -37,6 +45,7 @@ def move(lifecycle: Lifecycle[S], row: Row, to: S, **fields: Any) -> bool:
     row.update(fields)
     row["status"] = to.value
     return True
+
 
 _TASK_DEFAULTS: Row = {
     "description": None,
@@ -222,11 +231,7 @@ class MemoryQueueStore:
         if settings.parked_until is not None and settings.parked_until > now:
             return None
         processing = self.processing()
-        busy: dict[str, int] = {}
-        for item in processing:
-            repo = self._s.tasks[item["task_id"]].get("repo")
-            if repo is not None:
-                busy[repo] = busy.get(repo, 0) + 1
+        busy = busy_repositories([self._repositories(item["task_id"]) for item in processing])
         candidates = [self._candidate(item, settings, now, busy) for item in self._queued()]
         chosen = choose_next(settings, len(processing), candidates)
         if chosen is None:
@@ -244,6 +249,10 @@ class MemoryQueueStore:
         self._s.move_task(item["task_id"], TaskStatus.ASSIGNED, assigned_agent_id=agent_id)
         return Claimed(item["id"], item["task_id"], item["position"], agent_id)
 
+    def _repositories(self, task_id: str) -> frozenset[str]:
+        task = self._s.tasks[task_id]
+        return repositories_of(task.get("repo"), task.get("repos"))
+
     def _candidate(self, item: Row, settings: QueueSettings, now: str, busy: dict[str, int]) -> _Candidate:
         task = self._s.tasks[item["task_id"]]
         deps = {
@@ -251,8 +260,7 @@ class MemoryQueueStore:
         }
         ready, why = dependency_state(deps)
         item["blocked_reason"] = why
-        limit = settings.max_concurrent_per_repo
-        room = not limit or task.get("repo") is None or busy.get(task["repo"], 0) < limit
+        room = has_room(self._repositories(item["task_id"]), busy, settings.max_concurrent_per_repo)
         due = item["retry_at"] is None or item["retry_at"] <= now
         return _Candidate(item["id"], item["position"], int(task["priority"]), ready and room and due)
 

@@ -11,7 +11,15 @@ from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, in
 
 from orchestrator.clock import utc_now
 from orchestrator.domain.lifecycles import QUEUE_ITEMS
-from orchestrator.domain.queue_rules import QueueSettings, choose_next, dependency_state, settings_from_rows
+from orchestrator.domain.queue_rules import (
+    QueueSettings,
+    busy_repositories,
+    choose_next,
+    dependency_state,
+    has_room,
+    repositories_of,
+    settings_from_rows,
+)
 from orchestrator.domain.types import QueueItemStatus, TaskStatus
 from orchestrator.errors import Conflict, NotFound
 from orchestrator.store.db import Database
@@ -205,15 +213,16 @@ class QueueStore:
 
     @staticmethod
     def _busy_repos(conn: Connection) -> dict[str, int]:
-        return {
-            str(repo): int(n)
-            for repo, n in conn.execute(
-                select(tasks.c.repo, func.count())
-                .select_from(queue.join(tasks, tasks.c.id == queue.c.task_id))
-                .where(queue.c.status == QueueItemStatus.PROCESSING.value, tasks.c.repo.is_not(None))
-                .group_by(tasks.c.repo)
-            )
-        }
+        return busy_repositories(
+            [
+                repositories_of(repo, json.loads(repos) if repos else [])
+                for repo, repos in conn.execute(
+                    select(tasks.c.repo, tasks.c.repos)
+                    .select_from(queue.join(tasks, tasks.c.id == queue.c.task_id))
+                    .where(queue.c.status == QueueItemStatus.PROCESSING.value)
+                )
+            ]
+        )
 
     @staticmethod
     def _candidates(
@@ -236,6 +245,7 @@ class QueueStore:
                 tasks.c.priority,
                 tasks.c.depends_on,
                 tasks.c.repo,
+                tasks.c.repos,
             )
             .select_from(queue.join(tasks, tasks.c.id == queue.c.task_id))
             .where(queue.c.status == QueueItemStatus.QUEUED.value)
@@ -272,11 +282,8 @@ class QueueStore:
             ready, why = dependency_state({d: statuses.get(d) for d in deps[r.task_id]})
             if why != r.blocked_reason:
                 conn.execute(update(queue).where(queue.c.id == r.id).values(blocked_reason=why))
-            room = (
-                not settings.max_concurrent_per_repo
-                or r.repo is None
-                or (busy_repos.get(r.repo, 0) < settings.max_concurrent_per_repo)
-            )
+            repositories = repositories_of(r.repo, json.loads(r.repos) if r.repos else [])
+            room = has_room(repositories, busy_repos, settings.max_concurrent_per_repo)
             due = r.retry_at is None or r.retry_at <= now
             out.append(_Candidate(r.id, r.position, r.task_id, int(r.priority), ready and room and due, why))
         last = rows[-1] if len(rows) == _PAGE else None
