@@ -12,6 +12,7 @@ from typing import Any
 from orchestrator.models import AgentDetail, AgentPage, Health, LogPage, QueueStatus, Task, TaskPage
 from tests.conftest import ServerFactory, claude_bin
 from tests.support import fake_anthropic as fm
+from tests.support.fake_github import FakeGitHub
 from tests.support.server import Server, free_port
 
 
@@ -224,7 +225,8 @@ def test_doctor(server: Server, tmp_path: Path) -> None:
         "github": "warn",
         "server": "ok",
     }
-    assert (tmp_path / "data" / "orchestrator.db").exists()
+    # a check changes nothing: the database a service would create is not created by doctor
+    assert not (tmp_path / "data" / "orchestrator.db").exists()
     github = next(c for c in report["checks"] if c["name"] == "github")
     assert "not configured" in github["detail"]
 
@@ -239,3 +241,31 @@ def test_doctor(server: Server, tmp_path: Path) -> None:
     assert wrong.returncode == 1
     settings = json.loads(wrong.stdout)["checks"][0]
     assert settings["state"] == "fail" and "PORT" in settings["detail"]
+
+
+def test_doctor_reads_the_service_database_and_checks_the_token_and_the_engine(
+    server: Server, github: FakeGitHub, tmp_path: Path
+) -> None:
+    env = {"ORCHESTRATOR_DATA_DIR": str(server.data_dir), "CLAUDE_BIN": claude_bin()}
+    database = server.data_dir / "orchestrator.db"
+    before = database.stat().st_mtime_ns
+    found = {c["name"]: c for c in json.loads(cli("doctor", "--json", url=server, **env).stdout)["checks"]}
+    assert found["database"]["state"] == "ok" and "schema at 0" in found["database"]["detail"], found
+    assert database.stat().st_mtime_ns == before
+
+    token = {"GITHUB_TOKEN": github.token, "GITHUB_API_URL": github.api_url, "GITHUB_OWNER": "acme"}
+    found = {
+        c["name"]: c for c in json.loads(cli("doctor", "--json", url=server, **env, **token).stdout)["checks"]
+    }
+    assert found["github"]["state"] == "ok", found["github"]
+    wrong = {**token, "GITHUB_TOKEN": "ghp_" + "x" * 36}
+    answer = cli("doctor", "--json", url=server, **env, **wrong)
+    found = {c["name"]: c for c in json.loads(answer.stdout)["checks"]}
+    assert answer.returncode == 1 and found["github"]["state"] == "fail", found["github"]
+    assert wrong["GITHUB_TOKEN"] not in answer.stdout + answer.stderr
+
+    engine = {"AGENT_RUNTIME": "docker", "DOCKER_HOST": f"unix://{tmp_path / 'no-docker.sock'}"}
+    answer = cli("doctor", "--json", url=server, **env, **engine)
+    found = {c["name"]: c for c in json.loads(answer.stdout)["checks"]}
+    assert answer.returncode == 1 and found["runtime"]["state"] == "fail", found["runtime"]
+    assert "no-docker.sock" in found["runtime"]["detail"]

@@ -7,6 +7,7 @@ import shutil
 import subprocess
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Literal
 
 from orchestrator.client import Client, ConnectionFailed, OrchestratorError, RetryPolicy
@@ -67,29 +68,60 @@ def check_claude(settings: Settings) -> Check:
 
 
 def check_database(settings: Settings) -> Check:
+    """Opens the database and reads its schema revision; never creates, migrates or writes."""
     from orchestrator.store.db import Database
 
     url = settings.resolved_database_url
-    where = str(settings.database_file) if url.startswith("sqlite") else url.split("@")[-1]
+    sqlite = url.startswith("sqlite")
+    where = str(settings.database_file) if sqlite else url.split("@")[-1]
     fix = "make the data directory writable (ORCHESTRATOR_DATA_DIR / DATABASE_PATH) or fix DATABASE_URL"
+    if sqlite and not settings.database_file.exists():
+        parent = _nearest_existing(settings.database_file.parent)
+        if not os.access(parent, os.W_OK | os.X_OK):
+            return Check("database", "fail", f"{where}: cannot be created, {parent} is not writable", fix)
+        return Check("database", "ok", f"{where}: not created yet; `orchestrator serve` creates it")
     try:
         db = Database(url)
         try:
-            db.migrate()
-            db.ping()
+            current = db.schema_revision()
         finally:
             db.dispose()
     except Exception as exc:
         return Check("database", "fail", f"{where}: {exc}", fix)
-    return Check("database", "ok", f"{where}: opens, migrations applied")
+    head = Database.head_revision()
+    if current == head:
+        return Check("database", "ok", f"{where}: opens, schema at {head}")
+    if current is None:
+        return Check("database", "ok", f"{where}: opens, empty; the service migrates it at its start")
+    return Check(
+        "database",
+        "warn",
+        f"{where}: schema at {current}, this version's is {head}; the service migrates it at its start",
+    )
+
+
+def _nearest_existing(path: Path) -> Path:
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
 
 
 def check_runtime(settings: Settings) -> Check:
-    if settings.agent_runtime != "host":
-        return Check("runtime", "warn", f"{settings.agent_runtime}: not checked here")
-    if os.access("/bin/sh", os.X_OK):
-        return Check("runtime", "ok", "host processes, /bin/sh present")
-    return Check("runtime", "fail", "host processes need /bin/sh, and there is none", "install a POSIX shell")
+    if settings.agent_runtime == "host":
+        if os.access("/bin/sh", os.X_OK):
+            return Check("runtime", "ok", "host processes, /bin/sh present")
+        fix = "install a POSIX shell"
+        return Check("runtime", "fail", "host processes need /bin/sh, and there is none", fix)
+    from orchestrator.runtimes.factory import make_runtime
+
+    try:
+        problem = make_runtime(settings, "doctor").check()
+    except Exception as exc:
+        problem = str(exc)
+    if problem is None:
+        return Check("runtime", "ok", f"{settings.agent_runtime}: reachable, agents can start")
+    fix = "start the engine or fix DOCKER_HOST / AGENT_IMAGE, or the cluster settings (KUBERNETES_*)"
+    return Check("runtime", "fail", f"{settings.agent_runtime}: {problem}", fix)
 
 
 def check_sandbox(settings: Settings) -> Check:
@@ -112,16 +144,25 @@ def check_sandbox(settings: Settings) -> Check:
 
 
 def check_github(settings: Settings) -> Check:
-    if settings.github_token:
+    from orchestrator.forge.errors import ForgeError
+    from orchestrator.forge.github import GitHubClient
+
+    if not settings.github_token:
         return Check(
-            "github", "ok", f"token configured for {settings.github_owner} (not checked against GitHub)"
+            "github",
+            "warn",
+            "not configured: agents cannot open pull requests",
+            "set GITHUB_TOKEN (and GITHUB_OWNER) in the service's environment",
         )
-    return Check(
-        "github",
-        "warn",
-        "not configured: agents cannot open pull requests",
-        "set GITHUB_TOKEN (and GITHUB_OWNER) in the service's environment",
-    )
+    fix = "set a valid GITHUB_TOKEN (and GITHUB_API_URL for GitHub Enterprise)"
+    try:
+        with GitHubClient(settings.github_api_url, settings.github_token, settings.github_owner) as github:
+            status = github.status()
+    except ForgeError as exc:
+        return Check("github", "warn", f"{settings.github_api_url} did not answer: {exc.message}", fix)
+    if not status.valid:
+        return Check("github", "fail", f"GitHub refused the token: {status.error}", fix)
+    return Check("github", "ok", f"token of {status.login} for {settings.github_owner}")
 
 
 def check_server(url: str | None, token: str | None) -> Check:
