@@ -310,3 +310,13 @@ def test_the_task_mode_is_read_only_where_the_runner_is_chosen() -> None:
         str(p.relative_to(src)) for p in src.rglob("*.py") if "use_multi_agent_events" in p.read_text()
     )
     assert readers == ["services.py", "settings.py"]
+
+
+def test_a_run_ending_after_a_person_ended_its_task_follows_the_persons_end(rig: Rig) -> None:
+    rig.queued("t")
+    rig.run_once()
+    assert rig.tasks.update("t", {}, TaskStatus.COMPLETED), "a person marks the running task completed"
+    assert not rig.runner.end_task("t", ok=False, error="the run failed afterwards")
+    assert rig.status("t") == TaskStatus.COMPLETED
+    assert rig.item("t")["status"] == "completed", "the item follows the task, not the stale run"
+    assert not rig.queue.settings().paused, "a task shown completed does not stop the queue"

@@ -163,13 +163,17 @@ class EventStore:
                 error=None,
             )
 
-    def retry_later(self, event_id: str, error: str, delay: float) -> None:
+    def retry_later(self, event_id: str, error: str, delay: float) -> bool:
+        """False when the event is no longer being handled (another instance released it meanwhile)."""
         with self._db.write() as conn:
-            move(conn, EVENTS, event_id, EventStatus.PENDING, error=error, next_attempt_at=_later(delay))
+            return move(
+                conn, EVENTS, event_id, EventStatus.PENDING, error=error, next_attempt_at=_later(delay)
+            )
 
-    def fail(self, event_id: str, error: str) -> None:
+    def fail(self, event_id: str, error: str) -> bool:
+        """False when the event is no longer being handled (another instance released it meanwhile)."""
         with self._db.write() as conn:
-            move(conn, EVENTS, event_id, EventStatus.FAILED, error=error, processed_at=utc_now())
+            return move(conn, EVENTS, event_id, EventStatus.FAILED, error=error, processed_at=utc_now())
 
     def processing(self) -> list[EventRow]:
         with self._db.read() as conn:

@@ -71,7 +71,11 @@ class EventProcessor:
             reason = f"{type(exc).__name__}: {exc}"
             delay = self._policy.next_delay(event["attempts"])
             if delay is not None:
-                self._events.retry_later(event["id"], reason, delay)
+                if not self._events.retry_later(event["id"], reason, delay):
+                    log.warning(
+                        "event %s was taken from this instance while it failed: %s", event["id"], reason
+                    )
+                    return
                 log.warning(
                     "event %s failed (attempt %d), retrying in %.1f s: %s",
                     event["id"],
@@ -79,9 +83,10 @@ class EventProcessor:
                     delay,
                     reason,
                 )
-            else:
-                self._events.fail(event["id"], reason)
+            elif self._events.fail(event["id"], reason):
                 workflow.fail_task_of(event, f"event {event['id']} ({event['type']}) failed: {reason}")
+            else:  # released to another instance meanwhile: its handling decides, not this stale one
+                log.warning("event %s was taken from this instance while it failed: %s", event["id"], reason)
             return
         self._events.mark_processed(event["id"])
         self.handled += 1

@@ -96,6 +96,13 @@ class TaskWrites:
         """The one place a task's run ends: with its queue item when it has one (item and task in one
         write), else the task alone (a task driven by events without the queue)."""
         item = self._queue.processing_item_of_task(task_id)
+        task = self._tasks.get(task_id)
+        if task is not None and task["status"] in (TaskStatus.COMPLETED, TaskStatus.FAILED):
+            # ended meanwhile by someone else (a person, through the API): the item follows that end
+            if item is not None:
+                done = task["status"] == TaskStatus.COMPLETED
+                self.control.end_item(item["id"], task_id, ok=done, error=None if done else task.get("error"))
+            return False
         if item is not None and self.control.end_item(item["id"], task_id, ok=ok, error=error):
             return True
         return self._tasks.move(task_id, TaskStatus.COMPLETED if ok else TaskStatus.FAILED, error=error)
