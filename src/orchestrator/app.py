@@ -93,6 +93,8 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
         for name, loop in services.runner.loops():
             background.start(name, loop)
         background.start("instance-heartbeat", recovery.run)
+        if not services.db.is_sqlite:  # one service per SQLite file: every agent it runs is its own
+            background.start("kill-requests", services.agents.follow_kill_requests)
         background.start("event-inbox", services.inbox.run)
         background.start("webhooks", services.deliverer.run)
         log.info(

@@ -5,6 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pytest
+
+from tests.conftest import TEST_PG, ServerFactory, fresh_postgres_database
 from tests.support import fake_anthropic as fm
 from tests.support.server import Server, agent_pids, stream_json_lines
 
@@ -183,3 +186,35 @@ def test_thousands_of_lines_a_second_are_all_stored_in_order(make_server, tmp_pa
     ids = [ln["id"] for ln in logs]
     assert ids == sorted(ids) and len(set(ids)) == len(ids)
     assert done["log_lines"] == 50301
+
+
+LONG_AGENT = """#!/bin/sh
+echo '{"type":"system","subtype":"init","session_id":"long"}'
+sleep 300
+"""
+
+
+@pytest.mark.skipif(not TEST_PG, reason="needs the tests' PostgreSQL: scripts/test starts one")
+def test_any_instance_kills_an_agent_another_instance_supervises(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    script = tmp_path / "claude"
+    script.write_text(LONG_AGENT)
+    script.chmod(0o755)
+    env = {"DATABASE_URL": fresh_postgres_database(), "CLAUDE_BIN": str(script)}
+    owner, other = (make_server(data_dir=tmp_path / f"i{n}", **env) for n in range(2))
+    agent = owner.spawn("run long")
+    deadline = time.monotonic() + 30
+    while owner.client.get(f"/api/agents/{agent['id']}").json()["status"] != "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert agent_pids(agent["id"]), "the agent's process runs"
+
+    answer = other.client.post(f"/api/agents/{agent['id']}/kill")
+    assert answer.status_code == 200, answer.text
+    killed = answer.json()
+    assert (killed["status"], killed["end_reason"]) == ("killed", "killed"), killed
+    assert killed["instance_id"] == agent["instance_id"], "the owner ended it, nobody took it over"
+    assert agent_pids(agent["id"]) == []
+    again = other.client.post(f"/api/agents/{agent['id']}/kill")
+    assert again.status_code == 409 and "already ended" in again.json()["detail"]

@@ -34,6 +34,7 @@ class AgentManager:
         redact: Callable[[str], str],
         instance_id: str,
     ) -> None:
+        self._instance_id = instance_id
         self._announcer = Announcer(agents, bus)
         self._supervision = Supervision(settings, agents, writer, self._announcer, redact, instance_id)
         self._spawner = Spawner(
@@ -73,6 +74,10 @@ class AgentManager:
 
     async def kill(self, agent_id: str) -> AgentRow:
         return await self._stopper.kill(agent_id)
+
+    async def follow_kill_requests(self) -> None:
+        """Kills this instance's agents when a kill was asked of another instance (several instances)."""
+        await self._stopper.follow_kill_requests(self._instance_id)
 
     async def retry(self, agent_id: str, *, resume: bool = False) -> AgentRow:
         return await self._retry.retry(agent_id, resume=resume)

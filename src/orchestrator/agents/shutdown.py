@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from orchestrator.agents.errors import AgentError
 from orchestrator.agents.supervision import Supervision
@@ -12,6 +13,8 @@ from orchestrator.domain.types import AgentStatus
 from orchestrator.store.agents import AgentRow, AgentStore
 
 log = logging.getLogger(__name__)
+
+KILL_REQUEST_POLL_SECONDS = 0.25
 
 
 class Stopper:
@@ -28,15 +31,39 @@ class Stopper:
             raise AgentError(f"agent {agent_id} has already ended ({row['status']})", 409)
         supervisor = self._supervision.supervisor(agent_id)
         if supervisor is None:
-            raise AgentError(f"agent {agent_id} is not supervised by this instance", 409)
-        supervisor.stop("api")
-        try:
-            await asyncio.wait_for(supervisor.done.wait(), self._grace + 10)
-        except TimeoutError:
-            log.warning("agent %s did not end within the kill grace", agent_id)
+            # another instance supervises it: the request goes through the store to its owner
+            if not self._agents.request_kill(agent_id):
+                raise AgentError(f"agent {agent_id} has already ended", 409)
+            await self._ended_in_store(agent_id)
+        else:
+            supervisor.stop("api")
+            try:
+                async with asyncio.timeout(self._grace + 10):
+                    await supervisor.done.wait()
+            except TimeoutError:
+                log.warning("agent %s did not end within the kill grace", agent_id)
         found = self._agents.get(agent_id)
         assert found is not None
         return found
+
+    async def _ended_in_store(self, agent_id: str) -> None:
+        deadline = time.monotonic() + self._grace + 10 + KILL_REQUEST_POLL_SECONDS
+        while time.monotonic() < deadline:
+            row = await asyncio.to_thread(self._agents.get, agent_id)
+            if row is None or AgentStatus(row["status"]).is_terminal:
+                return
+            await asyncio.sleep(0.1)
+        log.warning("agent %s did not end within the kill grace after a kill request", agent_id)
+
+    async def follow_kill_requests(self, owner: str) -> None:
+        """Kills this instance's agents that another instance was asked to kill."""
+        while True:
+            for agent_id in await asyncio.to_thread(self._agents.kill_requests, owner):
+                supervisor = self._supervision.supervisor(agent_id)
+                if supervisor is not None:
+                    log.info("agent %s: killed on a request made to another instance", agent_id)
+                    supervisor.stop("api")
+            await asyncio.sleep(KILL_REQUEST_POLL_SECONDS)
 
     async def shutdown(self, kill_agents: bool) -> None:
         """Either ends the agents or leaves them running for the next start to adopt; then stops watching."""

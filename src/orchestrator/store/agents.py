@@ -83,6 +83,33 @@ class AgentStore:
                 enqueue(conn, "agent.budget_exceeded", payload)
         return moved
 
+    def request_kill(self, agent_id: str) -> bool:
+        """Asks the agent's owner to kill it (the owner looks for requests every moment); False if the
+        agent has already ended."""
+        active = [s.value for s in ACTIVE_AGENT_STATUSES]
+        with self._db.write() as conn:
+            result = conn.execute(
+                update(agents)
+                .where(agents.c.id == agent_id, agents.c.status.in_(active))
+                .values(kill_requested_at=utc_now())
+            )
+        return result.rowcount == 1
+
+    def kill_requests(self, owner: str) -> list[str]:
+        """Active agents of `owner` that another instance asked to kill."""
+        active = [s.value for s in ACTIVE_AGENT_STATUSES]
+        with self._db.read() as conn:
+            return [
+                str(agent_id)
+                for (agent_id,) in conn.execute(
+                    select(agents.c.id).where(
+                        agents.c.instance_id == owner,
+                        agents.c.kill_requested_at.is_not(None),
+                        agents.c.status.in_(active),
+                    )
+                )
+            ]
+
     def update_fields(self, agent_id: str, **fields: Any) -> None:
         if "status" in fields:
             raise ValueError("an agent's status changes by move()")

@@ -47,6 +47,7 @@ agents = Table(
     Column("resumed_session", Text),
     Column("config_dir", Text),
     Column("end_reason", Text),
+    Column("kill_requested_at", Text),
     Index("ix_agents_status", "status"),
 )
 
