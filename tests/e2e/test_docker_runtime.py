@@ -18,7 +18,7 @@ import pytest
 from orchestrator.runtimes.ownership import agent_user
 from tests.support import fake_anthropic as fm
 from tests.support.runtimes import agent_containers, fake_cli, remove_containers, require_docker
-from tests.support.server import Server, stream_json_lines
+from tests.support.server import Server, stream_json_lines, write_db
 
 pytestmark = pytest.mark.xdist_group("docker")
 
@@ -223,4 +223,29 @@ def test_container_agent_is_adopted_after_a_crash_of_the_service(  # type: ignor
     assert stored[:-1] == [f"line-{i}" for i in range(1, 11)]
     assert stored == (first.data_dir / "runs" / agent["id"] / "stdout").read_text().splitlines()
     assert "adopted agent" in second.log()
+    assert agent_containers(agent["id"]) == []
+
+
+def test_a_container_the_store_never_heard_of_is_found_by_its_label_and_adopted(  # type: ignore[no-untyped-def]
+    make_server, tmp_path: Path, docker_env: dict[str, str]
+) -> None:
+    script = fake_cli(tmp_path, "for i in $(seq 1 12); do echo line-$i; sleep 0.25; done")
+    env = {"CLAUDE_BIN": str(script), "AGENT_MOUNT_CLAUDE": "1", **docker_env}
+    first = make_server(kill_agents_on_shutdown=False, **env)
+    agent = first.spawn("count slowly")
+    _wait_stdout(first, agent["id"], 2)
+    first.crash()
+    assert agent_containers(agent["id"]), "the container outlives the service"
+    # what a crash between the container's start and its record in the store leaves behind
+    write_db(
+        first,
+        f"UPDATE agents SET status = 'starting', container_id = NULL, pid = NULL WHERE id = '{agent['id']}'",
+    )
+
+    second = make_server(data_dir=first.data_dir, **env)
+    done = second.wait_agent(agent["id"], timeout=30)
+    assert (done["status"], done["end_reason"]) == ("completed", "completed"), done
+    assert done["container_id"], "the container found by its label is recorded"
+    stored = _stdout(second, agent["id"])
+    assert stored == (first.data_dir / "runs" / agent["id"] / "stdout").read_text().splitlines()
     assert agent_containers(agent["id"]) == []

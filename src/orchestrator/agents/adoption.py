@@ -60,10 +60,12 @@ class Adoption:
             if owner != self._instance_id and not self._agents.take(agent_id, owner, self._instance_id):
                 continue
             row = self._agents.get(agent_id) or row
-            ref = row["container_id"] or _started_ref(row["run_dir"])
+            # no reference stored yet (a crash between the start and its record): the runtime looks the
+            # run up by the agent's label, or by the pid file a host run writes first
+            ref = row["container_id"] or _started_ref(row["run_dir"]) or ""
             handle = None
             reachable = self._runtime.name != "host" or same_host(owner)
-            if ref and row["run_dir"] and reachable:
+            if row["run_dir"] and reachable:
                 handle = await self._runtime.adopt(agent_id, ref, Path(row["run_dir"]))
             if handle is None:
                 end_reason, reason = EndReason.LOST, _LOST_AFTER_RESTART
@@ -85,7 +87,11 @@ class Adoption:
                 continue
             if row["status"] == AgentStatus.STARTING.value:
                 self._agents.move(
-                    agent_id, AgentStatus.RUNNING, started_at=utc_now(), container_id=ref, pid=handle.pid
+                    agent_id,
+                    AgentStatus.RUNNING,
+                    started_at=utc_now(),
+                    container_id=handle.ref,
+                    pid=handle.pid,
                 )
             started = parse_iso(row["started_at"]).timestamp() if row["started_at"] else time.time()
             self._supervision.watch(

@@ -379,7 +379,11 @@ class DockerRuntime:
             raise
 
     def _adopt(self, agent_id: str, ref: str, run_dir: Path) -> DockerHandle | None:
-        if not ref.startswith(REF_PREFIX) or not run_dir.is_dir():
+        if not run_dir.is_dir():
+            return None
+        if not ref:
+            ref = self._labelled(agent_id) or ""
+        if not ref.startswith(REF_PREFIX):
             return None
         import docker.errors
 
@@ -400,6 +404,17 @@ class DockerRuntime:
         egress = self.egress if self.egress and self.egress.relayed(agent_id) else None
         pid = container.attrs.get("State", {}).get("Pid") or None
         return DockerHandle(agent_id, run_dir, container, pid, egress)
+
+    def _labelled(self, agent_id: str) -> str | None:
+        """The container labelled with this agent, for a start the store never heard the end of."""
+        try:
+            found = self.client().containers.list(
+                all=True, filters={"label": f"{LABEL_PREFIX}agent_id={agent_id}"}
+            )
+        except (RuntimeError_, *_docker_errors()) as exc:  # type: ignore[misc]
+            log.warning("agent %s: cannot look for its container: %s", agent_id, exc)
+            return None
+        return f"{REF_PREFIX}{found[0].id}" if len(found) == 1 else None
 
     async def adopt(self, agent_id: str, ref: str, run_dir: Path) -> RunHandle | None:
         handle = await asyncio.to_thread(self._adopt, agent_id, ref, run_dir)

@@ -311,7 +311,7 @@ class KubernetesRuntime:
         return await asyncio.to_thread(self._start, spec)
 
     def _adopt(self, agent_id: str, ref: str, run_dir: Path) -> KubernetesHandle | None:
-        if not ref.startswith(REF_PREFIX) or not run_dir.is_dir():
+        if (ref and not ref.startswith(REF_PREFIX)) or not run_dir.is_dir():  # no ref: found by label
             return None
         try:
             jobs = self._api.batch.list_namespaced_job(self._api.namespace, label_selector=selector(agent_id))
