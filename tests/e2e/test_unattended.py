@@ -99,3 +99,32 @@ def test_resume_without_a_session_is_refused(make_server, tmp_path) -> None:  # 
     response = server.client.post(f"/api/agents/{agent['id']}/retry", json={"resume": True})
     assert response.status_code == 409
     assert "session" in response.json()["detail"]
+
+
+def test_a_task_budget_is_one_purse_for_all_its_agents(server: Server, fake_model: fm.FakeAnthropic) -> None:
+    created = server.client.post("/api/tasks", json={"id": "purse", "title": "t", "budget": {"turns": 6}})
+    assert created.status_code == 201, created.text
+    first = server.wait_agent(
+        server.spawn(f"work {fake_model.scenario([_echo(0), _echo(1), fm.text('done')])}", task_id="purse")[
+            "id"
+        ],
+        timeout=90,
+    )
+    assert first["status"] == "completed" and first["num_turns"] >= 2, first
+    left = 6 - first["num_turns"]
+    second = server.spawn(f"more {fake_model.scenario([fm.text('ok')])}", task_id="purse", budget={"usd": 5})
+    # what the first agent left of the task's purse, with the agent's own budget where that is tighter
+    assert second["budget"] == {"usd": 5.0, "turns": left, "wall_seconds": None}, second
+    second = server.wait_agent(second["id"], timeout=90)
+    spent = first["num_turns"] + second["num_turns"]
+    tight = server.client.post("/api/tasks", json={"id": "spent", "title": "t", "budget": {"turns": 1}})
+    assert tight.status_code == 201
+    only = server.wait_agent(
+        server.spawn(f"one {fake_model.scenario([fm.text('ok')])}", task_id="spent")["id"], timeout=90
+    )
+    assert only["num_turns"] >= 1 and spent >= 3
+    refused = server.client.post(
+        "/api/agents/spawn", json={"agent_type": "coding", "prompt": "again", "task_id": "spent"}
+    )
+    assert refused.status_code == 409, refused.text
+    assert "task spent has spent its budget (turns)" in refused.json()["detail"]

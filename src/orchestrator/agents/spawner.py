@@ -65,12 +65,26 @@ class Spawner:
         problem = self.claude_problem() or self._runtime.check()
         if problem:
             raise AgentError(problem, 503)
+        req = self._within_task_purse(req)
         agent_id = req.agent_id or new_agent_id(req.agent_type)
         self._supervision.starting.add(agent_id)
         try:
             return await self._spawn(agent_id, req)
         finally:
             self._supervision.starting.discard(agent_id)
+
+    def _within_task_purse(self, req: SpawnRequest) -> SpawnRequest:
+        """A task's budget is one purse for all its agents: each gets what its earlier ones left (or its
+        own budget, if tighter); none starts once the purse is empty."""
+        if req.task_id is None:
+            return req
+        purse, spent = self._agents.task_purse(req.task_id)
+        if purse is None:
+            return req
+        left = purse.remaining_after(spent)
+        if (limit := left.spent_out()) is not None:
+            raise AgentError(f"budget_exceeded: task {req.task_id} has spent its budget ({limit})", 409)
+        return dataclasses.replace(req, budget=left.tighter(req.budget))
 
     async def _spawn(self, agent_id: str, req: SpawnRequest) -> AgentRow:
         run_dir = self._settings.resolved_runs_dir / agent_id

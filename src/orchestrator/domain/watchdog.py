@@ -18,12 +18,54 @@ class Budget:
     turns: int | None = None
     wall_seconds: float | None = None
 
+    def remaining_after(self, spent: Spent) -> Budget:
+        """What is left of this budget once `spent` is gone: a task's purse after its earlier agents."""
+        return Budget(
+            usd=None if self.usd is None else self.usd - spent.usd,
+            turns=None if self.turns is None else self.turns - spent.turns,
+            wall_seconds=None if self.wall_seconds is None else self.wall_seconds - spent.seconds,
+        )
+
+    def spent_out(self) -> str | None:
+        """Which limit has nothing left, if any."""
+        if self.usd is not None and self.usd <= 0:
+            return "usd"
+        if self.turns is not None and self.turns <= 0:
+            return "turns"
+        if self.wall_seconds is not None and self.wall_seconds <= 0:
+            return "wall_seconds"
+        return None
+
+    def tighter(self, other: Budget | None) -> Budget:
+        """Each limit the smaller of the two (None: no limit)."""
+        if other is None:
+            return self
+
+        def least(a: float | None, b: float | None) -> float | None:
+            return b if a is None else a if b is None else min(a, b)
+
+        turns = least(self.turns, other.turns)
+        return Budget(
+            usd=least(self.usd, other.usd),
+            turns=None if turns is None else int(turns),
+            wall_seconds=least(self.wall_seconds, other.wall_seconds),
+        )
+
     def merged_over(self, defaults: Budget) -> Budget:
         return Budget(
             usd=self.usd if self.usd is not None else defaults.usd,
             turns=self.turns if self.turns is not None else defaults.turns,
             wall_seconds=self.wall_seconds if self.wall_seconds is not None else defaults.wall_seconds,
         )
+
+
+@dataclass(frozen=True)
+class Spent:
+    """What a task's agents have used so far: cost, turns, and seconds of running."""
+
+    usd: float = 0.0
+    turns: int = 0
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)

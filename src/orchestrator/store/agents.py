@@ -13,11 +13,12 @@ from orchestrator.clock import utc_now
 from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.lifecycles import AGENTS
 from orchestrator.domain.types import ACTIVE_AGENT_STATUSES, AgentStatus, QueueItemStatus
+from orchestrator.domain.watchdog import Budget, Spent
 from orchestrator.errors import Conflict
 from orchestrator.store.db import Database
 from orchestrator.store.moves import move
 from orchestrator.store.outbox import enqueue
-from orchestrator.store.tables import agents, queue
+from orchestrator.store.tables import agents, queue, tasks
 
 AgentRow = dict[str, Any]
 
@@ -82,6 +83,20 @@ class AgentStore:
                 payload = {"agent_id": agent_id, "status": target.value, "error": error}
                 enqueue(conn, "agent.budget_exceeded", payload)
         return moved
+
+    def task_purse(self, task_id: str) -> tuple[Budget | None, Spent]:
+        """A task's budget, one purse for all its agents, and what its agents have spent of it."""
+        with self._db.read() as conn:
+            raw = conn.execute(select(tasks.c.budget).where(tasks.c.id == task_id)).scalar_one_or_none()
+            usd, turns, ms = conn.execute(
+                select(
+                    func.coalesce(func.sum(agents.c.cost_usd), 0.0),
+                    func.coalesce(func.sum(agents.c.num_turns), 0),
+                    func.coalesce(func.sum(agents.c.duration_ms), 0),
+                ).where(agents.c.task_id == task_id)
+            ).one()
+        budget = Budget(**json.loads(raw)) if raw else None
+        return budget, Spent(usd=float(usd), turns=int(turns), seconds=float(ms) / 1000)
 
     def request_kill(self, agent_id: str) -> bool:
         """Asks the agent's owner to kill it (the owner looks for requests every moment); False if the

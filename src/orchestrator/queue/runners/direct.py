@@ -9,7 +9,6 @@ from orchestrator.agents.manager import AgentError, AgentTakenOver, SpawnRequest
 from orchestrator.clock import iso_at
 from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.types import AgentStatus, AgentType
-from orchestrator.domain.watchdog import Budget
 from orchestrator.errors import Unavailable
 from orchestrator.prompts.context import task_context
 from orchestrator.prompts.render import render
@@ -69,7 +68,6 @@ class DirectRunner(TaskWrites):
                     repo=task.get("repo"),
                     agent_id=item.agent_id,
                     queue_item=item.id,
-                    budget=Budget(**task["budget"]) if task.get("budget") else None,
                     resume_session=resumed["session_id"] if resumed else None,
                     config_dir=resumed["config_dir"] if resumed else None,
                     workspace=resumed["workspace"] if resumed else None,
