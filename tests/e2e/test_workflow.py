@@ -360,3 +360,26 @@ def test_a_step_cut_before_its_agent_started_runs_again_instead_of_failing_the_t
         "verifier",
     ]
     assert len(github.requests_to("/merge", "PUT")) == 1
+
+
+def test_a_rate_limited_step_waits_and_resumes_its_session_instead_of_failing_the_task(
+    make_server, workflow_env: dict[str, str], github: FakeGitHub, fake_model: fm.FakeAnthropic
+) -> None:  # type: ignore[no-untyped-def]
+    marker = fake_model.roles(
+        {
+            STARTER: [[fm.error(429, "slow down", times=1), PLAN]],
+            CODING: [[commit("calc.py", "x = 1", "Add"), outcome({"summary": "s"})]],
+            REVIEWER: [[APPROVE]],
+            DEPLOYER: [[DEPLOYED]],
+            VERIFIER: [[outcome({"passed": True, "evidence": ["ok"]})]],
+        }
+    )
+    server = make_server(**workflow_env, RATE_LIMIT_BACKOFF_SECONDS="1")
+    task = _wait_task(server, _queue_task(server, f"Limited. {marker}"))
+    assert task["status"] == "completed", task["error"]
+    limited, resumed = (a for a in task["agents"] if a["agent_type"] == "starter")
+    assert (limited["status"], limited["end_reason"]) == ("rate_limited", "rate_limited"), limited
+    assert resumed["status"] == "completed" and resumed["resumed_session"] == limited["session_id"], resumed
+    assert resumed["retry_of"] == limited["id"]
+    assert [a["agent_type"] for a in task["agents"]][2:] == ["coding", "reviewer", "deployer", "verifier"]
+    assert len(github.requests_to("/merge", "PUT")) == 1

@@ -40,7 +40,14 @@ class EventStore:
         self._db = db
 
     def create(
-        self, event_id: str, type_: str, task_id: str | None, agent_id: str | None, payload: Mapping[str, Any]
+        self,
+        event_id: str,
+        type_: str,
+        task_id: str | None,
+        agent_id: str | None,
+        payload: Mapping[str, Any],
+        *,
+        not_before: str | None = None,
     ) -> tuple[EventRow, bool]:
         """Stores an event; an existing id is returned as it is (idempotent). Second value: created now."""
         with self._db.write() as conn:
@@ -58,6 +65,7 @@ class EventStore:
                     payload=json.dumps(dict(payload)),
                     status=EVENTS.initial.value,
                     created_at=utc_now(),
+                    next_attempt_at=not_before,
                     seq=int(seq) + 1,
                 )
             )

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import logging
 import re
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -13,6 +14,8 @@ from typing import Any, Protocol
 from orchestrator import untrusted_files
 from orchestrator.agents import workspace
 from orchestrator.agents.manager import AgentError, AgentManager, SpawnRequest
+from orchestrator.agents.retry import resume_prompt
+from orchestrator.clock import iso_at
 from orchestrator.domain import outcomes as oc
 from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.events import (
@@ -25,6 +28,7 @@ from orchestrator.domain.events import (
     reaction_for,
 )
 from orchestrator.domain.ids import new_agent_id
+from orchestrator.domain.rate_limits import resume_at
 from orchestrator.domain.types import AgentStatus, AgentType, TaskStatus
 from orchestrator.errors import Unavailable
 from orchestrator.forge.errors import ForgeError, ForgeUnavailable
@@ -51,6 +55,9 @@ class TaskLifecycle(Protocol):
 
 class Retryable(Exception):
     """The handler could not finish for now (a service down, a limit hit): try again later."""
+
+
+RESUMES = "resumes_agent"  # in a step's payload: the rate-limited agent whose session it resumes
 
 
 class Workflow:
@@ -151,16 +158,24 @@ class Workflow:
         context = await asyncio.to_thread(
             step_context, task, event["payload"], checkouts.primary, checkouts.branch, read
         )
+        parked = self._agents.get(str(event["payload"].get(RESUMES) or ""))
+        session = parked["session_id"] if parked is not None else None
+        prompt = render(reaction.agent_type, context)
+        if parked is not None and session:
+            prompt = resume_prompt(parked)
         try:
             await self._manager.spawn(
                 SpawnRequest(
                     agent_type=reaction.agent_type,
-                    prompt=render(reaction.agent_type, context),
+                    prompt=prompt,
                     task_id=task["id"],
                     repo=task["repo"],
                     workspace=str(checkouts.primary),
                     add_dirs=tuple(str(p) for p in checkouts.others),
                     agent_id=agent_id,
+                    resume_session=session,
+                    config_dir=parked["config_dir"] if parked and session else None,
+                    retry_of=parked["id"] if parked else None,
                 )
             )
         except AgentError as exc:
@@ -189,6 +204,8 @@ class Workflow:
         agent_type = AgentType(agent["agent_type"])
         if agent.get("end_reason") == EndReason.NEVER_STARTED:
             return self._step_again(agent)
+        if agent["status"] == AgentStatus.RATE_LIMITED:
+            return self._park_step(agent, task)
         if agent["status"] != AgentStatus.COMPLETED:
             why = agent.get("error") or "no reason"
             reason = f"{agent_type} agent {agent['id']} ended {agent['status']}: {why}"
@@ -209,19 +226,32 @@ class Workflow:
             self.end_task(task, ok=False, reason=reason)
             return reason
 
-    def _step_again(self, agent: AgentRow) -> str:
-        """An agent whose service stopped before its process started did nothing: the step that was to
-        start it runs again, with a new agent, instead of failing the task."""
+    def _step_again(self, agent: AgentRow, *, resume: bool = False, not_before: str | None = None) -> str:
+        """The step that started `agent` runs again with a new agent: afresh when the agent never started
+        (its service stopped before its process did), or resuming its session after a rate limit."""
         spawner = self._events.spawner_of(agent["id"])
         if spawner is None:
-            return f"agent {agent['id']} never started, and no event started it"
+            return f"agent {agent['id']} ended {agent['status']}, and no event started it"
+        payload = {**spawner["payload"], RESUMES: agent["id"]} if resume else spawner["payload"]
         again = f"{spawner['id']}.again.{agent['id']}"
         _, created = self._events.create(
-            again, spawner["type"], spawner["task_id"], spawner["agent_id"], spawner["payload"]
+            again, spawner["type"], spawner["task_id"], spawner["agent_id"], payload, not_before=not_before
         )
         if created:
             self._wake()
-        return f"agent {agent['id']} never started: its step runs again"
+        return f"agent {agent['id']} ended {agent['status']}: its step runs again"
+
+    def _park_step(self, agent: AgentRow, task: TaskRow) -> str:
+        """A rate or usage limit says nothing about the task: its step waits for the reset (or a backoff)
+        and then resumes the same Claude session, as the queue does in direct mode."""
+        attempts = self._agents.count_for_task(task["id"], AgentStatus.RATE_LIMITED)
+        until = resume_at(
+            time.time(),
+            agent["metadata"].get("rate_limit_reset_at"),
+            self._settings.rate_limit_backoff_seconds,
+            attempts,
+        )
+        return self._step_again(agent, resume=True, not_before=iso_at(until))
 
     async def _follow(self, agent: AgentRow, task: TaskRow, outcome: oc.Outcome) -> str:
         next_id = f"{agent['id']}.next"

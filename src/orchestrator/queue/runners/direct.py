@@ -8,6 +8,7 @@ import time
 from orchestrator.agents.manager import AgentError, AgentTakenOver, SpawnRequest
 from orchestrator.clock import iso_at
 from orchestrator.domain.end_reasons import EndReason
+from orchestrator.domain.rate_limits import resume_at
 from orchestrator.domain.types import AgentStatus, AgentType
 from orchestrator.errors import Unavailable
 from orchestrator.prompts.context import task_context
@@ -27,8 +28,6 @@ from orchestrator.queue.runners.base import (
 from orchestrator.store.queue import Claimed
 
 log = logging.getLogger(__name__)
-
-MAX_PARK_SECONDS = 24 * 3600.0
 
 
 class DirectRunner(TaskWrites):
@@ -106,12 +105,8 @@ class DirectRunner(TaskWrites):
     def _park(self, item: Row, agent: Row) -> None:
         """A rate or usage limit is account-wide: the item waits for the reset (or a backoff), and so
         does the whole queue; the next start resumes the same Claude session."""
-        reset = agent["metadata"].get("rate_limit_reset_at")
         attempts = self._agents.count_for_task(item["task_id"], AgentStatus.RATE_LIMITED)
-        delay = self._backoff * 2 ** max(0, attempts - 1)
-        now = time.time()
-        # the reset time is read from what the model API or the CLI printed: trusted only within a day
-        until = now + min(delay, 3600.0) if reset is None else min(float(reset), now + MAX_PARK_SECONDS)
+        until = resume_at(time.time(), agent["metadata"].get("rate_limit_reset_at"), self._backoff, attempts)
         retry_at = iso_at(until)
         if self._queue.park(item["id"], retry_at, agent.get("error") or "rate limited"):
             log.warning("task %s parked until %s: %s", item["task_id"], retry_at, agent.get("error"))
