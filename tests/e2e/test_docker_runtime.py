@@ -204,9 +204,10 @@ def test_container_limits_are_enforced_and_kill_ends_it(  # type: ignore[no-unty
     assert agent_containers(agent["id"]) == []
 
 
-def test_container_agent_is_adopted_after_a_crash_of_the_service(  # type: ignore[no-untyped-def]
+def _crash_while_counting(  # type: ignore[no-untyped-def]
     make_server, tmp_path: Path, docker_env: dict[str, str]
-) -> None:
+) -> tuple[Server, dict[str, Any], dict[str, str]]:
+    """A service crashed while its container agent counts slowly to 10: the container outlives it."""
     script = fake_cli(tmp_path, "for i in $(seq 1 10); do echo line-$i; sleep 0.25; done")
     env = {"CLAUDE_BIN": str(script), "AGENT_MOUNT_CLAUDE": "1", **docker_env}
     first = make_server(kill_agents_on_shutdown=False, **env)
@@ -214,7 +215,13 @@ def test_container_agent_is_adopted_after_a_crash_of_the_service(  # type: ignor
     _wait_stdout(first, agent["id"], 2)
     first.crash()
     assert agent_containers(agent["id"]), "the container outlives the service"
+    return first, agent, env
 
+
+def test_container_agent_is_adopted_after_a_crash_of_the_service(  # type: ignore[no-untyped-def]
+    make_server, tmp_path: Path, docker_env: dict[str, str]
+) -> None:
+    first, agent, env = _crash_while_counting(make_server, tmp_path, docker_env)
     second = make_server(data_dir=first.data_dir, **env)
     done = second.wait_agent(agent["id"], timeout=30)
     assert done["status"] == "completed", done
@@ -229,13 +236,7 @@ def test_container_agent_is_adopted_after_a_crash_of_the_service(  # type: ignor
 def test_a_container_the_store_never_heard_of_is_found_by_its_label_and_adopted(  # type: ignore[no-untyped-def]
     make_server, tmp_path: Path, docker_env: dict[str, str]
 ) -> None:
-    script = fake_cli(tmp_path, "for i in $(seq 1 12); do echo line-$i; sleep 0.25; done")
-    env = {"CLAUDE_BIN": str(script), "AGENT_MOUNT_CLAUDE": "1", **docker_env}
-    first = make_server(kill_agents_on_shutdown=False, **env)
-    agent = first.spawn("count slowly")
-    _wait_stdout(first, agent["id"], 2)
-    first.crash()
-    assert agent_containers(agent["id"]), "the container outlives the service"
+    first, agent, env = _crash_while_counting(make_server, tmp_path, docker_env)
     # what a crash between the container's start and its record in the store leaves behind
     write_db(
         first,
