@@ -398,7 +398,14 @@ def test_workspace_cleanup_on_success_removes_a_completed_tasks_workspace_and_ke
             VERIFIER: [[outcome({"passed": True, "evidence": ["ok"]})]],
         }
     )
-    failed_marker = fake_model.roles({STARTER: [[fm.text("Nothing structured to say.")]]})
+    # fails after its work was pushed, so only the policy (not unpushed work) keeps its workspace
+    failed_marker = fake_model.roles(
+        {
+            STARTER: [[PLAN]],
+            CODING: [[commit("calc.py", "x = 2", "Add"), outcome({"summary": "s"})]],
+            REVIEWER: [[fm.text("Nothing structured to say.")]],
+        }
+    )
     server = make_server(**workflow_env, WORKSPACE_CLEANUP="on_success")
     tasks_dir = server.data_dir / "workspaces" / "tasks"
     setting = {"key": "stop_on_failure", "value": False}
@@ -406,7 +413,9 @@ def test_workspace_cleanup_on_success_removes_a_completed_tasks_workspace_and_ke
 
     failed = _wait_task(server, _queue_task(server, f"Mute. {failed_marker}", title="Mute"))
     assert failed["status"] == "failed"
+    assert "reviewer agent" in failed["error"], failed["error"]
     assert (tasks_dir / failed["id"]).is_dir()
+    assert f"workspace of task {failed['id']} kept" not in server.log()
     assert Path(failed["agents"][0]["workspace"]).is_dir()
 
     done = _wait_task(server, _queue_task(server, f"Write calc. {done_marker}"))
