@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
+import pytest
+
+from tests.conftest import TEST_PG, ServerFactory, fresh_postgres_database
 from tests.support import fake_anthropic as fm
 from tests.support.server import Server
 from tests.support.sse import events
@@ -88,3 +92,31 @@ def test_json_log_pages(server: Server, fake_model: fm.FakeAnthropic) -> None:
     ).json()
     assert [i["id"] for i in page["items"] + after["items"]] == [i["id"] for i in everything]
     assert page["status"] == "completed"
+
+
+@pytest.mark.skipif(not TEST_PG, reason="needs the tests' PostgreSQL: scripts/test starts one")
+def test_sse_from_an_instance_that_does_not_supervise_the_agent(
+    make_server: ServerFactory, tmp_path: Path, fake_model: fm.FakeAnthropic
+) -> None:
+    """On a shared PostgreSQL, another instance streams the agent's lines while it prints, every one once,
+    then its end."""
+    database = fresh_postgres_database()
+    owner, other = (make_server(data_dir=tmp_path / f"i{n}", DATABASE_URL=database) for n in range(2))
+    agent = owner.spawn(f"steps {_slow_scenario(fake_model)}")
+    arrivals: list[tuple[float, str, int]] = []
+    end = None
+    with other.client.stream("GET", f"/api/agents/{agent['id']}/logs", headers=SSE, timeout=60) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for event in events(response):
+            if event.event == "end":
+                end = event.data
+                break
+            assert event.event == "log"
+            arrivals.append((time.monotonic(), event.event, int(event.id or 0)))
+    assert end is not None and end["status"] == "completed", end
+    supervisor = other.agent(agent["id"])["instance_id"]
+    assert supervisor == owner.client.get("/api/health").json()["instance_id"]
+    assert supervisor != other.client.get("/api/health").json()["instance_id"]
+    ids = [line_id for _, _, line_id in arrivals]
+    assert ids == [line["id"] for line in owner.logs(agent["id"])]
+    assert arrivals[-1][0] - arrivals[0][0] > 1.0, "lines came all at once at the end, not live"

@@ -128,3 +128,24 @@ def test_a_task_budget_is_one_purse_for_all_its_agents(server: Server, fake_mode
     )
     assert refused.status_code == 409, refused.text
     assert "task spent has spent its budget (turns)" in refused.json()["detail"]
+
+
+def test_wall_time_budget_stops_a_slow_agent(server: Server, fake_model: fm.FakeAnthropic) -> None:
+    marker = fake_model.scenario([fm.text("thinking it over", delay=30)])
+    agent = server.spawn(f"take your time {marker}", budget={"wall_seconds": 2})
+    assert agent["budget"] == {"usd": None, "turns": None, "wall_seconds": 2}
+    done = server.wait_agent(agent["id"], timeout=30)
+    assert done["status"] == "failed"
+    assert done["end_reason"] == "budget_exceeded"
+    assert done["error"].startswith("budget_exceeded: ")
+    assert "s of wall time" in done["error"]
+
+
+def test_the_wall_time_setting_is_every_agents_default_budget(
+    make_server, fake_model: fm.FakeAnthropic
+) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(BUDGET_WALL_SECONDS="2")
+    marker = fake_model.scenario([fm.text("thinking it over", delay=30)])
+    done = server.wait_agent(server.spawn(f"take your time {marker}")["id"], timeout=30)
+    assert done["end_reason"] == "budget_exceeded"
+    assert "> 2 s of wall time" in done["error"]

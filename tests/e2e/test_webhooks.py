@@ -14,6 +14,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from tests.conftest import TEST_PG, ServerFactory, fresh_postgres_database
 from tests.support import fake_anthropic as fm
 from tests.support.forge import forge_result
 from tests.support.receiver import Receiver, verify
-from tests.support.server import Server, free_port
+from tests.support.server import Server, free_port, write_db
 
 SECRET = "webhook-signing-secret"
 # the tests' receivers listen on 127.0.0.1, which the default policy refuses
@@ -152,6 +153,36 @@ def test_failing_receiver_is_retried_and_each_attempt_recorded(
         assert delivery["status"] == "delivered"
         assert delivery["attempts"] == 3
         assert [a["status_code"] for a in delivery["attempt_log"]] == [500, 500, 204]
+
+
+def test_a_receiver_that_always_fails_is_given_up_after_the_last_retry(
+    hook_server: Server, fake_model: fm.FakeAnthropic
+) -> None:
+    """Backed off 1, 5, 30, 120 and 600 s (no setting shortens them), so the test moves each retry's due
+    time into the past, as if that time had passed; the sixth failure ends the delivery failed."""
+    backoff = (1.0, 5.0, 30.0, 120.0, 600.0)
+    past = (
+        "UPDATE webhook_deliveries SET next_attempt_at = '2000-01-01T00:00:00.000Z' WHERE status = 'pending'"
+    )
+    with Receiver(fail_first=1000) as receiver:
+        hook = _hook(hook_server, receiver.url, "task.completed")
+        _run_task(hook_server, fake_model.scenario([fm.text("ok")]))
+        for attempt, wait in enumerate(backoff, start=1):
+            _until(lambda n=attempt: any(d["attempts"] >= n for d in _deliveries(hook_server, hook)))
+            [delivery] = _deliveries(hook_server, hook)
+            assert (delivery["status"], delivery["attempts"]) == ("pending", attempt), delivery
+            due_in = datetime.fromisoformat(delivery["next_attempt_at"]) - datetime.now(UTC)
+            assert wait - 3 < due_in.total_seconds() <= wait, (attempt, due_in)
+            write_db(hook_server, past)
+        _until(lambda: _deliveries(hook_server, hook)[0]["status"] != "pending")
+        [delivery] = _deliveries(hook_server, hook)
+        assert (delivery["status"], delivery["attempts"]) == ("failed", 6), delivery
+        assert [a["status_code"] for a in delivery["attempt_log"]] == [500] * 6
+        write_db(hook_server, "UPDATE webhook_deliveries SET next_attempt_at = '2000-01-01T00:00:00.000Z'")
+        time.sleep(1.5)
+        [after] = _deliveries(hook_server, hook)
+        assert (after["status"], after["attempts"]) == ("failed", 6), "a given-up delivery was sent again"
+        assert receiver.received == []
 
 
 def test_hanging_receiver_does_not_hold_up_others(hook_server: Server, fake_model: fm.FakeAnthropic) -> None:

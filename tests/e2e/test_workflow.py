@@ -383,3 +383,68 @@ def test_a_rate_limited_step_waits_and_resumes_its_session_instead_of_failing_th
     assert resumed["retry_of"] == limited["id"]
     assert [a["agent_type"] for a in task["agents"]][2:] == ["coding", "reviewer", "deployer", "verifier"]
     assert len(github.requests_to("/merge", "PUT")) == 1
+
+
+def test_an_event_that_keeps_failing_ends_failed_after_event_max_attempts(  # type: ignore[no-untyped-def]
+    make_server, tmp_path: Path, workflow_env: dict[str, str], fake_model: fm.FakeAnthropic
+) -> None:
+    """The starter's spawn is refused every time (the CLI gone): the task.assigned event is tried
+    EVENT_MAX_ATTEMPTS times, then it and its task end failed with the reason."""
+    from tests.conftest import claude_bin
+
+    cli = tmp_path / "cli" / "claude"
+    cli.parent.mkdir()
+    cli.symlink_to(claude_bin())
+    marker = fake_model.roles({STARTER: [[PLAN]]})
+    server = make_server(**workflow_env, EVENT_MAX_ATTEMPTS="2", CLAUDE_BIN=str(cli))
+    cli.unlink()
+    task_id = _queue_task(server, f"Never starts. {marker}")
+    task = _wait_task(server, task_id, timeout=60)
+    assert task["status"] == "failed"
+    events = server.client.get("/api/events", params={"task_id": task_id}).json()["items"]
+    [assigned] = [e for e in events if e["type"] == "task.assigned"]
+    assert (assigned["status"], assigned["attempts"]) == ("failed", 2), assigned
+    assert "not found" in (assigned["error"] or ""), assigned
+    assert "task.assigned" in (task["error"] or ""), task["error"]
+    assert task["agents"] == []
+
+
+def test_workspace_cleanup_on_success_removes_a_completed_tasks_workspace_and_keeps_a_failed_ones(  # type: ignore[no-untyped-def]
+    make_server, workflow_env: dict[str, str], fake_model: fm.FakeAnthropic
+) -> None:
+    done_marker = fake_model.roles(
+        {
+            STARTER: [[PLAN]],
+            CODING: [[commit("calc.py", "x = 1", "Add"), outcome({"summary": "s"})]],
+            REVIEWER: [[APPROVE]],
+            DEPLOYER: [[DEPLOYED]],
+            VERIFIER: [[outcome({"passed": True, "evidence": ["ok"]})]],
+        }
+    )
+    # fails after its work was pushed, so only the policy (not unpushed work) keeps its workspace
+    failed_marker = fake_model.roles(
+        {
+            STARTER: [[PLAN]],
+            CODING: [[commit("calc.py", "x = 2", "Add"), outcome({"summary": "s"})]],
+            REVIEWER: [[fm.text("Nothing structured to say.")]],
+        }
+    )
+    server = make_server(**workflow_env, WORKSPACE_CLEANUP="on_success")
+    tasks_dir = server.data_dir / "workspaces" / "tasks"
+    setting = {"key": "stop_on_failure", "value": False}
+    assert server.client.post("/api/queue/settings", json=setting).status_code == 200
+
+    failed = _wait_task(server, _queue_task(server, f"Mute. {failed_marker}", title="Mute"))
+    assert failed["status"] == "failed"
+    assert "reviewer agent" in failed["error"], failed["error"]
+    assert (tasks_dir / failed["id"]).is_dir()
+    assert f"workspace of task {failed['id']} kept" not in server.log()
+    assert Path(failed["agents"][0]["workspace"]).is_dir()
+
+    done = _wait_task(server, _queue_task(server, f"Write calc. {done_marker}"))
+    assert done["status"] == "completed", (done["error"], _chain(done))
+    workspace = Path(done["agents"][0]["workspace"])
+    assert workspace.is_relative_to(tasks_dir / done["id"]), workspace
+    assert not (tasks_dir / done["id"]).exists()
+    assert not workspace.exists()
+    assert (tasks_dir / failed["id"]).is_dir()
