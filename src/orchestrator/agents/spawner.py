@@ -156,7 +156,6 @@ class Spawner:
             {
                 "id": agent_id,
                 "task_id": req.task_id,
-                "status": AgentStatus.STARTING.value,
                 "agent_type": req.agent_type.value,
                 "prompt": self._redact(req.prompt),
                 "model": model,

@@ -97,7 +97,7 @@ class MemoryTaskStore:
         now = utc_now()
         self._s.tasks[row["id"]] = {
             **_TASK_DEFAULTS,
-            "status": TaskStatus.PENDING.value,
+            "status": TASKS.initial.value,
             "created_at": now,
             "updated_at": now,
             **row,
@@ -204,7 +204,7 @@ class MemoryQueueStore:
             "id": item_id,
             "task_id": task_id,
             "position": max((i["position"] for i in self._s.items.values()), default=0) + 1,
-            "status": QueueItemStatus.QUEUED.value,
+            "status": QUEUE_ITEMS.initial.value,
             "queued_at": utc_now(),
             "completed_at": None,
             "started_at": None,
