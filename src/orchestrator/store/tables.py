@@ -49,6 +49,7 @@ agents = Table(
     Column("end_reason", Text),
     Column("kill_requested_at", Text),
     Index("ix_agents_status", "status"),
+    Index("ix_agents_created_at_id", "created_at", "id"),
 )
 
 agent_logs = Table(
@@ -86,6 +87,7 @@ tasks = Table(
     Column("budget", Text),
     Column("depends_on", Text),
     Index("ix_tasks_status", "status"),
+    Index("ix_tasks_created_at_id", "created_at", "id"),
 )
 
 queue = Table(
