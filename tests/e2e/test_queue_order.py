@@ -115,9 +115,8 @@ def test_rate_limited_work_parks_and_resumes_the_same_session(
     marker = fake_model.scenario([fm.error(429, "slow down", times=1), fm.text("done after the limit")])
     _task(server, "limited", description=marker)
     server.client.post("/api/queue/add/limited")
-    status, parked = _wait_parked(server)
+    _, parked = _wait_parked(server)
     assert "rate_limited" in parked[0]["error"]
-    assert status["parked_until"] is not None
     assert server.client.get("/api/queue/settings").json()["paused"] is False
 
     done = _wait_done(server, 1)
@@ -138,14 +137,36 @@ def test_a_far_rate_limit_reset_is_capped_and_resume_starts_the_work_now(
     )
     _task(server, "far", description=marker)
     server.client.post("/api/queue/add/far")
-    status, parked = _wait_parked(server)
+    _, parked = _wait_parked(server)
     limit = datetime.now(UTC) + timedelta(hours=24, minutes=5)
     assert datetime.fromisoformat(parked[0]["retry_at"]) < limit, parked
-    assert datetime.fromisoformat(status["parked_until"]) < limit, status
 
     _set(server, "paused", False)
     status = server.client.get("/api/queue").json()
-    assert status["parked_until"] is None
     assert all(i["retry_at"] is None for i in status["items"]), status
     done = _wait_done(server, 1, timeout=60)
     assert done["completed"][0]["status"] == "completed"
+
+
+def test_a_parked_item_holds_itself_and_the_next_task_runs_meanwhile(
+    make_server, fake_model: fm.FakeAnthropic
+) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(RATE_LIMIT_BACKOFF_SECONDS="20")
+    limited = fake_model.scenario([fm.error(429, "slow down", times=1), fm.text("done after the limit")])
+    _task(server, "limited", description=limited, priority=5)
+    _task(server, "other", description=fake_model.scenario([fm.text("ok")]))
+    server.client.post("/api/queue/add/limited")
+    server.client.post("/api/queue/add/other")
+    _, [parked] = _wait_parked(server)
+    assert parked["task_id"] == "limited"
+    retry_at = datetime.fromisoformat(parked["retry_at"])
+
+    done = _wait_done(server, 2, timeout=120)
+    items = {i["task_id"]: i for i in done["completed"]}
+    assert {i["status"] for i in items.values()} == {"completed"}, done
+    other_done = datetime.fromisoformat(items["other"]["completed_at"])
+    assert other_done < retry_at, "the next task ran and completed while the first was parked"
+    assert datetime.fromisoformat(items["limited"]["started_at"]) >= retry_at, "the parked one waited"
+    first, second = server.client.get("/api/tasks/limited").json()["agents"]
+    assert (first["status"], second["status"]) == ("rate_limited", "completed")
+    assert second["resumed_session"] == first["session_id"]

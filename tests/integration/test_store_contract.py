@@ -84,23 +84,24 @@ def test_claims_follow_priority_age_dependencies_repo_limits_and_parking(stores:
     assert b_item is not None
     later = iso_at(10**10)
     assert queue.park(b_item["id"], later, "rate limited")
-    assert _status(tasks, "b") == TaskStatus.QUEUED and queue.settings().parked_until == later
-    assert claim() is None, "a parked queue starts nothing"
+    assert _status(tasks, "b") == TaskStatus.QUEUED
+    assert claim() == "d", "a parked item holds itself, not the queue"
     due = queue.next_due_in()
     assert due is not None and due > 1000
+    d_item = queue.processing_item_of_task("d")
+    assert d_item is not None and queue.finish(d_item["id"], False, "boom")
+    d = tasks.get("d")
+    assert d is not None and (d["status"], d["error"]) == ("failed", "boom")
+    assert claim() is None, "b waits for its reset"
     queue.set_setting("paused", "false")
-    assert queue.settings().parked_until is None
+    assert queue.next_due_in() is None, "resuming the queue ends any parking"
     assert claim() == "b"
 
     b_item = queue.processing_item_of_task("b")
     assert b_item is not None
     assert not queue.requeue(b_item["id"], "someone-else", "not theirs")
     assert queue.requeue(b_item["id"], "me", "waiting to start: no CLI", later)
-    assert claim() == "d", "b waits for its retry time"
-    d_item = queue.processing_item_of_task("d")
-    assert d_item is not None and queue.finish(d_item["id"], False, "boom")
-    d = tasks.get("d")
-    assert d is not None and (d["status"], d["error"]) == ("failed", "boom")
+    assert claim() is None, "b waits for its retry time"
 
     assert tasks.update("e", {}, TaskStatus.PENDING), "a queued task moved elsewhere leaves the queue"
     active, done = queue.items()

@@ -104,9 +104,8 @@ class Rig:
         return str(agent_id)
 
     def make_due(self, task_id: str) -> None:
-        """What the passing of time does to a waiting item and a parked queue."""
+        """What the passing of time does to a waiting item."""
         self.store.state.items[self.item(task_id)["id"]]["retry_at"] = iso_at(time.time() - 1)
-        self.store.state.settings.pop("parked_until", None)
 
 
 @pytest.fixture
@@ -209,7 +208,7 @@ def test_a_completed_agent_completes_its_task_and_the_next_one_starts(rig: Rig) 
     assert rig.status("next") == TaskStatus.IN_PROGRESS
 
 
-def test_a_rate_limited_agent_parks_its_item_and_the_queue_then_resumes_its_session(rig: Rig) -> None:
+def test_a_rate_limited_agent_parks_its_item_alone_then_resumes_its_session(rig: Rig) -> None:
     rig.queued("t")
     rig.queued("other")
     rig.run_once()
@@ -220,11 +219,14 @@ def test_a_rate_limited_agent_parks_its_item_and_the_queue_then_resumes_its_sess
     assert item["status"] == "queued" and item["error"] == "usage limit reached"
     assert rig.status("t") == TaskStatus.QUEUED
     assert abs(parse_iso(item["retry_at"]).timestamp() - reset) < 1
-    assert rig.queue.settings().parked_until == item["retry_at"]
     due = rig.queue.next_due_in()
     assert due is not None and 100 < due <= 120
     rig.run_once()
-    assert len(rig.manager.spawned) == 1, "the whole queue waits for the reset"
+    assert [s.task_id for s in rig.manager.spawned] == ["t", "other"], "the rest of the queue goes on"
+    assert rig.status("t") == TaskStatus.QUEUED, "the parked item waits for its reset"
+    rig.manager.end(rig.agent_of("other"), AgentStatus.COMPLETED)
+    rig.run_once()
+    assert len(rig.manager.spawned) == 2, "the parked item waits for its reset with nothing else to run"
     rig.make_due("t")
     rig.run_once()
     again = rig.manager.spawned[-1]

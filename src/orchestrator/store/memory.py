@@ -228,8 +228,6 @@ class MemoryQueueStore:
     def claim_next(self, instance_id: str, new_agent_id: Callable[[], str]) -> Claimed | None:
         settings = self.settings()
         now = utc_now()
-        if settings.parked_until is not None and settings.parked_until > now:
-            return None
         processing = self.processing()
         busy = busy_repositories([self._repositories(item["task_id"]) for item in processing])
         candidates = [self._candidate(item, settings, now, busy) for item in self._queued()]
@@ -292,10 +290,7 @@ class MemoryQueueStore:
 
     def park(self, item_id: int, retry_at: str, reason: str) -> bool:
         item = self._s.items.get(item_id)
-        if item is None or not self._back_to_queue(item, retry_at, reason):
-            return False
-        self._s.settings["parked_until"] = retry_at
-        return True
+        return item is not None and self._back_to_queue(item, retry_at, reason)
 
     def _back_to_queue(self, item: Row, retry_at: str | None, reason: str) -> bool:
         if item["status"] != QueueItemStatus.PROCESSING.value:
@@ -315,9 +310,6 @@ class MemoryQueueStore:
 
     def next_due_in(self) -> float | None:
         times = [i["retry_at"] for i in self._queued() if i["retry_at"]]
-        parked = self.settings().parked_until
-        if parked:
-            times.append(parked)
         if not times:
             return None
         due = datetime.fromisoformat(min(times).replace("Z", "+00:00"))

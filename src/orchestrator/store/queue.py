@@ -185,8 +185,6 @@ class QueueStore:
                 .where(queue.c.status == QueueItemStatus.PROCESSING.value)
             ).scalar_one()
             now = utc_now()
-            if settings.parked_until is not None and settings.parked_until > now:
-                return None
             busy = self._busy_repos(conn) if settings.max_concurrent_per_repo else {}
             may_start = not settings.paused and processing < settings.max_concurrent
             after: tuple[int, int, int] | None = None
@@ -326,26 +324,24 @@ class QueueStore:
         return done
 
     def park(self, item_id: int, retry_at: str, reason: str) -> bool:
-        """Back to the queue until `retry_at`, and the whole queue with it (the limit is account-wide)."""
+        """Back to the queue until `retry_at`; the rest of the queue goes on (and what depends on the
+        item waits for it to complete, as always)."""
         with self._db.write() as conn:
             row = conn.execute(select(queue.c.task_id).where(queue.c.id == item_id)).first()
             done = _back_to_queue(conn, item_id, retry_at, reason)
             if done and row is not None:
                 move_task(conn, row.task_id, TaskStatus.QUEUED, assigned_agent_id=None)
-                _put_setting(conn, "parked_until", retry_at)
         return done
 
     def next_due_in(self) -> float | None:
-        """Seconds until a parked item or the parked queue may start again."""
+        """Seconds until a parked or waiting item may start again."""
         with self._db.read() as conn:
-            settings = _settings(conn)
             soonest = conn.execute(
                 select(func.min(queue.c.retry_at)).where(queue.c.status == QueueItemStatus.QUEUED.value)
             ).scalar_one_or_none()
-        times = [t for t in (soonest, settings.parked_until) if t]
-        if not times:
+        if not soonest:
             return None
-        due = datetime.fromisoformat(min(times).replace("Z", "+00:00"))
+        due = datetime.fromisoformat(str(soonest).replace("Z", "+00:00"))
         return max(0.0, (due - datetime.now(UTC)).total_seconds())
 
     def processing(self) -> list[dict[str, Any]]:

@@ -103,8 +103,9 @@ class DirectRunner(TaskWrites):
         self.control.end_item(item["id"], item["task_id"], ok=ok, error=error)
 
     def _park(self, item: Row, agent: Row) -> None:
-        """A rate or usage limit is account-wide: the item waits for the reset (or a backoff), and so
-        does the whole queue; the next start resumes the same Claude session."""
+        """The item waits for the reset (or a backoff) and its next start resumes the same Claude
+        session; other items go on starting (a limit is usually account-wide: those that meet it park
+        the same way)."""
         attempts = self._agents.count_for_task(item["task_id"], AgentStatus.RATE_LIMITED)
         until = resume_at(time.time(), agent["metadata"].get("rate_limit_reset_at"), self._backoff, attempts)
         retry_at = iso_at(until)
