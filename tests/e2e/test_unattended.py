@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from tests.support import fake_anthropic as fm
 from tests.support.server import Server
@@ -149,3 +150,24 @@ def test_the_wall_time_setting_is_every_agents_default_budget(
     done = server.wait_agent(server.spawn(f"take your time {marker}")["id"], timeout=30)
     assert done["end_reason"] == "budget_exceeded"
     assert "> 2 s of wall time" in done["error"]
+
+
+def test_kill_resume_resumes_a_stalled_agent_in_its_session(
+    make_server, fake_model: fm.FakeAnthropic
+) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(
+        AGENT_STALL_SECONDS="1.5", AGENT_STALL_GRACE_SECONDS="1", AGENT_STALL_ACTION="kill_resume"
+    )
+    # repeat_last: the stalled answer may leave an assistant turn in the session the resumed run sends back
+    marker = fake_model.scenario([_echo(1), fm.stall(60, times=1), fm.text("resumed fine")], repeat_last=True)
+    stalled = server.wait_agent(server.spawn(f"think hard {marker}")["id"], timeout=60)
+    assert (stalled["status"], stalled["end_reason"]) == ("killed", "stalled"), stalled
+    assert stalled["session_id"]
+    deadline = time.monotonic() + 30
+    while not (resumed := server.query(f"SELECT id FROM agents WHERE retry_of = '{stalled['id']}'")):
+        assert time.monotonic() < deadline, "no agent resumed the stalled one"
+        time.sleep(0.1)
+    done = server.wait_agent(resumed[0][0], timeout=60)
+    assert done["resumed_session"] == stalled["session_id"]
+    assert (done["status"], done["metadata"]["result"]) == ("completed", "resumed fine"), done
+    assert "round-1" in json.dumps(fake_model.requests_for(marker)[-1]["messages"])
