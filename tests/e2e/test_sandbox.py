@@ -4,6 +4,8 @@ that probes its box, and the real `claude` CLI against the fake model."""
 from __future__ import annotations
 
 import os
+import secrets
+import signal
 import time
 from pathlib import Path
 
@@ -159,3 +161,44 @@ def test_real_claude_in_the_sandbox(make_server, fake_model: fm.FakeAnthropic) -
     procs = int(results.split("procs=")[1].split()[0].strip("\\n'\""))
     assert procs < 15, results  # the CLI, its shell and a few helpers: nothing of the host
     assert agent_pids(done["id"]) == []
+
+
+def _pids_running(command: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        try:
+            cmdline = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+            state = Path(f"/proc/{name}/stat").read_text().rpartition(")")[2].split()[0]
+        except (OSError, ValueError):
+            continue
+        if cmdline == command and state != "Z":
+            found.append(int(name))
+    return found
+
+
+def test_killing_a_sandboxed_agent_ends_a_daemonised_grandchild_that_dropped_the_marker(  # type: ignore[no-untyped-def]
+    make_server, tmp_path: Path
+) -> None:
+    daemon = f"sleep 1000.{secrets.randbelow(10**9)}"
+    script = fake_cli(
+        tmp_path,
+        f"setsid env -i /bin/sh -c '{daemon} </dev/null >/dev/null 2>&1 &'\necho started\nsleep 300 &\nwait",
+    )
+    server = make_server(CLAUDE_BIN=str(script), AGENT_SANDBOX="bwrap")
+    agent = server.spawn("leave a daemon behind")
+    try:
+        deadline = time.monotonic() + 20
+        while "started" not in _stdout(server, agent["id"]) or not _pids_running(daemon):
+            assert time.monotonic() < deadline, "the daemon never started"
+            time.sleep(0.05)
+        [pid] = _pids_running(daemon)
+        assert pid not in agent_pids(agent["id"]), "the daemon dropped the agent's marker"
+        response = server.client.post(f"/api/agents/{agent['id']}/kill")
+        assert response.status_code == 200, response.text
+        deadline = time.monotonic() + 10
+        while _pids_running(daemon):
+            assert time.monotonic() < deadline, "the daemonised grandchild outlived its killed agent"
+            time.sleep(0.05)
+    finally:
+        for pid in _pids_running(daemon):
+            os.kill(pid, signal.SIGKILL)
