@@ -476,3 +476,41 @@ def test_a_pause_by_a_person_sends_queue_paused_once(hook_server: Server) -> Non
         assert len(_deliveries(hook_server, hook)) == 2
         sent = [(r["json"]["type"], r["json"]["data"]) for r in receiver.received]
         assert sent == [("queue.paused", {"reason": "paused through the API"})] * 2, sent
+
+
+def test_rate_limits_stuck_agents_and_a_failed_task_each_send_their_event(
+    make_server: ServerFactory, fake_model: fm.FakeAnthropic
+) -> None:
+    server = make_server(
+        **ALLOW_LOOPBACK,
+        AGENT_STALL_SECONDS="1.5",
+        AGENT_LOOP_REPEATS="3",
+    )
+    topics = ("agent.rate_limited", "agent.stalled", "agent.looping", "task.failed", "queue.paused")
+    with Receiver(secret=SECRET) as receiver:
+        hook = _hook(server, receiver.url, *topics)
+        limited = server.spawn(f"limited {fake_model.scenario([fm.error(429, 'slow down')])}")
+        stalled = server.spawn(f"silent {fake_model.scenario([fm.stall(60)])}")
+        same = fm.tool("Bash", {"command": "echo again", "description": "again"})
+        looping = server.spawn(f"loop {fake_model.scenario([same], repeat_last=True)}", max_turns=6)
+        _run_task(server, fake_model.scenario([fm.error(500, "broken")]), task_id="doomed")
+        deadline = time.monotonic() + 90
+        while (sent := {r["json"]["type"] for r in receiver.received}) != set(topics):
+            assert time.monotonic() < deadline, sent
+            time.sleep(0.1)
+        assert server.client.post(f"/api/agents/{stalled['id']}/kill").status_code == 200
+        for agent in (limited, looping):
+            server.wait_agent(agent["id"], timeout=90)
+        about: dict[str, set[str]] = {}
+        for r in receiver.received:
+            data = r["json"]["data"]
+            about.setdefault(r["json"]["type"], set()).add(data.get("agent_id") or data.get("task_id") or "")
+        assert about["agent.rate_limited"] == {limited["id"]}
+        # the CLI's start can be slow enough to flag another agent too
+        assert stalled["id"] in about["agent.stalled"]
+        assert about["agent.looping"] == {looping["id"]}
+        assert about["task.failed"] == {"doomed"}
+        [paused] = receiver.of_type("queue.paused")
+        assert paused["json"]["data"]["reason"].startswith("task doomed failed"), paused["json"]
+        assert all(r["verified"] for r in receiver.received)
+        assert {d["status"] for d in _deliveries(server, hook)} == {"delivered"}
