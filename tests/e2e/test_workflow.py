@@ -13,6 +13,7 @@ import pytest
 from tests.support import fake_anthropic as fm
 from tests.support.fake_github import FakeGitHub
 from tests.support.git_http import GitHttpServer
+from tests.support.receiver import Receiver
 from tests.support.repos import git
 from tests.support.server import RETRYING_CLI, Server, write_db
 
@@ -43,7 +44,9 @@ DEPLOYED = outcome({"deployed": True, "details": "nothing to deploy: a library"}
 
 @pytest.fixture
 def workflow_server(make_server, workflow_env: dict[str, str]) -> Server:  # type: ignore[no-untyped-def]
-    return make_server(**workflow_env, WORKSPACE_CLEANUP="never", MAX_REVIEW_ROUNDS="2")
+    return make_server(
+        **workflow_env, WORKSPACE_CLEANUP="never", MAX_REVIEW_ROUNDS="2", WEBHOOK_ALLOW_HOSTS="127.0.0.1"
+    )
 
 
 def _queue_task(server: Server, description: str, title: str = "Add calc") -> str:
@@ -102,9 +105,23 @@ def test_full_loop_plan_code_review_fixup_merge_deploy_verify(
         }
     )
     server = workflow_server
-    task_id = _queue_task(server, f"Write calc.add. {marker}")
-    task = _wait_task(server, task_id)
-    assert task["status"] == "completed", (task["error"], _chain(task))
+    with Receiver(secret="webhook-signing-secret") as receiver:
+        hook = server.client.post(
+            "/api/webhooks",
+            json={"url": receiver.url, "event_types": ["pr.opened"], "secret": "webhook-signing-secret"},
+        )
+        assert hook.status_code == 201, hook.text
+        task_id = _queue_task(server, f"Write calc.add. {marker}")
+        task = _wait_task(server, task_id)
+        assert task["status"] == "completed", (task["error"], _chain(task))
+        deadline = time.monotonic() + 30
+        while not receiver.received:
+            assert time.monotonic() < deadline, "no pr.opened delivery"
+            time.sleep(0.1)
+        time.sleep(0.5)  # a second pr.opened (for the fixup's push) would have come with the first
+    [opened] = receiver.received
+    assert opened["verified"] and opened["json"]["type"] == "pr.opened", opened
+    assert (opened["json"]["data"]["task_id"], opened["json"]["data"]["pr_number"]) == (task_id, 1), opened
 
     assert _chain(task) == [
         "task.assigned",
