@@ -159,6 +159,13 @@ class ErrorBody(BaseModel):
     detail: str
 
 
+def _without_nul(value: str | None) -> str | None:
+    """A task's text becomes an agent's prompt, which cannot carry NUL, and PostgreSQL text cannot hold it."""
+    if value is not None and "\x00" in value:
+        raise ValueError("must not contain NUL bytes")
+    return value
+
+
 class TaskCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -173,6 +180,11 @@ class TaskCreate(BaseModel):
     )
     budget: BudgetModel | None = None
 
+    @field_validator("title", "description")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        return _without_nul(value)
+
 
 class TaskUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -185,6 +197,11 @@ class TaskUpdate(BaseModel):
     status: TaskStatus | None = None
     depends_on: list[Annotated[str, Field(pattern=TASK_ID_PATTERN)]] | None = Field(None, max_length=50)
     budget: BudgetModel | None = None
+
+    @field_validator("title", "description")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        return _without_nul(value)
 
 
 class Task(BaseModel):
