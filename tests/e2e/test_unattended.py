@@ -155,8 +155,9 @@ def test_the_wall_time_setting_is_every_agents_default_budget(
 def test_kill_resume_resumes_a_stalled_agent_in_its_session(
     make_server, fake_model: fm.FakeAnthropic
 ) -> None:  # type: ignore[no-untyped-def]
+    # long enough that a slow start of the resumed CLI on a busy machine is not a stall too
     server = make_server(
-        AGENT_STALL_SECONDS="1.5", AGENT_STALL_GRACE_SECONDS="1", AGENT_STALL_ACTION="kill_resume"
+        AGENT_STALL_SECONDS="5", AGENT_STALL_GRACE_SECONDS="1", AGENT_STALL_ACTION="kill_resume"
     )
     # repeat_last: the stalled answer may leave an assistant turn in the session the resumed run sends back
     marker = fake_model.scenario([_echo(1), fm.stall(60, times=1), fm.text("resumed fine")], repeat_last=True)
