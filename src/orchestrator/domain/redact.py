@@ -7,21 +7,40 @@ from collections.abc import Iterable
 
 MARK = "[REDACTED]"
 
-_PATTERNS = [
-    re.compile(r"gh[pousr]_[A-Za-z0-9]{20,}"),
-    re.compile(r"github_pat_[A-Za-z0-9_]{20,}"),
-    re.compile(r"sk-ant-[A-Za-z0-9_\-]{10,}"),
-    re.compile(r"(?i)(authorization:\s*(?:bearer|token|basic)\s+)[^\s\"']+"),
-    re.compile(r"(?i)(x-api-key:\s*)[^\s\"']+"),
-    re.compile(r"(https?://)[^/\s:@\"']+:[^/\s@\"']+@"),
-    re.compile(r"(https?://)[^/\s:@\"']{16,}@"),
-    re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"),  # AWS access key id
-    re.compile(r"(?i)(aws_secret_access_key[\"']?\s*[=:]\s*[\"']?)[A-Za-z0-9/+=]{30,}"),
-    re.compile(r"(?i)(aws_session_token[\"']?\s*[=:]\s*[\"']?)[A-Za-z0-9/+=]{30,}"),
-    re.compile(r"\bAIza[0-9A-Za-z_\-]{35}"),  # Google API key
-    re.compile(r"\bya29\.[0-9A-Za-z_\-]{20,}"),  # Google OAuth access token
-    re.compile(r"-----BEGIN (?:RSA |EC |OPENSSH )?PRIVATE KEY-----[\s\S]*?(?:-----END[^-]*-----|$)"),
+# Each pattern with the literal pieces one of which any match contains: a line with none of them is not
+# searched with the pattern. Case-insensitive patterns name their pieces in lower case and are gated only
+# on ASCII text, where str.lower() and the regex engine agree on case.
+_PATTERNS: list[tuple[re.Pattern[str], tuple[str, ...], bool]] = [
+    (re.compile(r"gh[pousr]_[A-Za-z0-9]{20,}"), ("gh",), False),
+    (re.compile(r"github_pat_[A-Za-z0-9_]{20,}"), ("github_pat_",), False),
+    (re.compile(r"sk-ant-[A-Za-z0-9_\-]{10,}"), ("sk-ant-",), False),
+    (re.compile(r"(?i)(authorization:\s*(?:bearer|token|basic)\s+)[^\s\"']+"), ("authorization",), True),
+    (re.compile(r"(?i)(x-api-key:\s*)[^\s\"']+"), ("x-api-key",), True),
+    (re.compile(r"(https?://)[^/\s:@\"']+:[^/\s@\"']+@"), ("://",), False),
+    (re.compile(r"(https?://)[^/\s:@\"']{16,}@"), ("://",), False),
+    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), ("AKIA", "ASIA"), False),  # AWS access key id
+    (
+        re.compile(r"(?i)(aws_secret_access_key[\"']?\s*[=:]\s*[\"']?)[A-Za-z0-9/+=]{30,}"),
+        ("aws_secret_access_key",),
+        True,
+    ),
+    (
+        re.compile(r"(?i)(aws_session_token[\"']?\s*[=:]\s*[\"']?)[A-Za-z0-9/+=]{30,}"),
+        ("aws_session_token",),
+        True,
+    ),
+    (re.compile(r"\bAIza[0-9A-Za-z_\-]{35}"), ("AIza",), False),  # Google API key
+    (re.compile(r"\bya29\.[0-9A-Za-z_\-]{20,}"), ("ya29.",), False),  # Google OAuth access token
+    (
+        re.compile(r"-----BEGIN (?:RSA |EC |OPENSSH )?PRIVATE KEY-----[\s\S]*?(?:-----END[^-]*-----|$)"),
+        ("-----BEGIN ",),
+        False,
+    ),
 ]
+
+
+def _keep_prefix(match: re.Match[str]) -> str:
+    return match.group(1) + MARK + ("@" if match.group(0).endswith("@") else "")
 
 
 class Redactor:
@@ -29,16 +48,18 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str | None] = ()) -> None:
         values = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+        self._values = tuple(values)
         self._literal = re.compile("|".join(re.escape(v) for v in values)) if values else None
 
     def __call__(self, text: str) -> str:
-        if self._literal is not None:
+        if self._literal is not None and any(v in text for v in self._values):
             text = self._literal.sub(MARK, text)
-        for pattern in _PATTERNS:
-            if pattern.groups:
-                text = pattern.sub(
-                    lambda m: m.group(1) + MARK + ("@" if m.group(0).endswith("@") else ""), text
-                )
-            else:
-                text = pattern.sub(MARK, text)
+        folded = text.lower() if text.isascii() else None
+        for pattern, pieces, ignore_case in _PATTERNS:
+            if ignore_case:
+                if folded is not None and not any(p in folded for p in pieces):
+                    continue
+            elif not any(p in text for p in pieces):
+                continue
+            text = pattern.sub(_keep_prefix if pattern.groups else MARK, text)
         return text

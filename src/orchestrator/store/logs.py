@@ -91,10 +91,11 @@ class LogStore:
                 )
         return list(lines), ids, agent_ids - owned
 
-    @staticmethod
-    def _insert(conn: Connection, lines: Sequence[NewLine]) -> list[int]:
+    def _insert(self, conn: Connection, lines: Sequence[NewLine]) -> list[int]:
         if not lines:
             return []
+        if self._db.is_sqlite:
+            return self._insert_sqlite(conn, lines)
         result = conn.execute(
             insert(agent_logs).returning(agent_logs.c.id, sort_by_parameter_order=True),
             [
@@ -108,6 +109,19 @@ class LogStore:
             ],
         )
         return [int(row[0]) for row in result]
+
+    @staticmethod
+    def _insert_sqlite(conn: Connection, lines: Sequence[NewLine]) -> list[int]:
+        """One batched statement with the ids given: this transaction holds SQLite's write lock, so
+        nobody else inserts between reading the largest id and writing after it. (SQLAlchemy's ordered
+        RETURNING falls back to one INSERT per row on SQLite.)"""
+        first = int(conn.exec_driver_sql("SELECT max(id) FROM agent_logs").scalar() or 0) + 1
+        ids = list(range(first, first + len(lines)))
+        conn.exec_driver_sql(
+            "INSERT INTO agent_logs (id, agent_id, timestamp, stream, content) VALUES (?, ?, ?, ?, ?)",
+            [(i, ln.agent_id, ln.timestamp, ln.stream, ln.content) for i, ln in enumerate(lines, first)],
+        )
+        return ids
 
     def after(self, agent_id: str, after_id: int, limit: int) -> list[dict[str, Any]]:
         query = (
