@@ -10,7 +10,7 @@ from orchestrator.domain.types import LogStream
 from orchestrator.runtimes.base import RunHandle
 from orchestrator.store.logs import NewLine, Progress
 
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 16  # one read: ~10k short lines, parsed on the event loop between other work
 STREAMS = (LogStream.STDOUT, LogStream.STDERR)
 
 
