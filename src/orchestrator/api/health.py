@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from fastapi import APIRouter, Request, Response
 
 from orchestrator import __version__
-from orchestrator.api.deps import ServicesDep, is_authorized
+from orchestrator.api.deps import get_services, is_authorized
 from orchestrator.models import Health
 from orchestrator.runtimes.factory import egress_state
 from orchestrator.services import Services
@@ -78,7 +78,8 @@ _ANONYMOUS = {
 
 
 @router.get("/api/health", response_model=Health, response_model_exclude_none=True)
-async def health(services: ServicesDep, request: Request) -> Health | Response:
+async def health(request: Request) -> Health | Response:
+    services = get_services(request)
     checks = await _checks_of(request, services).current()
     status = "ok" if checks.ok else "degraded"
     if not is_authorized(request):
