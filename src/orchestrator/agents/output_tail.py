@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from orchestrator.clock import utc_now
+from orchestrator.domain.redact import Redactor
 from orchestrator.domain.stream_json import RunSummary, parse_line
 from orchestrator.domain.types import LogStream
 from orchestrator.runtimes.base import RunHandle
@@ -84,7 +85,7 @@ class OutputTail:
             region = len(data) - len(tail)
             self.consumed[stream] += region
             text = data[: region - 1].decode("utf-8", "replace").replace("\x00", "\ufffd")
-            self._lines(stream, text.split("\n"), now, out)
+            self._lines(stream, text.split("\n"), now, out, clean=self._finds_nothing_in(text))
             self._partial[stream] = tail
             return True
         for raw in pieces:
@@ -117,8 +118,13 @@ class OutputTail:
             self.last_stderr = text
         return NewLine(self.agent_id, now, stream.value, self._redact(text))
 
-    def _lines(self, stream: LogStream, texts: list[str], now: str, out: list[NewLine]) -> None:
-        """What `_text_line` does, for many lines of one stream at once."""
+    def _finds_nothing_in(self, text: str) -> bool:
+        return isinstance(self._redact, Redactor) and self._redact.finds_nothing_in(text)
+
+    def _lines(
+        self, stream: LogStream, texts: list[str], now: str, out: list[NewLine], *, clean: bool
+    ) -> None:
+        """What `_text_line` does, for many lines of one stream at once (`clean`: nothing to redact)."""
         if stream is LogStream.STDOUT:
             for text in texts:
                 if text.startswith("{"):
@@ -130,7 +136,10 @@ class OutputTail:
             if last is not None:
                 self.last_stderr = last
         agent_id, name, redact = self.agent_id, stream.value, self._redact
-        out.extend([NewLine(agent_id, now, name, redact(text)) for text in texts])
+        if clean:
+            out.extend([NewLine(agent_id, now, name, text) for text in texts])
+        else:
+            out.extend([NewLine(agent_id, now, name, redact(text)) for text in texts])
 
     def flush_partial(self) -> list[NewLine]:
         """At the very end: a last line without a newline is still a line."""
