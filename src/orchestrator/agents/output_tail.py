@@ -135,11 +135,11 @@ class OutputTail:
             last = next((text for text in reversed(texts) if text.strip()), None)
             if last is not None:
                 self.last_stderr = last
-        agent_id, name, redact = self.agent_id, stream.value, self._redact
+        agent_id, name, redact, line = self.agent_id, stream.value, self._redact, NewLine._make
         if clean:
-            out.extend([NewLine(agent_id, now, name, text) for text in texts])
+            out.extend([line((agent_id, now, name, text)) for text in texts])
         else:
-            out.extend([NewLine(agent_id, now, name, redact(text)) for text in texts])
+            out.extend([line((agent_id, now, name, redact(text))) for text in texts])
 
     def flush_partial(self) -> list[NewLine]:
         """At the very end: a last line without a newline is still a line."""
