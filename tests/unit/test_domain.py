@@ -67,3 +67,28 @@ def test_redactor_hides_cloud_credentials() -> None:
         out = redact(text)
         assert secret not in out and MARK in out, out
     assert redact("AWS_REGION=eu-west-1") == "AWS_REGION=eu-west-1"
+
+
+def test_redactor_finds_each_secret_shape_inside_a_long_line_in_any_case() -> None:
+    """The cheap gates in front of the patterns must not let a secret through: not in a short line, not
+    deep in a long one, not with a header name in upper or mixed case, not in a line with non-ASCII text."""
+    redact = Redactor(["literal-secret-value"])
+    filler = '{"type":"assistant","text":"' + "lorem ipsum dolor sit amet " * 400
+    aws_secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+    secrets = {
+        "literal-secret-value": "literal-secret-value",
+        "ghp_abcdefghijklmnopqrstuvwxyz0123": "ghp_abcdefghijklmnopqrstuvwxyz0123",
+        "github_pat_abcdefghijklmnopqrstuvwxyz": "github_pat_abcdefghijklmnopqrstuvwxyz",
+        "sk-ant-api03-abcdefghijk": "sk-ant-api03-abcdefghijk",
+        "eyJhbGciOiJIUzI1": "AUTHORIZATION: bearer eyJhbGciOiJIUzI1",
+        "k3y-value-123": "X-Api-Key: k3y-value-123",
+        "s3cretpass": "https://user:s3cretpass@example.com/",
+        "AKIAIOSFODNN7EXAMPLE": "AKIAIOSFODNN7EXAMPLE",
+        aws_secret: f"Aws_Secret_Access_Key={aws_secret}",
+        "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC": "-----BEGIN PRIVATE KEY-----\\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC",
+    }
+    for secret, shape in secrets.items():
+        for text in (shape, "ünïcødé " + shape, filler + shape + '"}', "ünïcødé " + filler + shape):
+            out = redact(text)
+            assert secret not in out and MARK in out, shape
+            assert out.startswith(text[: text.index(shape)])

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from orchestrator.agents.output_tail import OutputTail
+from orchestrator.domain.redact import Redactor
 from orchestrator.domain.stream_json import RunSummary
 from orchestrator.domain.types import LogStream
 
@@ -71,3 +72,37 @@ def test_lines_are_redacted_decoded_and_fed_to_the_summary() -> None:
     assert "hunter2" not in lines[0].content
     assert tail.summary.result_seen and tail.summary.result_text == "pw hunter2"
     assert "\x00" not in lines[1].content and "bad bytes" in lines[1].content
+
+
+def test_a_read_decoded_and_redacted_at_once_gives_the_lines_read_one_by_one() -> None:
+    secret = "s3cr3t-value"
+    raw = b"".join(
+        [b"plain line %d\n" % i for i in range(300)]
+        + [b"bad \xff\xfe utf8 \x00 nul\n", b"token " + secret.encode() + b" end\n"]
+        + [b"AUTHORIZATION: Bearer abcdef\n", b"caf\xc3\xa9 ghp_abcdefghijklmnopqrstuvwxyz0123\n", b"last\n"]
+    )
+
+    def contents(max_line: int, raw: bytes = raw) -> list[str]:
+        handle = FileHandle()
+        handle.data[LogStream.STDOUT] = raw
+        tail = OutputTail(
+            "coding-00000001",
+            handle,  # type: ignore[arg-type]
+            offsets={LogStream.STDOUT: 0, LogStream.STDERR: 0},
+            redact=Redactor([secret]),
+            max_line_bytes=max_line,
+            summary=RunSummary(),
+        )
+        lines, progress = tail.pump()
+        assert progress.stdout_offset == len(raw)
+        return [ln.content for ln in lines]
+
+    at_once, one_by_one = contents(1 << 20), contents(200)  # below the read's size: line by line
+    assert at_once == one_by_one
+    assert len(at_once) == 305 and at_once[0] == "plain line 0" and at_once[-1] == "last"
+    assert not any(secret in c or "abcdef" in c for c in at_once)
+    assert at_once[300] == "bad \ufffd\ufffd utf8 \ufffd nul" and at_once[303].startswith("café ")
+    only_the_value = b"".join(
+        [b"plain line %d\n" % i for i in range(300)] + [b"it is " + secret.encode() + b"\n"]
+    )
+    assert contents(1 << 20, only_the_value)[-1] == "it is [REDACTED]"

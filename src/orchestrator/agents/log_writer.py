@@ -4,6 +4,7 @@ their read offsets, then published to live readers with their ids."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -44,6 +45,7 @@ class LogWriter:
         self._high_water = high_water
         self._batch = _Batch([], {})
         self._wake = asyncio.Event()
+        self._full = asyncio.Event()
         self._room = asyncio.Event()
         self._room.set()
         self._added = 0
@@ -68,6 +70,8 @@ class LogWriter:
             progress.agent_id, progress.stdout_offset, progress.stderr_offset, added
         )
         self._added += 1
+        if len(self._batch.lines) >= self._max_lines:
+            self._full.set()
         if len(self._batch.lines) >= self._high_water:
             self._room.clear()
         self._wake.set()
@@ -83,10 +87,17 @@ class LogWriter:
             await self._stored_changed.wait_for(lambda: self._stored >= target)
 
     async def run(self) -> None:
+        """Flushes as soon as something waits, but starts a flush at most every `flush_interval` unless
+        `max_lines` lines wait: a lone line is stored at once, a stream of them in few transactions."""
+        loop = asyncio.get_running_loop()
+        last_start = float("-inf")
         while True:
             await self._wake.wait()
-            if len(self._batch.lines) < self._max_lines:
-                await asyncio.sleep(self._flush_interval)
+            pause = last_start + self._flush_interval - loop.time()
+            if pause > 0 and not self._full.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), pause)
+            last_start = loop.time()
             await self.flush_once()
 
     async def flush_once(self) -> None:
@@ -97,6 +108,7 @@ class LogWriter:
 
     async def _flush(self) -> None:
         self._wake.clear()
+        self._full.clear()
         batch, target = self._batch, self._added
         if not batch.lines and not batch.progress:
             return
@@ -120,7 +132,8 @@ class LogWriter:
             log.warning("agent %s was taken over by another instance: no longer writing its lines", agent_id)
             self.on_lost(agent_id)
         for line, line_id in zip(stored, ids, strict=True):
-            self._bus.publish(line.agent_id, LogItem(line_id, line.timestamp, line.stream, line.content))
+            if self._bus.has_readers(line.agent_id):
+                self._bus.publish(line.agent_id, LogItem(line_id, line.timestamp, line.stream, line.content))
         if len(self._batch.lines) < self._high_water:
             self._room.set()
         async with self._stored_changed:

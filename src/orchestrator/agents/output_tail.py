@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from orchestrator.clock import utc_now
+from orchestrator.domain.redact import Redactor
 from orchestrator.domain.stream_json import RunSummary, parse_line
 from orchestrator.domain.types import LogStream
 from orchestrator.runtimes.base import RunHandle
 from orchestrator.store.logs import NewLine, Progress
 
-CHUNK_BYTES = 1 << 20
+CHUNK_BYTES = 1 << 16  # one read: ~10k short lines, parsed on the event loop between other work
 STREAMS = (LogStream.STDOUT, LogStream.STDERR)
 
 
@@ -78,6 +79,15 @@ class OutputTail:
             self._partial[stream] = b""
             return True
         now = utc_now()
+        if pieces and not self._skipping[stream] and len(data) <= self._max:
+            # No line can be over-long: decode the complete lines at once (a newline byte is never
+            # inside a UTF-8 sequence, so this decodes each line exactly as on its own).
+            region = len(data) - len(tail)
+            self.consumed[stream] += region
+            text = data[: region - 1].decode("utf-8", "replace").replace("\x00", "\ufffd")
+            self._lines(stream, text.split("\n"), now, out, clean=self._finds_nothing_in(text))
+            self._partial[stream] = tail
+            return True
         for raw in pieces:
             self.consumed[stream] += len(raw) + 1
             if self._skipping[stream]:
@@ -97,7 +107,9 @@ class OutputTail:
         if len(raw) > self._max:
             raw = raw[: self._max] + f" …[cut {len(raw) - self._max} bytes]".encode()
             parse = False
-        text = raw.decode("utf-8", "replace").replace("\x00", "\ufffd")
+        return self._text_line(stream, raw.decode("utf-8", "replace").replace("\x00", "\ufffd"), now, parse)
+
+    def _text_line(self, stream: LogStream, text: str, now: str, parse: bool = True) -> NewLine:
         if stream is LogStream.STDOUT and parse:
             obj = parse_line(text)
             if obj is not None:
@@ -105,6 +117,29 @@ class OutputTail:
         elif stream is LogStream.STDERR and text.strip():
             self.last_stderr = text
         return NewLine(self.agent_id, now, stream.value, self._redact(text))
+
+    def _finds_nothing_in(self, text: str) -> bool:
+        return isinstance(self._redact, Redactor) and self._redact.finds_nothing_in(text)
+
+    def _lines(
+        self, stream: LogStream, texts: list[str], now: str, out: list[NewLine], *, clean: bool
+    ) -> None:
+        """What `_text_line` does, for many lines of one stream at once (`clean`: nothing to redact)."""
+        if stream is LogStream.STDOUT:
+            for text in texts:
+                if text.startswith("{"):
+                    obj = parse_line(text)
+                    if obj is not None:
+                        self.summary.feed(obj)
+        else:
+            last = next((text for text in reversed(texts) if text.strip()), None)
+            if last is not None:
+                self.last_stderr = last
+        agent_id, name, redact, line = self.agent_id, stream.value, self._redact, NewLine._make
+        if clean:
+            out.extend([line((agent_id, now, name, text)) for text in texts])
+        else:
+            out.extend([line((agent_id, now, name, redact(text))) for text in texts])
 
     def flush_partial(self) -> list[NewLine]:
         """At the very end: a last line without a newline is still a line."""

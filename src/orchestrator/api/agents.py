@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Hashable
 from contextlib import aclosing
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+import anyio
+from fastapi import APIRouter, Header, Query, Request, Response
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
 from orchestrator.agents.live_log import LiveItem, resume_cursor
@@ -25,7 +26,7 @@ from orchestrator.models import (
     RetryBody,
     SpawnBody,
 )
-from orchestrator.store.agents import AgentFilter
+from orchestrator.store.agents import AgentFilter, AgentStore
 
 router = APIRouter(prefix="/api/agents", tags=["agents"], responses=ERROR_RESPONSES)
 
@@ -33,20 +34,63 @@ _KEEPALIVE_SECONDS = 15
 
 
 @router.get("", response_model=AgentPage)
-def list_agents(
+async def list_agents(
     services: ServicesDep,
+    request: Request,
     status: AgentStatus | None = None,
     agent_type: AgentType | None = None,
     task_id: Annotated[str | None, Query(max_length=128)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_SQL_INT)] = 0,
-) -> AgentPage:
-    rows, total = services.agent_store.page(
-        AgentFilter(status=status, agent_type=agent_type.value if agent_type else None, task_id=task_id),
-        limit=limit,
-        offset=offset,
-    )
-    return AgentPage(items=[Agent.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
+) -> Response:
+    flt = AgentFilter(status=status, agent_type=agent_type.value if agent_type else None, task_id=task_id)
+    key = (flt, limit, offset)
+    version = services.db.change_counter()  # read before the page: a change after it is seen next time
+    pages = _pages_of(request)
+    body = pages.get(key, version)
+    if body is None:
+        body = await anyio.to_thread.run_sync(
+            _agent_page_json, services.agent_store, flt, limit, offset, limiter=pages.readers
+        )
+        pages.put(key, version, body)
+    return Response(body, media_type="application/json")
+
+
+class PageCache:
+    """Encoded pages by request, each kept only while the database's change counter stays the same."""
+
+    MAX_PAGES = 256
+
+    def __init__(self) -> None:
+        self._pages: dict[Hashable, tuple[int, bytes]] = {}
+        # reads of a page in worker threads at once: more would only fight over the GIL and the pool
+        self.readers = anyio.CapacityLimiter(4)
+
+    def get(self, key: Hashable, version: int | None) -> bytes | None:
+        found = self._pages.get(key)
+        return found[1] if found is not None and version is not None and found[0] == version else None
+
+    def put(self, key: Hashable, version: int | None, body: bytes) -> None:
+        if version is None:
+            return
+        if len(self._pages) >= self.MAX_PAGES:
+            self._pages.clear()
+        self._pages[key] = (version, body)
+
+
+def _pages_of(request: Request) -> PageCache:
+    pages: PageCache | None = getattr(request.app.state, "agent_pages", None)
+    if pages is None:
+        pages = request.app.state.agent_pages = PageCache()
+    return pages
+
+
+def _agent_page_json(store: AgentStore, flt: AgentFilter, limit: int, offset: int) -> bytes:
+    """Read, checked against the model and encoded in one worker thread: one hop per request (the page
+    is dashboards' and scripts' poll)."""
+    rows, total = store.page(flt, limit=limit, offset=offset)
+    page = AgentPage(items=[Agent.model_validate(r) for r in rows], total=total, limit=limit, offset=offset)
+    return AgentPage.__pydantic_serializer__.to_json(page)
 
 
 @router.get("/active", response_model=ActiveAgents)

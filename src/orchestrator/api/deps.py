@@ -1,5 +1,6 @@
 """Dependencies of the routers: the services built by the app, the API token check, and the services
-that hold the rules of each group of routes."""
+that hold the rules of each group of routes. All `async` (none does I/O): a plain `def` dependency costs
+a hop to a worker thread and back on every request."""
 
 from __future__ import annotations
 
@@ -23,14 +24,19 @@ def get_services(request: Request) -> Services:
     return services
 
 
-ServicesDep = Annotated[Services, Depends(get_services)]
+async def _services(request: Request) -> Services:
+    """The dependency form: `async`, so FastAPI runs it on the loop instead of in a worker thread."""
+    return get_services(request)
+
+
+ServicesDep = Annotated[Services, Depends(_services)]
 
 
 def is_authorized(request: Request) -> bool:
     return bearer_matches(request.headers.get("authorization"), get_services(request).settings.api_token)
 
 
-def require_token(request: Request) -> None:
+async def require_token(request: Request) -> None:
     """The routers' own check, behind the one the guard middleware makes before the body is read."""
     if not is_authorized(request):
         raise Unauthorized(WRONG_TOKEN, challenge="Bearer")
@@ -39,27 +45,27 @@ def require_token(request: Request) -> None:
 Authorized = Depends(require_token)
 
 
-def task_service(services: ServicesDep) -> TaskService:
+async def task_service(services: ServicesDep) -> TaskService:
     return TaskService(services.task_store)
 
 
-def queue_control(services: ServicesDep) -> QueueControl:
+async def queue_control(services: ServicesDep) -> QueueControl:
     return QueueControl(services.queue_store, services.queue.wake)
 
 
-def agent_requests(services: ServicesDep) -> AgentRequests:
+async def agent_requests(services: ServicesDep) -> AgentRequests:
     return AgentRequests(services.agent_store, services.task_store, services.agents, services.spawn_rate)
 
 
-def live_log(services: ServicesDep) -> LiveLog:
+async def live_log(services: ServicesDep) -> LiveLog:
     return LiveLog(services.log_store, services.agent_store, services.bus, services.agents.supervises)
 
 
-def webhook_registry(services: ServicesDep) -> WebhookRegistry:
+async def webhook_registry(services: ServicesDep) -> WebhookRegistry:
     return WebhookRegistry(services.webhook_store, services.settings.webhook_policy)
 
 
-def event_service(services: ServicesDep) -> EventService:
+async def event_service(services: ServicesDep) -> EventService:
     return EventService(services.event_store, services.task_store, services.events.wake)
 
 

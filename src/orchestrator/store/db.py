@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -85,10 +86,14 @@ class Database:
         url = driver_url(url)
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self._watched: str | None = None
+        self._watcher: sqlite3.Connection | None = None
+        self._watcher_lock = threading.Lock()
         if self.is_sqlite:
             path = url.removeprefix("sqlite:///")
             if path and path != ":memory:" and not path.startswith("file:"):
                 _private_sqlite_file(Path(path))
+                self._watched = path
             self.engine = create_engine(
                 url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
             )
@@ -145,7 +150,27 @@ class Database:
         with self.read() as conn:
             conn.execute(text("SELECT 1"))
 
+    def change_counter(self) -> int | None:
+        """A number that changes whenever a change to the database commits, from any connection or
+        process (SQLite's data_version, on a connection of its own that never writes); None where there
+        is none (PostgreSQL, an in-memory database) or it cannot be read: then cache nothing on it."""
+        if self._watched is None:
+            return None
+        with self._watcher_lock:
+            try:
+                if self._watcher is None:
+                    self._watcher = sqlite3.connect(
+                        self._watched, timeout=0.1, isolation_level=None, check_same_thread=False
+                    )
+                return int(self._watcher.execute("PRAGMA data_version").fetchone()[0])
+            except sqlite3.Error:
+                return None
+
     def dispose(self) -> None:
+        with self._watcher_lock:
+            if self._watcher is not None:
+                self._watcher.close()
+                self._watcher = None
         self.engine.dispose()
 
 
