@@ -64,6 +64,7 @@ class HostHandle:
         self._files = files.OutputFiles(run_dir)
         self._sandboxed = sandboxed
         self._cgroup_root = cgroup_root
+        self._pidfd: int | None = None
 
     @property
     def ref(self) -> str:
@@ -109,8 +110,20 @@ class HostHandle:
         if self._egress is not None:
             self._egress.remove(self._agent_id)
 
+    def exit_fd(self) -> int | None:
+        """A pidfd on the wrapper shell this service started (none on an adopted pid: it may be reused)."""
+        if self._pidfd is None and self._proc is not None and self._proc.returncode is None:
+            try:
+                self._pidfd = os.pidfd_open(self._proc.pid)
+            except OSError:  # already reaped, or a kernel without pidfds
+                return None
+        return self._pidfd
+
     def close(self) -> None:
         self._files.close()
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
         if self._egress is not None:
             self._egress.close(self._agent_id)
 
