@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -214,7 +213,7 @@ class HostRuntime:
         )
 
     def check(self) -> str | None:
-        if not shutil.which("sh"):
+        if not os.access("/bin/sh", os.X_OK):  # the wrapper's shell; no PATH walk on every spawn
             return "no /bin/sh on this host"
         if self.sandbox is None:
             return None
