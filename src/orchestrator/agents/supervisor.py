@@ -40,6 +40,8 @@ class Supervisor:
         grace_seconds: float,
         poll_max_seconds: float,
         finish: Callable[[RunResult], Awaitable[None]],
+        poll_unwatched_seconds: float | None = None,
+        watched: Callable[[], bool] = lambda: True,
         watchdog: Watchdog | None = None,
         on_flag: Callable[[Flag], None] | None = None,
     ) -> None:
@@ -53,6 +55,8 @@ class Supervisor:
         self._timeout_seconds = timeout_seconds
         self._grace = grace_seconds
         self._poll_max = poll_max_seconds
+        self._poll_unwatched = max(poll_max_seconds, poll_unwatched_seconds or poll_max_seconds)
+        self._watched = watched  # whether someone follows the live log now
         self._finish = finish
         self._stop_requested = asyncio.Event()
         self._nap: asyncio.Future[None] | None = None
@@ -111,7 +115,7 @@ class Supervisor:
                 await asyncio.sleep(0)
                 continue
             await self._sleep(min(delay, max(0.0, self._deadline - time.time())))
-            delay = min(delay * 2, self._poll_max)
+            delay = min(delay * 2, self._poll_max if self._watched() else self._poll_unwatched)
 
     async def _sleep(self, seconds: float) -> None:
         """A pause between two polls, cut short by a stop or by the run's end (when the handle tells)."""

@@ -9,6 +9,7 @@ spec leaves open come from the runtime's defaults, i.e. the settings)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -30,6 +31,7 @@ _JOIN_CGROUPS = (
     "shift; done; shift; "
 )
 _SANDBOX_FILE = "sandbox"
+AGENT_NICE = 10  # agents yield the CPU to the service that watches them (and to its API)
 _POLL_ADOPTED_SECONDS = 0.2
 
 
@@ -190,6 +192,8 @@ class HostRuntime:
             os.close(prompt)
             os.close(out)
             os.close(err)
+        with contextlib.suppress(OSError):  # the group is gone already, or the service runs nicer still
+            os.setpriority(os.PRIO_PGRP, proc.pid, max(AGENT_NICE, os.getpriority(os.PRIO_PROCESS, 0)))
         return HostHandle(
             spec.agent_id,
             proc.pid,
