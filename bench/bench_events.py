@@ -3,7 +3,10 @@ workflow starts its agent. Measured from the event's `created_at` to the agent's
 process started), one event at a time, beside Popen of /bin/true measured in the same run.
 
 The path measured: store the event → wake the event processor → claim it → check out the task's
-workspace (git init + branch) → spawn. Agents are a script that prints one result line."""
+workspace (a fresh repository on the task branch) → spawn. Agents are a script that prints one result line.
+
+Both ends are the server's timestamps, so the bench looks for the agent 10 times a second: its polls of
+GET /api/agents would otherwise load the very path they time."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from bench.common import baseline_true_spawn, bench_server, percentile, seconds_
 from tests.support.server import Server
 
 EVENT_TYPES = ("task.plan.created", "deploy.completed")
+POLL_SECONDS = 0.1
 
 
 def _started_agent(server: Server, task_id: str, timeout: float = 30) -> dict[str, Any]:
@@ -28,7 +32,7 @@ def _started_agent(server: Server, task_id: str, timeout: float = 30) -> dict[st
             return dict(started[0])
         if time.monotonic() > deadline:
             raise AssertionError(f"no agent started for {task_id}: {server.log()[-2000:]}")
-        time.sleep(0.01)
+        time.sleep(POLL_SECONDS)
 
 
 def main(n: int = 20) -> dict[str, Any]:

@@ -30,6 +30,10 @@ class Announcer:
     def on_flag(self, listener: FlagListener) -> None:
         self._flag_listeners.append(listener)
 
+    def followed(self, agent_id: str) -> bool:
+        """Whether a reader follows the agent's live log now."""
+        return self._bus.has_readers(agent_id)
+
     def ended(self, agent_id: str) -> None:
         """The final row, as stored, to every reader and listener; a failing listener stops no other."""
         row = self._agents.get(agent_id)

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from shutil import which
+from typing import Any
 
 from orchestrator.agents import workspace
 from orchestrator.agents.announcer import Announcer
@@ -112,14 +113,13 @@ class Spawner:
             self._announcer.ended(agent_id)
             return self._row(agent_id)
         started = utc_now()
-        if not self._agents.move(
-            agent_id,
-            AgentStatus.RUNNING,
-            owner=self._instance_id,
-            container_id=handle.ref,
-            pid=handle.pid,
-            started_at=started,
-        ):
+        running: dict[str, Any] = {
+            "container_id": handle.ref,
+            "pid": handle.pid,
+            "started_at": started,
+            "updated_at": started,
+        }
+        if not self._agents.move(agent_id, AgentStatus.RUNNING, owner=self._instance_id, **running):
             handle.kill()
             handle.close()
             raise AgentTakenOver(
@@ -135,7 +135,7 @@ class Spawner:
             budget=row.get("budget"),
         )
         log.info("agent %s started (%s, %s)", agent_id, req.agent_type.value, handle.ref)
-        return self._row(agent_id)
+        return {**row, **running, "status": AgentStatus.RUNNING.value}  # as just written: no re-read
 
     def _row(self, agent_id: str) -> AgentRow:
         found = self._agents.get(agent_id)

@@ -107,6 +107,8 @@ class Supervision:
             timeout_seconds=timeout,
             grace_seconds=self._settings.agent_kill_grace_seconds,
             poll_max_seconds=self._settings.output_poll_max_seconds,
+            poll_unwatched_seconds=self._settings.output_poll_unwatched_seconds,
+            watched=lambda: self._announcer.followed(agent_id),
             finish=finish,
             watchdog=Watchdog(self._rules(budget), deadline - timeout),
             on_flag=lambda flag: self._announcer.flagged(agent_id, flag),

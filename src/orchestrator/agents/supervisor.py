@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -41,6 +40,8 @@ class Supervisor:
         grace_seconds: float,
         poll_max_seconds: float,
         finish: Callable[[RunResult], Awaitable[None]],
+        poll_unwatched_seconds: float | None = None,
+        watched: Callable[[], bool] = lambda: True,
         watchdog: Watchdog | None = None,
         on_flag: Callable[[Flag], None] | None = None,
     ) -> None:
@@ -54,8 +55,11 @@ class Supervisor:
         self._timeout_seconds = timeout_seconds
         self._grace = grace_seconds
         self._poll_max = poll_max_seconds
+        self._poll_unwatched = max(poll_max_seconds, poll_unwatched_seconds or poll_max_seconds)
+        self._watched = watched  # whether someone follows the live log now
         self._finish = finish
         self._stop_requested = asyncio.Event()
+        self._nap: asyncio.Future[None] | None = None
         self._ending = Ending()
         self.done = asyncio.Event()
 
@@ -63,6 +67,7 @@ class Supervisor:
         if self._ending == Ending():
             self._ending = Ending(killed_by=by, killed_for=reason)
         self._stop_requested.set()
+        self._wake_up()
 
     async def run(self) -> None:
         try:
@@ -79,6 +84,17 @@ class Supervisor:
             self.done.set()
 
     async def _watch(self) -> int | None:
+        exit_fd = self.handle.exit_fd()
+        loop = asyncio.get_running_loop()
+        if exit_fd is not None:
+            loop.add_reader(exit_fd, self._wake_up)
+        try:
+            return await self._watch_until_end()
+        finally:
+            if exit_fd is not None:
+                loop.remove_reader(exit_fd)
+
+    async def _watch_until_end(self) -> int | None:
         delay = _POLL_MIN_SECONDS
         while True:
             got = await self._pump_once()
@@ -98,10 +114,25 @@ class Supervisor:
                 delay = _POLL_MIN_SECONDS
                 await asyncio.sleep(0)
                 continue
-            wait = min(delay, max(0.0, self._deadline - time.time()))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop_requested.wait(), wait)
-            delay = min(delay * 2, self._poll_max)
+            await self._sleep(min(delay, max(0.0, self._deadline - time.time())))
+            delay = min(delay * 2, self._poll_max if self._watched() else self._poll_unwatched)
+
+    async def _sleep(self, seconds: float) -> None:
+        """A pause between two polls, cut short by a stop or by the run's end (when the handle tells)."""
+        if self._stop_requested.is_set():
+            return
+        loop = asyncio.get_running_loop()
+        self._nap = nap = loop.create_future()
+        timer = loop.call_later(seconds, self._wake_up)
+        try:
+            await nap
+        finally:
+            timer.cancel()
+            self._nap = None
+
+    def _wake_up(self) -> None:
+        if self._nap is not None and not self._nap.done():
+            self._nap.set_result(None)
 
     def _consult(self, watchdog: Watchdog) -> bool:
         """True when the watchdog says to end the run now."""

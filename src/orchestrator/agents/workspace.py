@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -64,20 +65,20 @@ def prepare(path: Path, repo: str | None, projects_dir: Path, branch: str | None
         return path
     path.mkdir(parents=True, exist_ok=True)
     source = _project(projects_dir, repo) if repo else None
-    if source is not None:
-        _git(["clone", "--quiet", "--no-hardlinks", "--", str(source), str(path)], cwd=path.parent)
-        upstream = subprocess.run(
-            ["git", "-C", str(source), "remote", "get-url", "origin"],
-            env=_env(),
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if upstream.returncode == 0 and upstream.stdout.strip():
-            _git(["remote", "set-url", "origin", upstream.stdout.strip()], cwd=path)
-            _git(["fetch", "--quiet", "origin"], cwd=path)
-    else:
-        _git(["init", "--quiet"], cwd=path)
+    if source is None:
+        _fresh_repository(path, branch or _default_branch())
+        return path
+    _git(["clone", "--quiet", "--no-hardlinks", "--", str(source), str(path)], cwd=path.parent)
+    upstream = subprocess.run(
+        ["git", "-C", str(source), "remote", "get-url", "origin"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if upstream.returncode == 0 and upstream.stdout.strip():
+        _git(["remote", "set-url", "origin", upstream.stdout.strip()], cwd=path)
+        _git(["fetch", "--quiet", "origin"], cwd=path)
     if branch:
         remote_has = (
             subprocess.run(
@@ -92,6 +93,35 @@ def prepare(path: Path, repo: str | None, projects_dir: Path, branch: str | None
         start = [f"origin/{branch}"] if remote_has else []
         _git(["checkout", "--quiet", "-B", branch, *start], cwd=path)
     return path
+
+
+_CONFIG = (
+    "[core]\n\trepositoryformatversion = 0\n\tfilemode = true\n\tbare = false\n\tlogallrefupdates = true\n"
+)
+
+
+def _fresh_repository(path: Path, branch: str) -> None:
+    """What `git init` followed by `git checkout -B <branch>` leaves (an empty repository on an unborn
+    branch), written directly: no git process on an agent's start path."""
+    git_dir = path / ".git"
+    for sub in ("objects/info", "objects/pack", "refs/heads", "refs/tags", "info"):
+        (git_dir / sub).mkdir(parents=True)
+    (git_dir / "config").write_text(_CONFIG)
+    (git_dir / "HEAD").write_text(f"ref: refs/heads/{branch}\n")
+
+
+@functools.cache
+def _default_branch() -> str:
+    """The branch `git init` would start on, by the operator's git configuration (asked once)."""
+    proc = subprocess.run(
+        ["git", "config", "--get", "init.defaultBranch"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    return proc.stdout.strip() or "master"
 
 
 @dataclass(frozen=True)

@@ -89,6 +89,9 @@ class RunHandle(Protocol):
     def sweep(self) -> None:
         """Ends whatever the agent left running after its main process ended."""
 
+    def exit_fd(self) -> int | None:
+        """A descriptor that turns readable when the run ends (a pidfd), or None: then polls alone see it."""
+
     def close(self) -> None:
         """Releases what the handle holds; the run itself goes on if it still runs."""
 

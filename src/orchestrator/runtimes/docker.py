@@ -244,6 +244,9 @@ class DockerHandle:
     def kill(self) -> None:
         self._signal("SIGKILL")
 
+    def exit_fd(self) -> int | None:
+        return None
+
     def sweep(self) -> None:
         """The run has ended: the container goes (its output and exit code are in the run directory), and
         a root service takes back the paths it handed to the agent."""

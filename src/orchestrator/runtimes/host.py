@@ -9,8 +9,8 @@ spec leaves open come from the runtime's defaults, i.e. the settings)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -31,6 +31,7 @@ _JOIN_CGROUPS = (
     "shift; done; shift; "
 )
 _SANDBOX_FILE = "sandbox"
+AGENT_NICE = 10  # agents yield the CPU to the service that watches them (and to its API)
 _POLL_ADOPTED_SECONDS = 0.2
 
 
@@ -64,6 +65,7 @@ class HostHandle:
         self._files = files.OutputFiles(run_dir)
         self._sandboxed = sandboxed
         self._cgroup_root = cgroup_root
+        self._pidfd: int | None = None
 
     @property
     def ref(self) -> str:
@@ -109,8 +111,20 @@ class HostHandle:
         if self._egress is not None:
             self._egress.remove(self._agent_id)
 
+    def exit_fd(self) -> int | None:
+        """A pidfd on the wrapper shell this service started (none on an adopted pid: it may be reused)."""
+        if self._pidfd is None and self._proc is not None and self._proc.returncode is None:
+            try:
+                self._pidfd = os.pidfd_open(self._proc.pid)
+            except OSError:  # already reaped, or a kernel without pidfds
+                return None
+        return self._pidfd
+
     def close(self) -> None:
         self._files.close()
+        if self._pidfd is not None:
+            os.close(self._pidfd)
+            self._pidfd = None
         if self._egress is not None:
             self._egress.close(self._agent_id)
 
@@ -178,6 +192,8 @@ class HostRuntime:
             os.close(prompt)
             os.close(out)
             os.close(err)
+        with contextlib.suppress(OSError):  # the group is gone already, or the service runs nicer still
+            os.setpriority(os.PRIO_PGRP, proc.pid, max(AGENT_NICE, os.getpriority(os.PRIO_PROCESS, 0)))
         return HostHandle(
             spec.agent_id,
             proc.pid,
@@ -201,7 +217,7 @@ class HostRuntime:
         )
 
     def check(self) -> str | None:
-        if not shutil.which("sh"):
+        if not os.access("/bin/sh", os.X_OK):  # the wrapper's shell; no PATH walk on every spawn
             return "no /bin/sh on this host"
         if self.sandbox is None:
             return None

@@ -249,6 +249,9 @@ class KubernetesHandle:
                     pod.metadata.name, self._api.namespace, body={"gracePeriodSeconds": 0}
                 )
 
+    def exit_fd(self) -> int | None:
+        return None
+
     def sweep(self) -> None:
         """The pod's processes ended with it and the Job goes after ttlSecondsAfterFinished; a root
         service takes back the paths on the PVC it handed to the agent."""

@@ -15,12 +15,27 @@ def marker_entry(agent_id: str) -> bytes:
     return f"{MARKER_VARIABLE}={agent_id}".encode()
 
 
-def _has_marker(pid: int, entry: bytes) -> bool:
+def _environ(pid: int) -> bytes:
+    """A process's environment as the kernel shows it; empty when it cannot be read. Plain descriptors, not
+    file objects: a sweep reads this for every process on the host."""
     try:
-        environ = (_PROC / str(pid) / "environ").read_bytes()
+        fd = os.open(f"/proc/{pid}/environ", os.O_RDONLY)
     except OSError:
-        return False
-    return entry in environ.split(b"\0")
+        return b""
+    try:
+        chunks = []
+        while chunk := os.read(fd, 65536):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    except OSError:
+        return b""
+    finally:
+        os.close(fd)
+
+
+def _has_marker(pid: int, entry: bytes) -> bool:
+    """`entry` is one whole NUL-separated entry of the environment (also the last, unterminated one)."""
+    return b"\0" + entry + b"\0" in b"\0" + _environ(pid) + b"\0"
 
 
 def is_running(pid: int, agent_id: str) -> bool:

@@ -78,9 +78,7 @@ def _depth(path: Path) -> int:
 def _masked_already(path: Path, hidden: Iterable[Path], shown: Iterable[Path]) -> bool:
     """`path` lies in a masked directory with nothing bound back between the two: masking it again is moot."""
     return any(
-        root != path
-        and _under(path, root)
-        and not any(_under(s, root) and _under(path, s) for s in shown)
+        root != path and _under(path, root) and not any(_under(s, root) and _under(path, s) for s in shown)
         for root in hidden
     )
 

@@ -1,0 +1,63 @@
+"""Host runs: their end is told through a pidfd (no poll needed to see it), and they run at a lower CPU
+priority than the service."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+from pathlib import Path
+
+from orchestrator.runtimes.base import Limits, RunSpec
+from orchestrator.runtimes.host import AGENT_NICE, HostRuntime
+
+
+def _spec(tmp_path: Path, script: str) -> RunSpec:
+    cwd = tmp_path / "ws"
+    cwd.mkdir()
+    return RunSpec(
+        agent_id="coding-exitfd01",
+        argv=["/bin/sh", "-c", script],
+        env={"PATH": "/usr/bin:/bin", "ORCHESTRATOR_AGENT_ID": "coding-exitfd01"},
+        cwd=cwd,
+        run_dir=tmp_path / "run",
+        limits=Limits(wall_seconds=30),
+        labels={"agent_id": "coding-exitfd01"},
+        prompt="",
+    )
+
+
+def test_the_exit_fd_turns_readable_when_the_run_ends_and_not_before(tmp_path: Path) -> None:
+    handle = asyncio.run(HostRuntime().start(_spec(tmp_path, "sleep 30")))
+    try:
+        fd = handle.exit_fd()
+        assert fd is not None
+        assert select.select([fd], [], [], 0.3)[0] == []  # still running
+        assert handle.poll() == (False, None)
+        handle.terminate()
+        assert select.select([fd], [], [], 10)[0] == [fd]
+        assert handle.poll()[0]
+    finally:
+        handle.close()
+
+
+def _nice(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[16])
+
+
+def test_an_agent_and_what_it_starts_run_nicer_than_the_service(tmp_path: Path) -> None:
+    handle = asyncio.run(HostRuntime().start(_spec(tmp_path, "sleep 30 & echo $! > child; wait")))
+    try:
+        child = tmp_path / "ws" / "child"
+        for _ in range(200):
+            if child.is_file() and child.read_text().strip():
+                break
+            select.select([], [], [], 0.02)
+        assert handle.pid is not None
+        assert _nice(handle.pid) == AGENT_NICE > _nice(os.getpid())
+        assert _nice(int(child.read_text())) == AGENT_NICE
+    finally:
+        handle.kill()
+        while not handle.poll()[0]:
+            select.select([], [], [], 0.02)
+        handle.close()
