@@ -8,6 +8,7 @@ import json
 import time
 from typing import Any
 
+from tests.e2e.test_cli import cli, ok_json, refused
 from tests.e2e.test_workflow import (
     APPROVE,
     CODING,
@@ -233,7 +234,9 @@ def test_approval_gates_wait_for_a_person_and_a_rejection_ends_the_task(
     assert waiting["status"] == "awaiting_approval"
     assert github.pull(github._repos[REPO], 1).merged
     assert "deployer" not in [a["agent_type"] for a in waiting["agents"]]
-    assert server.client.post(f"/api/tasks/{task_id}/approve").status_code == 202
+    forged = {"type": "task.approved", "task_id": task_id, "payload": {"gate": "deploy"}}
+    assert server.client.post("/api/events", json=forged).status_code == 422, "approval only by its route"
+    assert ok_json("tasks", "approve", task_id, url=server)["id"] == task_id
     task = _wait_task(server, task_id)
     assert task["status"] == "completed", (task["error"], _chain(task))
     assert _chain(task)[-4:] == ["task.approved", "deploy.requested", "deploy.completed", "verify.passed"]
@@ -250,9 +253,9 @@ def test_approval_gates_wait_for_a_person_and_a_rejection_ends_the_task(
 
     second = _queue_task(server, f"Write other. {marker}", title="Other")
     _wait_for(server, second, "waiting_for", "approval:merge")
-    answer = server.client.post(f"/api/tasks/{second}/reject", json={"reason": "not this week"})
-    assert answer.status_code == 202, answer.text
-    assert server.client.post(f"/api/tasks/{second}/reject", json={"reason": "again"}).status_code == 409
+    assert server.client.post(f"/api/tasks/{second}/reject", json={"reason": ""}).status_code == 422
+    assert ok_json("tasks", "reject", second, "--reason", "not this week", url=server)["id"] == second
+    refused(cli("tasks", "reject", second, "--reason", "again", url=server), 1, second)  # 409
     ended = _wait_task(server, second)
     assert ended["status"] == "failed"
     assert ended["error"] == "rejected at the merge gate: not this week"
