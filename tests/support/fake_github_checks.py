@@ -65,15 +65,25 @@ class FakeChecks:
         with self._fake._lock:
             self._repo(repo).by_sha[sha] = verdict
 
-    def add_review(self, repo: str, number: int, user: str, state: str, body: str = "") -> int:
+    def add_review(
+        self, repo: str, number: int, user: str, state: str, body: str = "", association: str = "COLLABORATOR"
+    ) -> int:
         with self._fake._lock:
             review_id = next(self._ids)
             self._repo(repo).reviews.setdefault(number, []).append(
-                {"id": review_id, "user": {"login": user, "type": "User"}, "state": state, "body": body}
+                {
+                    "id": review_id,
+                    "user": {"login": user, "type": "User"},
+                    "state": state,
+                    "body": body,
+                    "author_association": association,
+                }
             )
             return review_id
 
-    def add_comment(self, repo: str, number: int, user: str, body: str, path: str = "calc.py") -> int:
+    def add_comment(
+        self, repo: str, number: int, user: str, body: str, path: str = "calc.py", association: str = "MEMBER"
+    ) -> int:
         with self._fake._lock:
             comment_id = next(self._ids)
             self._repo(repo).comments.setdefault(number, []).append(
@@ -83,6 +93,7 @@ class FakeChecks:
                     "body": body,
                     "path": path,
                     "pull_request_review_id": None,
+                    "author_association": association,
                 }
             )
             return comment_id

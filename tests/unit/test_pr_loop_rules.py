@@ -12,6 +12,10 @@ from orchestrator.domain.lifecycles import TASKS
 from orchestrator.domain.types import AgentType, TaskStatus
 
 
+def _review(id_: int, user: str, state: str, association: str = "MEMBER") -> pl.Review:
+    return pl.Review(id_, user, state, association=association)
+
+
 def _run(name: str, conclusion: str | None, status: str = "completed") -> pl.CheckRun:
     return pl.CheckRun(name, status if conclusion else "in_progress", conclusion, f"{name} said so")
 
@@ -52,14 +56,22 @@ def test_checks_step_waits_for_checks_to_appear_and_times_out() -> None:
 
 def test_outstanding_changes_are_each_persons_latest_decision_never_the_services_own() -> None:
     reviews = [
-        pl.Review(1, "alice", "CHANGES_REQUESTED"),
-        pl.Review(2, "bob", "CHANGES_REQUESTED"),
-        pl.Review(3, "alice", "COMMENTED"),
-        pl.Review(4, "bob", "APPROVED"),
-        pl.Review(5, "Octo-Bot", "CHANGES_REQUESTED"),
+        _review(1, "alice", "CHANGES_REQUESTED"),
+        _review(2, "bob", "CHANGES_REQUESTED"),
+        _review(3, "alice", "COMMENTED"),
+        _review(4, "bob", "APPROVED"),
+        _review(5, "Octo-Bot", "CHANGES_REQUESTED"),
+        _review(7, "stranger", "CHANGES_REQUESTED", association="NONE"),
+        _review(8, "past-helper", "CHANGES_REQUESTED", association="CONTRIBUTOR"),
     ]
     assert [r.id for r in pl.outstanding_changes(reviews, "octo-bot")] == [1]
-    assert pl.outstanding_changes([*reviews, pl.Review(6, "alice", "DISMISSED")], "octo-bot") == []
+    assert pl.outstanding_changes([*reviews, _review(6, "alice", "DISMISSED")], "octo-bot") == []
+    comments = [
+        pl.ReviewComment(1, "alice", "a", association="OWNER"),
+        pl.ReviewComment(2, "octo-bot", "b", association="OWNER"),
+        pl.ReviewComment(3, "stranger", "c", association="NONE"),
+    ]
+    assert [c.id for c in pl.people_comments(comments, "octo-bot")] == [1]
 
 
 def test_new_feedback_answers_each_review_and_comment_once() -> None:

@@ -139,12 +139,18 @@ def checks_step(
     return ChecksStep.TIMED_OUT if waited >= timeout else ChecksStep.WAIT
 
 
+# GitHub's author_association of people who may write to the repository; anyone else's review or comment
+# (on a public repository: any GitHub user) never starts an agent.
+TRUSTED_ASSOCIATIONS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
+
+
 @dataclass(frozen=True)
 class Review:
     id: int
     user: str
     state: str  # APPROVED | CHANGES_REQUESTED | COMMENTED | DISMISSED | PENDING
     body: str = ""
+    association: str = "NONE"
 
 
 @dataclass(frozen=True)
@@ -154,6 +160,7 @@ class ReviewComment:
     body: str
     path: str = ""
     review_id: int | None = None
+    association: str = "NONE"
 
 
 def outstanding_changes(reviews: Iterable[Review], own_login: str | None) -> list[Review]:
@@ -163,13 +170,21 @@ def outstanding_changes(reviews: Iterable[Review], own_login: str | None) -> lis
     for review in sorted(reviews, key=lambda r: r.id):
         if own_login is not None and review.user.lower() == own_login.lower():
             continue
+        if review.association not in TRUSTED_ASSOCIATIONS:
+            continue
         if review.state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
             latest[review.user.lower()] = review
     return [r for r in latest.values() if r.state == "CHANGES_REQUESTED"]
 
 
 def people_comments(comments: Iterable[ReviewComment], own_login: str | None) -> list[ReviewComment]:
-    return [c for c in comments if own_login is None or c.user.lower() != own_login.lower()]
+    """Comments of people who may write to the repository, not of the service's own user."""
+    return [
+        c
+        for c in comments
+        if c.association in TRUSTED_ASSOCIATIONS
+        and (own_login is None or c.user.lower() != own_login.lower())
+    ]
 
 
 @dataclass(frozen=True)

@@ -94,6 +94,7 @@ class PullState:
                 user=_login(r.get("user")),
                 state=_text(r.get("state")),
                 body=_text(r.get("body")),
+                association=_text(r.get("author_association")) or "NONE",
             )
             for r in _list(self._get(f"{self._path(repo)}/pulls/{number}/reviews", what), what)
             if isinstance(r.get("id"), int)
@@ -113,6 +114,7 @@ class PullState:
                     body=_text(c.get("body")),
                     path=_text(c.get("path")),
                     review_id=review_id if isinstance(review_id, int) else None,
+                    association=_text(c.get("author_association")) or "NONE",
                 )
             )
         return out
