@@ -97,6 +97,7 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
             background.start("kill-requests", services.agents.follow_kill_requests)
         background.start("event-inbox", services.inbox.run)
         background.start("webhooks", services.deliverer.run)
+        background.start("pr-watch", services.pr_watch.run)  # finds work only in the workflow mode
         log.info(
             "orchestrator %s up as %s on %s:%s (runtime %s; recovered %s)",
             __version__,

@@ -223,8 +223,16 @@ class Task(BaseModel):
     budget: BudgetModel | None = None
     workflow_step: str | None = None
     review_rounds: int = 0
+    waiting_for: str | None = Field(
+        None, description="checks | mergeable | approval:merge | approval:deploy; null when not waiting"
+    )
+    head_sha: str | None = None
     created_at: str
     updated_at: str
+
+
+class Rejection(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
 
 
 class TaskPage(BaseModel):

@@ -31,6 +31,7 @@ from orchestrator.store.tasks import TaskStore
 from orchestrator.store.webhooks import WebhookStore
 from orchestrator.webhooks.deliverer import Deliverer
 from orchestrator.workflow.inbox import Inbox
+from orchestrator.workflow.pr_watch import PRWatcher
 from orchestrator.workflow.processor import EventProcessor
 from orchestrator.workflow.service import Workflow
 
@@ -61,6 +62,7 @@ class Services:
     webhook_store: WebhookStore
     deliverer: Deliverer
     spawn_rate: SpawnRate
+    pr_watch: PRWatcher
 
 
 _SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
@@ -115,6 +117,8 @@ def build(settings: Settings) -> Services:
         settings, task_store, event_store, agent_store, agents, github, publisher, runner, events.wake
     )
     events.workflow = workflow
+    pr_watch = PRWatcher(settings, task_store, event_store, github, events.wake)
+    workflow.on_wait = lambda: pr_watch.poke("", None, None)
     webhook_store = WebhookStore(db)
     inbox = Inbox(settings.resolved_event_dir, event_store, events.wake, settings.event_inbox_poll_seconds)
     return Services(
@@ -147,4 +151,5 @@ def build(settings: Settings) -> Services:
             lapse_seconds=settings.instance_lapse_seconds,
         ),
         spawn_rate=SpawnRate(settings.spawn_rate_per_minute),
+        pr_watch=pr_watch,
     )

@@ -16,6 +16,7 @@ from orchestrator.agents.command import never_passed
 from orchestrator.domain.egress import model_api, parse_allow
 from orchestrator.domain.git_url import DEFAULT_GIT_URL, check_git_base_url
 from orchestrator.domain.hosts import is_loopback_host
+from orchestrator.domain.pr_loop import Gate, parse_gates
 from orchestrator.domain.types import AgentType
 from orchestrator.runtimes.ownership import parse_user
 from orchestrator.webhooks.targets import AllowedHost, TargetPolicy, parse_allowed_host
@@ -129,6 +130,10 @@ class Settings(BaseSettings):
     event_max_attempts: int = Field(4, ge=1, le=50, validation_alias="EVENT_MAX_ATTEMPTS")
     event_inbox_poll_seconds: float = Field(0.5, gt=0, le=60, validation_alias="EVENT_INBOX_POLL_SECONDS")
     merge_method: Literal["merge", "squash", "rebase"] = Field("squash", validation_alias="MERGE_METHOD")
+    require_approval: str = Field("none", validation_alias="REQUIRE_APPROVAL")
+    checks_timeout_seconds: float = Field(3600.0, gt=0, validation_alias="CHECKS_TIMEOUT_SECONDS")
+    checks_appear_seconds: float = Field(20.0, ge=0, validation_alias="CHECKS_APPEAR_SECONDS")
+    github_poll_seconds: float = Field(30.0, gt=0, le=3600, validation_alias="GITHUB_POLL_SECONDS")
 
     webhook_allow_private: bool = Field(False, validation_alias="WEBHOOK_ALLOW_PRIVATE")
     webhook_allow_http: bool = Field(False, validation_alias="WEBHOOK_ALLOW_HTTP")
@@ -174,6 +179,16 @@ class Settings(BaseSettings):
             parse_user(value)  # raises ValueError naming the problem
             return value.strip()
         return None if isinstance(value, str) else value
+
+    @field_validator("require_approval")
+    @classmethod
+    def _check_gates(cls, value: str) -> str:
+        parse_gates(value)
+        return value
+
+    @property
+    def approval_gates(self) -> frozenset[Gate]:
+        return parse_gates(self.require_approval)
 
     @field_validator("github_git_url")
     @classmethod

@@ -38,4 +38,6 @@ def workflow_env(tmp_path: Path, github: FakeGitHub, git_host: GitHttpServer) ->
         "GITHUB_OWNER": "acme",
         "GITHUB_API_URL": github.api_url,
         "GITHUB_GIT_URL": git_host.url,
+        "GITHUB_POLL_SECONDS": "0.2",
+        "CHECKS_APPEAR_SECONDS": "0",
     }

@@ -16,6 +16,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
+from tests.support.fake_github_checks import FakeChecks
+
 __all__ = ["FakeGitHub", "FakePull", "FakeRepo", "Recorded"]
 
 DOCS = "https://docs.github.com/rest"
@@ -191,6 +193,7 @@ class FakeGitHub:
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.checks = FakeChecks(self)
 
     def start(self) -> FakeGitHub:
         if self._server is not None:
@@ -373,6 +376,9 @@ class FakeGitHub:
             return self._list_pulls(repo, query)
         if rest == "/pulls" and method == "POST":
             return self._create_pull(repo, body if isinstance(body, dict) else {})
+        answer = self.checks.route(repo.full_name, method, rest, self._pulls[repo.full_name.lower()])
+        if answer is not None:
+            return answer
         pull_match = _PULL_PATH.fullmatch(rest)
         pull = self._pulls[repo.full_name.lower()].get(int(pull_match["number"])) if pull_match else None
         if pull_match is None or pull is None:

@@ -520,7 +520,7 @@ def test_the_webhooks_moves_announce() -> None:
     assert not AGENTS.may_move(AgentStatus.STARTING, AgentStatus.COMPLETED)
     assert topics(TASKS) == {
         (src.value, end.value): f"task.{end.value}"
-        for end in (TaskStatus.COMPLETED, TaskStatus.FAILED)
+        for end in (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.AWAITING_APPROVAL)
         for src in TASKS.sources_for(end)
         if src != end
     }

@@ -13,6 +13,7 @@ from orchestrator.agents.service import AgentRequests
 from orchestrator.api.guard import WRONG_TOKEN, bearer_matches
 from orchestrator.errors import Unauthorized
 from orchestrator.services import Services
+from orchestrator.tasks.approval import ApprovalService
 from orchestrator.tasks.queue_control import QueueControl
 from orchestrator.tasks.service import TaskService
 from orchestrator.webhooks.registry import WebhookRegistry
@@ -69,7 +70,12 @@ async def event_service(services: ServicesDep) -> EventService:
     return EventService(services.event_store, services.task_store, services.events.wake)
 
 
+def approval_service(services: ServicesDep) -> ApprovalService:
+    return ApprovalService(services.task_store, services.event_store, services.events.wake)
+
+
 TasksDep = Annotated[TaskService, Depends(task_service)]
+ApprovalDep = Annotated[ApprovalService, Depends(approval_service)]
 QueueDep = Annotated[QueueControl, Depends(queue_control)]
 AgentsDep = Annotated[AgentRequests, Depends(agent_requests)]
 LiveLogDep = Annotated[LiveLog, Depends(live_log)]

@@ -4,10 +4,18 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from orchestrator.api.deps import TasksDep
+from orchestrator.api.deps import ApprovalDep, TasksDep
 from orchestrator.api.errors import ERROR_RESPONSES
 from orchestrator.domain.types import TaskStatus
-from orchestrator.models import MAX_SQL_INT, Task, TaskCreate, TaskDetail, TaskPage, TaskUpdate
+from orchestrator.models import (
+    MAX_SQL_INT,
+    Rejection,
+    Task,
+    TaskCreate,
+    TaskDetail,
+    TaskPage,
+    TaskUpdate,
+)
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"], responses=ERROR_RESPONSES)
 
@@ -42,3 +50,15 @@ def update_task(task_id: str, body: TaskUpdate, tasks: TasksDep) -> Task:
 def delete_task(task_id: str, tasks: TasksDep) -> Response:
     tasks.delete(task_id)
     return Response(status_code=204)
+
+
+@router.post("/{task_id}/approve", response_model=Task, status_code=202)
+def approve_task(task_id: str, approvals: ApprovalDep) -> Task:
+    """The task goes past the gate it waits at (`waiting_for`: approval:merge or approval:deploy)."""
+    return Task.model_validate(approvals.approve(task_id))
+
+
+@router.post("/{task_id}/reject", response_model=Task, status_code=202)
+def reject_task(task_id: str, body: Rejection, approvals: ApprovalDep) -> Task:
+    """The task ends failed at the gate it waits at, with the reason."""
+    return Task.model_validate(approvals.reject(task_id, body.reason))

@@ -24,7 +24,7 @@ from orchestrator.cli.common import (
 from orchestrator.domain.types import TaskStatus
 from orchestrator.models import TaskDetail
 
-app = typer.Typer(help="Tasks: add, list, show, remove.", no_args_is_help=True)
+app = typer.Typer(help="Tasks: add, list, show, remove, approve, reject.", no_args_is_help=True)
 
 TaskId = Annotated[str, typer.Argument(help="The task's id.", show_default=False)]
 
@@ -103,6 +103,7 @@ def _show(task: TaskDetail) -> None:
         ("branch", task.branch),
         ("pull request", task.pr_url),
         ("parent", task.parent_task_id),
+        ("waiting for", task.waiting_for),
     ):
         if value:
             grid.add_row(label, escape(value))
@@ -151,3 +152,30 @@ def remove(ctx: typer.Context, task_id: TaskId, json_out: JsonFlag = False) -> N
         print_json({"id": task_id, "deleted": True})
     else:
         console.print(f"deleted {escape(task_id)}")
+
+
+@app.command("approve")
+def approve(ctx: typer.Context, task_id: TaskId, json_out: JsonFlag = False) -> None:
+    """Let a task waiting at an approval gate (REQUIRE_APPROVAL) go on."""
+    with connect(ctx) as client:
+        task = client.approve_task(task_id)
+    if wants_json(ctx, json_out):
+        print_json(task)
+    else:
+        console.print(f"approved {escape(task_id)} at {escape(task.waiting_for or '-')}")
+
+
+@app.command("reject")
+def reject(
+    ctx: typer.Context,
+    task_id: TaskId,
+    reason: Annotated[str, typer.Option("--reason", "-r", help="Why: kept as the task's error.")],
+    json_out: JsonFlag = False,
+) -> None:
+    """End a task waiting at an approval gate, failed with the reason."""
+    with connect(ctx) as client:
+        task = client.reject_task(task_id, reason)
+    if wants_json(ctx, json_out):
+        print_json(task)
+    else:
+        console.print(f"rejected {escape(task_id)} at {escape(task.waiting_for or '-')}")

@@ -248,6 +248,14 @@ class AsyncClient:
     async def delete_task(self, task_id: str) -> None:
         await self._send(api.delete_task(task_id))
 
+    async def approve_task(self, task_id: str) -> Task:
+        """Past the approval gate the task waits at; Conflict when it waits at none."""
+        return await self._send(api.approve_task(task_id))
+
+    async def reject_task(self, task_id: str, reason: str) -> Task:
+        """The task ends failed at its approval gate, with `reason`."""
+        return await self._send(api.reject_task(task_id, reason))
+
     # queue
 
     async def queue_status(self) -> QueueStatus:

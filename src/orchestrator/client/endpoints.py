@@ -222,6 +222,14 @@ def delete_task(task_id: str) -> Call[None]:
     return Call("DELETE", f"/api/tasks/{_segment(task_id)}", _nothing)
 
 
+def approve_task(task_id: str) -> Call[Task]:
+    return Call("POST", f"/api/tasks/{_segment(task_id)}/approve", _model(Task))
+
+
+def reject_task(task_id: str, reason: str) -> Call[Task]:
+    return Call("POST", f"/api/tasks/{_segment(task_id)}/reject", _model(Task), json={"reason": reason})
+
+
 # queue
 
 

@@ -245,6 +245,14 @@ class Client:
     def delete_task(self, task_id: str) -> None:
         self._send(api.delete_task(task_id))
 
+    def approve_task(self, task_id: str) -> Task:
+        """Past the approval gate the task waits at; Conflict when it waits at none."""
+        return self._send(api.approve_task(task_id))
+
+    def reject_task(self, task_id: str, reason: str) -> Task:
+        """The task ends failed at its approval gate, with `reason`."""
+        return self._send(api.reject_task(task_id, reason))
+
     # queue
 
     def queue_status(self) -> QueueStatus:

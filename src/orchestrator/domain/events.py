@@ -22,9 +22,17 @@ class EventType(StrEnum):
     AUDIT_REQUESTED = "audit.requested"
     AUDIT_COMPLETED = "audit.completed"
     AGENT_FINISHED = "agent.finished"
+    PR_CHECKS_PASSED = "pr.checks.passed"
+    PR_CHECKS_FAILED = "pr.checks.failed"
+    PR_WAIT_TIMED_OUT = "pr.wait.timed_out"
+    PR_READY = "pr.ready"
+    PR_CONFLICT = "pr.conflict"
+    PR_CLOSED = "pr.closed"
+    TASK_APPROVED = "task.approved"
+    TASK_REJECTED = "task.rejected"
 
 
-INTERNAL_EVENT_TYPES = frozenset({EventType.AGENT_FINISHED})
+INTERNAL_EVENT_TYPES = frozenset({EventType.AGENT_FINISHED, EventType.TASK_APPROVED, EventType.TASK_REJECTED})
 
 
 class EventStatus(StrEnum):
@@ -60,13 +68,59 @@ class ReadOutcome:
     pass
 
 
-Reaction = SpawnAgent | CompleteTask | CreateBugTask | CreateFindingTasks | ReadOutcome
+@dataclass(frozen=True)
+class AwaitChecks:
+    """The PR's head waits for its checks (the PR watcher reports the verdict as an event)."""
+
+
+@dataclass(frozen=True)
+class Merge:
+    """GitHub says the PR can merge: merge it, then deploy (or wait for the deploy gate)."""
+
+
+@dataclass(frozen=True)
+class PullClosed:
+    """A person merged or closed the PR."""
+
+
+@dataclass(frozen=True)
+class FailTask:
+    """The task ends failed with the event's `reason`."""
+
+
+@dataclass(frozen=True)
+class Approval:
+    """A person approved or rejected what the task waits for."""
+
+    approved: bool
+
+
+Reaction = (
+    SpawnAgent
+    | CompleteTask
+    | CreateBugTask
+    | CreateFindingTasks
+    | ReadOutcome
+    | AwaitChecks
+    | Merge
+    | PullClosed
+    | FailTask
+    | Approval
+)
 
 ROUTES: dict[EventType, Reaction] = {
     EventType.TASK_ASSIGNED: SpawnAgent(AgentType.STARTER),
     EventType.TASK_PLAN_CREATED: SpawnAgent(AgentType.CODING),
-    EventType.PR_CREATED: SpawnAgent(AgentType.REVIEWER),
-    EventType.PR_UPDATED: SpawnAgent(AgentType.REVIEWER),
+    EventType.PR_CREATED: AwaitChecks(),
+    EventType.PR_UPDATED: AwaitChecks(),
+    EventType.PR_CHECKS_PASSED: SpawnAgent(AgentType.REVIEWER),
+    EventType.PR_CHECKS_FAILED: SpawnAgent(AgentType.CODING, fixup=True),
+    EventType.PR_CONFLICT: SpawnAgent(AgentType.CODING, fixup=True),
+    EventType.PR_WAIT_TIMED_OUT: FailTask(),
+    EventType.PR_READY: Merge(),
+    EventType.PR_CLOSED: PullClosed(),
+    EventType.TASK_APPROVED: Approval(approved=True),
+    EventType.TASK_REJECTED: Approval(approved=False),
     EventType.PR_MERGED: SpawnAgent(AgentType.DEPLOYER),
     EventType.DEPLOY_REQUESTED: SpawnAgent(AgentType.DEPLOYER),
     EventType.DEPLOY_COMPLETED: SpawnAgent(AgentType.VERIFIER),
@@ -110,4 +164,5 @@ WEBHOOK_EVENTS = (
     "agent.looping",
     "queue.paused",
     "pr.opened",
+    "task.awaiting_approval",
 )

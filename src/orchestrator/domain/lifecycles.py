@@ -108,6 +108,7 @@ AGENTS: Lifecycle[AgentStatus] = Lifecycle(
 _TASK_ENDS = {
     TaskStatus.COMPLETED: Effect("task.completed", ("error",)),
     TaskStatus.FAILED: Effect("task.failed", ("error",)),
+    TaskStatus.AWAITING_APPROVAL: Effect("task.awaiting_approval", ("waiting_for",)),
 }
 
 # A task may also "move" to the status it has (a no-op with its fields written, announcing nothing).
@@ -127,7 +128,20 @@ TASKS: Lifecycle[TaskStatus] = Lifecycle(
                     TaskStatus.ASSIGNED,
                     (TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.QUEUED),
                 ),
-                (TaskStatus.IN_PROGRESS, (TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.QUEUED)),
+                (
+                    TaskStatus.IN_PROGRESS,
+                    (
+                        TaskStatus.COMPLETED,
+                        TaskStatus.FAILED,
+                        TaskStatus.QUEUED,
+                        TaskStatus.AWAITING_APPROVAL,
+                    ),
+                ),
+                # a person's answer at an approval gate (the workflow moves it, never the API)
+                (
+                    TaskStatus.AWAITING_APPROVAL,
+                    (TaskStatus.IN_PROGRESS, TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.QUEUED),
+                ),
                 (TaskStatus.FAILED, (TaskStatus.QUEUED, TaskStatus.PENDING)),
             ],
             _TASK_ENDS,

@@ -63,6 +63,9 @@ _TASK_DEFAULTS: Row = {
     "workflow_step": None,
     "budget": None,
     "depends_on": [],
+    "waiting_for": None,
+    "waiting_since": None,
+    "head_sha": None,
 }
 
 

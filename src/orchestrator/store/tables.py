@@ -86,8 +86,12 @@ tasks = Table(
     Column("workflow_step", Text),
     Column("budget", Text),
     Column("depends_on", Text),
+    Column("waiting_for", Text),
+    Column("waiting_since", Text),
+    Column("head_sha", Text),
     Index("ix_tasks_status", "status"),
     Index("ix_tasks_created_at_id", "created_at", "id"),
+    Index("ix_tasks_waiting_for", "waiting_for"),
 )
 
 queue = Table(

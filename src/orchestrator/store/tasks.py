@@ -109,6 +109,14 @@ class TaskStore:
             if created:
                 enqueue(conn, "pr.opened", {"task_id": task_id, **pr})
 
+    def waiting(self, kinds: tuple[str, ...]) -> list[TaskRow]:
+        """Tasks in progress that wait for one of `kinds` (the PR watcher's work list)."""
+        query = select(tasks).where(
+            tasks.c.waiting_for.in_(kinds), tasks.c.status == TaskStatus.IN_PROGRESS.value
+        )
+        with self._db.read() as conn:
+            return [decode_task(r) for r in conn.execute(query.order_by(tasks.c.id)).mappings()]
+
     def move(self, task_id: str, target: TaskStatus, **fields: Any) -> bool:
         with self._db.write() as conn:
             return move_task(conn, task_id, target, **fields)

@@ -79,6 +79,10 @@ class TaskService:
                 raise Invalid("may not be null", field=required)
         if change.status == TaskStatus.QUEUED:
             raise Invalid("add the task to the queue with POST /api/queue/add/{task_id}", field="status")
+        if change.status == TaskStatus.AWAITING_APPROVAL:
+            raise Invalid(
+                "a task awaits approval only at a gate of the workflow (REQUIRE_APPROVAL)", field="status"
+            )
         if not self._tasks.update(task_id, fields, change.status):
             raise Conflict(f"status: task {task_id} is {row['status']} and cannot become {change.status}")
         return self.get(task_id)

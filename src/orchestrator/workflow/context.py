@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from orchestrator.domain.pr_loop import quoted
 from orchestrator.prompts.context import task_context
 
 # Reads a file of the task's repository (from the service's mirror, or without following links from the
@@ -35,6 +36,7 @@ def step_context(
             else "(none yet)"
         ),
         review_comments="\n".join(f"- {c}" for c in comments) if comments else "(none)",
+        reports=quoted([str(r) for r in payload["reports"]]) if payload.get("reports") else "(none)",
         previous_failure=str(payload.get("previous_failure") or "(none)"),
         evidence=json.dumps(payload.get("evidence") or [], indent=2),
         deploy_instructions=_instructions(read, ("DEPLOY.md", "docs/DEPLOY.md")),

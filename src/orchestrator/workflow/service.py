@@ -15,14 +15,20 @@ from orchestrator import untrusted_files
 from orchestrator.agents import workspace
 from orchestrator.agents.manager import AgentError, AgentManager, SpawnRequest
 from orchestrator.agents.retry import resume_prompt
-from orchestrator.clock import iso_at
+from orchestrator.clock import iso_at, utc_now
 from orchestrator.domain import outcomes as oc
+from orchestrator.domain import pr_loop as pl
 from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.events import (
+    Approval,
+    AwaitChecks,
     CompleteTask,
     CreateBugTask,
     CreateFindingTasks,
     EventType,
+    FailTask,
+    Merge,
+    PullClosed,
     ReadOutcome,
     SpawnAgent,
     reaction_for,
@@ -31,7 +37,7 @@ from orchestrator.domain.ids import new_agent_id
 from orchestrator.domain.rate_limits import resume_at
 from orchestrator.domain.types import AgentStatus, AgentType, TaskStatus
 from orchestrator.errors import Unavailable
-from orchestrator.forge.errors import ForgeError, ForgeUnavailable
+from orchestrator.forge.errors import ForgeError, ForgeUnavailable, NotMergeable
 from orchestrator.forge.github import GitHubClient
 from orchestrator.forge.publisher import INSTRUCTIONS_CAP, Publisher
 from orchestrator.forge.untrusted_repo import branch_tip
@@ -82,6 +88,7 @@ class Workflow:
         self._publisher = publisher
         self._lifecycle = lifecycle
         self._wake = wake
+        self.on_wait: Callable[[], None] = lambda: None  # a wait on GitHub began: the PR watcher looks now
 
     @staticmethod
     def agent_id_for(event: EventRow) -> str | None:
@@ -125,8 +132,23 @@ class Workflow:
         if task["status"] in (TaskStatus.COMPLETED, TaskStatus.FAILED):
             return f"task already {task['status']}"
         reaction = reaction_for(EventType(event["type"]))
+        stale = self._stale(event, task)
+        if stale is not None:
+            return stale
         if isinstance(reaction, SpawnAgent):
             return await self._spawn(event, task, reaction)
+        if isinstance(reaction, AwaitChecks):
+            return self._await_checks(event, task)
+        if isinstance(reaction, Merge):
+            return await self._merge_ready(event, task)
+        if isinstance(reaction, PullClosed):
+            return self._pull_closed(event, task)
+        if isinstance(reaction, FailTask):
+            reason = str(event["payload"].get("reason") or event["type"])
+            self.end_task(task, ok=False, reason=reason)
+            return reason
+        if isinstance(reaction, Approval):
+            return self._answered(event, task, approved=reaction.approved)
         if isinstance(reaction, ReadOutcome):
             return await self._read_outcome(event, task)
         if isinstance(reaction, CompleteTask):
@@ -183,7 +205,11 @@ class Workflow:
                 raise Retryable(str(exc)) from exc
             self.end_task(task, ok=False, reason=f"could not start the {reaction.agent_type} agent: {exc}")
             return str(exc)
-        started: dict[str, object] = {"branch": checkouts.branch, "workflow_step": reaction.agent_type.value}
+        started: dict[str, object] = {
+            "branch": checkouts.branch,
+            "workflow_step": reaction.agent_type.value,
+            "waiting_for": None,
+        }
         if reaction.fixup:  # a round counts once its fix-up agent runs, not per attempt to start one
             started["review_rounds"] = task["review_rounds"] + 1
         self._lifecycle.task_started(task["id"], started)
@@ -267,9 +293,7 @@ class Workflow:
             if outcome.verdict == "changes_requested":
                 self.emit(next_id, EventType.PR_CHANGES_REQUESTED, tid, aid, comments=outcome.comments)
                 return "changes requested"
-            merged = await asyncio.to_thread(self._merge, task)
-            self.emit(next_id, EventType.PR_MERGED, tid, aid, comments=outcome.comments, merge=merged)
-            return "approved and merged"
+            return self._toward_merge(task, next_id, aid)
         if isinstance(outcome, oc.DeployOutcome):
             if not outcome.deployed:
                 self.end_task(task, ok=False, reason=f"deploy failed: {outcome.details}")
@@ -291,7 +315,7 @@ class Workflow:
     ) -> str:
         checkout = Path(agent["workspace"])
         branch = task["branch"] or workspace.task_branch(task["id"], task["title"])
-        pushed = await asyncio.to_thread(self._push, task["repo"], checkout, branch)
+        pushed, head_sha = await asyncio.to_thread(self._push, task["repo"], checkout, branch)
         pr: dict[str, Any] = {}
         if self._forge is not None and self._forge.configured and task["repo"]:
             pull = await asyncio.to_thread(
@@ -308,21 +332,125 @@ class Workflow:
             agent["id"],
             branch=branch,
             pushed=pushed,
+            head_sha=head_sha,
             summary=outcome.summary,
             **pr,
         )
         return f"{kind} for {branch}"
 
-    def _push(self, repo: str | None, checkout: Path, branch: str) -> bool:
+    def _push(self, repo: str | None, checkout: Path, branch: str) -> tuple[bool, str | None]:
         """The branch goes into the service's mirror, and from there to GitHub when a token is set;
-        nothing of the checkout's git configuration (remotes, hooks, helpers) is used."""
+        nothing of the checkout's git configuration (remotes, hooks, helpers) is used. Whether it was
+        pushed, and its commit."""
         if not repo:
-            return False
-        self._publisher.take(repo, checkout, branch)
+            return False, None
+        sha = self._publisher.take(repo, checkout, branch)
         if not self._publisher.can_push:
-            return False
+            return False, sha
         self._publisher.push(repo, branch)
-        return True
+        return True, sha
+
+    def _stale(self, event: EventRow, task: TaskRow) -> str | None:
+        """A fact the PR watcher read about a wait the task has left (another fact came first, or a new
+        commit started a new wait): dropped."""
+        waited = event["payload"].get("waited_for")
+        if waited is None:
+            return None
+        if (
+            task["status"] != TaskStatus.IN_PROGRESS
+            or task["waiting_for"] != waited
+            or task["head_sha"] != event["payload"].get("head_sha")
+        ):
+            return f"stale: the task no longer waits for {waited} on that commit"
+        return None
+
+    def _watchable(self, task: TaskRow) -> bool:
+        return bool(
+            self._forge is not None
+            and self._forge.configured
+            and task["repo"]
+            and task["pr_number"]
+            and task["head_sha"]
+        )
+
+    def _await_checks(self, event: EventRow, task: TaskRow) -> str:
+        payload = event["payload"]
+        sha = payload.get("head_sha")
+        if not (self._forge is not None and self._forge.configured and task["pr_number"] and sha):
+            self.emit(f"{event['id']}.checks", EventType.PR_CHECKS_PASSED, task["id"], None, checks="none")
+            return "no pull request on GitHub: no checks to wait for"
+        fields = {"waiting_for": pl.Waiting.CHECKS.value, "waiting_since": utc_now(), "head_sha": sha}
+        self._tasks.update(task["id"], fields, None)
+        self.on_wait()
+        return f"waiting for the checks of {str(sha)[:12]}"
+
+    def _toward_merge(self, task: TaskRow, event_id: str, agent_id: str | None) -> str:
+        """The reviewer approved: a person's approval first when the merge gate is set, then GitHub's
+        word that the PR can merge (the watcher), then the merge."""
+        if pl.Gate.MERGE in self._settings.approval_gates:
+            return self._park(task, pl.Gate.MERGE)
+        return self._wait_mergeable(task, event_id, agent_id)
+
+    def _wait_mergeable(self, task: TaskRow, event_id: str, agent_id: str | None) -> str:
+        if not self._watchable(task):
+            return self._after_merge(task, event_id, agent_id, merge="no pull request to merge")
+        fields = {"waiting_for": pl.Waiting.MERGEABLE.value, "waiting_since": utc_now()}
+        self._tasks.update(task["id"], fields, None)
+        self.on_wait()
+        return "waiting for GitHub to say the pull request can merge"
+
+    async def _merge_ready(self, event: EventRow, task: TaskRow) -> str:
+        try:
+            merged = await asyncio.to_thread(self._merge, task)
+        except ForgeUnavailable as exc:
+            raise Retryable(str(exc)) from exc
+        except NotMergeable as exc:
+            reason = f"GitHub refused to merge pull request #{task['pr_number']}: {exc}"
+            self.end_task(task, ok=False, reason=reason)
+            return reason
+        return self._after_merge(task, f"{event['id']}.merged", None, merge=merged)
+
+    def _after_merge(self, task: TaskRow, event_id: str, agent_id: str | None, *, merge: str) -> str:
+        if pl.Gate.DEPLOY in self._settings.approval_gates:
+            return f"{merge}; " + self._park(task, pl.Gate.DEPLOY)
+        self._tasks.update(task["id"], {"waiting_for": None}, None)
+        self.emit(event_id, EventType.PR_MERGED, task["id"], agent_id, merge=merge)
+        return f"{merge}; deploying"
+
+    def _park(self, task: TaskRow, gate: pl.Gate) -> str:
+        waiting = pl.approval_for(gate).value
+        fields = {"waiting_for": waiting, "waiting_since": utc_now()}
+        if not self._tasks.update(task["id"], fields, TaskStatus.AWAITING_APPROVAL):
+            return f"task {task['id']} could not wait for approval from {task['status']}"
+        return f"waiting for a person's approval to {gate.value}"
+
+    def _answered(self, event: EventRow, task: TaskRow, *, approved: bool) -> str:
+        gate = pl.gate_of(task["waiting_for"])
+        if task["status"] != TaskStatus.AWAITING_APPROVAL or gate is None:
+            return "stale: the task waits for no approval"
+        if event["payload"].get("gate") != gate.value:
+            return f"stale: the task waits for approval to {gate.value}"
+        if not approved:
+            reason = (
+                f"rejected at the {gate.value} gate: {event['payload'].get('reason') or 'no reason given'}"
+            )
+            self.end_task(task, ok=False, reason=reason)
+            return reason
+        if not self._lifecycle.task_started(task["id"], {"waiting_for": None}):
+            return f"task {task['id']} could not resume"
+        if gate == pl.Gate.MERGE:
+            return self._wait_mergeable({**task, "waiting_for": None}, f"{event['id']}.merge", None)
+        self.emit(f"{event['id']}.deploy", EventType.DEPLOY_REQUESTED, task["id"], None, approved=True)
+        return "deploy approved"
+
+    def _pull_closed(self, event: EventRow, task: TaskRow) -> str:
+        if event["payload"].get("merged"):
+            return self._after_merge(
+                task, f"{event['id']}.deploy", None, merge="merged by a person on GitHub"
+            )
+        reason = f"pull request #{task['pr_number']} was closed without merging on GitHub"
+        self.end_task(task, ok=False, reason=reason)
+        return reason
 
     def _merge(self, task: TaskRow) -> str:
         if self._forge is None or not self._forge.configured or not task["pr_number"] or not task["repo"]:
