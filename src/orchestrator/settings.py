@@ -150,6 +150,13 @@ class Settings(BaseSettings):
     log_line_max_bytes: int = Field(262_144, ge=1024, validation_alias="LOG_LINE_MAX_BYTES")
     output_poll_max_seconds: float = Field(0.025, gt=0, le=1, validation_alias="OUTPUT_POLL_MAX_SECONDS")
 
+    github_webhook_secret: str | None = Field(None, validation_alias="GITHUB_WEBHOOK_SECRET", repr=False)
+    github_intake_label: str | None = Field(None, max_length=50, validation_alias="GITHUB_INTAKE_LABEL")
+    github_intake_repos: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias="GITHUB_INTAKE_REPOS"
+    )
+    github_poll_seconds: float = Field(60.0, gt=0, le=86_400, validation_alias="GITHUB_POLL_SECONDS")
+
     @field_validator("agent_timeout_overrides", mode="before")
     @classmethod
     def _parse_overrides(cls, value: object) -> object:
@@ -223,7 +230,22 @@ class Settings(BaseSettings):
             return value
         return tuple(parse_allowed_host(part) for part in value.split(",") if part.strip())
 
-    @field_validator("claude_model", "api_token", "github_token", "instance_id", mode="before")
+    @field_validator("github_intake_repos", mode="before")
+    @classmethod
+    def _parse_intake_repos(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(dict.fromkeys(r.strip() for r in value.split(",") if r.strip()))
+        return value
+
+    @field_validator(
+        "claude_model",
+        "api_token",
+        "github_token",
+        "instance_id",
+        "github_webhook_secret",
+        "github_intake_label",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
