@@ -24,6 +24,9 @@ CLAUDE_CODE_VERSION = "2.1.328"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+_INTAKE_REPO = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]{0,38}/)?[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+
+
 def default_home() -> Path:
     return Path(user_data_dir("orchestrator", appauthor=False))
 
@@ -234,7 +237,11 @@ class Settings(BaseSettings):
     @classmethod
     def _parse_intake_repos(cls, value: object) -> object:
         if isinstance(value, str):
-            return tuple(dict.fromkeys(r.strip() for r in value.split(",") if r.strip()))
+            repos = tuple(dict.fromkeys(r.strip() for r in value.split(",") if r.strip()))
+            for repo in repos:
+                if not _INTAKE_REPO.fullmatch(repo) or ".." in repo:
+                    raise ValueError(f"{repo[:100]!r} is not a repository ('name' or 'owner/name')")
+            return repos
         return value
 
     @field_validator(

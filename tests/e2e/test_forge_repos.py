@@ -4,12 +4,14 @@ smart HTTP on loopback that requires the token) through the service's mirror; re
 from __future__ import annotations
 
 import base64
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 from tests.support import fake_anthropic as fm
 from tests.support.fake_github import FakeGitHub
+from tests.support.git_http import GitHttpServer
 from tests.support.server import Server
 
 STARTER = "You are the starter agent"
@@ -70,14 +72,37 @@ def test_a_repository_only_on_the_forge_becomes_the_agents_checkout_with_no_toke
     assert (server.data_dir / "mirrors" / "acme" / "calc.git" / "HEAD").is_file()
 
 
-def test_an_unknown_repository_fails_the_task_naming_it_instead_of_an_empty_repository(
-    make_server, workflow_env: dict[str, str], fake_model: fm.FakeAnthropic, tmp_path: Path
+def test_an_unknown_repository_is_refused_at_queue_time_naming_it(
+    make_server, workflow_env: dict[str, str]
 ) -> None:  # type: ignore[no-untyped-def]
-    server = make_server(**workflow_env, WORKSPACE_CLEANUP="never")
+    server = make_server(**workflow_env)
+    task = server.client.post("/api/tasks", json={"title": "Nope", "repo": "nothere"}).json()
+    answer = server.client.post(f"/api/queue/add/{task['id']}")
+    assert answer.status_code == 422, answer.text
+    assert "repo" in answer.text and "'acme/nothere'" in answer.text
+    assert server.client.get(f"/api/tasks/{task['id']}").json()["status"] == "pending"
+    assert not (server.data_dir / "mirrors" / "acme" / "nothere.git").exists()
+
+
+def test_a_repository_gone_by_the_time_the_task_starts_fails_it_with_the_reason(
+    make_server,
+    workflow_env: dict[str, str],
+    fake_model: fm.FakeAnthropic,
+    git_host: GitHttpServer,
+    tmp_path: Path,
+) -> None:  # type: ignore[no-untyped-def]
+    empty = tmp_path / "no-projects"
+    empty.mkdir()
+    server = make_server(**{**workflow_env, "PROJECTS_DIR": str(empty)}, WORKSPACE_CLEANUP="never")
+    assert server.client.post("/api/queue/settings", json={"key": "paused", "value": True}).status_code == 200
     marker = fake_model.roles({STARTER: [[fm.text("should never run")]]})
-    task = _wait_ended(server, _queue(server, "nothere", f"Nothing. {marker}"))
+    task_id = _queue(server, "calc", f"Nothing. {marker}")
+    shutil.rmtree(git_host.root / "acme" / "calc.git")
+    assert (
+        server.client.post("/api/queue/settings", json={"key": "paused", "value": False}).status_code == 200
+    )
+    task = _wait_ended(server, task_id)
     assert task["status"] == "failed"
-    assert "'acme/nothere'" in task["error"], task["error"]
+    assert "could not prepare the checkout" in task["error"] and "'acme/calc'" in task["error"], task["error"]
     assert task["agents"] == []
-    assert "should never run" not in str(fake_model.unmatched_requests())
-    assert not (server.data_dir / "workspaces" / "tasks" / task["id"] / "nothere").exists()
+    assert not (server.data_dir / "workspaces" / "tasks" / task["id"] / "calc").exists()

@@ -67,6 +67,10 @@ def _project(projects_dir: Path, repo: str) -> Path | None:
     return source if (source / ".git").exists() or (source / "HEAD").is_file() else None
 
 
+def in_projects(projects_dir: Path, repo: str) -> bool:
+    return _project(projects_dir, repo) is not None
+
+
 def prepare(
     path: Path,
     repo: str | None,

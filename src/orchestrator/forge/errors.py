@@ -88,6 +88,7 @@ class UnknownRepository(ForgeError, errors.Invalid):
 
     def __init__(self, repo: str, url: str, detail: str) -> None:
         super().__init__(
-            f"repository {repo!r} is not under PROJECTS_DIR and {url} does not have it: {detail}",
+            f"repository {repo!r} is not under PROJECTS_DIR, and {url} does not have it (or the token "
+            f"cannot read it): {detail}",
             field="repo",
         )

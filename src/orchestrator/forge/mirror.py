@@ -75,20 +75,31 @@ class Mirrors:
                 raise
         return mirror
 
-    def _fetch_upstream(
-        self, ref: RepoRef, mirror: Path, url: str, token: str | None, timeout: float
-    ) -> None:
-        config = {**auth_config(url, token), **_HTTP_FETCH}
+    def probe(self, ref: RepoRef, url: str, token: str | None, *, timeout: float = 30.0) -> str | None:
+        """Whether the upstream has the repository (`UnknownRepository` if not); its default branch."""
+        return _default_branch(self._ls_remote(ref, self.root, url, token, timeout))
+
+    def _ls_remote(self, ref: RepoRef, cwd: Path, url: str, token: str | None, timeout: float) -> str:
         redact = Redactor([token, basic_credentials(token)] if token else [])
-        env = self._env(config)
+        env = self._env({**auth_config(url, token), **_HTTP_FETCH})
+        cwd.mkdir(parents=True, exist_ok=True, mode=0o700)
         listed = run_git(
-            ["-C", str(mirror), "ls-remote", "--symref", "--", url, "HEAD"], env=env, timeout=timeout
+            ["-C", str(cwd), "ls-remote", "--symref", "--", url, "HEAD"], env=env, timeout=timeout
         )
         if listed.returncode != 0:
             output = redact(listed.stderr.strip())
             if any(mark in output.lower() for mark in _NOT_FOUND):
                 raise UnknownRepository(ref.full_name, redact(url), output[-500:])
             raise GitError(f"git ls-remote of {ref.full_name} failed: {output[-1500:]}")
+        return listed.stdout
+
+    def _fetch_upstream(
+        self, ref: RepoRef, mirror: Path, url: str, token: str | None, timeout: float
+    ) -> None:
+        config = {**auth_config(url, token), **_HTTP_FETCH}
+        redact = Redactor([token, basic_credentials(token)] if token else [])
+        env = self._env(config)
+        listed = self._ls_remote(ref, mirror, url, token, timeout)
         fetched = run_git(
             [
                 "-C",
@@ -107,7 +118,7 @@ class Mirrors:
         )
         if fetched.returncode != 0:
             raise GitError(f"git fetch of {ref.full_name} failed: {redact(fetched.stderr.strip())[-1500:]}")
-        default = _default_branch(listed.stdout)
+        default = _default_branch(listed)
         if default is not None and rev_parse(mirror, f"{UPSTREAM}/{default}") is not None:
             self._git(mirror, "symbolic-ref", f"{UPSTREAM}/HEAD", f"{UPSTREAM}/{default}")
 
