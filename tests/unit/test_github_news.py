@@ -122,6 +122,8 @@ def test_an_issue_has_one_task_id_whatever_the_spelling_of_its_repository() -> N
 
 
 def test_the_end_comment_says_outcome_pr_and_cost() -> None:
-    text = task_ended("t1", "failed", "https://github.com/acme/calc/pull/3", "boom `rm`" + "x" * 900, 1.234)
+    text = task_ended(
+        "t1", "failed", "https://github.com/acme/calc/pull/3", "boom `rm` @org/team" + "x" * 900, 1.234
+    )
     assert "Task `t1` failed." in text and "https://github.com/acme/calc/pull/3" in text and "$1.23" in text
-    assert "`rm`" not in text and len(text) < 800
+    assert "`rm`" not in text and "@org" not in text and len(text) < 800

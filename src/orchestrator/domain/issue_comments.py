@@ -27,7 +27,8 @@ def task_ended(task_id: str, status: str, pr_url: str | None, error: str | None,
     lines = [f"Task `{task_id}` {status}."]
     if error:
         reason = error if len(error) <= REASON_CAP else error[:REASON_CAP] + "..."
-        lines.append("Reason: " + reason.replace("`", "'"))
+        # the reason may quote an agent: no code span to break out of, no @mention to ping anyone with
+        lines.append("Reason: " + reason.replace("`", "'").replace("@", "@\u200b"))
     if pr_url:
         lines.append(f"Pull request: {pr_url}")
     lines.append(f"Cost: ${cost_usd:.2f}")
