@@ -3,6 +3,7 @@ conditional listings, rate limits waited out, and the comments on the issue, eac
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from orchestrator.store.tasks import TaskStore
 from orchestrator.tasks.queue_control import QueueControl
 from tests.support.fake_github import FakeGitHub
 from tests.support.fake_github_issues import FakeIssues
+from tests.support.postgres import new_database
 
 LABEL = "agent"
 
@@ -36,11 +38,18 @@ def issues(github: FakeGitHub) -> FakeIssues:
     return FakeIssues(github)
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> Database:
-    database = Database(f"sqlite:///{tmp_path / 't.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    if request.param == "postgresql":
+        server = os.environ.get("ORCHESTRATOR_TEST_PG")
+        if not server:
+            pytest.skip("ORCHESTRATOR_TEST_PG is not set")
+        database = Database(new_database(server))
+    else:
+        database = Database(f"sqlite:///{tmp_path / 't.db'}")
     database.migrate()
-    return database
+    yield database
+    database.dispose()
 
 
 @pytest.fixture
@@ -112,3 +121,12 @@ def test_the_issue_hears_of_the_pr_and_of_the_end_once_each(
     assert end.startswith("Task `gh-acme.calc-1` failed.") and url in end and "Cost: $0.00" in end
     assert github.token not in end
     assert len(issues.comments(issue)) == 2
+
+
+def test_a_delivery_is_taken_once(db: Database) -> None:
+    store = IntakeStore(db)
+    assert store.take_delivery("d-1", "issues")
+    assert not store.take_delivery("d-1", "issues")
+    store.forget_delivery("d-1")
+    assert store.take_delivery("d-1", "issues")
+    assert store.deliveries() == 1
