@@ -82,6 +82,10 @@ def test_a_forged_delivery_is_refused_and_writes_nothing(
     ):
         answer = httpx.post(server.url + WEBHOOK, content=body, headers=forged)
         assert answer.status_code == 401, answer.text
+    # only that one path and method is open without the API token, and only to a signed body
+    assert httpx.get(server.url + WEBHOOK).status_code == 405
+    assert httpx.post(server.url + WEBHOOK + "/", content=body, headers=headers).status_code == 401
+    assert httpx.get(server.url + "/api/github/status").status_code == 401
     tampered = body.replace(b"Do it", b"rm -rf")
     assert httpx.post(server.url + WEBHOOK, content=tampered, headers=headers).status_code == 401
     assert tasks_of(server) == []
