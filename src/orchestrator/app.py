@@ -16,6 +16,7 @@ from orchestrator.api import dashboard as dashboard_api
 from orchestrator.api import errors, health
 from orchestrator.api import events as events_api
 from orchestrator.api import github as github_api
+from orchestrator.api import github_webhook as github_webhook_api
 from orchestrator.api import metrics as metrics_api
 from orchestrator.api import queue as queue_api
 from orchestrator.api import tasks as tasks_api
@@ -98,6 +99,7 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
         background.start("event-inbox", services.inbox.run)
         background.start("webhooks", services.deliverer.run)
         background.start("pr-watch", services.pr_watch.run)  # finds work only in the workflow mode
+        background.start("issue-intake", services.intake.run)
         log.info(
             "orchestrator %s up as %s on %s:%s (runtime %s; recovered %s)",
             __version__,
@@ -144,6 +146,7 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
     app.include_router(queue_api.router, dependencies=[Authorized])
     app.include_router(events_api.router, dependencies=[Authorized])
     app.include_router(webhooks_api.router, dependencies=[Authorized])
+    app.include_router(github_webhook_api.router)  # signed with GITHUB_WEBHOOK_SECRET, not the API token
     app.include_router(github_api.router, dependencies=[Authorized])
     app.include_router(metrics_api.router, dependencies=[Authorized])
     app.include_router(dashboard_api.router)

@@ -15,8 +15,11 @@ from orchestrator.domain.events import RetryPolicy
 from orchestrator.domain.rate import SpawnRate
 from orchestrator.domain.redact import Redactor
 from orchestrator.forge.github import GitHubClient
+from orchestrator.forge.issues import Issues
 from orchestrator.forge.mirror import Mirrors
 from orchestrator.forge.publisher import Publisher
+from orchestrator.intake.issues import IssueIntake
+from orchestrator.intake.pull_news import PullNews
 from orchestrator.queue.processor import QueueProcessor
 from orchestrator.queue.runners import DirectRunner, TaskRunner, WorkflowRunner
 from orchestrator.runtimes.base import Runtime
@@ -25,10 +28,12 @@ from orchestrator.settings import Settings
 from orchestrator.store.agents import AgentStore
 from orchestrator.store.db import Database
 from orchestrator.store.events import EventStore
+from orchestrator.store.github_intake import IntakeStore
 from orchestrator.store.logs import LogStore
 from orchestrator.store.queue import QueueStore
 from orchestrator.store.tasks import TaskStore
 from orchestrator.store.webhooks import WebhookStore
+from orchestrator.tasks.queue_control import QueueControl
 from orchestrator.webhooks.deliverer import Deliverer
 from orchestrator.workflow.inbox import Inbox
 from orchestrator.workflow.pr_watch import PRWatcher
@@ -63,6 +68,9 @@ class Services:
     deliverer: Deliverer
     spawn_rate: SpawnRate
     pr_watch: PRWatcher
+    intake_store: IntakeStore
+    intake: IssueIntake
+    pull_news: PullNews
 
 
 _SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
@@ -73,7 +81,13 @@ def secrets_of(settings: Settings) -> list[str | None]:
     named |= {n for n in settings.agent_env_passthrough if any(w in n.upper() for w in _SECRET_WORDS)}
     env_secrets = [v for k, v in os.environ.items() if k in named]
     db_password = urlsplit(settings.database_url).password if settings.database_url else None
-    return [settings.github_token, settings.api_token, db_password, *env_secrets]
+    return [
+        settings.github_token,
+        settings.api_token,
+        db_password,
+        settings.github_webhook_secret,
+        *env_secrets,
+    ]
 
 
 def build(settings: Settings) -> Services:
@@ -121,6 +135,17 @@ def build(settings: Settings) -> Services:
     workflow.on_wait = lambda: pr_watch.poke("", None, None)
     webhook_store = WebhookStore(db)
     inbox = Inbox(settings.resolved_event_dir, event_store, events.wake, settings.event_inbox_poll_seconds)
+    intake_store = IntakeStore(db)
+    intake = IssueIntake(
+        label=settings.github_intake_label,
+        repos=[github.ref(r).full_name for r in settings.github_intake_repos],
+        poll_seconds=settings.github_poll_seconds,
+        store=intake_store,
+        tasks=task_store,
+        queue=QueueControl(queue_store, processor.wake),
+        issues=Issues(github),
+        redact=redact,
+    )
     return Services(
         settings=settings,
         instance_id=instance_id,
@@ -152,4 +177,7 @@ def build(settings: Settings) -> Services:
         ),
         spawn_rate=SpawnRate(settings.spawn_rate_per_minute),
         pr_watch=pr_watch,
+        intake_store=intake_store,
+        intake=intake,
+        pull_news=pr_watch,
     )

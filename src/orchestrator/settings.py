@@ -25,6 +25,9 @@ CLAUDE_CODE_VERSION = "2.1.328"
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
+_INTAKE_REPO = re.compile(r"([A-Za-z0-9][A-Za-z0-9_-]{0,38}/)?[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+
+
 def default_home() -> Path:
     return Path(user_data_dir("orchestrator", appauthor=False))
 
@@ -158,6 +161,12 @@ class Settings(BaseSettings):
         0.25, gt=0, le=5, validation_alias="OUTPUT_POLL_UNWATCHED_SECONDS"
     )
 
+    github_webhook_secret: str | None = Field(None, validation_alias="GITHUB_WEBHOOK_SECRET", repr=False)
+    github_intake_label: str | None = Field(None, max_length=50, validation_alias="GITHUB_INTAKE_LABEL")
+    github_intake_repos: Annotated[tuple[str, ...], NoDecode] = Field(
+        (), validation_alias="GITHUB_INTAKE_REPOS"
+    )
+
     @field_validator("agent_timeout_overrides", mode="before")
     @classmethod
     def _parse_overrides(cls, value: object) -> object:
@@ -241,7 +250,26 @@ class Settings(BaseSettings):
             return value
         return tuple(parse_allowed_host(part) for part in value.split(",") if part.strip())
 
-    @field_validator("claude_model", "api_token", "github_token", "instance_id", mode="before")
+    @field_validator("github_intake_repos", mode="before")
+    @classmethod
+    def _parse_intake_repos(cls, value: object) -> object:
+        if isinstance(value, str):
+            repos = tuple(dict.fromkeys(r.strip() for r in value.split(",") if r.strip()))
+            for repo in repos:
+                if not _INTAKE_REPO.fullmatch(repo) or ".." in repo:
+                    raise ValueError(f"{repo[:100]!r} is not a repository ('name' or 'owner/name')")
+            return repos
+        return value
+
+    @field_validator(
+        "claude_model",
+        "api_token",
+        "github_token",
+        "instance_id",
+        "github_webhook_secret",
+        "github_intake_label",
+        mode="before",
+    )
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value

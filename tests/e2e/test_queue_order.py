@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from tests.support import fake_anthropic as fm
+from tests.support.repos import git
 from tests.support.server import Server
 
 
@@ -98,6 +99,7 @@ def test_per_repo_cap_keeps_agents_apart(server: Server, fake_model: fm.FakeAnth
     _set(server, "paused", True)
     _set(server, "max_concurrent", 3)
     _set(server, "max_concurrent_per_repo", 1)
+    git("init", "--quiet", str(server.data_dir / "projects" / "shared"))  # a project: no forge is asked
     for i in range(3):
         _task(server, f"same{i}", description=slow, repo="shared")
         server.client.post(f"/api/queue/add/same{i}")

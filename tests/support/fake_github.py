@@ -9,6 +9,7 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -152,7 +153,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, payload, headers)
 
     def _send(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        data = json.dumps(payload).encode()
+        data = json.dumps(payload).encode() if status != 304 else b""
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
@@ -161,6 +162,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
+
+
+Answer = tuple[int, Any, dict[str, str]]
+# (method, path, query, body, authenticated, lower-cased headers) -> an answer, or None to pass
+Route = Callable[[str, str, dict[str, list[str]], Any, bool | None, dict[str, str]], Answer | None]
 
 
 def _error(status: int, message: str, **extra: Any) -> tuple[int, dict[str, Any], dict[str, str]]:
@@ -190,6 +196,8 @@ class FakeGitHub:
         self._repos: dict[str, FakeRepo] = {}
         self._pulls: dict[str, dict[int, FakePull]] = {}
         self._faults: list[_Fault] = []
+        # Extra endpoints (e.g. fake_github_issues): each answers a request or returns None, under the lock.
+        self.routes: list[Route] = []
         self._connections: set[socket.socket] = set()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -335,6 +343,10 @@ class FakeGitHub:
         if authed is False:
             return _error(401, "Bad credentials")
         with self._lock:
+            for route in self.routes:
+                answer = route(method, path, query, body, authed, lowered)
+                if answer is not None:
+                    return answer[0], answer[1], {**self._rate_headers(), **answer[2]}
             status, payload, extra = self._route(method, path, query, body, authed)
         return status, payload, {**self._rate_headers(), **extra}
 

@@ -23,6 +23,7 @@ from orchestrator.clock import utc_now
 from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.ids import new_agent_id
 from orchestrator.domain.types import AgentStatus, LogStream
+from orchestrator.forge.sources import ForgeRepos
 from orchestrator.runtimes.base import Limits, RunSpec, Runtime, RuntimeError_
 from orchestrator.settings import Settings
 from orchestrator.store.agents import AgentRow, AgentStore, ClaimLost
@@ -98,7 +99,13 @@ class Spawner:
         except ClaimLost as exc:
             raise AgentTakenOver(f"agent {agent_id} was not started: {exc}", 409) from exc
         try:
-            await asyncio.to_thread(workspace.prepare, ws, req.repo, self._settings.resolved_projects_dir)
+            await asyncio.to_thread(
+                workspace.prepare,
+                ws,
+                req.repo,
+                self._settings.resolved_projects_dir,
+                forge=ForgeRepos.of(self._settings),
+            )
             spec = self._run_spec(row, run_dir, ws, req.add_dirs)
             handle = await self._runtime.start(spec)
         except (workspace.WorkspaceError, RuntimeError_, OSError, ValueError) as exc:

@@ -9,6 +9,9 @@ import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
+
+from orchestrator.forge.errors import ForgeError
 
 REPO_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99})?$")
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -16,6 +19,12 @@ _SLUG = re.compile(r"[^a-z0-9]+")
 
 class WorkspaceError(Exception):
     pass
+
+
+class RepoSource(Protocol):
+    """Where a repository not under PROJECTS_DIR comes from (forge/sources.py ForgeRepos)."""
+
+    def checkout(self, repo: str, dest: Path) -> str | None: ...
 
 
 def valid_repo_name(name: str) -> bool:
@@ -59,12 +68,31 @@ def _project(projects_dir: Path, repo: str) -> Path | None:
     return source if (source / ".git").exists() or (source / "HEAD").is_file() else None
 
 
-def prepare(path: Path, repo: str | None, projects_dir: Path, branch: str | None = None) -> Path:
-    """Makes `path` ready for an agent; an existing workspace (a retry, a fix-up) is kept as it is."""
+def in_projects(projects_dir: Path, repo: str) -> bool:
+    return _project(projects_dir, repo) is not None
+
+
+def prepare(
+    path: Path,
+    repo: str | None,
+    projects_dir: Path,
+    branch: str | None = None,
+    forge: RepoSource | None = None,
+) -> Path:
+    """Makes `path` ready for an agent; an existing workspace (a retry, a fix-up) is kept as it is. A
+    repository not under `projects_dir` comes from `forge`; without one, it starts as an empty repository."""
     if path.is_dir() and any(path.iterdir()):
         return path
     path.mkdir(parents=True, exist_ok=True)
     source = _project(projects_dir, repo) if repo else None
+    if source is None and repo and forge is not None:
+        try:
+            default = forge.checkout(repo, path)
+        except ForgeError as exc:
+            remove(path)
+            raise WorkspaceError(str(exc)) from None
+        _start_branch(path, branch or default, default)
+        return path
     if source is None:
         _fresh_repository(path, branch or _default_branch())
         return path
@@ -124,6 +152,29 @@ def _default_branch() -> str:
     return proc.stdout.strip() or "master"
 
 
+def _start_branch(path: Path, branch: str | None, default: str | None) -> None:
+    """In a checkout made from the mirror: `branch` from the upstream's branch of that name, else from its
+    default branch; on an empty upstream, an unborn `branch`."""
+    if branch is None:
+        return
+    for start in (branch, default):
+        if start and _has(path, f"refs/remotes/origin/{start}"):
+            _git(["checkout", "--quiet", "-B", branch, f"origin/{start}"], cwd=path)
+            return
+    _git(["symbolic-ref", "HEAD", f"refs/heads/{branch}"], cwd=path)
+
+
+def _has(path: Path, ref: str) -> bool:
+    proc = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", ref],
+        cwd=path,
+        env=_env(),
+        capture_output=True,
+        check=False,
+    )
+    return proc.returncode == 0
+
+
 @dataclass(frozen=True)
 class TaskCheckouts:
     primary: Path
@@ -132,14 +183,20 @@ class TaskCheckouts:
 
 
 def prepare_task(
-    workspaces_dir: Path, projects_dir: Path, task_id: str, title: str, repos: list[str]
+    workspaces_dir: Path,
+    projects_dir: Path,
+    task_id: str,
+    title: str,
+    repos: list[str],
+    forge: RepoSource | None = None,
 ) -> TaskCheckouts:
     """One checkout per repository of the task, all on the task's branch."""
     branch = task_branch(task_id, title)
     root = task_root(workspaces_dir, task_id)
     names = repos or ["work"]
     paths = [
-        prepare(root / name.split("/")[-1], name if repos else None, projects_dir, branch) for name in names
+        prepare(root / name.split("/")[-1], name if repos else None, projects_dir, branch, forge)
+        for name in names
     ]
     return TaskCheckouts(paths[0], paths[1:], branch)
 

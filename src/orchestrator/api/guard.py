@@ -27,6 +27,8 @@ DASHBOARD_TOKEN_PATH = "/api/dashboard/token"  # noqa: S105 (a path)
 # Open without the token: the dashboard's page and assets (no data) and the minimal health check.
 OPEN_PATHS = frozenset({"/", "/api/health", DASHBOARD_TOKEN_PATH})
 OPEN_PREFIXES = ("/static/",)
+# Open without the API token because GitHub cannot send it: the route checks the HMAC signature instead.
+GITHUB_WEBHOOK_PATH = "/api/github/webhook"
 WRONG_TOKEN = "missing or wrong API token: send Authorization: Bearer <token>"  # noqa: S105 (a message)
 
 
@@ -147,7 +149,7 @@ def bearer_matches(header: str | None, token: str | None) -> bool:
 
 
 def is_open(path: str) -> bool:
-    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES)
+    return path in OPEN_PATHS or path.startswith(OPEN_PREFIXES) or path == GITHUB_WEBHOOK_PATH
 
 
 class BodyTooLarge(Exception):

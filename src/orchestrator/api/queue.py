@@ -2,8 +2,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from orchestrator.api.deps import QueueDep
+from orchestrator.api.deps import QueueDep, ServicesDep
 from orchestrator.api.errors import ERROR_RESPONSES
+from orchestrator.forge.sources import check_task_repos
 from orchestrator.models import Cleared, QueueItem, QueueSettingsModel, QueueSettingUpdate, QueueStatus
 from orchestrator.tasks.queue_control import QueueControl
 
@@ -40,7 +41,10 @@ def update_setting(body: QueueSettingUpdate, queue: QueueDep) -> QueueSettingsMo
 
 
 @router.post("/add/{task_id}", response_model=QueueItem, status_code=201)
-def add_task(task_id: str, queue: QueueDep) -> QueueItem:
+def add_task(task_id: str, queue: QueueDep, services: ServicesDep) -> QueueItem:
+    task = services.task_store.get(task_id)
+    if task is not None:  # an unknown repository is refused here, not found out when the task starts
+        check_task_repos(services.settings, task["repos"] or ([task["repo"]] if task["repo"] else []))
     return QueueItem.model_validate(queue.add(task_id))
 
 

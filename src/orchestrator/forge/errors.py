@@ -81,3 +81,14 @@ class RateLimited(ForgeUnavailable):
 
 class GitError(ForgeFailed):
     pass
+
+
+class UnknownRepository(ForgeError, errors.Invalid):
+    """A task's repository that is neither under PROJECTS_DIR nor at GITHUB_GIT_URL."""
+
+    def __init__(self, repo: str, url: str, detail: str) -> None:
+        super().__init__(
+            f"repository {repo!r} is not under PROJECTS_DIR, and {url} does not have it (or the token "
+            f"cannot read it): {detail}",
+            field="repo",
+        )

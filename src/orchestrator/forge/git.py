@@ -29,6 +29,10 @@ def _basic(token: str) -> str:
     return base64.b64encode(f"x-access-token:{token}".encode()).decode()
 
 
+def basic_credentials(token: str) -> str:
+    return _basic(token)
+
+
 def auth_config(repo_url: str, token: str | None) -> dict[str, str]:
     """The token as a header for exactly `repo_url` (and the paths beneath it), never for its host."""
     entries = {"credential.helper": "", "http.followRedirects": "false"}

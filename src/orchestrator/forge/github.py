@@ -292,6 +292,51 @@ class GitHubClient:
             raise ForgeFailed(f"GitHub's pagination link leaves {self.api_url}; not followed")
         return url
 
+    def conditional_get(
+        self, url: str, *, what: str, etag: str | None, params: dict[str, str | int] | None = None
+    ) -> httpx.Response | None:
+        """A GET with `If-None-Match: etag`: None when GitHub answers 304 Not Modified (which costs no
+        rate limit); rate limits (primary and secondary) handled as for every other call."""
+        waited = 0.0
+        retries = 0
+        headers = {"If-None-Match": etag} if etag else {}
+        while True:
+            try:
+                response = self._http.request("GET", url, params=params, headers=headers)
+            except httpx.HTTPError as exc:
+                message = f"GitHub is unreachable at {self.api_url} ({type(exc).__name__}: {exc})"
+                raise ForgeUnavailable(self.redact(message)) from None
+            if response.status_code == 304:
+                return None
+            if response.is_success:
+                return response
+            message = self.redact(parse.github_message(response))
+            if not is_rate_limited(response.status_code, response.headers, message):
+                raise self._error(response.status_code, message, what)
+            now = self._clock()
+            needed = wait_needed(response.headers, now)
+            if not self._policy.should_wait(needed, waited, retries):
+                raise RateLimited(
+                    f"GitHub's rate limit is exhausted for {what} ({message}); retry in {needed:.0f} s",
+                    retry_after=max(needed, 1.0),
+                    now=now,
+                )
+            self._sleep(needed)
+            waited += needed
+            retries += 1
+
+    def post_json(self, url: str, payload: dict[str, Any], *, what: str) -> httpx.Response:
+        return self._send("POST", url, json=payload, what=what)
+
+    def next_page(self, response: httpx.Response) -> str | None:
+        """The `Link: rel="next"` of a listing, checked to stay on this API."""
+        url = response.links.get("next", {}).get("url")
+        return self._same_origin(url) if url else None
+
+
+def repo_path(ref: RepoRef) -> str:
+    return _repo_path(ref)
+
 
 def _repo_path(ref: RepoRef) -> str:
     return f"repos/{quote(ref.owner, safe='')}/{quote(ref.name, safe='')}"

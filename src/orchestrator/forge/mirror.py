@@ -13,13 +13,18 @@ import tempfile
 import threading
 from pathlib import Path
 
-from orchestrator.forge.errors import ForgeInputError, GitError
-from orchestrator.forge.git import git_env, push_branch, rev_parse, run_git
+from orchestrator.domain.redact import Redactor
+from orchestrator.forge.errors import ForgeInputError, GitError, UnknownRepository
+from orchestrator.forge.git import auth_config, basic_credentials, git_env, push_branch, rev_parse, run_git
 from orchestrator.forge.models import PushResult
 from orchestrator.forge.names import RepoRef, check_branch
 from orchestrator.forge.untrusted_repo import branch_tip, link_objects
 
 _FILE_FETCH = {"protocol.file.allow": "always"}
+_HTTP_FETCH = {"protocol.https.allow": "always", "protocol.http.allow": "always"}
+# The upstream's branches live beside the task branches the service takes from agents, never over them.
+UPSTREAM = "refs/remotes/origin"
+_NOT_FOUND = ("not found", "does not appear to be a git repository", "could not read username", "error: 404")
 _REGULAR_BLOB = ("100644", "100755")
 
 
@@ -27,6 +32,7 @@ class Mirrors:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
 
     def path(self, ref: RepoRef) -> Path:
         return self.root / ref.owner / f"{ref.name}.git"
@@ -49,6 +55,106 @@ class Mirrors:
                 path.mkdir(parents=True, exist_ok=True, mode=0o700)
                 self._git(path, "init", "--quiet", "--bare")
         return path
+
+    def _repo_lock(self, ref: RepoRef) -> threading.Lock:
+        with self._lock:
+            return self._locks.setdefault(ref.full_name, threading.Lock())
+
+    def sync(self, ref: RepoRef, url: str, token: str | None, *, timeout: float = 600.0) -> Path:
+        """Fetches the upstream's branches (and which one is its default) into the mirror, the token only
+        in git's environment for this one command; a repository the upstream does not have is
+        `UnknownRepository`, and leaves no mirror behind."""
+        with self._repo_lock(ref):
+            fresh = not (self.path(ref) / "HEAD").is_file()
+            mirror = self.ensure(ref)
+            try:
+                self._fetch_upstream(ref, mirror, url, token, timeout)
+            except Exception:
+                if fresh:
+                    shutil.rmtree(mirror, ignore_errors=True)
+                raise
+        return mirror
+
+    def probe(self, ref: RepoRef, url: str, token: str | None, *, timeout: float = 30.0) -> str | None:
+        """Whether the upstream has the repository (`UnknownRepository` if not); its default branch."""
+        return _default_branch(self._ls_remote(ref, self.root, url, token, timeout))
+
+    def _ls_remote(self, ref: RepoRef, cwd: Path, url: str, token: str | None, timeout: float) -> str:
+        redact = Redactor([token, basic_credentials(token)] if token else [])
+        env = self._env({**auth_config(url, token), **_HTTP_FETCH})
+        cwd.mkdir(parents=True, exist_ok=True, mode=0o700)
+        listed = run_git(
+            ["-C", str(cwd), "ls-remote", "--symref", "--", url, "HEAD"], env=env, timeout=timeout
+        )
+        if listed.returncode != 0:
+            output = redact(listed.stderr.strip())
+            if any(mark in output.lower() for mark in _NOT_FOUND):
+                raise UnknownRepository(ref.full_name, redact(url), output[-500:])
+            raise GitError(f"git ls-remote of {ref.full_name} failed: {output[-1500:]}")
+        return listed.stdout
+
+    def _fetch_upstream(
+        self, ref: RepoRef, mirror: Path, url: str, token: str | None, timeout: float
+    ) -> None:
+        config = {**auth_config(url, token), **_HTTP_FETCH}
+        redact = Redactor([token, basic_credentials(token)] if token else [])
+        env = self._env(config)
+        listed = self._ls_remote(ref, mirror, url, token, timeout)
+        fetched = run_git(
+            [
+                "-C",
+                str(mirror),
+                "fetch",
+                "--quiet",
+                "--prune",
+                "--no-tags",
+                "--no-write-fetch-head",
+                "--",
+                url,
+                f"+refs/heads/*:{UPSTREAM}/*",
+            ],
+            env=env,
+            timeout=timeout,
+        )
+        if fetched.returncode != 0:
+            raise GitError(f"git fetch of {ref.full_name} failed: {redact(fetched.stderr.strip())[-1500:]}")
+        default = _default_branch(listed)
+        if default is not None and rev_parse(mirror, f"{UPSTREAM}/{default}") is not None:
+            self._git(mirror, "symbolic-ref", f"{UPSTREAM}/HEAD", f"{UPSTREAM}/{default}")
+
+    def checkout(self, ref: RepoRef, dest: Path, origin_url: str) -> str | None:
+        """A fresh repository at `dest` with the mirror's copy of the upstream's branches as `origin/*`
+        (objects copied, not shared: nothing of it points back into the mirror, whose config and
+        credentials it does not carry); `origin_url` as its origin. The upstream's default branch, if any."""
+        mirror = self.path(ref)
+        with self._repo_lock(ref):
+            env = self._env(_FILE_FETCH)
+            for args in (
+                ["init", "--quiet", str(dest)],
+                ["-C", str(dest), "remote", "add", "origin", origin_url],
+                [
+                    "-C",
+                    str(dest),
+                    "fetch",
+                    "--quiet",
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    "--",
+                    str(mirror),
+                    f"+{UPSTREAM}/*:refs/remotes/origin/*",
+                ],
+            ):
+                proc = run_git(args, env=env, timeout=600.0)
+                if proc.returncode != 0:
+                    raise GitError(
+                        f"git {args[0] if args[0] != '-C' else args[2]} for a checkout failed: "
+                        f"{proc.stderr.strip()[-1500:]}"
+                    )
+            head = run_git(
+                ["-C", str(mirror), "symbolic-ref", "--quiet", "--short", f"{UPSTREAM}/HEAD"], env=env
+            )
+        name = head.stdout.strip()
+        return name.removeprefix("origin/") if head.returncode == 0 and name.startswith("origin/") else None
 
     def fetch_branch(self, ref: RepoRef, checkout: Path, branch: str) -> str:
         """Takes `branch` of the checkout into the mirror (forced: an agent may rewrite its branch)."""
@@ -127,3 +233,16 @@ class Mirrors:
             data = proc.stdout.read(cap)
             proc.kill()
         return data
+
+
+def _default_branch(ls_remote: str) -> str | None:
+    """The branch `ref: refs/heads/<name>\tHEAD` of `git ls-remote --symref` names, if well formed."""
+    for line in ls_remote.splitlines():
+        target, _, name = line.partition("\t")
+        if name == "HEAD" and target.startswith("ref: refs/heads/"):
+            branch = target.removeprefix("ref: refs/heads/")
+            try:
+                return check_branch(branch)
+            except ForgeInputError:
+                return None
+    return None

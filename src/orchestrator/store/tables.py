@@ -203,3 +203,24 @@ webhook_deliveries = Table(
     Index("ix_deliveries_due", "status", "next_attempt_at"),
     Index("ix_deliveries_webhook", "webhook_id", "id"),
 )
+
+# Inbound GitHub webhooks, one row per X-GitHub-Delivery taken: a redelivery finds its row and does nothing.
+github_deliveries = Table(
+    "github_deliveries",
+    metadata,
+    Column("delivery_id", Text, primary_key=True),
+    Column("event", Text, nullable=False),
+    Column("received_at", Text, nullable=False),
+)
+
+# One task per labelled issue, and which comments the service has posted on the issue.
+github_issues = Table(
+    "github_issues",
+    metadata,
+    Column("repo", Text, primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("task_id", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("pr_commented_at", Text),
+    Column("end_commented_at", Text),
+)

@@ -40,6 +40,7 @@ from orchestrator.errors import Unavailable
 from orchestrator.forge.errors import ForgeError, ForgeUnavailable, NotMergeable
 from orchestrator.forge.github import GitHubClient
 from orchestrator.forge.publisher import INSTRUCTIONS_CAP, Publisher
+from orchestrator.forge.sources import ForgeRepos
 from orchestrator.forge.untrusted_repo import branch_tip
 from orchestrator.prompts.render import render
 from orchestrator.settings import Settings
@@ -168,14 +169,20 @@ class Workflow:
             reason = f"review rounds cap reached: {task['review_rounds']} rounds of changes requested"
             self.end_task(task, ok=False, reason=reason)
             return reason
-        checkouts = await asyncio.to_thread(
-            workspace.prepare_task,
-            self._settings.resolved_workspaces_dir,
-            self._settings.resolved_projects_dir,
-            task["id"],
-            task["title"],
-            task["repos"],
-        )
+        try:
+            checkouts = await asyncio.to_thread(
+                workspace.prepare_task,
+                self._settings.resolved_workspaces_dir,
+                self._settings.resolved_projects_dir,
+                task["id"],
+                task["title"],
+                task["repos"],
+                ForgeRepos.of(self._settings),
+            )
+        except workspace.WorkspaceError as exc:
+            reason = f"could not prepare the checkout: {exc}"
+            self.end_task(task, ok=False, reason=reason)
+            return reason
         read = functools.partial(self._read_file, task, checkouts.primary, checkouts.branch)
         context = await asyncio.to_thread(
             step_context, task, event["payload"], checkouts.primary, checkouts.branch, read

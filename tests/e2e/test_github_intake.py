@@ -1,0 +1,169 @@
+"""Issues in, status out, through the real server: labelled issues of the fake GitHub become tasks (by
+polling and by signed webhook deliveries, once), real `claude` runs them, and the issue gets a comment;
+forged and repeated deliveries change nothing."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.support import fake_anthropic as fm
+from tests.support.fake_github import FakeGitHub
+from tests.support.fake_github_issues import FakeIssues, issues_event, signed_delivery
+from tests.support.server import Server
+
+SECRET = "whsec-intake-0123456789"
+LABEL = "agent"
+WEBHOOK = "/api/github/webhook"
+
+
+@pytest.fixture
+def issues(github: FakeGitHub) -> FakeIssues:
+    return FakeIssues(github)
+
+
+@pytest.fixture
+def intake_env(workflow_env: dict[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in workflow_env.items() if k != "USE_MULTI_AGENT_EVENTS"}
+    return {
+        **env,
+        "GITHUB_WEBHOOK_SECRET": SECRET,
+        "GITHUB_INTAKE_LABEL": LABEL,
+        "GITHUB_INTAKE_REPOS": "calc",
+        "GITHUB_POLL_SECONDS": "0.3",
+    }
+
+
+def deliver(
+    server: Server, event: str, payload: dict[str, Any], delivery: str | None = None
+) -> httpx.Response:
+    """As GitHub sends it: signed, and without the API token."""
+    body, headers = signed_delivery(SECRET, event, payload, delivery)
+    return httpx.post(server.url + WEBHOOK, content=body, headers=headers, timeout=30)
+
+
+def tasks_of(server: Server) -> list[dict[str, Any]]:
+    return list(server.client.get("/api/tasks", params={"limit": 500}).json()["items"])
+
+
+def wait_for(what: str, check: Callable[[], Any], server: Server, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"{what}\n{server.log()}"
+        time.sleep(0.1)
+    return found
+
+
+def pause(server: Server) -> None:
+    assert server.client.post("/api/queue/settings", json={"key": "paused", "value": True}).status_code == 200
+
+
+def test_without_a_secret_the_endpoint_is_off(server: Server) -> None:
+    body, headers = signed_delivery(SECRET, "ping", {"zen": "hi"})
+    assert httpx.post(server.url + WEBHOOK, content=body, headers=headers).status_code == 404
+
+
+def test_a_forged_delivery_is_refused_and_writes_nothing(
+    make_server, intake_env: dict[str, str], issues: FakeIssues, github: FakeGitHub
+) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(**{**intake_env, "GITHUB_POLL_SECONDS": "3600"})
+    pause(server)
+    issue = issues.add("acme/calc", "Do it", "body", labels=(LABEL,))
+    payload = issues_event(issue, "labeled", github.api_url)
+    body, headers = signed_delivery(SECRET, "issues", payload, "d-forged-1")
+    for forged in (
+        {k: v for k, v in headers.items() if k != "X-Hub-Signature-256"},
+        {**headers, "X-Hub-Signature-256": "sha256=" + "0" * 64},
+        {**signed_delivery("not-the-secret", "issues", payload, "d-forged-1")[1]},
+    ):
+        answer = httpx.post(server.url + WEBHOOK, content=body, headers=forged)
+        assert answer.status_code == 401, answer.text
+    # only that one path and method is open without the API token, and only to a signed body
+    assert httpx.get(server.url + WEBHOOK).status_code == 405
+    assert httpx.post(server.url + WEBHOOK + "/", content=body, headers=headers).status_code == 401
+    assert httpx.get(server.url + "/api/github/status").status_code == 401
+    tampered = body.replace(b"Do it", b"rm -rf")
+    assert httpx.post(server.url + WEBHOOK, content=tampered, headers=headers).status_code == 401
+    assert tasks_of(server) == []
+    # the forged attempts recorded nothing: the genuine delivery with that id is new, and acted on
+    genuine = httpx.post(server.url + WEBHOOK, content=body, headers=headers)
+    assert genuine.status_code == 200 and genuine.json()["result"].startswith("queued as task"), genuine.text
+    assert [t["title"] for t in tasks_of(server)] == ["Do it"]
+
+
+def test_a_redelivery_and_the_same_issue_by_polling_make_one_task(
+    make_server, intake_env: dict[str, str], issues: FakeIssues, github: FakeGitHub
+) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(**intake_env)
+    pause(server)
+    issue = issues.add("acme/calc", "Add subtract", "Please add calc.sub", labels=(LABEL, "bug"))
+    first = deliver(server, "issues", issues_event(issue, "labeled", github.api_url), "d-1")
+    assert first.status_code == 200, first.text
+    again = deliver(server, "issues", issues_event(issue, "labeled", github.api_url), "d-1")
+    assert again.status_code == 200 and again.json()["result"] == "a delivery seen before: ignored"
+    other = deliver(server, "issues", issues_event(issue, "edited", github.api_url), "d-2")
+    assert other.json()["result"].startswith("already task"), other.text
+    wait_for("polls answered 304", lambda: issues.not_modified >= 2, server)
+    found = tasks_of(server)
+    assert len(found) == 1, found
+    task = found[0]
+    assert task["title"] == "Add subtract" and task["repo"] == "acme/calc" and task["status"] == "queued"
+    assert "Please add calc.sub" in task["description"]
+    queue = server.client.get("/api/queue").json()
+    assert [i["task_id"] for i in queue["items"]] == [task["id"]]
+    # the listings after the first were conditional (an unchanged list is answered 304: no rate limit spent)
+    listed = github.requests_to("/repos/acme/calc/issues", "GET")
+    assert all(r.headers.get("if-none-match") for r in listed[1:])
+
+
+def test_a_closed_issue_cancels_its_queued_task(
+    make_server, intake_env: dict[str, str], issues: FakeIssues, github: FakeGitHub
+) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(**intake_env)
+    pause(server)
+    polled = issues.add("acme/calc", "By polling", labels=(LABEL,))
+    hooked = issues.add("acme/calc", "By webhook", labels=(LABEL,))
+    wait_for(
+        "both queued", lambda: len([t for t in tasks_of(server) if t["status"] == "queued"]) == 2, server
+    )
+
+    issues.close(polled)
+    unlabelled = issues_event(hooked, "unlabeled", github.api_url)
+    unlabelled["issue"]["labels"] = []
+    assert deliver(server, "issues", unlabelled).json()["result"].endswith("was closed or lost its label")
+
+    def both_failed() -> list[dict[str, Any]]:
+        found = tasks_of(server)
+        return found if all(t["status"] == "failed" for t in found) else []
+
+    for task in wait_for("both cancelled", both_failed, server):
+        assert task["error"].startswith("cancelled: issue acme/calc#"), task
+    assert server.client.get("/api/queue").json()["items"] == []
+    time.sleep(1)
+    assert issues.comments(polled) == [] and issues.comments(hooked) == []
+
+
+def test_a_labelled_issue_becomes_a_task_that_ends_with_a_comment_on_the_issue(
+    make_server, intake_env: dict[str, str], issues: FakeIssues, fake_model: fm.FakeAnthropic
+) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(**intake_env)
+    marker = fake_model.scenario([fm.text("Done: nothing needed changing.")])
+    issue = issues.add("acme/calc", "Check calc", f"Have a look. {marker}", labels=(LABEL,))
+    issues.add("acme/calc", "Not for the agent", "no label")
+
+    def ended() -> dict[str, Any] | None:
+        found = [t for t in tasks_of(server) if t["status"] in ("completed", "failed")]
+        return found[0] if found else None
+
+    task = wait_for("the task ended", ended, server, timeout=120)
+    assert task["status"] == "completed", task
+    comments = wait_for("a comment", lambda: issues.comments(issue), server)
+    assert len(comments) == 1
+    assert comments[0].startswith(f"Task `{task['id']}` completed.") and "Cost: $" in comments[0]
+    assert len(tasks_of(server)) == 1
+    time.sleep(1)
+    assert len(issues.comments(issue)) == 1
