@@ -1,7 +1,15 @@
-/** The SSE parsing and the retry policy, without a server. */
+/** The SSE parsing and the stream's resumption over canned answers, without a server. */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { DEFAULT_RETRY, LineSplitter, SSEDecoder, type ServerSentEvent } from "@orchestrator/client";
+import {
+  ConnectionFailed,
+  DEFAULT_RETRY,
+  LineSplitter,
+  OrchestratorClient,
+  SSEDecoder,
+  type ServerSentEvent,
+  type StreamEvent,
+} from "@orchestrator/client";
 
 function decode(chunks: string[]): ServerSentEvent[] {
   const lines = new LineSplitter();
@@ -39,4 +47,70 @@ test("a field without a value, an unknown field and an id with NUL are ignored a
 
 test("the default retry policy retries twice", () => {
   assert.equal(DEFAULT_RETRY.attempts, 2);
+});
+
+/** A fetch that answers the n-th live stream with `bodies[n]` (all in one chunk), recording Last-Event-ID. */
+function cannedStreams(bodies: string[]): { fetch: typeof fetch; asked: (string | null)[] } {
+  const asked: (string | null)[] = [];
+  const canned: typeof fetch = async (_input, init) => {
+    asked.push(new Headers(init?.headers).get("last-event-id"));
+    const body = bodies.shift();
+    if (body === undefined) throw new TypeError("no more streams");
+    return new Response(body, { headers: { "content-type": "text/event-stream; charset=utf-8" } });
+  };
+  return { fetch: canned, asked };
+}
+
+const log = (id: number): string =>
+  `id: ${id}\r\nevent: log\r\ndata: ${JSON.stringify({ id, timestamp: "t", stream: "stdout", content: `line ${id}` })}\r\n\r\n`;
+const END = `event: end\r\ndata: ${JSON.stringify({ id: "coding-1", status: "completed" })}\r\n\r\n`;
+
+function streamingClient(fetch: typeof globalThis.fetch): OrchestratorClient {
+  return new OrchestratorClient({ baseUrl: "http://127.0.0.1:1", fetch });
+}
+
+async function collect(events: AsyncIterable<StreamEvent>): Promise<string[]> {
+  const seen: string[] = [];
+  for await (const event of events) seen.push(event.type === "log" ? String(event.line.id) : event.type);
+  return seen;
+}
+
+test("a stream cut in the middle of an event resumes after the last whole line, and a replayed line is dropped", async () => {
+  const half = log(3).slice(0, -2); // its data line came whole, the blank line that ends it did not
+  // the second connection replays line 2, as a server that ignored Last-Event-ID would
+  const { fetch, asked } = cannedStreams([": ping\r\n\r\n" + log(1) + log(2) + half, log(2) + log(3) + log(4) + END]);
+  const seen = await collect(streamingClient(fetch).streamLogs("coding-1", { reconnect: { backoffMs: 1 } }));
+  assert.deepEqual(seen, ["1", "2", "3", "4", "end"]);
+  assert.deepEqual(asked, [null, "2"]);
+});
+
+test("a stream resumed from lastEventId asks for it on the first connection", async () => {
+  const { fetch, asked } = cannedStreams([log(5) + END]);
+  assert.deepEqual(await collect(streamingClient(fetch).streamLogs("coding-1", { lastEventId: 4 })), ["5", "end"]);
+  assert.deepEqual(asked, ["4"]);
+});
+
+test("nothing more is delivered once the signal aborted, even lines already received", async () => {
+  const { fetch } = cannedStreams([log(1) + log(2) + log(3) + log(4) + END]);
+  const stop = new AbortController();
+  const seen: number[] = [];
+  await assert.rejects(
+    (async () => {
+      for await (const event of streamingClient(fetch).streamLogs("coding-1", { signal: stop.signal })) {
+        if (event.type === "log") seen.push(event.line.id);
+        if (seen.length === 2) stop.abort();
+      }
+    })(),
+    (e) => e instanceof Error && e.name === "AbortError",
+  );
+  assert.deepEqual(seen, [1, 2]);
+});
+
+test("a stream that keeps dropping without progress gives up with ConnectionFailed", async () => {
+  const { fetch, asked } = cannedStreams([log(1), "", "", ""]);
+  await assert.rejects(
+    collect(streamingClient(fetch).streamLogs("coding-1", { reconnect: { attempts: 2, backoffMs: 1 } })),
+    (e) => e instanceof ConnectionFailed && /after 3 tries/.test(e.detail),
+  );
+  assert.deepEqual(asked, [null, "1", "1"]);
 });
