@@ -2,6 +2,7 @@
 import {
   ConnectionFailed,
   errorFromResponse,
+  InvalidRequest,
   OrchestratorError,
   Unavailable,
   UnexpectedResponse,
@@ -94,13 +95,28 @@ interface Request {
 const DEFAULT_TIMEOUT_MS = 30_000;
 const STREAM_IDLE_MS = 45_000;
 
-function segment(value: string): string {
+/**
+ * One path segment. `.` and `..` are refused, encoded or not (URL parsers resolve even `%2e%2e`): an id or
+ * a repository name that came from an agent's output must not turn a call into another route's.
+ */
+function segment(value: string, what = "id"): string {
+  if (typeof value !== "string" || value === "" || /^(\.|%2e){1,2}$/i.test(value)) {
+    throw new InvalidRequest(`${what}: ${JSON.stringify(value)} is not a valid path segment`);
+  }
   return encodeURIComponent(value);
 }
 
 /** `owner/name` or `name`: the slash stays, it is part of the route. */
 function repoPath(value: string): string {
-  return value.replace(/^\/+|\/+$/g, "").split("/").map(encodeURIComponent).join("/");
+  const parts = String(value).replace(/^\/+|\/+$/g, "").split("/");
+  return parts.map((part) => segment(part, "repo")).join("/");
+}
+
+function pullNumber(value: number): number {
+  if (!Number.isSafeInteger(value) || value < 1) {
+    throw new InvalidRequest(`pull request number: ${JSON.stringify(value)} is not a positive integer`);
+  }
+  return value;
 }
 
 function queryString(query: Query | undefined): string {
@@ -253,30 +269,30 @@ export class OrchestratorClient {
   // health
 
   /** `ok` or `degraded`; with the token also the database, runtime and `claude` CLI state. */
-  health(options?: CallOptions): Promise<Health> {
+  async health(options?: CallOptions): Promise<Health> {
     return this.get("/api/health", undefined, options);
   }
 
   // agents
 
-  listAgents(query?: ListAgentsQuery, options?: CallOptions): Promise<AgentPage> {
+  async listAgents(query?: ListAgentsQuery, options?: CallOptions): Promise<AgentPage> {
     return this.get("/api/agents", query, options);
   }
 
-  activeAgents(options?: CallOptions): Promise<ActiveAgents> {
+  async activeAgents(options?: CallOptions): Promise<ActiveAgents> {
     return this.get("/api/agents/active", undefined, options);
   }
 
-  agentAnalytics(options?: CallOptions): Promise<Analytics> {
+  async agentAnalytics(options?: CallOptions): Promise<Analytics> {
     return this.get("/api/agents/analytics", undefined, options);
   }
 
-  getAgent(agentId: string, options?: CallOptions): Promise<AgentDetail> {
+  async getAgent(agentId: string, options?: CallOptions): Promise<AgentDetail> {
     return this.get(`/api/agents/${segment(agentId)}`, undefined, options);
   }
 
   /** One page of stored lines with ids above `after`. */
-  getLogs(agentId: string, page?: { after?: number; limit?: number }, options?: CallOptions): Promise<LogPage> {
+  async getLogs(agentId: string, page?: { after?: number; limit?: number }, options?: CallOptions): Promise<LogPage> {
     return this.get(`/api/agents/${segment(agentId)}/logs`, page, options);
   }
 
@@ -379,53 +395,53 @@ export class OrchestratorClient {
   }
 
   /** Starts an agent: a `prompt`, or a `task_id` whose prompt the server renders. */
-  spawnAgent(body: SpawnBody, options?: CallOptions): Promise<AgentDetail> {
+  async spawnAgent(body: SpawnBody, options?: CallOptions): Promise<AgentDetail> {
     return this.post("/api/agents/spawn", body, options);
   }
 
-  killAgent(agentId: string, options?: CallOptions): Promise<AgentDetail> {
+  async killAgent(agentId: string, options?: CallOptions): Promise<AgentDetail> {
     return this.post(`/api/agents/${segment(agentId)}/kill`, undefined, options);
   }
 
   /** A new agent with the same type, task, prompt and workspace; `resume` continues the CLI session. */
-  retryAgent(agentId: string, retry?: { resume?: boolean }, options?: CallOptions): Promise<AgentDetail> {
+  async retryAgent(agentId: string, retry?: { resume?: boolean }, options?: CallOptions): Promise<AgentDetail> {
     return this.post(`/api/agents/${segment(agentId)}/retry`, { resume: retry?.resume ?? false }, options);
   }
 
   // tasks
 
-  createTask(task: TaskCreate, options?: CallOptions): Promise<Task> {
+  async createTask(task: TaskCreate, options?: CallOptions): Promise<Task> {
     return this.post("/api/tasks", task, options);
   }
 
-  listTasks(query?: ListTasksQuery, options?: CallOptions): Promise<TaskPage> {
+  async listTasks(query?: ListTasksQuery, options?: CallOptions): Promise<TaskPage> {
     return this.get("/api/tasks", query, options);
   }
 
-  getTask(taskId: string, options?: CallOptions): Promise<TaskDetail> {
+  async getTask(taskId: string, options?: CallOptions): Promise<TaskDetail> {
     return this.get(`/api/tasks/${segment(taskId)}`, undefined, options);
   }
 
   /** Changes only the fields given. */
-  updateTask(taskId: string, changes: TaskUpdate, options?: CallOptions): Promise<Task> {
+  async updateTask(taskId: string, changes: TaskUpdate, options?: CallOptions): Promise<Task> {
     return this.send({ method: "PATCH", path: `/api/tasks/${segment(taskId)}`, body: changes, signal: options?.signal });
   }
 
-  deleteTask(taskId: string, options?: CallOptions): Promise<void> {
+  async deleteTask(taskId: string, options?: CallOptions): Promise<void> {
     return this.send({ method: "DELETE", path: `/api/tasks/${segment(taskId)}`, signal: options?.signal });
   }
 
   // queue
 
-  queueStatus(options?: CallOptions): Promise<QueueStatus> {
+  async queueStatus(options?: CallOptions): Promise<QueueStatus> {
     return this.get("/api/queue", undefined, options);
   }
 
-  queueSettings(options?: CallOptions): Promise<QueueSettings> {
+  async queueSettings(options?: CallOptions): Promise<QueueSettings> {
     return this.get("/api/queue/settings", undefined, options);
   }
 
-  setQueueSetting<K extends keyof QueueSettings>(
+  async setQueueSetting<K extends keyof QueueSettings>(
     key: K,
     value: QueueSettings[K],
     options?: CallOptions,
@@ -433,118 +449,118 @@ export class OrchestratorClient {
     return this.post("/api/queue/settings", { key, value }, options);
   }
 
-  pauseQueue(options?: CallOptions): Promise<QueueSettings> {
+  async pauseQueue(options?: CallOptions): Promise<QueueSettings> {
     return this.setQueueSetting("paused", true, options);
   }
 
-  resumeQueue(options?: CallOptions): Promise<QueueSettings> {
+  async resumeQueue(options?: CallOptions): Promise<QueueSettings> {
     return this.setQueueSetting("paused", false, options);
   }
 
-  queueAdd(taskId: string, options?: CallOptions): Promise<QueueItem> {
+  async queueAdd(taskId: string, options?: CallOptions): Promise<QueueItem> {
     return this.post(`/api/queue/add/${segment(taskId)}`, undefined, options);
   }
 
-  queueRemove(taskId: string, options?: CallOptions): Promise<QueueStatus> {
+  async queueRemove(taskId: string, options?: CallOptions): Promise<QueueStatus> {
     return this.send({ method: "DELETE", path: `/api/queue/${segment(taskId)}`, signal: options?.signal });
   }
 
   /** Removes the completed and failed entries. */
-  queueClear(options?: CallOptions): Promise<Cleared> {
+  async queueClear(options?: CallOptions): Promise<Cleared> {
     return this.post("/api/queue/clear", undefined, options);
   }
 
   // events
 
-  listEvents(query?: ListEventsQuery, options?: CallOptions): Promise<EventPage> {
+  async listEvents(query?: ListEventsQuery, options?: CallOptions): Promise<EventPage> {
     return this.get("/api/events", query, options);
   }
 
   /** Events not handled yet (pending or being handled). */
-  pendingEvents(query?: EventsQuery, options?: CallOptions): Promise<EventPage> {
+  async pendingEvents(query?: EventsQuery, options?: CallOptions): Promise<EventPage> {
     return this.get("/api/events/pending", query, options);
   }
 
   /** Events handled (processed or failed). */
-  processedEvents(query?: EventsQuery, options?: CallOptions): Promise<EventPage> {
+  async processedEvents(query?: EventsQuery, options?: CallOptions): Promise<EventPage> {
     return this.get("/api/events/processed", query, options);
   }
 
-  getEvent(eventId: string, options?: CallOptions): Promise<Event> {
+  async getEvent(eventId: string, options?: CallOptions): Promise<Event> {
     return this.get(`/api/events/${segment(eventId)}`, undefined, options);
   }
 
   /** Records an event; with an `id`, sending it again answers the stored one. */
-  createEvent(event: EventCreate, options?: CallOptions): Promise<Event> {
+  async createEvent(event: EventCreate, options?: CallOptions): Promise<Event> {
     return this.post("/api/events", event, options);
   }
 
-  markEventProcessed(eventId: string, options?: CallOptions): Promise<Event> {
+  async markEventProcessed(eventId: string, options?: CallOptions): Promise<Event> {
     return this.post(`/api/events/${segment(eventId)}/processed`, undefined, options);
   }
 
   // github
 
   /** Whether the service has a GitHub token, and what GitHub says about it. */
-  githubStatus(options?: CallOptions): Promise<TokenStatus> {
+  async githubStatus(options?: CallOptions): Promise<TokenStatus> {
     return this.get("/api/github/status", undefined, options);
   }
 
-  githubRepo(repo: string, options?: CallOptions): Promise<RepoInfo> {
+  async githubRepo(repo: string, options?: CallOptions): Promise<RepoInfo> {
     return this.get(`/api/github/repo/${repoPath(repo)}`, undefined, options);
   }
 
-  githubDefaultBranch(repo: string, options?: CallOptions): Promise<DefaultBranch> {
+  async githubDefaultBranch(repo: string, options?: CallOptions): Promise<DefaultBranch> {
     return this.get(`/api/github/repo/${repoPath(repo)}/default-branch`, undefined, options);
   }
 
-  githubCloneUrl(repo: string, options?: CallOptions): Promise<CloneUrl> {
+  async githubCloneUrl(repo: string, options?: CallOptions): Promise<CloneUrl> {
     return this.get(`/api/github/clone-url/${repoPath(repo)}`, undefined, options);
   }
 
   /** Pushes `branch` of the workspace at `path` (under the service's workspaces) to `repo`. */
-  githubPush(push: PushBody, options?: CallOptions): Promise<PushResult> {
+  async githubPush(push: PushBody, options?: CallOptions): Promise<PushResult> {
     return this.post("/api/github/push", push, options);
   }
 
   /** Opens a pull request; an open one for the same head is answered instead (`created` false). */
-  githubCreatePull(pull: CreatePullBody, options?: CallOptions): Promise<CreatedPullRequest> {
+  async githubCreatePull(pull: CreatePullBody, options?: CallOptions): Promise<CreatedPullRequest> {
     return this.post("/api/github/pr", pull, options);
   }
 
-  githubPull(repo: string, number: number, options?: CallOptions): Promise<PullRequest> {
-    return this.get(`/api/github/pr/${repoPath(repo)}/${number}`, undefined, options);
+  async githubPull(repo: string, number: number, options?: CallOptions): Promise<PullRequest> {
+    return this.get(`/api/github/pr/${repoPath(repo)}/${pullNumber(number)}`, undefined, options);
   }
 
-  githubPulls(repo: string, query?: PullsQuery, options?: CallOptions): Promise<PullRequest[]> {
+  async githubPulls(repo: string, query?: PullsQuery, options?: CallOptions): Promise<PullRequest[]> {
     return this.get(`/api/github/prs/${repoPath(repo)}`, query, options);
   }
 
-  githubMergePull(repo: string, number: number, merge?: MergeBody, options?: CallOptions): Promise<MergeResult> {
-    return this.post(`/api/github/pr/${repoPath(repo)}/${number}/merge`, merge ?? {}, options);
+  async githubMergePull(repo: string, number: number, merge?: MergeBody, options?: CallOptions): Promise<MergeResult> {
+    return this.post(`/api/github/pr/${repoPath(repo)}/${pullNumber(number)}/merge`, merge ?? {}, options);
   }
 
   /** Points the `origin` remote of the workspace at `path` to `repo`. */
-  githubEnsureRemote(repo: string, path: string, options?: CallOptions): Promise<RemoteResult> {
+  async githubEnsureRemote(repo: string, path: string, options?: CallOptions): Promise<RemoteResult> {
     return this.post(`/api/github/ensure-remote/${repoPath(repo)}`, { path }, options);
   }
 
   // webhooks
 
   /** Signed deliveries of `event_types` to `url` (HMAC-SHA256 of the body with `secret`). */
-  createWebhook(webhook: WebhookCreate, options?: CallOptions): Promise<Webhook> {
+  async createWebhook(webhook: WebhookCreate, options?: CallOptions): Promise<Webhook> {
     return this.post("/api/webhooks", webhook, options);
   }
 
-  listWebhooks(options?: CallOptions): Promise<Webhook[]> {
+  async listWebhooks(options?: CallOptions): Promise<Webhook[]> {
     return this.get("/api/webhooks", undefined, options);
   }
 
-  deleteWebhook(webhookId: string, options?: CallOptions): Promise<void> {
+  async deleteWebhook(webhookId: string, options?: CallOptions): Promise<void> {
     return this.send({ method: "DELETE", path: `/api/webhooks/${segment(webhookId)}`, signal: options?.signal });
   }
 
-  webhookDeliveries(webhookId: string, query?: { limit?: number }, options?: CallOptions): Promise<WebhookDelivery[]> {
+  async webhookDeliveries(webhookId: string, query?: { limit?: number }, options?: CallOptions): Promise<WebhookDelivery[]> {
     return this.get(`/api/webhooks/${segment(webhookId)}/deliveries`, query, options);
   }
 }

@@ -1,6 +1,6 @@
 /** The client against the real server the pytest launcher started (tests/e2e/test_typescript_client.py). */
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 import {
@@ -30,11 +30,14 @@ test("the checked-in types are what the live /openapi.json generates", async () 
   const root = fileURLToPath(new URL("../../", import.meta.url));
   const live = await typesOf(await fetchDocument(BASE_URL, TOKEN));
   const checkedIn = await readFile(root + GENERATED, "utf8");
-  assert.ok(
-    live === checkedIn,
-    `${GENERATED} differs from the server's /openapi.json: regenerate it with ` +
-      "ORCHESTRATOR_URL=... ORCHESTRATOR_API_TOKEN=... npm run generate (in clients/typescript)",
-  );
+  if (live !== checkedIn) {
+    const fresh = `${root}.test-build/openapi.live.d.ts`;
+    await writeFile(fresh, live);
+    assert.fail(
+      `${GENERATED} differs from what the server's /openapi.json generates (written to ${fresh}): copy that ` +
+        "over it, or regenerate it from a running service with ORCHESTRATOR_URL=... ORCHESTRATOR_API_TOKEN=... npm run generate",
+    );
+  }
 });
 
 test("spawn, then a live stream that survives two dropped connections without a gap or a duplicate", async () => {

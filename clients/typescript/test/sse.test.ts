@@ -4,6 +4,7 @@ import { test } from "node:test";
 import {
   ConnectionFailed,
   DEFAULT_RETRY,
+  InvalidRequest,
   LineSplitter,
   OrchestratorClient,
   SSEDecoder,
@@ -113,4 +114,26 @@ test("a stream that keeps dropping without progress gives up with ConnectionFail
     (e) => e instanceof ConnectionFailed && /after 3 tries/.test(e.detail),
   );
   assert.deepEqual(asked, [null, "1", "1"]);
+});
+
+test("an id or repository that is a dot segment never reaches the network as another route", async () => {
+  const urls: string[] = [];
+  const recording: typeof fetch = async (input) => {
+    urls.push(String(input));
+    return new Response("{}", { headers: { "content-type": "application/json" } });
+  };
+  const api = new OrchestratorClient({ baseUrl: "http://127.0.0.1:1", fetch: recording });
+  const refused = (e: unknown): boolean => e instanceof InvalidRequest && e.status === undefined;
+  // resolved by the URL parser, these would be POST /api/queue/clear and GET /api/
+  await assert.rejects(api.githubEnsureRemote("../../queue/clear", "/work"), refused);
+  await assert.rejects(api.getAgent(".."), refused);
+  await assert.rejects(api.killAgent("%2E%2e"), refused);
+  await assert.rejects(api.deleteTask("."), refused);
+  await assert.rejects(api.getEvent(""), refused);
+  await assert.rejects(api.githubPull("acme/calc", Number.NaN), refused);
+  await assert.rejects(collect(api.streamLogs("..")), refused);
+  assert.deepEqual(urls, []);
+  await api.getAgent("a/../b");
+  await api.githubRepo("/acme/calc/");
+  assert.deepEqual(urls, ["http://127.0.0.1:1/api/agents/a%2F..%2Fb", "http://127.0.0.1:1/api/github/repo/acme/calc"]);
 });
