@@ -1,5 +1,6 @@
 """The TypeScript client (clients/typescript) against the real server: builds the package, starts the
-service, and runs its `node --test` suite with the server's URL and token in the environment."""
+service (with the fake GitHub knowing acme/calc), and runs its `node --test` suite with the server's URL and
+token in the environment."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 
 from tests.conftest import ServerFactory
 from tests.support import fake_anthropic as fm
+from tests.support.fake_github import FakeGitHub
 
 PACKAGE = Path(__file__).resolve().parents[2] / "clients" / "typescript"
 
@@ -44,10 +46,15 @@ def _steps(fake_model: fm.FakeAnthropic, n: int = 4, delay: float = 0.3) -> str:
 
 @pytest.mark.xdist_group("typescript")
 def test_typescript_client_suite(
-    make_server: ServerFactory, fake_model: fm.FakeAnthropic, tmp_path: Path
+    make_server: ServerFactory, fake_model: fm.FakeAnthropic, github: FakeGitHub, tmp_path: Path
 ) -> None:
     build()
-    server = make_server()
+    server = make_server(
+        GITHUB_TOKEN=github.token,
+        GITHUB_OWNER="acme",
+        GITHUB_API_URL=github.api_url,
+        WEBHOOK_ALLOW_HOSTS="127.0.0.1",
+    )
     assert server.token
     env = {
         **os.environ,

@@ -144,6 +144,33 @@ test("tasks, the queue and its settings, events", async () => {
   assert.ok((await api.processedEvents()).items.some((e) => e.id === event.id));
 });
 
+test("webhooks and the GitHub routes", async () => {
+  const api = client();
+  const hook = await api.createWebhook({
+    url: `${BASE_URL}/nowhere`,
+    event_types: ["agent.failed"],
+    secret: "s3cret-value",
+  });
+  assert.deepEqual((await api.listWebhooks()).map((h) => h.id), [hook.id]);
+  assert.ok(!JSON.stringify(await api.listWebhooks()).includes("s3cret"), "the secret is never answered");
+  assert.deepEqual(await api.webhookDeliveries(hook.id, { limit: 10 }), []);
+  await assert.rejects(
+    api.createWebhook({ url: `${BASE_URL}/nowhere`, event_types: ["agent.exploded"], secret: "s3cret-value" }),
+    (e) => e instanceof InvalidRequest && /event_types/.test(e.detail),
+  );
+  await api.deleteWebhook(hook.id);
+  await assert.rejects(api.deleteWebhook(hook.id), NotFound);
+
+  const status = await api.githubStatus();
+  assert.equal(status.configured, true);
+  assert.equal(status.login, "octo-bot");
+  assert.equal((await api.githubRepo("calc")).full_name, "acme/calc");
+  assert.equal(typeof (await api.githubDefaultBranch("acme/calc")).default_branch, "string");
+  assert.equal((await api.githubCloneUrl("calc")).authenticated, false);
+  assert.deepEqual(await api.githubPulls("calc", { state: "all" }), []);
+  await assert.rejects(api.githubPull("acme/calc", 999), NotFound);
+});
+
 test("a 404 and a 422 become NotFound and InvalidRequest with the server's message", async () => {
   const api = client();
   await assert.rejects(api.getAgent("coding-00000000"), (e) => {

@@ -124,7 +124,8 @@ test("an id or repository that is a dot segment never reaches the network as ano
   };
   const api = new OrchestratorClient({ baseUrl: "http://127.0.0.1:1", fetch: recording });
   const refused = (e: unknown): boolean => e instanceof InvalidRequest && e.status === undefined;
-  // resolved by the URL parser, these would be POST /api/queue/clear and GET /api/
+  // resolved by the URL parser, these would be GET /api/agents/active, POST /api/queue/clear and GET /api/
+  await assert.rejects(api.githubRepo("../../agents/active"), refused);
   await assert.rejects(api.githubEnsureRemote("../../queue/clear", "/work"), refused);
   await assert.rejects(api.getAgent(".."), refused);
   await assert.rejects(api.killAgent("%2E%2e"), refused);
