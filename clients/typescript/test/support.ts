@@ -55,17 +55,26 @@ function cut(body: ReadableStream<Uint8Array>, events: number): ReadableStream<U
 }
 
 export interface StreamRequest {
+  /** The Last-Event-ID the client sent. */
   lastEventId: string | null;
+  /** The id of the last line the caller had been given when the client connected. */
+  lastDelivered: string | null;
 }
 
-/** The platform's fetch, except that the n-th live log stream breaks after `drops[n]` events. */
-export function droppingFetch(drops: number[]): { fetch: typeof fetch; streams: StreamRequest[] } {
+/**
+ * The platform's fetch, except that the n-th live log stream breaks after `drops[n]` events;
+ * `lastDelivered` tells what the caller had been given when each stream is asked for.
+ */
+export function droppingFetch(
+  drops: number[],
+  lastDelivered: () => string | null,
+): { fetch: typeof fetch; streams: StreamRequest[] } {
   const streams: StreamRequest[] = [];
   const dropping: typeof fetch = async (input, init) => {
     const response = await fetch(input, init);
     const headers = new Headers(init?.headers);
     if (headers.get("accept") !== "text/event-stream") return response;
-    streams.push({ lastEventId: headers.get("last-event-id") });
+    streams.push({ lastEventId: headers.get("last-event-id"), lastDelivered: lastDelivered() });
     const events = drops.shift();
     if (events === undefined || response.body === null) return response;
     return new Response(cut(response.body, events), { status: response.status, headers: response.headers });
