@@ -45,6 +45,7 @@ def _steps(fake_model: fm.FakeAnthropic, n: int = 4, delay: float = 0.3) -> str:
 
 
 @pytest.mark.xdist_group("typescript")
+@pytest.mark.timeout(600)  # a build and a dozen node tests with agents, on a busy machine
 def test_typescript_client_suite(
     make_server: ServerFactory, fake_model: fm.FakeAnthropic, github: FakeGitHub, tmp_path: Path
 ) -> None:
@@ -56,8 +57,9 @@ def test_typescript_client_suite(
         WEBHOOK_ALLOW_HOSTS="127.0.0.1",
     )
     assert server.token
-    env = {
-        **os.environ,
+    env = {  # nothing else of the test run's environment
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/root"),
         "ORCHESTRATOR_URL": server.url,
         "ORCHESTRATOR_API_TOKEN": server.token,
         "TS_STEPS_PROMPTS": "\n".join(_steps(fake_model) for _ in range(2)),
