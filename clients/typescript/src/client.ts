@@ -327,7 +327,9 @@ export class OrchestratorClient {
       failures += 1;
       const wait = retryDelay(reconnect, failures, hintMs);
       if (wait === undefined) {
-        throw new ConnectionFailed(`log stream of ${agentId} from ${this.baseUrl} lost after ${failures} tries: ${reason}`);
+        throw new ConnectionFailed(
+          `log stream of ${agentId} from ${this.baseUrl} lost after ${failures} tries: ${reason}`,
+        );
       }
       return wait;
     };
@@ -362,7 +364,9 @@ export class OrchestratorClient {
               try {
                 data = JSON.parse(event.data);
               } catch {
-                throw new UnexpectedResponse(`log stream of ${agentId}: unreadable ${event.event} event: ${event.data.slice(0, 200)}`);
+                throw new UnexpectedResponse(
+                  `log stream of ${agentId}: unreadable ${event.event} event: ${event.data.slice(0, 200)}`,
+                );
               }
               if (event.event === "log") {
                 const item = { ...(data as Omit<LogLine, "agent_id">), agent_id: agentId };
@@ -424,7 +428,8 @@ export class OrchestratorClient {
 
   /** Changes only the fields given. */
   async updateTask(taskId: string, changes: TaskUpdate, options?: CallOptions): Promise<Task> {
-    return this.send({ method: "PATCH", path: `/api/tasks/${segment(taskId)}`, body: changes, signal: options?.signal });
+    const path = `/api/tasks/${segment(taskId)}`;
+    return this.send({ method: "PATCH", path, body: changes, signal: options?.signal });
   }
 
   async deleteTask(taskId: string, options?: CallOptions): Promise<void> {
@@ -560,7 +565,11 @@ export class OrchestratorClient {
     return this.send({ method: "DELETE", path: `/api/webhooks/${segment(webhookId)}`, signal: options?.signal });
   }
 
-  async webhookDeliveries(webhookId: string, query?: { limit?: number }, options?: CallOptions): Promise<WebhookDelivery[]> {
+  async webhookDeliveries(
+    webhookId: string,
+    query?: { limit?: number },
+    options?: CallOptions,
+  ): Promise<WebhookDelivery[]> {
     return this.get(`/api/webhooks/${segment(webhookId)}/deliveries`, query, options);
   }
 }
