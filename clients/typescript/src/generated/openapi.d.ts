@@ -398,6 +398,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/github/webhook": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Github Webhook */
+        post: operations["github_webhook_api_github_webhook_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/health": {
         parameters: {
             query?: never;
@@ -536,6 +553,46 @@ export interface paths {
         head?: never;
         /** Update Task */
         patch: operations["update_task_api_tasks__task_id__patch"];
+        trace?: never;
+    };
+    "/api/tasks/{task_id}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve Task
+         * @description The task goes past the gate it waits at (`waiting_for`: approval:merge or approval:deploy).
+         */
+        post: operations["approve_task_api_tasks__task_id__approve_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/{task_id}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reject Task
+         * @description The task ends failed at the gate it waits at, with the reason.
+         */
+        post: operations["reject_task_api_tasks__task_id__reject_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/webhooks": {
@@ -997,7 +1054,7 @@ export interface components {
          * EventType
          * @enum {string}
          */
-        EventType: "task.assigned" | "task.plan.created" | "pr.created" | "pr.updated" | "pr.changes.requested" | "pr.merged" | "deploy.requested" | "deploy.completed" | "verify.passed" | "verify.failed" | "audit.requested" | "audit.completed" | "agent.finished";
+        EventType: "task.assigned" | "task.plan.created" | "pr.created" | "pr.updated" | "pr.changes.requested" | "pr.merged" | "deploy.requested" | "deploy.completed" | "verify.passed" | "verify.failed" | "audit.requested" | "audit.completed" | "agent.finished" | "pr.checks.passed" | "pr.checks.failed" | "pr.wait.timed_out" | "pr.ready" | "pr.conflict" | "pr.closed" | "task.approved" | "task.rejected";
         /**
          * Health
          * @description Without the token only `status`: instance, paths and error texts are for authorised callers.
@@ -1229,6 +1286,11 @@ export interface components {
             /** Used */
             used: number;
         };
+        /** Rejection */
+        Rejection: {
+            /** Reason */
+            reason: string;
+        };
         /** RemoteResult */
         RemoteResult: {
             /**
@@ -1319,6 +1381,8 @@ export interface components {
             error: string | null;
             /** Execution Plan */
             execution_plan: unknown | null;
+            /** Head Sha */
+            head_sha?: string | null;
             /** Id */
             id: string;
             /** Parent Task Id */
@@ -1343,6 +1407,11 @@ export interface components {
             title: string;
             /** Updated At */
             updated_at: string;
+            /**
+             * Waiting For
+             * @description checks | mergeable | approval:merge | approval:deploy; null when not waiting
+             */
+            waiting_for?: string | null;
             /** Workflow Step */
             workflow_step?: string | null;
         };
@@ -1388,6 +1457,8 @@ export interface components {
             events: components["schemas"]["Event"][];
             /** Execution Plan */
             execution_plan: unknown | null;
+            /** Head Sha */
+            head_sha?: string | null;
             /** Id */
             id: string;
             /** Parent Task Id */
@@ -1414,6 +1485,11 @@ export interface components {
             title: string;
             /** Updated At */
             updated_at: string;
+            /**
+             * Waiting For
+             * @description checks | mergeable | approval:merge | approval:deploy; null when not waiting
+             */
+            waiting_for?: string | null;
             /** Workflow Step */
             workflow_step?: string | null;
         };
@@ -1432,7 +1508,7 @@ export interface components {
          * TaskStatus
          * @enum {string}
          */
-        TaskStatus: "pending" | "queued" | "assigned" | "in_progress" | "completed" | "failed";
+        TaskStatus: "pending" | "queued" | "assigned" | "in_progress" | "completed" | "failed" | "awaiting_approval";
         /** TaskUpdate */
         TaskUpdate: {
             budget?: components["schemas"]["BudgetModel"] | null;
@@ -3673,6 +3749,82 @@ export interface operations {
             };
         };
     };
+    github_webhook_api_github_webhook_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        [key: string]: string;
+                    };
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable for now: retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     health_api_health_get: {
         parameters: {
             query?: never;
@@ -4468,6 +4620,162 @@ export interface operations {
         responses: {
             /** @description Successful Response */
             200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable for now: retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    approve_task_api_tasks__task_id__approve_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Task"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable for now: retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    reject_task_api_tasks__task_id__reject_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["Rejection"];
+            };
+        };
+        responses: {
+            /** @description Successful Response */
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
