@@ -436,6 +436,16 @@ export class OrchestratorClient {
     return this.send({ method: "DELETE", path: `/api/tasks/${segment(taskId)}`, signal: options?.signal });
   }
 
+  /** Past the approval gate the task waits at (`waiting_for: "approval:..."`); Conflict when it waits at none. */
+  async approveTask(taskId: string, options?: CallOptions): Promise<Task> {
+    return this.post(`/api/tasks/${segment(taskId)}/approve`, undefined, options);
+  }
+
+  /** The task ends failed at its approval gate, with `reason`; Conflict when it waits at none. */
+  async rejectTask(taskId: string, reason: string, options?: CallOptions): Promise<Task> {
+    return this.post(`/api/tasks/${segment(taskId)}/reject`, { reason }, options);
+  }
+
   // queue
 
   async queueStatus(options?: CallOptions): Promise<QueueStatus> {

@@ -126,6 +126,8 @@ test("tasks, the queue and its settings, events", async () => {
   assert.ok(JSON.stringify(queue).includes(task.id));
   assert.ok((await api.listTasks()).items.some((t) => t.id === task.id));
   assert.equal((await api.getTask(task.id)).title, "Add a README");
+  await assert.rejects(api.approveTask(task.id), (e) => e instanceof Conflict && e.status === 409);
+  await assert.rejects(api.rejectTask("t-ts-none", "no"), NotFound);
   await api.queueRemove(task.id);
   assert.equal((await api.resumeQueue()).paused, false);
   await api.deleteTask(task.id);
