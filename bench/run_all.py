@@ -172,9 +172,25 @@ BENCHES: tuple[Bench, ...] = (
             ),
             Row("service peak RSS (MB)", "load.service_rss_peak_mb", "baseline.service_rss_peak_mb"),
             Row("wall until all ended (s)", "load.wall_s", "baseline.wall_s"),
+            Row(
+                "GET /api/health p99 while 30 agents start and run (ms)",
+                "responsive.busy_health_p99_ms",
+                "responsive.idle_health_p99_ms",
+            ),
+            Row(
+                "GET /api/agents p99 while 30 agents start and run (ms)",
+                "responsive.busy_agents_p99_ms",
+                "responsive.idle_agents_p99_ms",
+            ),
+            Row(
+                "30 spawn requests at once, all answered (s)",
+                "responsive.spawns_together_s",
+                "responsive.one_spawn_s",
+            ),
         ),
-        quick=("--small", "2", "--large", "5"),
-        notes="100 agents at once, beside 10 agents at once (real claude CLI, fake model)",
+        quick=("--small", "2", "--large", "5", "--responsive", "5"),
+        notes="100 agents at once, beside 10 agents at once (real claude CLI, fake model); responsiveness: "
+        "30 agents at once, a prober's p99 beside its p99 on the idle server, the 30 spawns beside one",
     ),
     Bench(
         "bench_instances",
