@@ -149,6 +149,8 @@ def test_failing_receiver_is_retried_and_each_attempt_recorded(
         hook = _hook(hook_server, receiver.url, "task.completed")
         _run_task(hook_server, fake_model.scenario([fm.text("ok")]))
         _until(lambda: len(receiver.received) == 1, timeout=90)
+        # the receiver has the request before the service has its answer recorded
+        _until(lambda: _deliveries(hook_server, hook)[0]["status"] != "pending", timeout=30)
         [delivery] = _deliveries(hook_server, hook)
         assert delivery["status"] == "delivered"
         assert delivery["attempts"] == 3
@@ -495,7 +497,17 @@ def test_rate_limits_stuck_agents_and_a_failed_task_each_send_their_event(
         looping = server.spawn(f"loop {fake_model.scenario([same], repeat_last=True)}", max_turns=6)
         _run_task(server, fake_model.scenario([fm.error(500, "broken")]), task_id="doomed")
         deadline = time.monotonic() + 90
-        while (sent := {r["json"]["type"] for r in receiver.received}) != set(topics):
+
+        def stalled_flagged() -> bool:
+            return any(
+                r["json"]["type"] == "agent.stalled" and r["json"]["data"].get("agent_id") == stalled["id"]
+                for r in receiver.received
+            )
+
+        # another agent whose CLI starts slowly may be flagged stalled first
+        while (sent := {r["json"]["type"] for r in receiver.received}) != set(
+            topics
+        ) or not stalled_flagged():
             assert time.monotonic() < deadline, sent
             time.sleep(0.1)
         assert server.client.post(f"/api/agents/{stalled['id']}/kill").status_code == 200
