@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.domain.github_news import IssueNews
 from orchestrator.domain.redact import Redactor
 from orchestrator.domain.types import TaskStatus
 from orchestrator.forge.github import GitHubClient
@@ -130,3 +131,35 @@ def test_a_delivery_is_taken_once(db: Database) -> None:
     store.forget_delivery("d-1")
     assert store.take_delivery("d-1", "issues")
     assert store.deliveries() == 1
+
+
+def test_repositories_whose_names_read_alike_in_a_task_id_get_a_task_each(
+    db: Database, client: GitHubClient
+) -> None:
+    taker = IssueIntake(
+        label=LABEL,
+        repos=["acme/my.calc", "acme/my-calc"],
+        poll_seconds=60,
+        store=IntakeStore(db),
+        tasks=TaskStore(db),
+        queue=QueueControl(QueueStore(db), lambda: None),
+        issues=Issues(client),
+        redact=Redactor(),
+    )
+
+    def news(repo: str, is_open: bool) -> IssueNews:
+        return IssueNews(repo, 1, f"issue of {repo}", "", is_open, frozenset({LABEL}), False)
+
+    taker.take(news("acme/my.calc", True))
+    taker.take(news("acme/my-calc", True))
+    store, tasks = IntakeStore(db), TaskStore(db)
+    first, second = store.issue_task("acme/my.calc", 1), store.issue_task("acme/my-calc", 1)
+    assert first is not None and second is not None and first.task_id != second.task_id
+    other = tasks.get(second.task_id)
+    assert other is not None and other["repo"] == "acme/my-calc" and other["title"] == "issue of acme/my-calc"
+
+    taker.take(news("acme/my-calc", False))  # closed by its author: only its own task is cancelled
+    kept = tasks.get(first.task_id)
+    assert kept is not None and kept["status"] == TaskStatus.QUEUED
+    cancelled = tasks.get(second.task_id)
+    assert cancelled is not None and cancelled["status"] == TaskStatus.FAILED
