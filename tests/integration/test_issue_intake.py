@@ -4,6 +4,7 @@ conditional listings, rate limits waited out, and the comments on the issue, eac
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from orchestrator.domain.types import TaskStatus
 from orchestrator.forge.github import GitHubClient
 from orchestrator.forge.issues import Issues
 from orchestrator.intake.issues import IssueIntake
-from orchestrator.store.db import Database
+from orchestrator.store.db import Database, StoreError
 from orchestrator.store.github_intake import IntakeStore
 from orchestrator.store.queue import QueueStore
 from orchestrator.store.tasks import TaskStore
@@ -163,3 +164,19 @@ def test_repositories_whose_names_read_alike_in_a_task_id_get_a_task_each(
     assert kept is not None and kept["status"] == TaskStatus.QUEUED
     cancelled = tasks.get(second.task_id)
     assert cancelled is not None and cancelled["status"] == TaskStatus.FAILED
+
+
+def test_a_delivery_that_could_not_be_stored_is_not_taken_for_a_redelivery(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 't.db'}")
+    database.migrate()
+    conn = sqlite3.connect(tmp_path / "t.db")  # a write that fails for another reason than a duplicate
+    conn.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON github_deliveries BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
+    conn.commit()
+    conn.close()
+    try:
+        with pytest.raises(StoreError):
+            IntakeStore(database).take_delivery("d-1", "issues")
+    finally:
+        database.dispose()
