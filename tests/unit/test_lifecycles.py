@@ -75,6 +75,7 @@ TOPICS = [
     "agent.budget_exceeded",
     "task.completed",
     "task.failed",
+    "task.awaiting_approval",
 ]
 PAST = "2000-01-01T00:00:00.000Z"
 
