@@ -263,3 +263,23 @@ def test_approval_gates_wait_for_a_person_and_a_rejection_ends_the_task(
     assert ended["status"] == "failed"
     assert ended["error"] == "rejected at the merge gate: not this week"
     assert not github.pull(github._repos[REPO], 2).merged
+
+
+def test_a_commit_pushed_after_the_review_is_not_merged(
+    make_server, workflow_env: dict[str, str], fake_model: fm.FakeAnthropic, github: FakeGitHub
+) -> None:  # type: ignore[no-untyped-def]
+    marker = fake_model.roles(
+        {STARTER: [[PLAN]], CODING: [_code("calc.py", "def add(a, b): return a + b")], REVIEWER: [[APPROVE]]}
+    )
+    server = make_server(**workflow_env, REQUIRE_APPROVAL="merge")
+    task_id = _queue_task(server, f"Write calc.add. {marker}")
+    waiting = _wait_for(server, task_id, "waiting_for", "approval:merge")
+    pull = github.pull(github._repos[REPO], 1)
+    assert pull.head_sha == waiting["head_sha"]
+    pull.head_sha = "f" * 40  # someone else pushed to the branch after the checks and the review
+    assert server.client.post(f"/api/tasks/{task_id}/approve").status_code == 202
+
+    task = _wait_task(server, task_id)
+    assert task["status"] == "failed", _chain(task)
+    assert "modified" in task["error"], task["error"]
+    assert not pull.merged, "only the reviewed commit may be merged"

@@ -93,3 +93,29 @@ def test_a_wrong_token_is_refused_and_kept_out_of_the_message(tmp_path: Path, ho
         )
     assert wrong not in str(caught.value)
     assert base64.b64encode(f"x-access-token:{wrong}".encode()).decode() not in str(caught.value)
+
+
+def test_the_checkout_of_a_hostile_upstream_runs_no_filter_of_the_operator_git_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bare, _ = remote_with_project(tmp_path / "upstream", "gadgets")
+    seed = tmp_path / "upstream" / "seed" / "gadgets"
+    (seed / ".gitattributes").write_text("*.txt filter=lfs\n")  # asks for the operator's git-lfs, say
+    (seed / "data.txt").write_text("payload\n")
+    git("add", ".", cwd=seed)
+    git("commit", "--quiet", "-m", "hostile", cwd=seed)
+    git("push", "--quiet", "origin", "main", cwd=seed)
+    ran = tmp_path / "filter-ran"
+    home = tmp_path / "operator-home"
+    home.mkdir()
+    (home / ".gitconfig").write_text(f'[filter "lfs"]\n\tsmudge = "touch {ran}; cat"\n')
+    monkeypatch.setenv("HOME", str(home))  # the service's user's global git configuration
+    projects = tmp_path / "projects"
+    projects.mkdir()
+    dest = tmp_path / "ws" / "gadgets"
+    with GitHttpServer(tmp_path / "git-host", TOKEN) as server:
+        server.add_repo("acme", "gadgets", source=bare)
+        workspace.prepare(dest, "gadgets", projects, "task/t1-fix", forge(tmp_path, server))
+
+    assert (dest / "data.txt").read_text() == "payload\n"
+    assert not ran.exists(), "a filter driver of the operator's configuration ran on the upstream's files"

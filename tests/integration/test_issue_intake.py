@@ -4,17 +4,19 @@ conditional listings, rate limits waited out, and the comments on the issue, eac
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from orchestrator.domain.github_news import IssueNews
 from orchestrator.domain.redact import Redactor
 from orchestrator.domain.types import TaskStatus
 from orchestrator.forge.github import GitHubClient
 from orchestrator.forge.issues import Issues
 from orchestrator.intake.issues import IssueIntake
-from orchestrator.store.db import Database
+from orchestrator.store.db import Database, StoreError
 from orchestrator.store.github_intake import IntakeStore
 from orchestrator.store.queue import QueueStore
 from orchestrator.store.tasks import TaskStore
@@ -130,3 +132,51 @@ def test_a_delivery_is_taken_once(db: Database) -> None:
     store.forget_delivery("d-1")
     assert store.take_delivery("d-1", "issues")
     assert store.deliveries() == 1
+
+
+def test_repositories_whose_names_read_alike_in_a_task_id_get_a_task_each(
+    db: Database, client: GitHubClient
+) -> None:
+    taker = IssueIntake(
+        label=LABEL,
+        repos=["acme/my.calc", "acme/my-calc"],
+        poll_seconds=60,
+        store=IntakeStore(db),
+        tasks=TaskStore(db),
+        queue=QueueControl(QueueStore(db), lambda: None),
+        issues=Issues(client),
+        redact=Redactor(),
+    )
+
+    def news(repo: str, is_open: bool) -> IssueNews:
+        return IssueNews(repo, 1, f"issue of {repo}", "", is_open, frozenset({LABEL}), False)
+
+    taker.take(news("acme/my.calc", True))
+    taker.take(news("acme/my-calc", True))
+    store, tasks = IntakeStore(db), TaskStore(db)
+    first, second = store.issue_task("acme/my.calc", 1), store.issue_task("acme/my-calc", 1)
+    assert first is not None and second is not None and first.task_id != second.task_id
+    other = tasks.get(second.task_id)
+    assert other is not None and other["repo"] == "acme/my-calc" and other["title"] == "issue of acme/my-calc"
+
+    taker.take(news("acme/my-calc", False))  # closed by its author: only its own task is cancelled
+    kept = tasks.get(first.task_id)
+    assert kept is not None and kept["status"] == TaskStatus.QUEUED
+    cancelled = tasks.get(second.task_id)
+    assert cancelled is not None and cancelled["status"] == TaskStatus.FAILED
+
+
+def test_a_delivery_that_could_not_be_stored_is_not_taken_for_a_redelivery(tmp_path: Path) -> None:
+    database = Database(f"sqlite:///{tmp_path / 't.db'}")
+    database.migrate()
+    conn = sqlite3.connect(tmp_path / "t.db")  # a write that fails for another reason than a duplicate
+    conn.execute(
+        "CREATE TRIGGER refuse BEFORE INSERT ON github_deliveries BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+    )
+    conn.commit()
+    conn.close()
+    try:
+        with pytest.raises(StoreError):
+            IntakeStore(database).take_delivery("d-1", "issues")
+    finally:
+        database.dispose()

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Protocol
 
 from orchestrator.forge.errors import ForgeError
+from orchestrator.forge.git import git_env
 
 REPO_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99})?$")
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -47,11 +48,18 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _git(args: list[str], cwd: Path) -> str:
+def _forge_env() -> dict[str, str]:
+    """For a checkout made from the forge's mirror: the upstream is anyone's repository, so none of the
+    operator's git configuration (a filter driver such as git-lfs's, which its .gitattributes and
+    .lfsconfig would set to work) and none of the service's environment."""
+    return git_env()
+
+
+def _git(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
     proc = subprocess.run(
         ["git", *args],
         cwd=cwd,
-        env=_env(),
+        env=_env() if env is None else env,
         capture_output=True,
         text=True,
         timeout=300,
@@ -159,16 +167,16 @@ def _start_branch(path: Path, branch: str | None, default: str | None) -> None:
         return
     for start in (branch, default):
         if start and _has(path, f"refs/remotes/origin/{start}"):
-            _git(["checkout", "--quiet", "-B", branch, f"origin/{start}"], cwd=path)
+            _git(["checkout", "--quiet", "-B", branch, f"origin/{start}"], cwd=path, env=_forge_env())
             return
-    _git(["symbolic-ref", "HEAD", f"refs/heads/{branch}"], cwd=path)
+    _git(["symbolic-ref", "HEAD", f"refs/heads/{branch}"], cwd=path, env=_forge_env())
 
 
 def _has(path: Path, ref: str) -> bool:
     proc = subprocess.run(
         ["git", "rev-parse", "--verify", "--quiet", ref],
         cwd=path,
-        env=_env(),
+        env=_forge_env(),
         capture_output=True,
         check=False,
     )

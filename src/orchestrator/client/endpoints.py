@@ -13,6 +13,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, TypeAdapter
 
+from orchestrator.client.errors import InvalidRequest
 from orchestrator.domain.events import EventStatus, EventType
 from orchestrator.domain.types import AgentStatus, AgentType, TaskStatus
 from orchestrator.forge.models import (
@@ -86,13 +87,23 @@ def _nothing(_: httpx.Response) -> None:
     return None
 
 
+_DOT_SEGMENTS = frozenset({".", ".."})
+
+
 def _segment(value: str) -> str:
+    # Quoting leaves "." and "..": the URL parser would resolve them into another route
+    # (e.g. task "..", approve: POST /api/approve). Refused before anything is sent.
+    if value in _DOT_SEGMENTS:
+        raise InvalidRequest(f"{value!r} is not an id")
     return quote(value, safe="")
 
 
 def _repo(value: str) -> str:
     """`owner/name` or `name`: the slash stays, it is part of the route."""
-    return quote(value.strip("/"), safe="/")
+    stripped = value.strip("/")
+    if any(part in _DOT_SEGMENTS for part in stripped.split("/")):
+        raise InvalidRequest(f"{value!r} is not a repository name")
+    return quote(stripped, safe="/")
 
 
 def _value(value: Any) -> Any:

@@ -32,7 +32,21 @@ class EventType(StrEnum):
     TASK_REJECTED = "task.rejected"
 
 
-INTERNAL_EVENT_TYPES = frozenset({EventType.AGENT_FINISHED, EventType.TASK_APPROVED, EventType.TASK_REJECTED})
+# Facts only the service states: an agent's end, a person's answer at a gate (its own route), and what the
+# PR watcher read on GitHub (posted, pr.ready would merge past the checks, the reviewer and the merge gate).
+INTERNAL_EVENT_TYPES = frozenset(
+    {
+        EventType.AGENT_FINISHED,
+        EventType.TASK_APPROVED,
+        EventType.TASK_REJECTED,
+        EventType.PR_CHECKS_PASSED,
+        EventType.PR_CHECKS_FAILED,
+        EventType.PR_WAIT_TIMED_OUT,
+        EventType.PR_READY,
+        EventType.PR_CONFLICT,
+        EventType.PR_CLOSED,
+    }
+)
 
 
 class EventStatus(StrEnum):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 REASON_CAP = 500
@@ -12,6 +13,13 @@ def issue_task_id(repo: str, number: int) -> str:
     """The one task id of an issue: the same whichever way (poll or webhook) the issue arrives."""
     owner, _, name = repo.lower().partition("/")
     return f"gh-{_TASK_PREFIX.sub('-', owner)[:40]}.{_TASK_PREFIX.sub('-', name)[:60]}-{number}"
+
+
+def distinct_issue_task_id(repo: str, number: int) -> str:
+    """The task id of an issue whose `issue_task_id` another repository's task holds (`my.repo` and
+    `my-repo` read alike there, and names are cut): the repository's exact name hashed in."""
+    digest = hashlib.sha256(repo.lower().encode()).hexdigest()[:10]
+    return issue_task_id(repo, number).removesuffix(f"-{number}") + f"-{digest}-{number}"
 
 
 def task_description(repo: str, number: int, body: str) -> str:

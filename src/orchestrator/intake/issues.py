@@ -84,6 +84,11 @@ class IssueIntake:
             return f"already task {known.task_id}"
         task_id = text.issue_task_id(repo, issue.number)
         row = self._tasks.get(task_id)
+        if row is not None and str(row["repo"] or "").lower() != repo.lower():
+            # another repository's task (its name reads alike in an id): never linked to this issue, whose
+            # closing would cancel it
+            task_id = text.distinct_issue_task_id(repo, issue.number)
+            row = self._tasks.get(task_id)
         if row is None:
             try:
                 row = self._task_service.create(

@@ -44,11 +44,7 @@ class IntakeStore:
 
     def take_delivery(self, delivery_id: str, event: str) -> bool:
         """True the first time a delivery id is seen; False for a redelivery."""
-        with self._db.read() as conn:
-            seen = conn.execute(
-                select(github_deliveries.c.delivery_id).where(github_deliveries.c.delivery_id == delivery_id)
-            ).first()
-        if seen is not None:
+        if self._seen(delivery_id):
             return False
         try:
             with self._db.write() as conn:
@@ -57,9 +53,24 @@ class IntakeStore:
                         delivery_id=delivery_id, event=event, received_at=utc_now()
                     )
                 )
-        except StoreError:  # the same delivery taken at the same moment by another request
+        except StoreError:
+            # the same delivery taken at the same moment by another request; any other failure (a locked or
+            # full database) is no redelivery: GitHub must hear of it and deliver again
+            if not self._seen(delivery_id):
+                raise
             return False
         return True
+
+    def _seen(self, delivery_id: str) -> bool:
+        with self._db.read() as conn:
+            return (
+                conn.execute(
+                    select(github_deliveries.c.delivery_id).where(
+                        github_deliveries.c.delivery_id == delivery_id
+                    )
+                ).first()
+                is not None
+            )
 
     def forget_delivery(self, delivery_id: str) -> None:
         """After a delivery could not be acted on, so that GitHub's redelivery is."""

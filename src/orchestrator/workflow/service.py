@@ -465,8 +465,10 @@ class Workflow:
         pull = self._forge.get_pull(task["repo"], task["pr_number"])
         if pull.merged:
             return "already merged"
+        # only the commit whose checks passed and that the reviewer (and a person at the gate) saw: a commit
+        # pushed to the branch since makes GitHub refuse (409), and the task fails saying so
         result = self._forge.merge_pull(
-            task["repo"], task["pr_number"], merge_method=self._settings.merge_method
+            task["repo"], task["pr_number"], merge_method=self._settings.merge_method, sha=task["head_sha"]
         )
         return f"merged {result.sha or ''}".strip()
 
