@@ -4,6 +4,7 @@ it may merge, the approval gates, and the ids that make each fact react once. Pu
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -246,6 +247,15 @@ def merge_step(
 def fact_id(task_id: str, *parts: str) -> str:
     """An event id for one fact about a task's PR: the same fact read twice (webhook and poll) is one id."""
     return ".".join((task_id, "pr", *parts))
+
+
+_PLAIN_BRANCH = re.compile(r"[A-Za-z0-9._/-]{1,200}")
+
+
+def branch_named(ref: str) -> str:
+    """A branch name as the service's own words in a prompt: the name in backticks when it is plain, else
+    "the base branch" (git allows backticks and other prose in names, and the upstream is not ours)."""
+    return f"`{ref}`" if _PLAIN_BRANCH.fullmatch(ref) else "the base branch"
 
 
 def quoted(reports: Sequence[str], cap: int = REPORT_CAP) -> str:
