@@ -236,14 +236,33 @@ class GitHubClient:
         params: dict[str, str | int] | None = None,
         json: dict[str, Any] | None = None,
     ) -> httpx.Response:
+        response = self._request(method, url, what=what, params=params, json=json)
+        assert response is not None  # 304 only answers a conditional request
+        return response
+
+    def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        what: str,
+        params: dict[str, str | int] | None = None,
+        json: dict[str, Any] | None = None,
+        etag: str | None = None,
+    ) -> httpx.Response | None:
+        """One call, waiting out a rate limit (primary or secondary) while the policy allows; None for a
+        304 Not Modified answering `If-None-Match: etag`."""
         waited = 0.0
         retries = 0
+        headers = {"If-None-Match": etag} if etag else None
         while True:
             try:
-                response = self._http.request(method, url, params=params, json=json)
+                response = self._http.request(method, url, params=params, json=json, headers=headers)
             except httpx.HTTPError as exc:
                 message = f"GitHub is unreachable at {self.api_url} ({type(exc).__name__}: {exc})"
                 raise ForgeUnavailable(self.redact(message)) from None
+            if etag and response.status_code == 304:
+                return None
             if response.is_success:
                 return response
             message = self.redact(parse.github_message(response))
@@ -297,33 +316,7 @@ class GitHubClient:
     ) -> httpx.Response | None:
         """A GET with `If-None-Match: etag`: None when GitHub answers 304 Not Modified (which costs no
         rate limit); rate limits (primary and secondary) handled as for every other call."""
-        waited = 0.0
-        retries = 0
-        headers = {"If-None-Match": etag} if etag else {}
-        while True:
-            try:
-                response = self._http.request("GET", url, params=params, headers=headers)
-            except httpx.HTTPError as exc:
-                message = f"GitHub is unreachable at {self.api_url} ({type(exc).__name__}: {exc})"
-                raise ForgeUnavailable(self.redact(message)) from None
-            if response.status_code == 304:
-                return None
-            if response.is_success:
-                return response
-            message = self.redact(parse.github_message(response))
-            if not is_rate_limited(response.status_code, response.headers, message):
-                raise self._error(response.status_code, message, what)
-            now = self._clock()
-            needed = wait_needed(response.headers, now)
-            if not self._policy.should_wait(needed, waited, retries):
-                raise RateLimited(
-                    f"GitHub's rate limit is exhausted for {what} ({message}); retry in {needed:.0f} s",
-                    retry_after=max(needed, 1.0),
-                    now=now,
-                )
-            self._sleep(needed)
-            waited += needed
-            retries += 1
+        return self._request("GET", url, what=what, params=params, etag=etag)
 
     def post_json(self, url: str, payload: dict[str, Any], *, what: str) -> httpx.Response:
         return self._send("POST", url, json=payload, what=what)
