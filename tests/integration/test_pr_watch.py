@@ -1,5 +1,7 @@
 """The PR watcher on a real store against the fake GitHub: each fact is written once, however often it
-is read (polls, pokes, a second instance), and a new wait on the same commit is news again."""
+is read (polls, pokes, a second instance), and a new wait on the same commit is news again; every page of
+a PR's check runs, statuses, reviews and review comments is read (GitHub's `Link: rel="next"`) up to a
+cap: past it checks never pass on a partial read, and the newest reviews are the ones read."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import pytest
 from orchestrator.clock import utc_now
 from orchestrator.domain.types import TaskStatus
 from orchestrator.forge.github import GitHubClient
+from orchestrator.forge.pull_state import MAX_PAGES
 from orchestrator.settings import Settings
 from orchestrator.store.db import Database
 from orchestrator.store.events import EventStore
@@ -22,6 +25,7 @@ from tests.support.fake_github_checks import Verdict, run
 from tests.support.postgres import new_database
 
 SHA = "a" * 40
+REPO = "acme/calc"
 
 
 @pytest.fixture
@@ -100,3 +104,76 @@ def test_a_pr_a_person_closed_is_told_once(tmp_path: Path, db: Database, github:
     assert watcher.sweep() == 1
     assert _watcher(tmp_path, db, github, []).sweep() == 0
     assert _types(db) == ["pr.closed"]
+
+
+def _payload(db: Database) -> dict[str, object]:
+    rows, _ = EventStore(db).page(statuses=None, type_=None, task_id="t1", limit=1, offset=0)
+    return dict(rows[0]["payload"])
+
+
+def test_a_failing_check_on_page_two_fails_the_commit(
+    tmp_path: Path, db: Database, github: FakeGitHub
+) -> None:
+    github.max_per_page = 2
+    runs = [run("lint", "success"), run("types", "success"), run("unit tests", "failure", "3 != 4")]
+    github.checks.set_verdict(REPO, SHA, Verdict(runs=runs))
+    _waiting_task(db)
+    assert _watcher(tmp_path, db, github, []).sweep() == 1
+    assert _types(db) == ["pr.checks.failed"]
+    assert _payload(db)["failing"] == ["unit tests"]
+    pages = [r.query.get("page", ["1"])[0] for r in github.requests_to(f"/commits/{SHA}/check-runs")]
+    assert pages == ["1", "2"]
+
+
+def test_a_failing_status_on_page_two_fails_the_commit(
+    tmp_path: Path, db: Database, github: FakeGitHub
+) -> None:
+    github.max_per_page = 1
+    statuses = [
+        {"context": "ci/a", "state": "success", "description": "ok"},
+        {"context": "ci/b", "state": "failure", "description": "red"},
+    ]
+    github.checks.set_verdict(REPO, SHA, Verdict(runs=[run("lint", "success")], statuses=statuses))
+    _waiting_task(db)
+    assert _watcher(tmp_path, db, github, []).sweep() == 1
+    assert _payload(db)["failing"] == ["ci/b"]
+
+
+def test_a_change_request_on_page_two_is_acted_on(tmp_path: Path, db: Database, github: FakeGitHub) -> None:
+    github.max_per_page = 2
+    github.checks.set_verdict(REPO, SHA, Verdict(runs=[run("unit", None)]))
+    github.checks.add_review(REPO, 1, "bob", "COMMENTED", "looks fine so far")
+    github.checks.add_review(REPO, 1, "carol", "APPROVED", "ok")
+    github.checks.add_review(REPO, 1, "alice", "CHANGES_REQUESTED", "please name it plus")
+    github.checks.add_comment(REPO, 1, "bob", "first")
+    github.checks.add_comment(REPO, 1, "bob", "second")
+    github.checks.add_comment(REPO, 1, "bob", "and document it")
+    _waiting_task(db)
+    assert _watcher(tmp_path, db, github, []).sweep() == 1
+    assert _types(db) == ["pr.changes.requested"]
+    reports = str(_payload(db)["reports"])
+    assert "please name it plus" in reports and "and document it" in reports
+
+
+def test_past_the_cap_checks_stay_pending_and_the_reads_stop(
+    tmp_path: Path, db: Database, github: FakeGitHub
+) -> None:
+    github.max_per_page = 1
+    runs = [run(f"check {i}", "success") for i in range(MAX_PAGES + 3)]
+    github.checks.set_verdict(REPO, SHA, Verdict(runs=runs))
+    _waiting_task(db)
+    assert _watcher(tmp_path, db, github, []).sweep() == 0, "a partial read of passing checks is not a pass"
+    assert _types(db) == []
+    assert len(github.requests_to(f"/commits/{SHA}/check-runs")) == MAX_PAGES
+
+
+def test_past_the_cap_the_newest_reviews_are_read(tmp_path: Path, db: Database, github: FakeGitHub) -> None:
+    github.max_per_page = 1
+    github.checks.set_verdict(REPO, SHA, Verdict(runs=[run("unit", None)]))
+    for i in range(3 * MAX_PAGES):
+        github.checks.add_review(REPO, 1, "drive-by", "COMMENTED", f"noise {i}", association="NONE")
+    github.checks.add_review(REPO, 1, "alice", "CHANGES_REQUESTED", "the newest words")
+    _waiting_task(db)
+    assert _watcher(tmp_path, db, github, []).sweep() == 1
+    assert "the newest words" in str(_payload(db)["reports"])
+    assert len(github.requests_to("/pulls/1/reviews")) < 2 * MAX_PAGES

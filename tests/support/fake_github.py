@@ -388,7 +388,7 @@ class FakeGitHub:
             return self._list_pulls(repo, query)
         if rest == "/pulls" and method == "POST":
             return self._create_pull(repo, body if isinstance(body, dict) else {})
-        answer = self.checks.route(repo.full_name, method, rest, self._pulls[repo.full_name.lower()])
+        answer = self.checks.route(repo.full_name, method, rest, self._pulls[repo.full_name.lower()], query)
         if answer is not None:
             return answer
         pull_match = _PULL_PATH.fullmatch(rest)

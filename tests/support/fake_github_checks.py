@@ -1,5 +1,7 @@
 """The fake GitHub's PR-loop routes, from GitHub's documented shapes: a commit's check runs and combined
 status, a PR's reviews and review comments. Tests set them through `FakeGitHub.checks` (direct state).
+Each list is served in pages as GitHub does (`per_page`, at most `FakeGitHub.max_per_page`; `page`), with
+`Link` headers (`next`, `last`, `first`, `prev`).
 
 The fake learns a PR's new head the way the service shows it: a commit whose checks are asked for becomes
 the head of the repository's open PR (its pushes go to the separate git server). A conflict set with
@@ -11,6 +13,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 if TYPE_CHECKING:
     from tests.support.fake_github import FakeGitHub, FakePull
@@ -105,11 +108,25 @@ class FakeChecks:
             self._repo(repo).conflict_heads[number] = 1
 
     def route(
-        self, repo_name: str, method: str, rest: str, pulls: dict[int, FakePull]
+        self,
+        repo_name: str,
+        method: str,
+        rest: str,
+        pulls: dict[int, FakePull],
+        query: dict[str, list[str]] | None = None,
     ) -> tuple[int, Any, dict[str, str]] | None:
         """The answer for a path of these routes (called under the fake's lock), else None."""
         if method != "GET":
             return None
+        query = query or {}
+        per_page = max(1, min(int(query.get("per_page", ["30"])[0]), self._fake.max_per_page))
+        page = max(int(query.get("page", ["1"])[0]), 1)
+
+        def paged(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+            last = max(1, -(-len(items) // per_page))
+            chunk = items[(page - 1) * per_page : page * per_page]
+            return chunk, self._links(repo_name, rest, per_page, page, last)
+
         repo = self._repo(repo_name)
         commit = _COMMIT.fullmatch(rest)
         if commit is not None:
@@ -129,7 +146,8 @@ class FakeChecks:
                     }
                     for i, r in enumerate(verdict.runs)
                 ]
-                return 200, {"total_count": len(runs), "check_runs": runs}, {}
+                chunk, links = paged(runs)
+                return 200, {"total_count": len(runs), "check_runs": chunk}, links
             states = [s["state"] for s in verdict.statuses]
             combined = (
                 "failure"
@@ -138,16 +156,31 @@ class FakeChecks:
                 if not states or "pending" in states
                 else "success"
             )
-            body = {"state": combined, "sha": sha, "total_count": len(states), "statuses": verdict.statuses}
-            return 200, body, {}
+            chunk, links = paged(verdict.statuses)
+            body = {"state": combined, "sha": sha, "total_count": len(states), "statuses": chunk}
+            return 200, body, links
         part = _PULL_PART.fullmatch(rest)
         if part is not None:
             number = int(part["number"])
             if number not in pulls:
                 return 404, {"message": "Not Found"}, {}
             items = repo.reviews if part["what"] == "reviews" else repo.comments
-            return 200, list(items.get(number, [])), {}
+            chunk, links = paged(list(items.get(number, [])))
+            return 200, chunk, links
         return None
+
+    def _links(self, repo_name: str, rest: str, per_page: int, page: int, last: int) -> dict[str, str]:
+        def link(number: int, rel: str) -> str:
+            params = urlencode({"per_page": per_page, "page": number})
+            url = f"{self._fake.api_url}/repos/{repo_name}{rest}?{params}"
+            return f'<{url}>; rel="{rel}"'
+
+        rels = []
+        if page < last:
+            rels += [link(page + 1, "next"), link(last, "last")]
+        if page > 1:
+            rels += [link(1, "first"), link(page - 1, "prev")]
+        return {"Link": ", ".join(rels)} if rels else {}
 
     def _verdict(self, repo: _Repo, sha: str) -> Verdict:
         if sha not in repo.by_sha:

@@ -326,6 +326,11 @@ class GitHubClient:
         url = response.links.get("next", {}).get("url")
         return self._same_origin(url) if url else None
 
+    def page_link(self, response: httpx.Response, rel: str) -> str | None:
+        """A listing's `Link` of relation `rel` (`next`, `prev`, `first`, `last`), checked as `next_page`."""
+        url = response.links.get(rel, {}).get("url")
+        return self._same_origin(url) if url else None
+
 
 def repo_path(ref: RepoRef) -> str:
     return _repo_path(ref)

@@ -12,8 +12,13 @@ from orchestrator.forge import parse
 from orchestrator.forge.errors import ForgeFailed
 from orchestrator.forge.github import GitHubClient
 
-PER_PAGE = 100  # one page: a PR with more than 100 check runs or reviews is read in part
+PER_PAGE = 100
+# Pages read of one list at each look (GitHub's `Link: rel="next"` followed): a PR cannot make the watcher
+# read forever. Past the cap, check runs and statuses count as still pending (a partial read never
+# passes), and of reviews and review comments the first and the newest pages are read.
+MAX_PAGES = 10
 _TEXT_CAP = 4_000
+_UNREAD = "(more than the service reads: not all read)"
 
 
 def _text(value: Any) -> str:
@@ -30,6 +35,16 @@ def _list(value: Any, what: str) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)]
 
 
+def _unique(pages: list[Any], what: str) -> list[dict[str, Any]]:
+    """The items with an id, each once (a list that grows between two page reads shifts its pages)."""
+    seen: dict[int, dict[str, Any]] = {}
+    for page in pages:
+        for item in _list(page, what):
+            if isinstance(item.get("id"), int):
+                seen.setdefault(item["id"], item)
+    return list(seen.values())
+
+
 class PullState:
     def __init__(self, client: GitHubClient) -> None:
         self._client = client
@@ -39,9 +54,28 @@ class PullState:
         ref = self._client.ref(repo)
         return f"repos/{quote(ref.owner, safe='')}/{quote(ref.name, safe='')}"
 
-    def _get(self, path: str, what: str) -> Any:
-        response = self._client._send("GET", path, what=what, params={"per_page": PER_PAGE})
-        return parse.json_of(response)
+    def _pages(self, path: str, what: str, *, newest: bool = False) -> tuple[list[Any], bool]:
+        """Each page's answer, in GitHub's order, and whether that was all of them (at most MAX_PAGES read
+        forward). With `newest`, a list longer than that is read as its first page and then its newest
+        pages, back from `rel="last"` (GitHub lists reviews and comments oldest first)."""
+        first = self._client._send("GET", path, what=what, params={"per_page": PER_PAGE})
+        pages = [parse.json_of(first)]
+        next_url = self._client.next_page(first)
+        while next_url is not None and len(pages) < MAX_PAGES:
+            response = self._client._send("GET", next_url, what=what)
+            pages.append(parse.json_of(response))
+            next_url = self._client.next_page(response)
+        last_url = self._client.page_link(first, "last") if next_url is not None and newest else None
+        if last_url is None:
+            return pages, next_url is None
+        newer: list[Any] = []
+        url: str | None = last_url
+        while url is not None and len(newer) < MAX_PAGES - 1:
+            response = self._client._send("GET", url, what=what)
+            newer.insert(0, parse.json_of(response))
+            prev_url = self._client.page_link(response, "prev")
+            url = None if prev_url == self._client.page_link(response, "first") else prev_url
+        return [pages[0], *newer], False
 
     def own_login(self) -> str:
         """The login of the token's user (cached): its own reviews and comments are not a person's."""
@@ -55,10 +89,14 @@ class PullState:
 
     def check_runs(self, repo: str, sha: str) -> list[CheckRun]:
         what = f"check runs of {sha[:12]} in {repo}"
-        data = self._get(f"{self._path(repo)}/commits/{quote(sha, safe='')}/check-runs", what)
-        runs = data.get("check_runs") if isinstance(data, dict) else None
+        pages, complete = self._pages(f"{self._path(repo)}/commits/{quote(sha, safe='')}/check-runs", what)
+        runs = [
+            r
+            for data in pages
+            for r in _list(data.get("check_runs") if isinstance(data, dict) else None, what)
+        ]
         out = []
-        for run in _list(runs, what):
+        for run in runs:
             output = run.get("output") if isinstance(run.get("output"), dict) else {}
             assert isinstance(output, dict)
             summary = " ".join(t for t in (_text(output.get("title")), _text(output.get("summary"))) if t)
@@ -71,20 +109,25 @@ class PullState:
                     summary=summary,
                 )
             )
+        if not complete:
+            out.append(CheckRun(name=_UNREAD, status="queued", conclusion=None, summary=""))
         return out
 
     def statuses(self, repo: str, sha: str) -> list[CommitStatus]:
         what = f"the combined status of {sha[:12]} in {repo}"
-        data = self._get(f"{self._path(repo)}/commits/{quote(sha, safe='')}/status", what)
-        statuses = data.get("statuses") if isinstance(data, dict) else None
-        return [
+        pages, complete = self._pages(f"{self._path(repo)}/commits/{quote(sha, safe='')}/status", what)
+        statuses = [
             CommitStatus(
                 context=_text(s.get("context")) or "(unnamed)",
                 state=_text(s.get("state")) or "pending",
                 description=_text(s.get("description")),
             )
-            for s in _list(statuses, what)
+            for data in pages
+            for s in _list(data.get("statuses") if isinstance(data, dict) else None, what)
         ]
+        if not complete:
+            statuses.append(CommitStatus(context=_UNREAD, state="pending", description=""))
+        return statuses
 
     def reviews(self, repo: str, number: int) -> list[Review]:
         what = f"reviews of #{number} in {repo}"
@@ -96,16 +139,16 @@ class PullState:
                 body=_text(r.get("body")),
                 association=_text(r.get("author_association")) or "NONE",
             )
-            for r in _list(self._get(f"{self._path(repo)}/pulls/{number}/reviews", what), what)
-            if isinstance(r.get("id"), int)
+            for r in _unique(
+                self._pages(f"{self._path(repo)}/pulls/{number}/reviews", what, newest=True)[0], what
+            )
         ]
 
     def review_comments(self, repo: str, number: int) -> list[ReviewComment]:
         what = f"review comments of #{number} in {repo}"
         out = []
-        for c in _list(self._get(f"{self._path(repo)}/pulls/{number}/comments", what), what):
-            if not isinstance(c.get("id"), int):
-                continue
+        pages, _ = self._pages(f"{self._path(repo)}/pulls/{number}/comments", what, newest=True)
+        for c in _unique(pages, what):
             review_id = c.get("pull_request_review_id")
             out.append(
                 ReviewComment(
