@@ -177,3 +177,18 @@ def test_past_the_cap_the_newest_reviews_are_read(tmp_path: Path, db: Database, 
     assert _watcher(tmp_path, db, github, []).sweep() == 1
     assert "the newest words" in str(_payload(db)["reports"])
     assert len(github.requests_to("/pulls/1/reviews")) < 2 * MAX_PAGES
+
+
+def test_past_the_cap_of_reviews_the_merge_waits(tmp_path: Path, db: Database, github: FakeGitHub) -> None:
+    github.max_per_page = 1
+    for i in range(MAX_PAGES - 1):
+        github.checks.add_review(REPO, 1, "drive-by", "COMMENTED", f"noise {i}", association="NONE")
+    _waiting_task(db)
+    TaskStore(db).update("t1", {"waiting_for": "mergeable"}, None)
+    github.checks.add_review(REPO, 1, "drive-by", "COMMENTED", "one more", association="NONE")
+    assert _watcher(tmp_path, db, github, []).sweep() == 1, "all reviews read: ready to merge"
+    assert _types(db) == ["pr.ready"]
+    TaskStore(db).update("t1", {"waiting_since": utc_now() + "1"}, None)  # a new wait on the same commit
+    github.checks.add_review(REPO, 1, "drive-by", "COMMENTED", "past the cap", association="NONE")
+    assert _watcher(tmp_path, db, github, []).sweep() == 0, "an unread review may be a change request"
+    assert _types(db) == ["pr.ready"]

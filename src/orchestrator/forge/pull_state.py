@@ -15,7 +15,8 @@ from orchestrator.forge.github import GitHubClient
 PER_PAGE = 100
 # Pages read of one list at each look (GitHub's `Link: rel="next"` followed): a PR cannot make the watcher
 # read forever. Past the cap, check runs and statuses count as still pending (a partial read never
-# passes), and of reviews and review comments the first and the newest pages are read.
+# passes), and of reviews and review comments the first and the newest pages are read (the watcher then
+# holds the merge: an unread review may be a person's change request).
 MAX_PAGES = 10
 _TEXT_CAP = 4_000
 _UNREAD = "(more than the service reads: not all read)"
@@ -130,8 +131,13 @@ class PullState:
         return statuses
 
     def reviews(self, repo: str, number: int) -> list[Review]:
+        return self.reviews_read(repo, number)[0]
+
+    def reviews_read(self, repo: str, number: int) -> tuple[list[Review], bool]:
+        """The reviews read, and whether that was all of them (past MAX_PAGES: the first and newest pages)."""
         what = f"reviews of #{number} in {repo}"
-        return [
+        pages, complete = self._pages(f"{self._path(repo)}/pulls/{number}/reviews", what, newest=True)
+        reviews = [
             Review(
                 id=int(r["id"]),
                 user=_login(r.get("user")),
@@ -139,10 +145,9 @@ class PullState:
                 body=_text(r.get("body")),
                 association=_text(r.get("author_association")) or "NONE",
             )
-            for r in _unique(
-                self._pages(f"{self._path(repo)}/pulls/{number}/reviews", what, newest=True)[0], what
-            )
+            for r in _unique(pages, what)
         ]
+        return reviews, complete
 
     def review_comments(self, repo: str, number: int) -> list[ReviewComment]:
         what = f"review comments of #{number} in {repo}"

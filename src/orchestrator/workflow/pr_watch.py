@@ -113,7 +113,8 @@ class PRWatcher:
                 pl.fact_id(tid, str(number), fact), EventType.PR_CLOSED, tid, merged=pull.merged, **base
             )
         own = self._state.own_login()
-        changes = pl.outstanding_changes(self._state.reviews(repo, number), own)
+        reviews, all_reviews = self._state.reviews_read(repo, number)
+        changes = pl.outstanding_changes(reviews, own)
         comments = pl.people_comments(self._state.review_comments(repo, number), own)
         feedback = pl.new_feedback(changes, comments, *self._marks(tid))
         if feedback is not None:
@@ -135,7 +136,7 @@ class PRWatcher:
             merged=pull.merged,
             mergeable=pull.mergeable,
             mergeable_state=pull.mergeable_state,
-            people_block=bool(changes),
+            people_block=bool(changes) or not all_reviews,
         )
         if step == pl.MergeStep.MERGE:
             return self._emit(pl.fact_id(tid, sha, at, "ready"), EventType.PR_READY, tid, **base)
@@ -155,6 +156,8 @@ class PRWatcher:
             )
         if waited >= self._settings.checks_timeout_seconds:
             why = "a person asked for changes" if changes else f"mergeable_state {pull.mergeable_state}"
+            if not all_reviews and not changes:
+                why = "more reviews than the service reads: a person's change request may be among them"
             reason = f"pull request #{number} did not become mergeable in {waited:.0f} s ({why})"
             return self._emit(
                 pl.fact_id(tid, sha, at, "merge-timeout"),
