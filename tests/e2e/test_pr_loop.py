@@ -283,3 +283,71 @@ def test_a_commit_pushed_after_the_review_is_not_merged(
     assert task["status"] == "failed", _chain(task)
     assert "modified" in task["error"], task["error"]
     assert not pull.merged, "only the reviewed commit may be merged"
+
+
+def test_a_failing_check_on_page_two_gets_a_fixup_before_the_merge(
+    make_server, workflow_env: dict[str, str], fake_model: fm.FakeAnthropic, github: FakeGitHub
+) -> None:  # type: ignore[no-untyped-def]
+    github.max_per_page = 2  # GitHub's pages of 100, made small: the third check run is on page 2
+    passing = [run("lint", "success"), run("types", "success")]
+    github.checks.plan(
+        REPO,
+        [
+            Verdict(runs=[*passing, run("unit tests", "failure", "FAILED test_add: 3 != 4")]),
+            Verdict(runs=[*passing, run("unit tests", "success")]),
+        ],
+    )
+    marker = fake_model.roles(
+        {
+            STARTER: [[PLAN]],
+            CODING: [
+                _code("calc.py", "def add(a, b): return a - b"),
+                _code("calc.py", "def add(a, b): return a + b"),
+            ],
+            REVIEWER: [[APPROVE]],
+            DEPLOYER: [[DEPLOYED]],
+            VERIFIER: [[VERIFIED]],
+        }
+    )
+    server = make_server(**workflow_env)
+    task = _wait_task(server, _queue_task(server, f"Write calc.add. {marker}"))
+    assert task["status"] == "completed", (task["error"], _chain(task))
+    assert _chain(task)[2:6] == ["pr.created", "pr.checks.failed", "pr.updated", "pr.checks.passed"]
+    failed = next(e for e in task["events"] if e["type"] == "pr.checks.failed")
+    assert failed["payload"]["failing"] == ["unit tests"]
+    assert "FAILED test_add" in _prompt_of(fake_model, marker, CODING, 1)
+    pages = {r.query.get("page", ["1"])[0] for r in github.requests_to("/check-runs")}
+    assert pages == {"1", "2"}
+    assert github.pull(github._repos[REPO], 1).merged
+
+
+def test_a_persons_change_request_on_page_two_is_addressed_and_holds_the_merge(
+    make_server, workflow_env: dict[str, str], fake_model: fm.FakeAnthropic, github: FakeGitHub
+) -> None:  # type: ignore[no-untyped-def]
+    github.max_per_page = 2  # the third review is on page 2
+    github.checks.add_review(REPO, 1, "bob", "COMMENTED", "looks fine so far")
+    github.checks.add_review(REPO, 1, "carol", "APPROVED", "ok by me")
+    github.checks.add_review(REPO, 1, "alice", "CHANGES_REQUESTED", "please name it plus")
+    marker = fake_model.roles(
+        {
+            STARTER: [[PLAN]],
+            CODING: [
+                _code("calc.py", "def add(a, b): return a + b"),
+                _code("calc.py", "def plus(a, b): return a + b"),
+            ],
+            REVIEWER: [[APPROVE]],
+            DEPLOYER: [[DEPLOYED]],
+            VERIFIER: [[VERIFIED]],
+        }
+    )
+    server = make_server(**workflow_env)
+    task_id = _queue_task(server, f"Write calc.add. {marker}")
+    _wait_for(server, task_id, "waiting_for", "mergeable")
+    time.sleep(1)  # several looks at the PR: alice's request on page 2 is still open, so no merge
+    assert not github.pull(github._repos[REPO], 1).merged
+    github.checks.add_review(REPO, 1, "alice", "APPROVED", "thanks")
+    task = _wait_task(server, task_id)
+    assert task["status"] == "completed", (task["error"], _chain(task))
+    assert _chain(task)[2:5] == ["pr.created", "pr.changes.requested", "pr.updated"]
+    assert "please name it plus" in _prompt_of(fake_model, marker, CODING, 1)
+    assert {r.query.get("page", ["1"])[0] for r in github.requests_to("/pulls/1/reviews")} >= {"1", "2"}
