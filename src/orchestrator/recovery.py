@@ -1,7 +1,8 @@
 """Instances beat a heartbeat; whatever a dead instance held (agents, queue items, events) is taken over.
 
 On SQLite only one instance runs, so at its start every other instance counts as dead. On PostgreSQL
-an instance is dead when its heartbeat is older than INSTANCE_LAPSE_SECONDS."""
+an instance is dead when its heartbeat is older than INSTANCE_LAPSE_SECONDS. The same loop keeps house:
+rows past their retention (GitHub webhook deliveries) are pruned at start and every HOUSEKEEPING_SECONDS."""
 
 from __future__ import annotations
 
@@ -10,12 +11,16 @@ import logging
 import os
 import socket
 import threading
+import time
 
+from orchestrator.clock import iso_at
 from orchestrator.services import Services
 from orchestrator.store.db import StoreError
 from orchestrator.store.instances import InstanceStore
 
 log = logging.getLogger(__name__)
+
+HOUSEKEEPING_SECONDS = 600.0  # between two prunings of rows past their retention (the first at start)
 
 
 class Recovery:
@@ -55,6 +60,20 @@ class Recovery:
             log.info("took over from stopped instances: %s", found)
         return found
 
+    def housekeep(self) -> int:
+        """Forgets GitHub webhook deliveries older than GITHUB_DELIVERY_RETENTION_HOURS; how many."""
+        hours = self._s.settings.github_delivery_retention_hours
+        return self._s.intake_store.prune_deliveries(iso_at(time.time() - hours * 3600))
+
+    async def _housekeep(self) -> None:
+        try:
+            pruned = await asyncio.to_thread(self.housekeep)
+        except StoreError as exc:
+            log.warning("housekeeping failed: %s", exc)
+            return
+        if pruned:
+            log.info("forgot %d GitHub webhook deliveries past their retention", pruned)
+
     def _beat_forever(self) -> None:
         """In a thread of its own, so a busy event loop never makes a live instance look dead."""
         interval = self._s.settings.instance_heartbeat_seconds
@@ -67,10 +86,14 @@ class Recovery:
     async def run(self) -> None:
         beater = threading.Thread(target=self._beat_forever, name="instance-heartbeat", daemon=True)
         beater.start()
+        housekept = float("-inf")
         try:
             while True:
                 await asyncio.sleep(self._s.settings.instance_heartbeat_seconds)
                 if not self._single:
                     await self.sweep()
+                if time.monotonic() - housekept >= HOUSEKEEPING_SECONDS:
+                    housekept = time.monotonic()
+                    await self._housekeep()
         finally:
             self._stopping.set()

@@ -166,6 +166,9 @@ class Settings(BaseSettings):
     github_intake_repos: Annotated[tuple[str, ...], NoDecode] = Field(
         (), validation_alias="GITHUB_INTAKE_REPOS"
     )
+    github_delivery_retention_hours: float = Field(
+        72.0, gt=0, le=24 * 366, validation_alias="GITHUB_DELIVERY_RETENTION_HOURS"
+    )
 
     @field_validator("agent_timeout_overrides", mode="before")
     @classmethod

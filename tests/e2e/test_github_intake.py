@@ -167,3 +167,43 @@ def test_a_labelled_issue_becomes_a_task_that_ends_with_a_comment_on_the_issue(
     assert len(tasks_of(server)) == 1
     time.sleep(1)
     assert len(issues.comments(issue)) == 1
+
+
+def _age_delivery(server: Server, delivery: str, hours: float) -> None:
+    """Makes a recorded delivery look received `hours` ago (written directly, SQLite or PostgreSQL)."""
+    from sqlalchemy import create_engine, text
+
+    from orchestrator.clock import iso_at
+    from orchestrator.store.db import driver_url
+
+    engine = create_engine(driver_url(server.database_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text("UPDATE github_deliveries SET received_at = :at WHERE delivery_id = :id"),
+                {"at": iso_at(time.time() - hours * 3600), "id": delivery},
+            )
+    finally:
+        engine.dispose()
+
+
+def test_deliveries_past_their_retention_are_pruned_and_a_redelivery_of_one_is_new_again(make_server) -> None:  # type: ignore[no-untyped-def]
+    server = make_server(GITHUB_WEBHOOK_SECRET=SECRET, GITHUB_DELIVERY_RETENTION_HOURS="1")
+    for delivery in ("d-old", "d-recent"):
+        answer = deliver(server, "star", {"action": "created"}, delivery)
+        assert answer.json()["result"] == "star: not an event the service acts on", answer.text
+    _age_delivery(server, "d-old", 2)
+    _age_delivery(server, "d-recent", 0.5)
+    server.stop()
+    server.start()  # housekeeping runs soon after a start, then every 10 minutes
+
+    def kept() -> set[str]:
+        return {row[0] for row in server.query("SELECT delivery_id FROM github_deliveries")}
+
+    wait_for("the old delivery pruned", lambda: "d-old" not in kept(), server, timeout=30)
+    assert kept() == {"d-recent"}, "the one within GITHUB_DELIVERY_RETENTION_HOURS stays"
+    again = deliver(server, "star", {"action": "created"}, "d-recent")
+    assert again.json()["result"] == "a delivery seen before: ignored"
+    pruned = deliver(server, "star", {"action": "created"}, "d-old")
+    assert pruned.json()["result"] == "star: not an event the service acts on", "a pruned id is new again"
+    assert kept() == {"d-old", "d-recent"}

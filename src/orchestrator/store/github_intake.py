@@ -77,6 +77,16 @@ class IntakeStore:
         with self._db.write() as conn:
             conn.execute(github_deliveries.delete().where(github_deliveries.c.delivery_id == delivery_id))
 
+    def prune_deliveries(self, received_before: str) -> int:
+        """Forgets the deliveries received before that time (ISO-8601 UTC): a redelivery of one is new
+        again. The number forgotten."""
+        with self._db.write() as conn:
+            return int(
+                conn.execute(
+                    github_deliveries.delete().where(github_deliveries.c.received_at < received_before)
+                ).rowcount
+            )
+
     def deliveries(self) -> int:
         with self._db.read() as conn:
             return int(conn.execute(select(func.count()).select_from(github_deliveries)).scalar_one())
