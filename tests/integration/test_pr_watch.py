@@ -12,8 +12,9 @@ import pytest
 
 from orchestrator.clock import utc_now
 from orchestrator.domain.types import TaskStatus
+from orchestrator.forge.errors import ForgeFailed
 from orchestrator.forge.github import GitHubClient
-from orchestrator.forge.pull_state import MAX_PAGES
+from orchestrator.forge.pull_state import MAX_PAGES, PullState
 from orchestrator.settings import Settings
 from orchestrator.store.db import Database
 from orchestrator.store.events import EventStore
@@ -192,3 +193,28 @@ def test_past_the_cap_of_reviews_the_merge_waits(tmp_path: Path, db: Database, g
     github.checks.add_review(REPO, 1, "drive-by", "COMMENTED", "past the cap", association="NONE")
     assert _watcher(tmp_path, db, github, []).sweep() == 0, "an unread review may be a change request"
     assert _types(db) == ["pr.ready"]
+
+
+@pytest.mark.parametrize("rel", ["next", "last"])
+def test_a_page_link_to_another_origin_is_not_followed(github: FakeGitHub, rel: str) -> None:
+    with FakeGitHub(token=github.token) as elsewhere:
+        elsewhere_url = f"{elsewhere.api_url}/repos/acme/calc/pulls/1/reviews?page=2"
+        ours = f"{github.api_url}/repos/acme/calc/pulls/1/reviews?page=2"
+        links = {
+            "next": f'<{elsewhere_url}>; rel="next"',
+            "last": f'<{ours}>; rel="next", <{elsewhere_url}>; rel="last"',
+        }
+
+        def hostile(
+            method: str, path: str, query: dict[str, list[str]], *_: object
+        ) -> tuple[int, object, dict[str, str]] | None:
+            if path != "/repos/acme/calc/pulls/1/reviews":
+                return None
+            return 200, [{"id": int(query.get("page", ["1"])[0]), "state": "COMMENTED"}], {"Link": links[rel]}
+
+        github.routes.append(hostile)
+        forge = GitHubClient(github.api_url, github.token, "acme")
+        _CLIENTS.append(forge)
+        with pytest.raises(ForgeFailed, match="leaves"):
+            PullState(forge).reviews(REPO, 1)
+        assert elsewhere.requests == [], "the token went nowhere else"
