@@ -58,7 +58,7 @@ def test_the_bundle_holds_the_upstreams_base_as_it_is_now_and_the_checkout_can_f
     assert bundle.directory.parent == root and bundle.directory.name.startswith(base_bundle.DIR_PREFIX)
     assert bundle.path == bundle.directory / base_bundle.BUNDLE_NAME
     assert git("bundle", "list-heads", str(bundle.path)) == f"{newer} refs/heads/main", "no task branch"
-    assert workspace.checkouts_of(root) == sorted([checkout, bundle.directory])
+    assert workspace.checkouts_of(root) == [checkout], "the bundle's directory is not a checkout"
     assert on_disk(root) == [] and on_disk(tmp_path / "data") == []
     assert list((tmp_path / "data" / "mirrors" / ".tmp").iterdir()) == [], "scratch removed"
     # the agent's commands, as the prompt gives them
