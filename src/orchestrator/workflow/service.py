@@ -243,7 +243,7 @@ class Workflow:
             "task %s: %s at %s handed to the fix-up as %s", task["id"], base, bundle.sha[:12], bundle.path
         )
         said = pl.conflict_said(base, str(bundle.path))
-        return {**payload, "comments": [said], "base_sha": bundle.sha}, [bundle.directory]
+        return {**payload, "comments": [said]}, [bundle.directory]
 
     def _read_file(self, task: TaskRow, checkout: Path, branch: str, name: str) -> str | None:
         """From the branch in the service's mirror once a coding agent delivered it, else from the
