@@ -247,6 +247,39 @@ def test_a_conflict_gets_a_fixup_that_merges_the_base_and_then_the_pr_merges(
     ]
 
 
+def test_a_rate_limited_conflict_fixup_resumes_with_a_new_bundle_and_its_commands(
+    make_server,
+    workflow_env: dict[str, str],
+    fake_model: fm.FakeAnthropic,
+    github: FakeGitHub,
+    git_host: GitHttpServer,
+    tmp_path: Path,
+) -> None:  # type: ignore[no-untyped-def]
+    """The fix-up hits a rate limit before it ran anything; its step resumes the session with a fresh
+    bundle (the earlier one is removed), whose commands the resumed prompt gives."""
+    upstream = _upstream_commit(git_host, tmp_path, "calc.py", "def add(a, b): return b + a\n")
+    github.checks.conflict_until_new_head(REPO, 1)
+    marker = fake_model.roles(
+        {
+            STARTER: [[PLAN]],
+            CODING: [
+                _code("calc.py", "def add(a, b): return a + b"),
+                [fm.error(429, "slow down", times=1), MERGE_BASE, outcome({"summary": "merged main"})],
+            ],
+            REVIEWER: [[APPROVE], [APPROVE]],
+            DEPLOYER: [[DEPLOYED]],
+            VERIFIER: [[VERIFIED]],
+        }
+    )
+    server = make_server(**workflow_env, RATE_LIMIT_BACKOFF_SECONDS="1")
+    task = _wait_task(server, _queue_task(server, f"Write calc.add. {marker}"))
+    assert task["status"] == "completed", (task["error"], _chain(task))
+    limited, resumed = [a for a in task["agents"] if a["agent_type"] == "coding"][1:]
+    assert limited["status"] == "rate_limited" and resumed["resumed_session"] == limited["session_id"]
+    hosted = git_host.root / "acme" / "calc.git"
+    git("merge-base", "--is-ancestor", upstream, f"refs/heads/{task['branch']}", cwd=hosted)
+
+
 def test_fixups_of_every_kind_count_against_max_review_rounds(
     make_server, workflow_env: dict[str, str], fake_model: fm.FakeAnthropic, github: FakeGitHub
 ) -> None:  # type: ignore[no-untyped-def]

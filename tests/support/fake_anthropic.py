@@ -188,12 +188,14 @@ _SAID_RE = re.compile(r"\{\{said:([^}]+)\}\}")
 
 
 def _said_line(prefix: str, body: dict[str, Any]) -> str | None:
-    """The first line of the request's messages that starts with `prefix` (leading blanks ignored)."""
+    """The last line of the request's messages that starts with `prefix` (leading blanks ignored): the
+    latest the agent was told."""
+    found = None
     for s in _strings(body.get("messages")):
         for line in s.splitlines():
             if line.strip().startswith(prefix):
-                return line.strip()
-    return None
+                found = line.strip()
+    return found
 
 
 def _replace_said(value: Any, body: dict[str, Any]) -> Any:
@@ -207,7 +209,7 @@ def _replace_said(value: Any, body: dict[str, Any]) -> Any:
 
 
 def _with_said(step: Step, body: dict[str, Any]) -> Step:
-    """Tool inputs may say {{said:PREFIX}}: the line the conversation so far gave starting with PREFIX (a
+    """Tool inputs may say {{said:PREFIX}}: the last line the conversation gave starting with PREFIX (a
     command the prompt told the agent to run, word for word), so a script follows the prompt's words."""
     if not any(isinstance(b, ToolUseBlock) and "{{said:" in json.dumps(b.input) for b in step.blocks):
         return step

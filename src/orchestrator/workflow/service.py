@@ -288,7 +288,11 @@ class Workflow:
         spawner = self._events.spawner_of(agent["id"])
         if spawner is None:
             return f"agent {agent['id']} ended {agent['status']}, and no event started it"
-        payload = {**spawner["payload"], RESUMES: agent["id"]} if resume else spawner["payload"]
+        # the step was taken when its fact was fresh; the task left that wait when its agent started,
+        # so the fact's wait must not make the step again look stale
+        payload = {k: v for k, v in spawner["payload"].items() if k != "waited_for"}
+        if resume:
+            payload[RESUMES] = agent["id"]
         again = f"{spawner['id']}.again.{agent['id']}"
         _, created = self._events.create(
             again, spawner["type"], spawner["task_id"], spawner["agent_id"], payload, not_before=not_before
