@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 from tests.e2e.test_cli import cli, ok_json, refused
@@ -27,6 +28,8 @@ from tests.e2e.test_workflow import (
 from tests.support import fake_anthropic as fm
 from tests.support.fake_github import FakeGitHub
 from tests.support.fake_github_checks import Verdict, run
+from tests.support.git_http import GitHttpServer
+from tests.support.repos import git
 from tests.support.server import Server
 
 REPO = "acme/calc"
@@ -161,20 +164,52 @@ def test_a_persons_changes_requested_review_is_addressed_and_the_merge_waits_for
     assert "delete everything" not in fixup and "stranger" not in fixup, "only people who may write count"
 
 
+def _upstream_commit(git_host: GitHttpServer, tmp_path: Path, path: str, content: str) -> str:
+    """A commit on the upstream's main that the task's checkout was not made with; its id."""
+    seed = tmp_path / "upstream-seed"
+    git("clone", "--quiet", str(git_host.root / "acme" / "calc.git"), str(seed))
+    (seed / path).write_text(content)
+    git("add", path, cwd=seed)
+    git("commit", "--quiet", "-m", "upstream change", cwd=seed)
+    git("push", "--quiet", "origin", "main", cwd=seed)
+    return git("rev-parse", "HEAD", cwd=seed)
+
+
+# The fix-up runs the commands its prompt gave, word for word ({{said:...}}), resolves, commits everything.
+MERGE_BASE = fm.tool(
+    "Bash",
+    {
+        "command": "{{said:git fetch }} && { git merge FETCH_HEAD || true; } && "
+        "printf '%s\\n' 'def add(a, b): return a + b  # merged' > calc.py && git add -A && "
+        "git commit -qm 'Merge main' && echo MERGED",
+        "description": "merge the base",
+    },
+)
+
+
 def test_a_conflict_gets_a_fixup_that_merges_the_base_and_then_the_pr_merges(
-    make_server, workflow_env: dict[str, str], fake_model: fm.FakeAnthropic, github: FakeGitHub
+    make_server,
+    workflow_env: dict[str, str],
+    fake_model: fm.FakeAnthropic,
+    github: FakeGitHub,
+    git_host: GitHttpServer,
+    tmp_path: Path,
 ) -> None:  # type: ignore[no-untyped-def]
+    upstream = _upstream_commit(git_host, tmp_path, "calc.py", "def add(a, b): return b + a\n")
     github.checks.conflict_until_new_head(REPO, 1)
     marker = fake_model.roles(
         {
             STARTER: [[PLAN]],
-            CODING: [_code("calc.py", "def add(a, b): return a + b"), _code("merged.txt", "resolved")],
+            CODING: [
+                _code("calc.py", "def add(a, b): return a + b"),
+                [MERGE_BASE, outcome({"summary": "merged main"})],
+            ],
             REVIEWER: [[APPROVE], [APPROVE]],
             DEPLOYER: [[DEPLOYED]],
             VERIFIER: [[VERIFIED]],
         }
     )
-    server = make_server(**workflow_env)
+    server = make_server(**workflow_env, WORKSPACE_CLEANUP="never")
     task = _wait_task(server, _queue_task(server, f"Write calc.add. {marker}"))
     assert task["status"] == "completed", (task["error"], _chain(task))
     assert _chain(task) == [
@@ -190,8 +225,59 @@ def test_a_conflict_gets_a_fixup_that_merges_the_base_and_then_the_pr_merges(
         "deploy.completed",
         "verify.passed",
     ]
-    assert "conflicts with `main`" in _prompt_of(fake_model, marker, CODING, 1)
+    fixup = _prompt_of(fake_model, marker, CODING, 1)
+    assert "conflicts with `main`" in fixup and "git merge FETCH_HEAD" in fixup
+    assert "MERGED" in json.dumps(
+        fake_model.requests_for(f"{marker[len('[[scenario:') : -2]}.{CODING}.1")[-1]
+    )
     assert github.pull(github._repos[REPO], 1).merged
+    # what reached the upstream: the base's new commit merged in, the conflict resolved, no bundle
+    hosted = git_host.root / "acme" / "calc.git"
+    branch = str(task["branch"])
+    git("merge-base", "--is-ancestor", upstream, f"refs/heads/{branch}", cwd=hosted)
+    assert git("show", f"refs/heads/{branch}:calc.py", cwd=hosted) == "def add(a, b): return a + b  # merged"
+    assert git("ls-tree", "-r", "--name-only", f"refs/heads/{branch}", cwd=hosted).split() == [
+        "README.md",
+        "VERIFY.md",
+        "calc.py",
+    ]
+    assert git("for-each-ref", "--format=%(refname)", cwd=hosted).split() == [
+        "refs/heads/main",
+        f"refs/heads/{branch}",
+    ]
+
+
+def test_a_rate_limited_conflict_fixup_resumes_with_a_new_bundle_and_its_commands(
+    make_server,
+    workflow_env: dict[str, str],
+    fake_model: fm.FakeAnthropic,
+    github: FakeGitHub,
+    git_host: GitHttpServer,
+    tmp_path: Path,
+) -> None:  # type: ignore[no-untyped-def]
+    """The fix-up hits a rate limit before it ran anything; its step resumes the session with a fresh
+    bundle (the earlier one is removed), whose commands the resumed prompt gives."""
+    upstream = _upstream_commit(git_host, tmp_path, "calc.py", "def add(a, b): return b + a\n")
+    github.checks.conflict_until_new_head(REPO, 1)
+    marker = fake_model.roles(
+        {
+            STARTER: [[PLAN]],
+            CODING: [
+                _code("calc.py", "def add(a, b): return a + b"),
+                [fm.error(429, "slow down", times=1), MERGE_BASE, outcome({"summary": "merged main"})],
+            ],
+            REVIEWER: [[APPROVE], [APPROVE]],
+            DEPLOYER: [[DEPLOYED]],
+            VERIFIER: [[VERIFIED]],
+        }
+    )
+    server = make_server(**workflow_env, RATE_LIMIT_BACKOFF_SECONDS="1")
+    task = _wait_task(server, _queue_task(server, f"Write calc.add. {marker}"))
+    assert task["status"] == "completed", (task["error"], _chain(task))
+    limited, resumed = [a for a in task["agents"] if a["agent_type"] == "coding"][1:]
+    assert limited["status"] == "rate_limited" and resumed["resumed_session"] == limited["session_id"]
+    hosted = git_host.root / "acme" / "calc.git"
+    git("merge-base", "--is-ancestor", upstream, f"refs/heads/{task['branch']}", cwd=hosted)
 
 
 def test_fixups_of_every_kind_count_against_max_review_rounds(

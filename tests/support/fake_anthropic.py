@@ -184,6 +184,42 @@ def _with_cwd(step: Step, body: dict[str, Any]) -> Step:
     return dataclasses.replace(step, blocks=blocks)
 
 
+_SAID_RE = re.compile(r"\{\{said:([^}]+)\}\}")
+
+
+def _said_line(prefix: str, body: dict[str, Any]) -> str | None:
+    """The last line of the request's messages that starts with `prefix` (leading blanks ignored): the
+    latest the agent was told."""
+    found = None
+    for s in _strings(body.get("messages")):
+        for line in s.splitlines():
+            if line.strip().startswith(prefix):
+                found = line.strip()
+    return found
+
+
+def _replace_said(value: Any, body: dict[str, Any]) -> Any:
+    if isinstance(value, str):
+        return _SAID_RE.sub(lambda m: _said_line(m.group(1), body) or m.group(0), value)
+    if isinstance(value, dict):
+        return {k: _replace_said(v, body) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_said(v, body) for v in value]
+    return value
+
+
+def _with_said(step: Step, body: dict[str, Any]) -> Step:
+    """Tool inputs may say {{said:PREFIX}}: the last line the conversation gave starting with PREFIX (a
+    command the prompt told the agent to run, word for word), so a script follows the prompt's words."""
+    if not any(isinstance(b, ToolUseBlock) and "{{said:" in json.dumps(b.input) for b in step.blocks):
+        return step
+    blocks = tuple(
+        ToolUseBlock(b.name, _replace_said(b.input, body)) if isinstance(b, ToolUseBlock) else b
+        for b in step.blocks
+    )
+    return dataclasses.replace(step, blocks=blocks)
+
+
 def _block_json(block: Block) -> dict[str, Any]:
     if isinstance(block, TextBlock):
         return {"type": "text", "text": block.text}
@@ -534,7 +570,7 @@ class FakeAnthropic:
                 return _OK
             found.requests.append(body)
             step = found.choose(_count_assistant(messages))
-        return _with_cwd(step, body)
+        return _with_said(_with_cwd(step, body), body)
 
     def _track(self, conn: socket.socket, *, add: bool) -> None:
         with self._lock:

@@ -214,10 +214,13 @@ def task_root(workspaces_dir: Path, task_id: str) -> Path:
 
 
 def checkouts_of(root: Path) -> list[Path]:
-    """The checkout directories of a task (links an agent may have put there are not followed)."""
+    """The checkout directories of a task (links an agent may have put there are not followed; a name
+    starting with "." is no repository's but the service's, such as a conflict fix-up's bundle)."""
     if root.is_symlink() or not root.is_dir():
         return []
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.is_symlink())
+    return sorted(
+        p for p in root.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
+    )
 
 
 def remove(path: Path) -> None:

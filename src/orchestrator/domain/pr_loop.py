@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -252,10 +253,32 @@ def fact_id(task_id: str, *parts: str) -> str:
 _PLAIN_BRANCH = re.compile(r"[A-Za-z0-9._/-]{1,200}")
 
 
+def plain_branch(ref: str) -> bool:
+    return _PLAIN_BRANCH.fullmatch(ref) is not None
+
+
 def branch_named(ref: str) -> str:
     """A branch name as the service's own words in a prompt: the name in backticks when it is plain, else
     "the base branch" (git allows backticks and other prose in names, and the upstream is not ours)."""
-    return f"`{ref}`" if _PLAIN_BRANCH.fullmatch(ref) else "the base branch"
+    return f"`{ref}`" if plain_branch(ref) else "the base branch"
+
+
+def conflict_said(base: str, bundle: str | None = None) -> str:
+    """What a conflict fix-up is asked to do. With `bundle` (a path of the service's holding the base
+    branch's current commits, which the agent's checkout lacks and its network cannot fetch), the exact
+    commands; the base's name and the path enter commands only when the name is plain."""
+    named = branch_named(base)
+    said = f"GitHub says the pull request cannot merge: the branch conflicts with {named}."
+    if bundle is None or not plain_branch(base):
+        return f"{said} Merge {named} into your branch, resolve every conflict, run the tests, commit."
+    return (
+        f"{said} Your checkout does not have {named}'s new commits: the service put them in the git bundle "
+        f"{shlex.quote(bundle)} (outside your checkout; read it, never copy it into the checkout or commit "
+        "it). In your checkout, run exactly:\n"
+        f"    git fetch {shlex.quote(bundle)} {base}\n"
+        "    git merge FETCH_HEAD\n"
+        "then resolve every conflict, run the tests, and commit the merge."
+    )
 
 
 def quoted(reports: Sequence[str], cap: int = REPORT_CAP) -> str:

@@ -187,6 +187,29 @@ class Mirrors:
             shutil.rmtree(scratch.parent, ignore_errors=True)
         return sha
 
+    def bundle(self, ref: RepoRef, branch: str, dest: Path) -> str:
+        """A git bundle at `dest` (a path of the service's) of the upstream's `branch` as the mirror last
+        fetched it, under its own name `refs/heads/<branch>`; the commit it holds. Made in a scratch
+        repository that borrows the mirror's objects for this one command (the mirror's refs, config and
+        task branches stay out of it)."""
+        check_branch(branch, "base")
+        mirror = self.path(ref)
+        scratch_root = self.root / ".tmp"
+        scratch_root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with self._repo_lock(ref):
+            sha = rev_parse(mirror, f"{UPSTREAM}/{branch}") if (mirror / "HEAD").is_file() else None
+            if sha is None:
+                raise ForgeInputError("base", f"the upstream of {ref.full_name} has no branch {branch!r}")
+            scratch = Path(tempfile.mkdtemp(dir=scratch_root)) / "base.git"
+            try:
+                self._git(scratch.parent, "init", "--quiet", "--bare", str(scratch))
+                (scratch / "objects" / "info" / "alternates").write_text(f"{mirror / 'objects'}\n")
+                self._git(scratch, "update-ref", f"refs/heads/{branch}", sha)
+                self._git(scratch, "bundle", "create", "--quiet", str(dest), f"refs/heads/{branch}")
+            finally:
+                shutil.rmtree(scratch.parent, ignore_errors=True)
+        return sha
+
     def tip(self, ref: RepoRef, branch: str) -> str | None:
         mirror = self.path(ref)
         return rev_parse(mirror, f"refs/heads/{branch}") if (mirror / "HEAD").is_file() else None

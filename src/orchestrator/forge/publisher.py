@@ -53,3 +53,10 @@ class Publisher:
 
     def pushed(self, repo: str, branch: str, sha: str) -> bool:
         return self.mirrors.pushed(self.ref(repo), branch, sha)
+
+    def bundle_base(self, repo: str, base: str, dest: Path) -> str:
+        """The upstream's `base` branch fetched into the mirror now, then written from there as a git
+        bundle at `dest` (a path of the service's); the commit it holds."""
+        ref = self.ref(repo)
+        self.mirrors.sync(ref, self.url(repo), self._token)
+        return self.mirrors.bundle(ref, base, dest)

@@ -141,11 +141,7 @@ class PRWatcher:
         if step == pl.MergeStep.MERGE:
             return self._emit(pl.fact_id(tid, sha, at, "ready"), EventType.PR_READY, tid, **base)
         if step == pl.MergeStep.CONFLICT:
-            base_branch = pl.branch_named(pull.base.ref)
-            said = [
-                f"GitHub says the pull request cannot merge: the branch conflicts with {base_branch}. "
-                f"Merge {base_branch} into your branch, resolve every conflict, run the tests, commit."
-            ]
+            said = [pl.conflict_said(pull.base.ref)]
             return self._emit(
                 pl.fact_id(tid, sha, at, "conflict"),
                 EventType.PR_CONFLICT,

@@ -47,6 +47,7 @@ from orchestrator.settings import Settings
 from orchestrator.store.agents import AgentRow, AgentStore
 from orchestrator.store.events import EventRow, EventStore
 from orchestrator.store.tasks import TaskRow, TaskStore
+from orchestrator.workflow import base_bundle
 from orchestrator.workflow.context import step_context
 
 log = logging.getLogger(__name__)
@@ -183,15 +184,18 @@ class Workflow:
             reason = f"could not prepare the checkout: {exc}"
             self.end_task(task, ok=False, reason=reason)
             return reason
+        payload, bundle_dirs = await self._base_within_reach(event, task)
         read = functools.partial(self._read_file, task, checkouts.primary, checkouts.branch)
         context = await asyncio.to_thread(
-            step_context, task, event["payload"], checkouts.primary, checkouts.branch, read
+            step_context, task, payload, checkouts.primary, checkouts.branch, read
         )
         parked = self._agents.get(str(event["payload"].get(RESUMES) or ""))
         session = parked["session_id"] if parked is not None else None
         prompt = render(reaction.agent_type, context)
         if parked is not None and session:
             prompt = resume_prompt(parked)
+            if bundle_dirs:  # the earlier run's bundle is gone: the new one's commands
+                prompt += "\n\n" + "\n".join(payload["comments"])
         try:
             await self._manager.spawn(
                 SpawnRequest(
@@ -200,7 +204,7 @@ class Workflow:
                     task_id=task["id"],
                     repo=task["repo"],
                     workspace=str(checkouts.primary),
-                    add_dirs=tuple(str(p) for p in checkouts.others),
+                    add_dirs=tuple(str(p) for p in [*checkouts.others, *bundle_dirs]),
                     agent_id=agent_id,
                     resume_session=session,
                     config_dir=parked["config_dir"] if parked and session else None,
@@ -221,6 +225,25 @@ class Workflow:
             started["review_rounds"] = task["review_rounds"] + 1
         self._lifecycle.task_started(task["id"], started)
         return f"started {reaction.agent_type} agent {agent_id}"
+
+    async def _base_within_reach(self, event: EventRow, task: TaskRow) -> tuple[dict[str, Any], list[Path]]:
+        """For a conflict fix-up: the base branch's current commits as a bundle the agent can read (its
+        checkout lacks them and it has no network), and the prompt's words with the commands to merge
+        them; the payload as it is, and no directory, for any other step."""
+        payload = event["payload"]
+        base = str(payload.get("base") or "")
+        if event["type"] != EventType.PR_CONFLICT or not task["repo"] or not pl.plain_branch(base):
+            return payload, []
+        root = workspace.task_root(self._settings.resolved_workspaces_dir, task["id"])
+        try:
+            bundle = await asyncio.to_thread(base_bundle.hand_base, self._publisher, root, task["repo"], base)
+        except (ForgeError, OSError) as exc:
+            raise Retryable(f"could not bring {base!r} within the fix-up's reach: {exc}") from exc
+        log.info(
+            "task %s: %s at %s handed to the fix-up as %s", task["id"], base, bundle.sha[:12], bundle.path
+        )
+        said = pl.conflict_said(base, str(bundle.path))
+        return {**payload, "comments": [said]}, [bundle.directory]
 
     def _read_file(self, task: TaskRow, checkout: Path, branch: str, name: str) -> str | None:
         """From the branch in the service's mirror once a coding agent delivered it, else from the
@@ -265,7 +288,11 @@ class Workflow:
         spawner = self._events.spawner_of(agent["id"])
         if spawner is None:
             return f"agent {agent['id']} ended {agent['status']}, and no event started it"
-        payload = {**spawner["payload"], RESUMES: agent["id"]} if resume else spawner["payload"]
+        # the step was taken when its fact was fresh; the task left that wait when its agent started,
+        # so the fact's wait must not make the step again look stale
+        payload = {k: v for k, v in spawner["payload"].items() if k != "waited_for"}
+        if resume:
+            payload[RESUMES] = agent["id"]
         again = f"{spawner['id']}.again.{agent['id']}"
         _, created = self._events.create(
             again, spawner["type"], spawner["task_id"], spawner["agent_id"], payload, not_before=not_before
