@@ -31,6 +31,9 @@ def serve(*, kill_agents_on_shutdown: bool) -> None:
     # httpx's package imports its own command-line client, and with it click, rich and pygments, whenever
     # they are installed (they are, for our CLI); the service never runs that client
     sys.modules.setdefault("httpx._main", None)  # type: ignore[arg-type]
+    # it runs on asyncio; httpcore imports trio whenever that is installed (selenium, a test dependency,
+    # brings it; ours do not), about 13 MB that would never run
+    sys.modules.setdefault("trio", None)  # type: ignore[arg-type]
     from orchestrator.settings import SettingsError, load_settings
 
     os.umask(0o077)  # what the service creates (data, store, workspaces, runs) is for its user alone
