@@ -67,5 +67,6 @@ def serve(*, kill_agents_on_shutdown: bool) -> None:
         port=settings.port,
         log_level="warning",
         access_log=False,
+        ws="none",  # the API has no WebSocket route: no WebSocket library loads (uvicorn picks one it finds)
         timeout_graceful_shutdown=10,
     )
