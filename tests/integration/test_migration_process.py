@@ -3,6 +3,7 @@ child's reason, and instances that start at once on one PostgreSQL database migr
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
@@ -36,6 +37,24 @@ def test_a_failed_migration_raises_with_the_childs_reason(tmp_path: Path) -> Non
             db.migrate()
     finally:
         db.dispose()
+
+
+def test_a_package_in_the_working_directory_does_not_run_as_the_migration(tmp_path: Path) -> None:
+    """The service's working directory is not its code: an `orchestrator` package there stays unread."""
+    hostile = tmp_path / "cwd" / "orchestrator"
+    hostile.mkdir(parents=True)
+    marker = tmp_path / "ran"
+    (hostile / "__init__.py").write_text(f"open({str(marker)!r}, 'w').close()\nraise SystemExit(7)\n")
+    db = Database(f"sqlite:///{tmp_path / 'm.db'}")
+    before = Path.cwd()
+    os.chdir(hostile.parent)
+    try:
+        db.migrate()
+    finally:
+        os.chdir(before)
+        db.dispose()
+    assert not marker.exists()
+    assert db.schema_revision() == HEAD_REVISION
 
 
 @pytest.mark.skipif(not TEST_PG, reason="needs the tests' PostgreSQL: scripts/test starts one")

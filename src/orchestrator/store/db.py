@@ -141,9 +141,13 @@ class Database:
         if self.is_sqlite and self._watched is None:
             self.upgrade_here()
             return
+        # -P: no module from the working directory; this process's own copy of the package comes first
+        package_root = str(Path(__file__).resolve().parents[2])
+        paths = [package_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
         proc = subprocess.run(
-            [sys.executable, "-m", "orchestrator.store.upgrade"],
+            [sys.executable, "-P", "-m", "orchestrator.store.upgrade"],
             input=self.url,  # on stdin: a URL with a password is not for the process list
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)},
             capture_output=True,
             text=True,
             check=False,
