@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Connection, Engine, Table, create_engine, event, text
+from sqlalchemy import Connection, Engine, Table, create_engine, event, inspect, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from orchestrator.errors import Unavailable
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# The newest migration's revision: what this version of the service brings the database to, known without
+# Alembic (tests/unit/test_schema_head.py holds it equal to Alembic's head).
+HEAD_REVISION = "0011"
+# Instances that start at once on one PostgreSQL database migrate it one after the other.
+PG_MIGRATION_LOCK = 0x6F7263686D6967  # "orchmig"
+log = logging.getLogger("orchestrator.store")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 # A PostgreSQL session left this long inside a transaction (its instance frozen or cut off mid-write) is
 # ended by the server, so that the row locks it holds stop no other instance from taking its work over.
@@ -36,6 +41,14 @@ class StoreError(Unavailable):
     @property
     def detail(self) -> str:
         return f"database error: {self.message}"
+
+
+class MigrationFailed(StoreError):
+    """The migration process could not bring the database to this version's schema."""
+
+    @property
+    def detail(self) -> str:
+        return f"database migration failed: {self.message}"
 
 
 class StoreUnavailable(StoreError):
@@ -121,23 +134,55 @@ class Database:
             yield conn
 
     def migrate(self) -> None:
+        """Brings the database to this version's schema in a child process (`orchestrator.store.upgrade`,
+        same interpreter and environment), so that Alembic and its templates never load into the
+        long-lived service; its output goes to this process's log. An in-memory database exists only
+        here: it is migrated in this process."""
+        if self.is_sqlite and self._watched is None:
+            self.upgrade_here()
+            return
+        # -P: no module from the working directory; this process's own copy of the package comes first
+        package_root = str(Path(__file__).resolve().parents[2])
+        paths = [package_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        proc = subprocess.run(
+            [sys.executable, "-P", "-m", "orchestrator.store.upgrade"],
+            input=self.url,  # on stdin: a URL with a password is not for the process list
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        output = (proc.stdout + proc.stderr).splitlines()
+        for line in output:
+            log.info("migration: %s", line)
+        if proc.returncode != 0:
+            reason = next((line for line in reversed(output) if line.strip()), "")
+            raise MigrationFailed(f"exit {proc.returncode}: {reason}")
+
+    def upgrade_here(self) -> None:
+        """Alembic's upgrade to head in this process (the migration process's work)."""
+        from alembic import command
+        from alembic.config import Config
+
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         with translate_errors(), self.engine.begin() as conn:
+            if not self.is_sqlite:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_MIGRATION_LOCK})
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
     def schema_revision(self) -> str | None:
         """The migration the database is at (None: never migrated); reads only."""
         with self.read() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
     @staticmethod
-    def head_revision() -> str | None:
+    def head_revision() -> str:
         """The migration this version of the service brings the database to."""
-        config = Config()
-        config.set_main_option("script_location", str(MIGRATIONS_DIR))
-        return ScriptDirectory.from_config(config).get_current_head()
+        return HEAD_REVISION
 
     def serialize(self, conn: Connection, table: Table) -> None:
         """Makes writers of `table` take turns until this transaction ends, where they would not already

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, RowMapping, and_, func, insert, or_, select
-from sqlalchemy.orm import aliased
 
 from orchestrator.clock import utc_now
 from orchestrator.domain.events import EventStatus
@@ -111,7 +110,7 @@ class EventStore:
 
     def claim_next(self, instance_id: str, agent_id_for: Callable[[EventRow], str | None]) -> EventRow | None:
         """The oldest due pending event with no older open event of its task; claimed, its agent id fixed."""
-        earlier = aliased(events)
+        earlier = events.alias()
         blocked = (
             select(earlier.c.id)
             .where(
