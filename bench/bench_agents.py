@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -106,19 +105,22 @@ def lines_per_second(n: int = 200_000) -> dict[str, Any]:
     return {"lines_per_second": rate, "raw_sqlite_rows_per_second": raw, "ratio_to_raw": rate / raw, "n": n}
 
 
-_PRINTER = """
-import sys, time, json
-for i in range({n}):
-    print(json.dumps({{"type": "bench", "t": time.time(), "i": i}}), flush=True)
-    time.sleep({gap})
-print(json.dumps({{"type": "result", "is_error": False, "result": "ok"}}), flush=True)
+# a shell script: the host sandbox binds the system's directories, not this interpreter's virtualenv
+_PRINTER = """#!/bin/sh
+i=0
+while [ $i -lt {n} ]; do
+    printf '{{"type": "bench", "t": %s, "i": %d}}\\n' "$(date +%s.%N)" "$i"
+    sleep {gap}
+    i=$((i + 1))
+done
+echo '{{"type": "result", "is_error": false, "result": "ok"}}'
 """
 
 
 def sse_delay(n: int = 400, gap: float = 0.01) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp) / "claude"
-        script.write_text(f"#!{sys.executable}\n" + _PRINTER.format(n=n, gap=gap))
+        script.write_text(_PRINTER.format(n=n, gap=gap))
         script.chmod(0o755)
         with bench_server(CLAUDE_BIN=str(script)) as (server, _fake):
             agent = server.spawn("print")

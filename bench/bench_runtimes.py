@@ -29,6 +29,7 @@ from orchestrator.domain.types import LogStream
 from orchestrator.runtimes.base import Limits, RunHandle, RunSpec, Runtime
 from orchestrator.runtimes.docker import DockerRuntime
 from orchestrator.runtimes.host import HostRuntime
+from orchestrator.runtimes.ownership import agent_user
 from orchestrator.runtimes.sandbox import Bwrap
 from orchestrator.settings import installed_claude
 from tests.support import fake_anthropic as fm
@@ -171,8 +172,12 @@ def baseline_docker_run(runs: int) -> dict[str, float]:
     return {"first_line_ms": _ms(first[1:]), "kill_ms": _ms(kill[1:]), "runs": runs}
 
 
+# the service's own choice when AGENT_CONTAINER_USER is unset
+_USER = agent_user(None, os.geteuid(), os.getegid())
+
+
 def _docker_problem() -> str | None:
-    return DockerRuntime(image=IMAGE).check()
+    return DockerRuntime(image=IMAGE, user=_USER).check()
 
 
 async def main(runs: int, claude_runs: int) -> dict[str, Any]:
@@ -188,7 +193,10 @@ async def main(runs: int, claude_runs: int) -> dict[str, Any]:
         out["host+bwrap"] = {"skipped": bwrap.problem}
     docker_problem = _docker_problem()
     if docker_problem is None:
-        runtimes["docker"] = (DockerRuntime(image=IMAGE), DockerRuntime(image=IMAGE, claude_bin="claude"))
+        runtimes["docker"] = (
+            DockerRuntime(image=IMAGE, user=_USER),
+            DockerRuntime(image=IMAGE, user=_USER, claude_bin="claude"),
+        )
         out["baseline_bare_docker_run"] = baseline_docker_run(runs)
     else:
         out["docker"] = {"skipped": docker_problem}
