@@ -15,11 +15,25 @@ from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from tests.conftest import ServerFactory
+from tests.e2e.test_workflow import (
+    APPROVE,
+    CODING,
+    DEPLOYER,
+    PLAN,
+    REVIEWER,
+    STARTER,
+    VERIFIER,
+    _queue_task,
+    _wait_task,
+    commit,
+    outcome,
+)
 from tests.support import fake_anthropic as fm
 from tests.support.server import Server
 
@@ -340,3 +354,205 @@ def test_page_and_assets_are_served_without_the_token(make_server: ServerFactory
         assert f"/static/{name}" in page.text
     for bad in ("/static/nope.js", "/static/..%2Fapp.py", "/static/%2e%2e/metrics.py"):
         assert httpx.get(f"{server.url}{bad}").status_code == 404
+
+
+# ---------- starting work from the page: the new-task form, cancel, approve / reject ----------
+
+HOSTILE = '<img src=x onerror="window.__pwned=1">'
+
+
+def task_row(driver: WebDriver, task_id: str) -> WebElement | None:
+    found = driver.find_elements(By.CSS_SELECTOR, f'#tasks tr[data-task-id="{task_id}"]')
+    return found[0] if found else None
+
+
+def task_status(driver: WebDriver, task_id: str) -> str | None:
+    element = task_row(driver, task_id)
+    return element.get_attribute("data-status") if element is not None else None
+
+
+def open_new_task(driver: WebDriver) -> WebElement:
+    click(driver, "#new-task")
+    dialog = driver.find_element(By.ID, "task-dialog")
+    wait(driver, lambda d: dialog.get_attribute("open") is not None, what="the new-task dialog opens")
+    wait(driver, lambda d: d.switch_to.active_element.get_attribute("id") == "nt-title", what="title focused")
+    return dialog
+
+
+def fill(driver: WebDriver, field_id: str, text: str) -> None:
+    field = driver.find_element(By.ID, field_id)
+    field.clear()
+    field.send_keys(text)
+
+
+def field_error(driver: WebDriver, field: str) -> str:
+    box = driver.find_element(By.ID, f"nt-{field}-error")
+    return box.text if box.is_displayed() else ""
+
+
+def all_task_ids(server: Server) -> list[str]:
+    return [t["id"] for t in server.client.get("/api/tasks", params={"limit": 500}).json()["items"]]
+
+
+def test_creates_and_queues_a_task_from_the_page_then_cancels_it(server: Server, browser: WebDriver) -> None:
+    server.client.post("/api/queue/settings", json={"key": "paused", "value": True})  # it stays queued
+    first = server.client.post("/api/tasks", json={"title": "Earlier work"}).json()
+    browser.get(server.url)
+    wait(browser, lambda d: task_row(d, first["id"]) is not None, what="the existing task is listed")
+
+    open_new_task(browser)
+    fill(browser, "nt-description", "Make the parser accept tabs.")
+    fill(browser, "nt-priority", "7")
+    Select(browser.find_element(By.ID, "nt-deps")).select_by_value(first["id"])
+    fill(browser, "nt-budget-usd", "2.5")
+    fill(browser, "nt-budget-turns", "30")
+    fill(browser, "nt-budget-wall", "600")
+    assert browser.find_element(By.ID, "nt-queue").is_selected(), "queued unless unticked"
+    title = browser.find_element(By.ID, "nt-title")
+    title.send_keys("Accept tabs in the parser")
+    title.send_keys(Keys.ENTER)  # Enter submits
+    dialog = browser.find_element(By.ID, "task-dialog")
+    wait(browser, lambda d: dialog.get_attribute("open") is None, what="the dialog closes on success")
+
+    created = wait_api(
+        lambda: [t for t in server.client.get("/api/tasks").json()["items"] if t["id"] != first["id"]],
+        what="the task exists",
+    )[0]
+    assert created["title"] == "Accept tabs in the parser"
+    assert created["description"] == "Make the parser accept tabs."
+    assert created["priority"] == 7 and created["depends_on"] == [first["id"]]
+    assert created["budget"] == {"usd": 2.5, "turns": 30, "wall_seconds": 600}
+    assert created["status"] == "queued"
+    assert [i["task_id"] for i in server.client.get("/api/queue").json()["items"]] == [created["id"]]
+    wait(browser, lambda d: task_status(d, created["id"]) == "queued", what="listed as queued")
+
+    cancel = f'#tasks tr[data-task-id="{created["id"]}"] button[data-action="cancel"]'
+    click(browser, cancel)
+    assert server.client.get(f"/api/tasks/{created['id']}").json()["status"] == "queued", "armed only"
+    click(browser, cancel)
+    wait_api(
+        lambda: server.client.get(f"/api/tasks/{created['id']}").json()["status"] == "pending",
+        what="cancelled: out of the queue, back to pending",
+    )
+    assert server.client.get("/api/queue").json()["items"] == []
+    wait(browser, lambda d: task_status(d, created["id"]) == "pending", what="the row shows pending")
+
+
+def test_a_refused_field_is_shown_beside_it_and_nothing_is_created(
+    server: Server, browser: WebDriver
+) -> None:
+    browser.get(server.url)
+    wait(browser, lambda d: d.find_element(By.ID, "conn").get_attribute("data-state") == "live")
+    before = all_task_ids(server)
+    open_new_task(browser)
+    fill(browser, "nt-title", "Too urgent")
+    fill(browser, "nt-priority", "5000")
+    fill(browser, "nt-deps-ids", "task-nope")
+    click(browser, "#nt-submit")
+    wait(browser, lambda d: field_error(d, "priority"), what="the priority's error beside it")
+    assert "1000" in field_error(browser, "priority")
+    assert field_error(browser, "title") == "" and field_error(browser, "repo") == ""
+    priority = browser.find_element(By.ID, "nt-priority")
+    assert priority.get_attribute("aria-invalid") == "true"
+    assert browser.switch_to.active_element == priority, "focus goes to the refused field"
+    assert browser.find_element(By.ID, "task-dialog").get_attribute("open") is not None, "the form stays"
+    assert all_task_ids(server) == before
+
+    fill(browser, "nt-priority", "1")  # the next refusal: an unknown dependency, named by the service
+    click(browser, "#nt-submit")
+    wait(browser, lambda d: "task-nope" in field_error(d, "depends_on"), what="the dependency's error")
+    assert field_error(browser, "priority") == ""
+    assert all_task_ids(server) == before
+
+    browser.find_element(By.ID, "nt-title").send_keys(Keys.ESCAPE)  # Escape closes
+    wait(browser, lambda d: d.find_element(By.ID, "task-dialog").get_attribute("open") is None)
+    assert all_task_ids(server) == before
+
+
+def test_a_hostile_title_is_shown_as_text(server: Server, browser: WebDriver) -> None:
+    server.client.post("/api/queue/settings", json={"key": "paused", "value": True})
+    task = server.client.post("/api/tasks", json={"title": HOSTILE, "description": HOSTILE}).json()
+    assert server.client.post(f"/api/queue/add/{task['id']}").status_code == 201
+    browser.get(server.url)
+    wait(browser, lambda d: task_row(d, task["id"]) is not None, what="the task is listed")
+    cells = task_row(browser, task["id"]).find_elements(By.TAG_NAME, "td")  # type: ignore[union-attr]
+    assert cells[1].text == HOSTILE
+    wait(browser, lambda d: HOSTILE in d.find_element(By.ID, "queue").text, what="the queue shows it")
+    open_new_task(browser)  # the dependency picker lists it too
+    options = [o.text for o in browser.find_elements(By.CSS_SELECTOR, "#nt-deps option")]
+    assert any(HOSTILE in o for o in options), options
+    assert browser.find_elements(By.CSS_SELECTOR, "#tasks img, #queue img, #task-dialog img") == []
+    assert browser.execute_script("return window.__pwned") is None
+
+
+def test_readable_on_a_phone_width_viewport(server: Server, browser: WebDriver) -> None:
+    server.client.post("/api/tasks", json={"title": "A task with a rather long title " * 4})
+    browser.set_window_size(390, 844)
+    try:
+        browser.get(server.url)
+        wait(browser, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#tasks tbody tr")) == 1)
+        width = "return [document.documentElement.scrollWidth, window.innerWidth]"
+        scroll, inner = browser.execute_script(width)
+        assert scroll <= inner, "nothing wider than the screen"
+        dialog = open_new_task(browser)
+        assert dialog.rect["x"] >= 0 and dialog.rect["x"] + dialog.rect["width"] <= inner
+        assert browser.find_element(By.ID, "nt-submit").is_displayed()
+    finally:
+        browser.set_window_size(1440, 1000)
+
+
+def test_approves_and_rejects_tasks_waiting_at_a_gate_from_the_page(
+    make_server: ServerFactory,
+    workflow_env: dict[str, str],
+    fake_model: fm.FakeAnthropic,
+    browser: WebDriver,
+) -> None:
+    roles = {
+        STARTER: [[PLAN], [PLAN]],
+        CODING: [
+            [commit("calc.py", "def add(a, b): return a + b", "Write calc"), outcome({"summary": "calc"})],
+            [commit("other.py", "y = 2", "Write other"), outcome({"summary": "other"})],
+        ],
+        REVIEWER: [[APPROVE], [APPROVE]],
+        DEPLOYER: [[outcome({"deployed": True, "details": "a library"})]],
+        VERIFIER: [[outcome({"passed": True, "evidence": ["it imports"]})]],
+    }
+    marker = fake_model.roles(roles)
+    server = make_server(**workflow_env, REQUIRE_APPROVAL="merge")
+    browser.get(server.url)
+    wait(browser, lambda d: d.find_element(By.ID, "conn").get_attribute("data-state") == "live")
+
+    before = all_task_ids(server)  # an unknown repository refused at queueing: the task is removed again
+    open_new_task(browser)
+    fill(browser, "nt-title", "Somewhere else")
+    fill(browser, "nt-repo", "no-such-repo")
+    click(browser, "#nt-submit")
+    wait(browser, lambda d: "no-such-repo" in field_error(d, "repo"), timeout=60, what="the repo's error")
+    assert all_task_ids(server) == before, "nothing half-done"
+    browser.find_element(By.ID, "nt-title").send_keys(Keys.ESCAPE)
+
+    first = _queue_task(server, f"Write calc.add. {marker}")
+    wait(browser, lambda d: task_status(d, first) == "awaiting_approval", timeout=120, what="at the gate")
+    click(browser, f'#tasks tr[data-task-id="{first}"] button[data-action="approve"]')
+    wait_api(
+        lambda: server.client.get(f"/api/tasks/{first}").json()["waiting_for"] != "approval:merge",
+        what="approved from the page",
+    )
+    events = [e["type"] for e in server.client.get(f"/api/tasks/{first}").json()["events"]]
+    assert "task.approved" in events
+    assert _wait_task(server, first)["status"] == "completed"
+
+    second = _queue_task(server, f"Write other. {marker}", title="Other")
+    wait(browser, lambda d: task_status(d, second) == "awaiting_approval", timeout=120, what="at the gate")
+    click(browser, f'#tasks tr[data-task-id="{second}"] button[data-action="reject"]')
+    dialog = browser.find_element(By.ID, "reject-dialog")
+    wait(browser, lambda d: dialog.get_attribute("open") is not None, what="the reason is asked")
+    reason = browser.find_element(By.ID, "reject-reason")
+    reason.send_keys(Keys.ENTER)  # an empty reason: refused, said beside it
+    wait(browser, lambda d: d.find_element(By.ID, "reject-error").is_displayed(), what="reason required")
+    assert server.client.get(f"/api/tasks/{second}").json()["status"] == "awaiting_approval"
+    reason.send_keys("not this week", Keys.ENTER)
+    wait(browser, lambda d: dialog.get_attribute("open") is None, what="the dialog closes")
+    ended = _wait_task(server, second)
+    assert ended["status"] == "failed" and ended["error"] == "rejected at the merge gate: not this week"
+    wait(browser, lambda d: task_status(d, second) == "failed", what="the row shows failed")

@@ -13,7 +13,7 @@ let token = sessionStorage.getItem(TOKEN_KEY) || "";
 let tokenPrompt = null; // a pending promise while the token dialog is open
 let renewing = null; // a pending promise while a new token is fetched or asked for
 let followed = null; // { id, abort: AbortController }
-let latest = { agents: [] };
+let latest = { agents: [], tasks: [] };
 
 // ---------- HTTP ----------
 function authHeaders(extra = {}) {
@@ -28,7 +28,11 @@ async function api(path, { method = "GET", body } = {}) {
     return api(path, { method, body });
   }
   const data = res.status === 204 ? null : await res.json().catch(() => null);
-  if (!res.ok) throw new Error((data && data.detail) || `${res.status} ${res.statusText}`);
+  if (!res.ok) {
+    const err = new Error((data && typeof data.detail === "string" && data.detail) || `${res.status} ${res.statusText}`);
+    err.status = res.status;
+    throw err;
+  }
   return data;
 }
 
@@ -89,6 +93,7 @@ const esc = (s) =>
 const badge = (status) => `<span class="badge s-${esc(status)}">${esc(status).replace("_", " ")}</span>`;
 const ms = (iso) => (iso ? Date.parse(iso) : NaN);
 const clip = (s, n = 160) => (s.length > n ? `${s.slice(0, n - 1)}…` : s);
+const webUrl = (u) => typeof u === "string" && /^https?:\/\//i.test(u); // never a javascript: link
 
 function duration(millis) {
   if (!Number.isFinite(millis) || millis < 0) return "–";
@@ -176,12 +181,27 @@ function renderTasks(page, agents, events) {
       [badge(t.status)],
       [stage],
       [event ? `${esc(event.type)} <span class="muted">${esc(event.status)}</span>` : "–"],
-      [t.pr_url ? `<a href="${esc(t.pr_url)}" target="_blank" rel="noopener">#${esc(t.pr_number)}</a>` : "–"],
+      [webUrl(t.pr_url) ? `<a href="${esc(t.pr_url)}" target="_blank" rel="noopener noreferrer">#${esc(t.pr_number)}</a>` : "–"],
+      [taskActions(t), "num actions"],
     ];
   }, (row, t) => {
     row.dataset.taskId = t.id;
+    row.dataset.status = t.status;
     row.dataset.stage = t.workflow_step || lastAgent.get(t.id)?.agent_type || "";
   });
+}
+
+// The buttons a task's status allows: cancel while queued, approve / reject at a gate, delete once idle.
+function taskActions(t) {
+  if (t.status === "queued") return `<button class="small danger" data-action="cancel" type="button">Cancel</button>`;
+  if (t.status === "awaiting_approval") {
+    return `<button class="small" data-action="approve" type="button">Approve</button> ` +
+      `<button class="small danger" data-action="reject" type="button">Reject…</button>`;
+  }
+  if (t.status === "pending" || t.status === "completed" || t.status === "failed") {
+    return `<button class="small danger" data-action="delete" type="button">Delete</button>`;
+  }
+  return "";
 }
 
 function renderQueue(q) {
@@ -240,7 +260,7 @@ async function refresh() {
       api("/api/events?limit=200"),
       api("/api/agents/analytics"),
     ]);
-    latest = { agents: agents.items };
+    latest = { agents: agents.items, tasks: tasks.items };
     renderQueue(queue);
     renderAgents(agents);
     renderTasks(tasks, agents.items, events.items);
@@ -436,6 +456,164 @@ async function act(label, fn) {
   refresh();
 }
 
+// ---------- new task ----------
+const FIELD_ERRORS = () => [...$("task-form").querySelectorAll(".field-error")];
+
+// "loc: message; loc: message" (the API's 422 detail) → [[field, message], ...]; the field is the
+// error box it belongs in ("" for the form as a whole).
+function fieldErrors(detail) {
+  const known = FIELD_ERRORS().map((p) => p.dataset.field).filter(Boolean);
+  return detail.split("; ").map((part) => {
+    const m = /^([A-Za-z_][\w.]*): ([\s\S]*)$/.exec(part);
+    if (!m) return ["", part];
+    let loc = m[1].replace(/\.\d+$/, "").replace(/^repos$/, "repo");
+    if (loc === "budget") loc = "budget.usd";
+    return known.includes(loc) ? [loc, m[2]] : ["", part];
+  });
+}
+
+function showFormErrors(pairs) {
+  const boxes = FIELD_ERRORS();
+  for (const box of boxes) {
+    const texts = pairs.filter(([f]) => f === box.dataset.field).map(([, t]) => t);
+    box.textContent = texts.join("; ");
+    box.hidden = texts.length === 0;
+    const input = $("task-form").querySelector(`[aria-describedby~="${box.id}"]`);
+    if (input) input.setAttribute("aria-invalid", String(texts.length > 0));
+  }
+  const first = boxes.find((b) => !b.hidden && b.dataset.field);
+  const input = first && $("task-form").querySelector(`[aria-describedby~="${first.id}"]`);
+  if (input) input.focus();
+}
+
+function numberOrNull(id) {
+  const raw = $(id).value.trim();
+  return raw === "" ? null : Number(raw);
+}
+
+function newTaskBody() {
+  const body = { title: $("nt-title").value.trim() };
+  const description = $("nt-description").value.trim();
+  if (description) body.description = description;
+  const repo = $("nt-repo").value.trim();
+  if (repo) body.repo = repo;
+  const priority = numberOrNull("nt-priority");
+  body.priority = priority ?? 0;
+  const picked = [...$("nt-deps").selectedOptions].map((o) => o.value);
+  const typed = $("nt-deps-ids").value.split(/[\s,]+/).filter(Boolean);
+  const deps = [...new Set([...picked, ...typed])];
+  if (deps.length) body.depends_on = deps;
+  const budget = {};
+  for (const [key, id] of [["usd", "nt-budget-usd"], ["turns", "nt-budget-turns"], ["wall_seconds", "nt-budget-wall"]]) {
+    const value = numberOrNull(id);
+    if (value !== null) budget[key] = value;
+  }
+  if (Object.keys(budget).length) body.budget = budget;
+  return body;
+}
+
+function openNewTask() {
+  const form = $("task-form");
+  form.reset();
+  showFormErrors([]);
+  const deps = $("nt-deps");
+  deps.replaceChildren(...latest.tasks.map((t) => new Option(`${t.id} · ${clip(t.title, 50)}`, t.id)));
+  deps.hidden = latest.tasks.length === 0;
+  $("task-dialog").showModal();
+  $("nt-title").focus();
+}
+
+// Creates the task, then queues it when asked; a task whose queueing is refused is deleted again, so
+// an error leaves nothing behind.
+async function submitNewTask(ev) {
+  ev.preventDefault();
+  const button = $("nt-submit");
+  if (button.disabled) return;
+  button.disabled = true;
+  showFormErrors([]);
+  try {
+    let task;
+    try {
+      task = await api("/api/tasks", { method: "POST", body: newTaskBody() });
+    } catch (err) {
+      showFormErrors(fieldErrors(err.message));
+      return;
+    }
+    if ($("nt-queue").checked) {
+      try {
+        await api(`/api/queue/add/${encodeURIComponent(task.id)}`, { method: "POST" });
+      } catch (err) {
+        const pairs = fieldErrors(err.message);
+        try {
+          await api(`/api/tasks/${encodeURIComponent(task.id)}`, { method: "DELETE" });
+        } catch (undo) {
+          pairs.push(["", `task ${task.id} was created but not queued, and could not be removed: ${undo.message}`]);
+        }
+        showFormErrors(pairs);
+        return;
+      }
+    }
+    $("task-dialog").close();
+    flash($("nt-queue").checked ? `Queued ${task.id}` : `Created ${task.id}`);
+    refresh();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+// ---------- a task's actions ----------
+let rejecting = null; // the id of the task the reject dialog is for
+
+function openReject(id) {
+  rejecting = id;
+  $("reject-form").reset();
+  $("reject-task").textContent = id;
+  $("reject-error").hidden = true;
+  $("reject-dialog").showModal();
+  $("reject-reason").focus();
+}
+
+async function submitReject(ev) {
+  ev.preventDefault();
+  const reason = $("reject-reason").value.trim();
+  const error = $("reject-error");
+  try {
+    await api(`/api/tasks/${encodeURIComponent(rejecting)}/reject`, { method: "POST", body: { reason } });
+  } catch (err) {
+    error.textContent = err.message;
+    error.hidden = false;
+    $("reject-reason").focus();
+    return;
+  }
+  $("reject-dialog").close();
+  flash(`Rejected ${rejecting}`);
+  refresh();
+}
+
+function onTaskAction(ev) {
+  const button = ev.target.closest("button[data-action]");
+  const row = ev.target.closest("tr");
+  if (!button || !row) return;
+  const id = row.dataset.key;
+  const action = button.dataset.action;
+  const path = `/api/tasks/${encodeURIComponent(id)}`;
+  if (action === "reject") return openReject(id);
+  if ((action === "cancel" || action === "delete") && !button.classList.contains("armed")) {
+    const label = button.textContent;
+    button.classList.add("armed");
+    button.textContent = "Sure?";
+    setTimeout(() => { button.classList.remove("armed"); button.textContent = label; }, 4000);
+    return;
+  }
+  if (action === "cancel") {
+    act(() => `Cancelled ${id}: back to pending`, () => api(`/api/queue/${encodeURIComponent(id)}`, { method: "DELETE" }));
+  } else if (action === "delete") {
+    act(() => `Deleted ${id}`, () => api(path, { method: "DELETE" }));
+  } else if (action === "approve") {
+    act(() => `Approved ${id}`, () => api(`${path}/approve`, { method: "POST" }));
+  }
+}
+
 const setSetting = (key, value) => api("/api/queue/settings", { method: "POST", body: { key, value } });
 
 function wire() {
@@ -475,6 +653,12 @@ function wire() {
   };
   $("stop-on-failure").onchange = (ev) =>
     act((s) => `Stop on failure: ${s.stop_on_failure ? "on" : "off"}`, () => setSetting("stop_on_failure", ev.target.checked));
+  $("tasks").tBodies[0].addEventListener("click", onTaskAction);
+  $("new-task").onclick = openNewTask;
+  $("task-form").onsubmit = submitNewTask;
+  $("nt-cancel").onclick = () => $("task-dialog").close();
+  $("reject-form").onsubmit = submitReject;
+  $("reject-cancel").onclick = () => $("reject-dialog").close();
   $("token-forget").hidden = !token;
   $("token-forget").onclick = () => {
     sessionStorage.removeItem(TOKEN_KEY);
