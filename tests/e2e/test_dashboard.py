@@ -301,7 +301,8 @@ def test_asks_for_the_token_once_then_works(
 def test_several_agents_running_screenshot(
     server: Server, fake_model: fm.FakeAnthropic, browser: WebDriver
 ) -> None:
-    """Several agents at work, a queue and tasks; saved to $ORCHESTRATOR_SCREENSHOT when it is set."""
+    """Several agents at work, a queue and tasks; saved to $ORCHESTRATOR_SCREENSHOT when it is set, and
+    the new-task form beside it (`<name>-new-task.png`)."""
     server.client.post("/api/queue/settings", json={"key": "max_concurrent", "value": 2})
     done = server.spawn(
         f"review {fake_model.scenario([fm.text('Looks good to me.')])}", agent_type="reviewer"
@@ -338,6 +339,17 @@ def test_several_agents_running_screenshot(
         browser.set_window_size(1440, browser.get_window_size()["height"] + height - inner)
         time.sleep(0.5)
         assert browser.save_screenshot(str(path.resolve()))
+        browser.set_window_size(1280, 900)
+        open_new_task(browser)
+        fill(browser, "nt-title", "Accept tabs in the parser")
+        fill(
+            browser, "nt-description", "The config parser rejects tab indentation; accept it and add a test."
+        )
+        fill(browser, "nt-repo", "calc")
+        fill(browser, "nt-budget-usd", "2")
+        time.sleep(0.3)
+        assert browser.save_screenshot(str(path.with_name(f"{path.stem}-new-task{path.suffix}").resolve()))
+        browser.find_element(By.ID, "nt-title").send_keys(Keys.ESCAPE)
         browser.set_window_size(1440, 1000)
     for agent in server.client.get("/api/agents", params={"status": "running"}).json()["items"]:
         server.client.post(f"/api/agents/{agent['id']}/kill")
