@@ -35,7 +35,7 @@ from tests.e2e.test_workflow import (
     outcome,
 )
 from tests.support import fake_anthropic as fm
-from tests.support.server import Server
+from tests.support.server import Server, write_db
 
 pytestmark = pytest.mark.xdist_group("browser")
 
@@ -495,6 +495,21 @@ def test_a_hostile_title_is_shown_as_text(server: Server, browser: WebDriver) ->
     assert any(HOSTILE in o for o in options), options
     assert browser.find_elements(By.CSS_SELECTOR, "#tasks img, #queue img, #task-dialog img") == []
     assert browser.execute_script("return window.__pwned") is None
+
+
+def test_a_pull_request_link_is_only_ever_a_web_address(server: Server, browser: WebDriver) -> None:
+    script = server.client.post("/api/tasks", json={"title": "scripted link"}).json()["id"]
+    web = server.client.post("/api/tasks", json={"title": "web link"}).json()["id"]
+    write_db(
+        server,
+        f"UPDATE tasks SET pr_url = 'javascript:window.__pwned=1', pr_number = 7 WHERE id = '{script}'",
+        f"UPDATE tasks SET pr_url = 'https://github.com/acme/calc/pull/8', pr_number = 8 WHERE id = '{web}'",
+    )
+    browser.get(server.url)
+    wait(browser, lambda d: task_row(d, web) is not None and task_row(d, script) is not None)
+    links = task_row(browser, web).find_elements(By.CSS_SELECTOR, "a")  # type: ignore[union-attr]
+    assert [a.get_attribute("href") for a in links] == ["https://github.com/acme/calc/pull/8"]
+    assert task_row(browser, script).find_elements(By.CSS_SELECTOR, "a") == []  # type: ignore[union-attr]
 
 
 def test_readable_on_a_phone_width_viewport(server: Server, browser: WebDriver) -> None:
