@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import site
 import sqlite3
 import subprocess
 import sys
@@ -143,9 +144,14 @@ class Database:
             return
         # -P: no module from the working directory; this process's own copy of the package comes first
         package_root = str(Path(__file__).resolve().parents[2])
-        paths = [package_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        interpreter, packages = sys.executable, []
+        if not os.access(interpreter, os.X_OK):
+            # its path runs through a directory this user may not enter (a virtualenv made by root, a
+            # service run unprivileged): the running binary itself, told where this process's packages are
+            interpreter, packages = "/proc/self/exe", site.getsitepackages()
+        paths = [package_root, *packages, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
         proc = subprocess.run(
-            [sys.executable, "-P", "-m", "orchestrator.store.upgrade"],
+            [interpreter, "-P", "-m", "orchestrator.store.upgrade"],
             input=self.url,  # on stdin: a URL with a password is not for the process list
             env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)},
             capture_output=True,
