@@ -41,7 +41,7 @@ TEMPLATE_VARIABLES = frozenset(
 )
 # Stages a repository may go without: the task goes on as if the stage had ended well.
 SKIPPABLE = (AgentType.DEPLOYER, AgentType.VERIFIER)
-_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@/\[\]-]{0,99}$")
+_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\[\]-]{0,127}$")  # as the API's MODEL_PATTERN
 
 
 class WorkflowFileError(ValueError):
@@ -67,7 +67,7 @@ class AgentSettings(BaseModel):
     @classmethod
     def _plain_model(cls, value: str | None) -> str | None:
         if value is not None and not _MODEL.match(value):
-            raise ValueError("a model name is letters, digits and . _ : @ / [ ] - (at most 100)")
+            raise ValueError("a model name is letters, digits and . _ : [ ] - (at most 128)")
         return value
 
 
