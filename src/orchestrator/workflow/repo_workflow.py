@@ -63,3 +63,8 @@ def _decoded(data: bytes) -> str:
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise wf.WorkflowFileError(f"{wf.WORKFLOW_FILE}, line {line}: not UTF-8 text") from None
+
+
+def forget(settings: Settings, task_id: str) -> None:
+    """The task ended: its copy goes."""
+    _copy_path(settings, task_id).unlink(missing_ok=True)

@@ -584,6 +584,7 @@ class Workflow:
         if not self._lifecycle.end_task(task["id"], ok=ok, error=reason):
             return
         ended = TaskStatus.COMPLETED if ok else TaskStatus.FAILED
+        repo_workflow.forget(self._settings, task["id"])
         log.info("task %s %s%s", task["id"], ended.value, f": {reason}" if reason else "")
         policy = self._settings.workspace_cleanup
         if policy == "on_end" or (policy == "on_success" and ok):
