@@ -110,3 +110,15 @@ def test_skipping_deployer_and_verifier_completes_after_merge() -> None:
 
 def test_a_file_over_the_cap_is_refused() -> None:
     assert "larger than 65536 bytes" in _error("# " + "x" * wf.WORKFLOW_FILE_CAP)
+
+
+def test_a_hostile_key_is_shown_escaped_and_short() -> None:
+    message = _error('"a\\nb' + "x" * 5000 + '" = 1\n')
+    assert "\n" not in message and "a\\nb" in message and len(message) < 400
+
+
+def test_the_file_lowers_the_operators_limits_never_raises_them() -> None:
+    shaped = wf.parse(COMPLETE).agent(AgentType.CODING)
+    assert (shaped.within(50, None).max_turns, shaped.within(50, None).budget_usd) == (30, 2.5)
+    assert (shaped.within(10, 1.0).max_turns, shaped.within(10, 1.0).budget_usd) == (10, 1.0)
+    assert wf.AgentSettings().within(10, 1.0) == wf.AgentSettings()

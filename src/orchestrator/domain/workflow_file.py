@@ -56,6 +56,15 @@ class AgentSettings(BaseModel):
     max_turns: Annotated[int, Field(ge=1, le=10_000)] | None = None
     budget_usd: Annotated[float, Field(gt=0, le=10_000)] | None = None
 
+    def within(self, max_turns: int, budget_usd: float | None) -> AgentSettings:
+        """These settings never above the operator's limits (AGENT_MAX_TURNS, BUDGET_USD when set):
+        whoever writes the repository may lower the service's limits, not raise them."""
+        turns = None if self.max_turns is None else min(self.max_turns, max_turns)
+        usd = self.budget_usd
+        if usd is not None and budget_usd is not None:
+            usd = min(usd, budget_usd)
+        return self.model_copy(update={"max_turns": turns, "budget_usd": usd})
+
     @field_validator("prompt")
     @classmethod
     def _known_variables(cls, value: str | None) -> str | None:
@@ -157,10 +166,15 @@ def parse(text: str, source: str = WORKFLOW_FILE) -> WorkflowFile:
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = tuple(str(part) for part in first["loc"])
-        field = ".".join(loc) or "(top level)"
+        field = _printable(".".join(loc))[:200] or "(top level)"
         line = key_line(text, loc)
         where = f"line {line}" if line else "somewhere"
         raise WorkflowFileError(f"{source}, {where}, field {field}: {_message(first)}") from None
+
+
+def _printable(text: str) -> str:
+    """A key of the file as it may appear in a task's reason: control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _message(error: Any) -> str:

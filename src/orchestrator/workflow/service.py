@@ -200,6 +200,7 @@ class Workflow:
             self.end_task(task, ok=False, reason=reason)
             return reason
         shaped = workflow.agent(reaction.agent_type)
+        limits = shaped.within(self._settings.agent_max_turns, self._settings.budget_usd)
         payload, bundle_dirs = await self._base_within_reach(event, task)
         read = functools.partial(self._read_file, task, checkouts.primary, checkouts.branch)
         context = await asyncio.to_thread(
@@ -226,8 +227,8 @@ class Workflow:
                     config_dir=parked["config_dir"] if parked and session else None,
                     retry_of=parked["id"] if parked else None,
                     model=shaped.model,
-                    max_turns=shaped.max_turns,
-                    budget=Budget(usd=shaped.budget_usd) if shaped.budget_usd else None,
+                    max_turns=limits.max_turns,
+                    budget=Budget(usd=limits.budget_usd) if limits.budget_usd else None,
                 )
             )
         except AgentError as exc:
