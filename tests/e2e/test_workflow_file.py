@@ -4,6 +4,8 @@ git: its coding prompt and model, its skipped stages, and a broken file failing 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -135,3 +137,25 @@ def test_a_broken_workflow_file_fails_the_task_with_its_line_and_spawns_nothing(
         assert task["agents"] == [], task["agents"]
     assert server.query("SELECT id FROM agents") == []
     assert fake_model.requests_for(marker) == []
+
+
+def _check(path: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator", "workflow", "check", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_workflow_check_gives_the_message_a_task_would_fail_with(tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(WORKFLOW)
+    ok = _check(good)
+    assert (ok.returncode, ok.stdout.strip()) == (0, f"{good}: ok"), ok.stderr
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[agents.coding]\nmodel = "m"\n\n[stages]\nskip = []\nskipp = ["deployer"]\n')
+    refused = _check(bad)
+    assert refused.returncode == 1
+    assert refused.stderr.strip() == f"{bad}, line 6, field stages.skipp: unknown field"
