@@ -12,6 +12,7 @@ from typing import Any
 
 from tests.e2e.test_workflow import APPROVE, CODING, PLAN, REVIEWER, STARTER, commit, outcome
 from tests.support import fake_anthropic as fm
+from tests.support.fake_github import FakeGitHub
 from tests.support.git_http import GitHttpServer
 from tests.support.repos import git
 from tests.support.server import Server
@@ -159,3 +160,34 @@ def test_workflow_check_gives_the_message_a_task_would_fail_with(tmp_path: Path)
     refused = _check(bad)
     assert refused.returncode == 1
     assert refused.stderr.strip() == f"{bad}, line 6, field stages.skipp: unknown field"
+
+
+def test_the_files_require_approval_replaces_the_setting_for_its_repository(
+    make_server,
+    workflow_env: dict[str, str],
+    fake_model: fm.FakeAnthropic,
+    github: FakeGitHub,
+    tmp_path: Path,
+) -> None:  # type: ignore[no-untyped-def]
+    project = Path(workflow_env["PROJECTS_DIR"]) / "calc"
+    _commit_file(project, 'require_approval = "merge"\n[stages]\nskip = ["deployer", "verifier"]\n', tmp_path)
+    server = make_server(**workflow_env, REQUIRE_APPROVAL="none")
+    marker = fake_model.roles(
+        {
+            STARTER: [[PLAN]],
+            CODING: [[commit("calc.py", "def add(a, b): return a + b", "Add"), outcome({"summary": "add"})]],
+            REVIEWER: [[APPROVE]],
+        }
+    )
+    task_id = _queue(server, f"Write calc.add. {marker}")
+    deadline = time.monotonic() + 120
+    while (task := server.client.get(f"/api/tasks/{task_id}").json())["waiting_for"] != "approval:merge":
+        assert task["status"] not in ("completed", "failed"), (task["error"], server.log())
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.1)
+    assert task["status"] == "awaiting_approval"
+    assert not github.pull(github._repos["acme/calc"], 1).merged, "no merge before a person says so"
+    assert server.client.post(f"/api/tasks/{task_id}/approve").status_code == 202
+    task = _wait_task(server, task_id)
+    assert task["status"] == "completed", task["error"]
+    assert github.pull(github._repos["acme/calc"], 1).merged
