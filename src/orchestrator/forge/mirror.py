@@ -244,6 +244,13 @@ class Mirrors:
             return None
         return self._blob_head(mirror, fields[2], cap).decode(errors="replace")
 
+    def read_default_file(self, ref: RepoRef, name: str, cap: int) -> bytes | None:
+        """The first `cap` bytes of `name` on the upstream's default branch as the mirror last fetched
+        it, if it is a regular file there."""
+        mirror = self.path(ref)
+        commit = rev_parse(mirror, f"{UPSTREAM}/HEAD") if (mirror / "HEAD").is_file() else None
+        return None if commit is None else read_blob_at(mirror, commit, name, cap, self._env())
+
     def _blob_head(self, mirror: Path, blob: str, cap: int) -> bytes:
         with subprocess.Popen(
             ["git", "-C", str(mirror), "cat-file", "blob", blob],
@@ -269,3 +276,25 @@ def _default_branch(ls_remote: str) -> str | None:
             except ForgeInputError:
                 return None
     return None
+
+
+def read_blob_at(repo: Path, commit: str, name: str, cap: int, env: dict[str, str]) -> bytes | None:
+    """The first `cap` bytes of `name` in `commit` of `repo` (read as data: ls-tree and cat-file, no
+    checkout), if it is a regular file there."""
+    listed = run_git(["-C", str(repo), "ls-tree", "-z", commit, "--", name], env=env)
+    entry = listed.stdout.split("\0")[0] if listed.returncode == 0 else ""
+    meta, _, path = entry.partition("\t")
+    fields = meta.split()
+    if path != name or len(fields) != 3 or fields[0] not in _REGULAR_BLOB or fields[1] != "blob":
+        return None
+    with subprocess.Popen(
+        ["git", "-C", str(repo), "cat-file", "blob", fields[2]],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as proc:
+        assert proc.stdout is not None
+        data = proc.stdout.read(cap)
+        proc.kill()
+    return data

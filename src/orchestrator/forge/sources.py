@@ -48,6 +48,10 @@ class ForgeRepos:
         self._mirrors.sync(ref, url, self._token)
         return self._mirrors.checkout(ref, dest, url)
 
+    def read_default_file(self, repo: str, name: str, cap: int) -> bytes | None:
+        """`name` on the default branch of `repo` as the mirror last fetched it (no fetch here)."""
+        return self._mirrors.read_default_file(repo_ref(repo, self._owner), name, cap)
+
 
 _SHARED: dict[Path, Mirrors] = {}
 

@@ -18,6 +18,7 @@ from orchestrator.agents.retry import resume_prompt
 from orchestrator.clock import iso_at, utc_now
 from orchestrator.domain import outcomes as oc
 from orchestrator.domain import pr_loop as pl
+from orchestrator.domain import workflow_file as wf
 from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.events import (
     Approval,
@@ -36,6 +37,7 @@ from orchestrator.domain.events import (
 from orchestrator.domain.ids import new_agent_id
 from orchestrator.domain.rate_limits import resume_at
 from orchestrator.domain.types import AgentStatus, AgentType, TaskStatus
+from orchestrator.domain.watchdog import Budget
 from orchestrator.errors import Unavailable
 from orchestrator.forge.errors import ForgeError, ForgeUnavailable, NotMergeable
 from orchestrator.forge.github import GitHubClient
@@ -47,7 +49,7 @@ from orchestrator.settings import Settings
 from orchestrator.store.agents import AgentRow, AgentStore
 from orchestrator.store.events import EventRow, EventStore
 from orchestrator.store.tasks import TaskRow, TaskStore
-from orchestrator.workflow import base_bundle
+from orchestrator.workflow import base_bundle, repo_workflow
 from orchestrator.workflow.context import step_context
 
 log = logging.getLogger(__name__)
@@ -133,10 +135,17 @@ class Workflow:
             return f"no task {event['task_id']!r}: nothing to do"
         if task["status"] in (TaskStatus.COMPLETED, TaskStatus.FAILED):
             return f"task already {task['status']}"
-        reaction = reaction_for(EventType(event["type"]))
+        try:
+            workflow = repo_workflow.of_task(self._settings, task["id"])
+        except wf.WorkflowFileError as exc:
+            self.end_task(task, ok=False, reason=str(exc))
+            return str(exc)
+        reaction = wf.with_skips(reaction_for(EventType(event["type"])), workflow)
         stale = self._stale(event, task)
         if stale is not None:
             return stale
+        if isinstance(reaction, wf.StageSkipped):
+            return self._skip(event, task, reaction)
         if isinstance(reaction, SpawnAgent):
             return await self._spawn(event, task, reaction)
         if isinstance(reaction, AwaitChecks):
@@ -184,6 +193,14 @@ class Workflow:
             reason = f"could not prepare the checkout: {exc}"
             self.end_task(task, ok=False, reason=reason)
             return reason
+        try:
+            workflow = await asyncio.to_thread(self._workflow_at_start, task)
+        except (wf.WorkflowFileError, ForgeError, OSError) as exc:
+            reason = str(exc) if isinstance(exc, wf.WorkflowFileError) else f"{wf.WORKFLOW_FILE}: {exc}"
+            self.end_task(task, ok=False, reason=reason)
+            return reason
+        shaped = workflow.agent(reaction.agent_type)
+        limits = shaped.within(self._settings.agent_max_turns, self._settings.budget_usd)
         payload, bundle_dirs = await self._base_within_reach(event, task)
         read = functools.partial(self._read_file, task, checkouts.primary, checkouts.branch)
         context = await asyncio.to_thread(
@@ -191,7 +208,7 @@ class Workflow:
         )
         parked = self._agents.get(str(event["payload"].get(RESUMES) or ""))
         session = parked["session_id"] if parked is not None else None
-        prompt = render(reaction.agent_type, context)
+        prompt = wf.fill(shaped.prompt, context) if shaped.prompt else render(reaction.agent_type, context)
         if parked is not None and session:
             prompt = resume_prompt(parked)
             if bundle_dirs:  # the earlier run's bundle is gone: the new one's commands
@@ -209,6 +226,9 @@ class Workflow:
                     resume_session=session,
                     config_dir=parked["config_dir"] if parked and session else None,
                     retry_of=parked["id"] if parked else None,
+                    model=shaped.model,
+                    max_turns=limits.max_turns,
+                    budget=Budget(usd=limits.budget_usd) if limits.budget_usd else None,
                 )
             )
         except AgentError as exc:
@@ -225,6 +245,24 @@ class Workflow:
             started["review_rounds"] = task["review_rounds"] + 1
         self._lifecycle.task_started(task["id"], started)
         return f"started {reaction.agent_type} agent {agent_id}"
+
+    def _workflow_at_start(self, task: TaskRow) -> wf.WorkflowFile:
+        """The task's copy of its repository's workflow file, taken at its first step (its checkout
+        being made has just fetched the default branch into the mirror)."""
+        if repo_workflow.taken(self._settings, task["id"]):
+            return repo_workflow.of_task(self._settings, task["id"])
+        return repo_workflow.take(self._settings, task["id"], task["repo"])
+
+    def _skip(self, event: EventRow, task: TaskRow, skipped: wf.StageSkipped) -> str:
+        said = f"the {skipped.stage} stage is skipped by {wf.WORKFLOW_FILE}"
+        if skipped.then is None:
+            self.end_task(task, ok=True, reason=None)
+            return f"{said}: task completed"
+        self.emit(f"{event['id']}.skipped", skipped.then, task["id"], None, details=said)
+        return f"{said}: {skipped.then}"
+
+    def _gates(self, task: TaskRow) -> frozenset[pl.Gate]:
+        return repo_workflow.of_task(self._settings, task["id"]).gates(self._settings.approval_gates)
 
     async def _base_within_reach(self, event: EventRow, task: TaskRow) -> tuple[dict[str, Any], list[Path]]:
         """For a conflict fix-up: the base branch's current commits as a bundle the agent can read (its
@@ -421,7 +459,7 @@ class Workflow:
     def _toward_merge(self, task: TaskRow, event_id: str, agent_id: str | None) -> str:
         """The reviewer approved: a person's approval first when the merge gate is set, then GitHub's
         word that the PR can merge (the watcher), then the merge."""
-        if pl.Gate.MERGE in self._settings.approval_gates:
+        if pl.Gate.MERGE in self._gates(task):
             return self._park(task, pl.Gate.MERGE)
         return self._wait_mergeable(task, event_id, agent_id)
 
@@ -445,7 +483,7 @@ class Workflow:
         return self._after_merge(task, f"{event['id']}.merged", None, merge=merged)
 
     def _after_merge(self, task: TaskRow, event_id: str, agent_id: str | None, *, merge: str) -> str:
-        if pl.Gate.DEPLOY in self._settings.approval_gates:
+        if pl.Gate.DEPLOY in self._gates(task):
             return f"{merge}; " + self._park(task, pl.Gate.DEPLOY)
         self._tasks.update(task["id"], {"waiting_for": None}, None)
         self.emit(event_id, EventType.PR_MERGED, task["id"], agent_id, merge=merge)
@@ -547,6 +585,7 @@ class Workflow:
         if not self._lifecycle.end_task(task["id"], ok=ok, error=reason):
             return
         ended = TaskStatus.COMPLETED if ok else TaskStatus.FAILED
+        repo_workflow.forget(self._settings, task["id"])
         log.info("task %s %s%s", task["id"], ended.value, f": {reason}" if reason else "")
         policy = self._settings.workspace_cleanup
         if policy == "on_end" or (policy == "on_success" and ok):

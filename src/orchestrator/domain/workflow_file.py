@@ -1,0 +1,249 @@
+"""A repository's own workflow, `.orchestrator/workflow.toml`: per agent type a prompt template, model,
+max turns and budget; stages to skip; approval gates. Written by whoever can push to the repository's
+default branch, so hostile text: it shapes an agent's prompt and model, never the service."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from string import Template
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from orchestrator.domain.events import EventType, Reaction, SpawnAgent
+from orchestrator.domain.pr_loop import Gate, parse_gates
+from orchestrator.domain.types import AgentType
+
+WORKFLOW_FILE = ".orchestrator/workflow.toml"
+WORKFLOW_FILE_CAP = 64 * 1024
+
+# What a prompt template may name: the variables the built-in prompts are filled with
+# (prompts/context.py task_context and workflow/context.py step_context).
+TEMPLATE_VARIABLES = frozenset(
+    {
+        "task_id",
+        "title",
+        "description",
+        "repos",
+        "plan",
+        "branch",
+        "pr",
+        "review_comments",
+        "reports",
+        "previous_failure",
+        "evidence",
+        "deploy_instructions",
+        "verify_instructions",
+        "workspace",
+    }
+)
+# Stages a repository may go without: the task goes on as if the stage had ended well.
+SKIPPABLE = (AgentType.DEPLOYER, AgentType.VERIFIER)
+_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\[\]-]{0,127}$")  # as the API's MODEL_PATTERN
+
+
+class WorkflowFileError(ValueError):
+    """The file cannot be used; the message names the file, the line and the field."""
+
+
+class AgentSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prompt: Annotated[str, Field(min_length=1, max_length=WORKFLOW_FILE_CAP)] | None = None
+    model: str | None = None
+    max_turns: Annotated[int, Field(ge=1, le=10_000)] | None = None
+    budget_usd: Annotated[float, Field(gt=0, le=10_000)] | None = None
+
+    def within(self, max_turns: int, budget_usd: float | None) -> AgentSettings:
+        """These settings never above the operator's limits (AGENT_MAX_TURNS, BUDGET_USD when set):
+        whoever writes the repository may lower the service's limits, not raise them."""
+        turns = None if self.max_turns is None else min(self.max_turns, max_turns)
+        usd = self.budget_usd
+        if usd is not None and budget_usd is not None:
+            usd = min(usd, budget_usd)
+        return self.model_copy(update={"max_turns": turns, "budget_usd": usd})
+
+    @field_validator("prompt")
+    @classmethod
+    def _known_variables(cls, value: str | None) -> str | None:
+        if value is not None:
+            template_problem(value)
+        return value
+
+    @field_validator("model")
+    @classmethod
+    def _plain_model(cls, value: str | None) -> str | None:
+        if value is not None and not _MODEL.match(value):
+            raise ValueError("a model name is letters, digits and . _ : [ ] - (at most 128)")
+        return value
+
+
+class Agents(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    starter: AgentSettings | None = None
+    coding: AgentSettings | None = None
+    reviewer: AgentSettings | None = None
+    deployer: AgentSettings | None = None
+    verifier: AgentSettings | None = None
+    auditor: AgentSettings | None = None
+
+
+class Stages(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    skip: list[AgentType] = []
+
+    @field_validator("skip")
+    @classmethod
+    def _skippable(cls, value: list[AgentType]) -> list[AgentType]:
+        wrong = [t.value for t in value if t not in SKIPPABLE]
+        if wrong:
+            allowed = ", ".join(t.value for t in SKIPPABLE)
+            raise ValueError(f"{', '.join(wrong)} cannot be skipped: only {allowed}")
+        return value
+
+
+class WorkflowFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    agents: Agents = Agents()
+    stages: Stages = Stages()
+    require_approval: str | None = None
+
+    @field_validator("require_approval")
+    @classmethod
+    def _gates(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_gates(value)
+        return value
+
+    def agent(self, agent_type: AgentType) -> AgentSettings:
+        return getattr(self.agents, agent_type.value) or AgentSettings()
+
+    def gates(self, default: frozenset[Gate]) -> frozenset[Gate]:
+        return default if self.require_approval is None else parse_gates(self.require_approval)
+
+    def skips(self, agent_type: AgentType) -> bool:
+        return agent_type in self.stages.skip
+
+
+DEFAULT = WorkflowFile()
+
+
+def template_problem(text: str) -> None:
+    """ValueError naming what a prompt template names beyond the documented variables, or a `$` that
+    starts no variable (written `$$` for a dollar sign)."""
+    template = Template(text)
+    if not template.is_valid():
+        match = next(m for m in template.pattern.finditer(text) if m.group("invalid") is not None)
+        line = text.count("\n", 0, match.start()) + 1
+        raise ValueError(f"a `$` on line {line} of the prompt starts no variable ($$ writes a dollar sign)")
+    unknown = sorted(set(template.get_identifiers()) - TEMPLATE_VARIABLES)
+    if unknown:
+        known = ", ".join(sorted(TEMPLATE_VARIABLES))
+        raise ValueError(f"unknown variable(s) {', '.join('$' + u for u in unknown)}: known are {known}")
+
+
+def fill(template: str, context: dict[str, str]) -> str:
+    """A checked template filled by name from `context` only: no attribute access, no format specs."""
+    values = {name: context.get(name, "") for name in TEMPLATE_VARIABLES}
+    return Template(template).substitute(values).strip() + "\n"
+
+
+def parse(text: str, source: str = WORKFLOW_FILE) -> WorkflowFile:
+    """The file's settings; WorkflowFileError naming `source`, the line and the field otherwise."""
+    if len(text.encode()) > WORKFLOW_FILE_CAP:
+        raise WorkflowFileError(f"{source}: larger than {WORKFLOW_FILE_CAP} bytes")
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise WorkflowFileError(f"{source}: not valid TOML: {exc}") from None
+    try:
+        return WorkflowFile.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = tuple(str(part) for part in first["loc"])
+        field = _printable(".".join(loc))[:200] or "(top level)"
+        line = key_line(text, loc)
+        where = f"line {line}" if line else "somewhere"
+        raise WorkflowFileError(f"{source}, {where}, field {field}: {_message(first)}") from None
+
+
+def _printable(text: str) -> str:
+    """A key of the file as it may appear in a task's reason: control characters escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "unknown field"
+    return str(error["msg"]).removeprefix("Value error, ")
+
+
+_HEADER = re.compile(r"^\s*\[\[?\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_\-\"'. ]+?)\s*=")
+
+
+def _dotted(raw: str) -> tuple[str, ...]:
+    return tuple(part.strip().strip("\"'") for part in raw.split("."))
+
+
+def key_line(text: str, loc: tuple[str, ...]) -> int | None:
+    """The line (from 1) of the TOML key or table at `loc`, or of its nearest enclosing key or table
+    that the text names; None when none is found (e.g. a field missing from the file)."""
+    best: tuple[int, int] | None = None  # (how many parts of loc matched, line)
+    table: tuple[str, ...] = ()
+    in_string = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.count('"""') % 2 or line.count("'''") % 2:
+            was_in_string = in_string
+            in_string = not in_string
+            if was_in_string:
+                continue
+        elif in_string:
+            continue
+        header = _HEADER.match(line)
+        if header:
+            table = _dotted(header.group(1))
+            path = table
+        else:
+            key = _KEY.match(line)
+            if key is None:
+                continue
+            path = table + _dotted(key.group(1))
+        matched = _common(path, loc)
+        if matched == len(path) and matched and (best is None or matched > best[0]):
+            best = (matched, number)
+    return best[1] if best else None
+
+
+def _common(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+@dataclass(frozen=True)
+class StageSkipped:
+    """A stage the repository's workflow file skips: what follows it instead (an event to emit as if
+    the stage had ended well), or, with none, the task completes."""
+
+    stage: AgentType
+    then: EventType | None
+
+
+# What a skipped stage's success would have been followed by (the verifier's: the task completes).
+_AFTER = {AgentType.DEPLOYER: EventType.DEPLOY_COMPLETED, AgentType.VERIFIER: None}
+
+
+def with_skips(reaction: Reaction, workflow: WorkflowFile) -> Reaction | StageSkipped:
+    """The reaction to an event once the repository's skipped stages are taken out."""
+    if isinstance(reaction, SpawnAgent) and workflow.skips(reaction.agent_type):
+        return StageSkipped(reaction.agent_type, _AFTER[reaction.agent_type])
+    return reaction
