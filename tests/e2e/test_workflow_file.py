@@ -162,7 +162,7 @@ def test_workflow_check_gives_the_message_a_task_would_fail_with(tmp_path: Path)
     assert refused.stderr.strip() == f"{bad}, line 6, field stages.skipp: unknown field"
 
 
-def test_the_files_require_approval_replaces_the_setting_for_its_repository(
+def test_the_files_require_approval_adds_a_gate_for_its_repository(
     make_server,
     workflow_env: dict[str, str],
     fake_model: fm.FakeAnthropic,

@@ -38,7 +38,10 @@ def test_a_complete_file_parses() -> None:
     coding = workflow.agent(AgentType.CODING)
     assert (coding.model, coding.max_turns, coding.budget_usd) == ("claude-sonnet-4-5", 30, 2.5)
     assert workflow.agent(AgentType.REVIEWER) == wf.AgentSettings()
-    assert workflow.gates(frozenset({Gate.DEPLOY})) == frozenset({Gate.MERGE})
+    assert workflow.gates(frozenset()) == frozenset({Gate.MERGE})
+    # a repository adds gates to the operator's, never lifts one
+    assert workflow.gates(frozenset({Gate.DEPLOY})) == frozenset({Gate.MERGE, Gate.DEPLOY})
+    assert wf.parse('require_approval = "none"\n').gates(frozenset({Gate.DEPLOY})) == frozenset({Gate.DEPLOY})
     assert wf.DEFAULT.gates(frozenset({Gate.DEPLOY})) == frozenset({Gate.DEPLOY})
     assert workflow.skips(AgentType.DEPLOYER) and not workflow.skips(AgentType.CODING)
     assert wf.parse("") == wf.DEFAULT

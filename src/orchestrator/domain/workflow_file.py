@@ -124,7 +124,8 @@ class WorkflowFile(BaseModel):
         return getattr(self.agents, agent_type.value) or AgentSettings()
 
     def gates(self, default: frozenset[Gate]) -> frozenset[Gate]:
-        return default if self.require_approval is None else parse_gates(self.require_approval)
+        """The operator's gates and the file's: a repository may add a gate, never lift one."""
+        return default if self.require_approval is None else default | parse_gates(self.require_approval)
 
     def skips(self, agent_type: AgentType) -> bool:
         return agent_type in self.stages.skip
