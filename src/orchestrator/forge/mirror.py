@@ -235,14 +235,8 @@ class Mirrors:
         commit = self.tip(ref, branch)
         if commit is None:
             return None
-        mirror = self.path(ref)
-        listed = run_git(["-C", str(mirror), "ls-tree", "-z", commit, "--", name], env=self._env())
-        entry = listed.stdout.split("\0")[0] if listed.returncode == 0 else ""
-        meta, _, path = entry.partition("\t")
-        fields = meta.split()
-        if path != name or len(fields) != 3 or fields[0] not in _REGULAR_BLOB or fields[1] != "blob":
-            return None
-        return self._blob_head(mirror, fields[2], cap).decode(errors="replace")
+        data = read_blob_at(self.path(ref), commit, name, cap, self._env())
+        return None if data is None else data.decode(errors="replace")
 
     def read_default_file(self, ref: RepoRef, name: str, cap: int) -> bytes | None:
         """The first `cap` bytes of `name` on the upstream's default branch as the mirror last fetched
@@ -250,19 +244,6 @@ class Mirrors:
         mirror = self.path(ref)
         commit = rev_parse(mirror, f"{UPSTREAM}/HEAD") if (mirror / "HEAD").is_file() else None
         return None if commit is None else read_blob_at(mirror, commit, name, cap, self._env())
-
-    def _blob_head(self, mirror: Path, blob: str, cap: int) -> bytes:
-        with subprocess.Popen(
-            ["git", "-C", str(mirror), "cat-file", "blob", blob],
-            env=self._env(),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-        ) as proc:
-            assert proc.stdout is not None
-            data = proc.stdout.read(cap)
-            proc.kill()
-        return data
 
 
 def _default_branch(ls_remote: str) -> str | None:
