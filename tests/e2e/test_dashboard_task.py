@@ -69,11 +69,14 @@ def test_a_task_through_plan_code_review_on_its_page(
             CODING: [
                 [
                     commit("calc.py", "def add(a, b): return a + b", "Write calc"),
-                    commit("test_calc.py", "import calc", "Test calc"),
-                    outcome({"summary": "calc and its test"}),
-                ]
+                    outcome({"summary": "calc"}),
+                ],
+                [commit("test_calc.py", "import calc", "Test calc"), outcome({"summary": "its test"})],
             ],
-            REVIEWER: [[APPROVE]],
+            REVIEWER: [
+                [outcome({"verdict": "changes_requested", "comments": ["add a test for add()"]})],
+                [APPROVE],
+            ],
             DEPLOYER: [[outcome({"deployed": True, "details": "a library"})]],
             VERIFIER: [[outcome({"passed": True, "evidence": ["it imports"]})]],
         }
@@ -91,14 +94,11 @@ def test_a_task_through_plan_code_review_on_its_page(
     assert browser.find_element(By.ID, "tp-title").text == "Add calc"
     assert browser.find_element(By.ID, "tp-status").get_attribute("data-status") == "completed"
 
-    wait(browser, lambda d: len(bars(d)) == 5, what="a bar per agent")
-    assert bars(browser) == [
-        ("starter", "completed"),
-        ("coding", "completed"),
-        ("reviewer", "completed"),
-        ("deployer", "completed"),
-        ("verifier", "completed"),
-    ]
+    wait(browser, lambda d: len(bars(d)) == 7, what="a bar per agent")
+    kinds = ["starter", "coding", "reviewer", "coding", "reviewer", "deployer", "verifier"]
+    assert bars(browser) == [(kind, "completed") for kind in kinds]
+    labels = [e.text for e in browser.find_elements(By.CSS_SELECTOR, "#tp-timeline .row-label")]
+    assert labels == ["plan", "code", "review", "fix-up 1", "review 2", "deploy", "verify", "waits"]
     titles = [
         t.get_attribute("textContent")
         for t in browser.find_elements(By.CSS_SELECTOR, "#tp-timeline g.bar title")
@@ -121,6 +121,7 @@ def test_a_task_through_plan_code_review_on_its_page(
     assert pr.text == "#1" and (pr.get_attribute("href") or "").startswith("http")
     assert browser.find_element(By.ID, "tp-checks").text in ("passed", "none to wait for")
     assert browser.find_element(By.ID, "tp-merge").text == "merged"
+    assert browser.find_element(By.ID, "tp-review").text.startswith("approved")
     events = [
         r.get_attribute("data-type") for r in browser.find_elements(By.CSS_SELECTOR, "#tp-events tbody tr")
     ]
@@ -195,6 +196,15 @@ def test_hostile_title_diff_and_flags_are_text(
     assert bar.get_attribute("data-flags") == "stalled budget_exceeded"
     assert "flagged" in (bar.get_attribute("class") or "")
     assert "stalled, budget_exceeded" in browser.find_element(By.CSS_SELECTOR, "#tp-timeline .flag-mark").text
+    browser.find_element(By.ID, "tp-back").send_keys(Keys.TAB)  # the keyboard reaches the bars
+    for _ in range(4):
+        if browser.switch_to.active_element.get_attribute("data-agent-id"):
+            break
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+    assert browser.switch_to.active_element.get_attribute("data-agent-id") == "agent-x1"
+    assert browser.find_element(By.ID, "tp-bar-detail").text.startswith(
+        "code (coding agent agent-x1) · failed"
+    )
     assert HOSTILE_TITLE in (bar.find_element(By.TAG_NAME, "title").get_attribute("textContent") or "")
     assert browser.find_elements(By.CSS_SELECTOR, "#task-page img, #task-page script") == []
     time.sleep(0.3)
@@ -222,3 +232,12 @@ def test_the_task_page_on_a_phone_and_a_task_with_no_branch(
     browser.get(f"{server.url}/#/tasks/task-nope")
     wait(browser, lambda d: d.find_element(By.ID, "task-page").get_attribute("data-state") == "missing")
     assert task_row(browser, task_id) is None or not task_row(browser, task_id).is_displayed()  # type: ignore[union-attr]
+
+
+def test_the_task_page_scripts_are_served_and_loaded_by_the_page(server: Server) -> None:
+    page = server.client.get("/").text
+    for name in ("task.js", "diff.js"):
+        asset = server.client.get(f"/static/{name}")
+        assert asset.status_code == 200 and asset.headers["content-type"].startswith("text/javascript")
+        assert f'<script src="/static/{name}" defer></script>' in page
+    assert "innerHTML" not in server.client.get("/static/diff.js").text

@@ -193,8 +193,18 @@ function drawTimeline(line) {
       const cls = `t-${a.agent_type} s-${a.status}${a.end ? "" : " open"}${flagged ? " flagged" : ""}`;
       const group = bar(bars, { x, y, w, h: rowH - 8, cls, title: describe(a), label: a.status === "completed" ? "" : a.status, data: { agentId: a.id, agentType: a.agent_type, status: a.status, flags: a.flags.join(" ") } });
       if (flagged) {
-        const mark = svg("text", { x: x + Math.max(w, 3) + 3, y: y + 13, class: "flag-mark" });
-        mark.textContent = `⚑ ${a.flags.join(", ")}`;
+        // the flags' names right of the bar, or inside its end, where they fit; else the mark alone (the
+        // bar's title names them)
+        const words = `⚑ ${a.flags.join(", ")}`;
+        const need = words.length * 6.2;
+        const right = x + Math.max(w, 3) + 3;
+        const outside = right + need <= width;
+        const inside = !outside && w > need + 70;
+        const at = outside ? { x: right, class: "flag-mark" }
+          : inside ? { x: x + w - 5, "text-anchor": "end", class: "flag-mark inside" }
+          : { x: Math.min(right, width - 12), class: "flag-mark" };
+        const mark = svg("text", { ...at, y: y + 13 });
+        mark.textContent = outside || inside ? words : "⚑";
         group.append(mark);
       }
     } else {
