@@ -30,7 +30,7 @@ from tests.e2e.test_workflow import (
     outcome,
 )
 from tests.support import fake_anthropic as fm
-from tests.support.repos import remote_with_project
+from tests.support.repos import git, remote_with_project
 from tests.support.server import Server, write_db
 
 pytestmark = pytest.mark.xdist_group("browser")
@@ -151,6 +151,15 @@ def test_a_task_through_plan_code_review_on_its_page(
         assert browser.save_screenshot(str(path.with_name(f"{path.stem}-task{path.suffix}").resolve()))
         browser.set_window_size(1440, 1000)
 
+    # What an agent's workspace holds later is not what the page shows: the diff is the mirror's.
+    agents = server.client.get(f"/api/tasks/{task_id}").json()["agents"]
+    workspace = Path(next(a["workspace"] for a in agents if a["agent_type"] == "coding"))
+    (workspace / "planted.py").write_text("planted = True\n")
+    git("add", "planted.py", cwd=workspace)
+    git("commit", "--quiet", "-m", "planted after the fact", cwd=workspace)
+    shown = server.client.get(f"/api/tasks/{task_id}/diff").json()["files"]
+    assert sorted(f["path"] for f in shown) == ["calc.py", "test_calc.py"]
+
     browser.find_element(By.ID, "tp-back").click()
     wait(browser, lambda d: d.find_element(By.ID, "agents-panel").is_displayed(), what="back to the lists")
     assert not browser.find_element(By.ID, "task-page").is_displayed()
@@ -241,3 +250,27 @@ def test_the_task_page_scripts_are_served_and_loaded_by_the_page(server: Server)
         assert asset.status_code == 200 and asset.headers["content-type"].startswith("text/javascript")
         assert f'<script src="/static/{name}" defer></script>' in page
     assert "innerHTML" not in server.client.get("/static/diff.js").text
+
+
+def test_a_large_diff_is_read_page_by_page(
+    make_server: ServerFactory,
+    tmp_path: Path,
+    browser: WebDriver,  # noqa: F811
+) -> None:
+    remote_with_project(tmp_path, "calc")
+    server = make_server(PROJECTS_DIR=str(tmp_path / "projects"), GITHUB_OWNER="acme")
+    files = {f"src/m{i:03}.py": f"x = {i}\n".encode() for i in range(45)}
+    branch_with(tmp_path, server, "task/many", files)
+    open_task(browser, server, task_on(server, "task/many"))
+    diff = browser.find_element(By.ID, "tp-diff")
+    wait(browser, lambda d: diff.get_attribute("data-page") == "1", what="the first page")
+    first = diff_paths(browser)
+    assert browser.find_element(By.ID, "tp-diff-page").text == "Page 1 of 2"
+    assert not browser.find_element(By.ID, "tp-diff-prev").is_enabled()
+    browser.find_element(By.ID, "tp-diff-next").send_keys(Keys.ENTER)
+    wait(browser, lambda d: diff.get_attribute("data-page") == "2", what="the second page")
+    second = diff_paths(browser)
+    assert sorted(first + second) == sorted(files) and not set(first) & set(second)
+    assert not browser.find_element(By.ID, "tp-diff-next").is_enabled()
+    browser.find_element(By.ID, "tp-diff-prev").click()
+    wait(browser, lambda d: diff.get_attribute("data-page") == "1", what="back to the first page")

@@ -102,14 +102,17 @@ function diffFile(file) {
   return details;
 }
 
+let diffAsked = 0; // the latest request: an older answer arriving late is dropped
+
 async function loadDiff(id, page) {
   const box = $("tp-diff");
   box.dataset.state = "loading";
+  const asked = ++diffAsked;
   let diff;
   try {
     diff = await api(`/api/tasks/${encodeURIComponent(id)}/diff?page=${page}`);
   } catch (err) {
-    if (taskView?.id !== id) return;
+    if (taskView?.id !== id || asked !== diffAsked) return;
     const p = document.createElement("p");
     p.className = "empty";
     p.textContent = err.status === 404 ? "No branch to compare yet." : `The diff could not be read: ${err.message}`;
@@ -120,7 +123,7 @@ async function loadDiff(id, page) {
     $("tp-diff-prev").disabled = $("tp-diff-next").disabled = true;
     return;
   }
-  if (taskView?.id !== id) return;
+  if (taskView?.id !== id || asked !== diffAsked) return;
   taskView.diffPage = diff.page;
   taskView.diffPages = diff.pages;
   $("tp-diff-summary").textContent = `${diff.files_total} file${diff.files_total === 1 ? "" : "s"} · ${diff.branch} vs ${diff.base.slice(0, 12)}`;

@@ -9,7 +9,7 @@ const SVG_NS = "http://www.w3.org/2000/svg";
 const STEP_NAMES = { starter: "plan", coding: "code", reviewer: "review", deployer: "deploy", verifier: "verify", auditor: "audit" };
 const WAIT_NAMES = { checks: "checks", mergeable: "mergeable", "approval:merge": "merge gate", "approval:deploy": "deploy gate" };
 
-let taskView = null; // { id, timer, detail, timeline, head }
+let taskView = null; // the open page: { id, detail, timeline, head (branch@commit the diff shows), diffPage }
 
 function svg(name, attrs = {}) {
   const el = document.createElementNS(SVG_NS, name);
@@ -231,12 +231,13 @@ function drawLegend() {
 }
 
 // ---------- the page ----------
-async function loadTask(id) {
+async function loadTask(view) {
+  const id = view.id;
   const [detail, line] = await Promise.all([
     api(`/api/tasks/${encodeURIComponent(id)}`),
     api(`/api/tasks/${encodeURIComponent(id)}/timeline`),
   ]);
-  if (taskView?.id !== id) return;
+  if (taskView !== view) return;
   taskView.detail = detail;
   taskView.timeline = line;
   renderHead(detail, line);
@@ -245,17 +246,18 @@ async function loadTask(id) {
   const head = `${detail.branch || ""}@${detail.head_sha || ""}`;
   if (head !== taskView.head) {
     taskView.head = head;
-    loadDiff(id, taskView.diffPage || 1);
+    loadDiff(id, 1);
   }
 }
 
-async function pollTask(id) {
-  while (taskView?.id === id) {
+async function pollTask(view) {
+  const id = view.id;
+  while (taskView === view) {
     try {
-      await loadTask(id);
-      $("task-page").dataset.state = "loaded";
+      await loadTask(view);
+      if (taskView === view) $("task-page").dataset.state = "loaded";
     } catch (err) {
-      if (taskView?.id !== id) return;
+      if (taskView !== view) return;
       if (err.status === 404) {
         $("tp-title").textContent = `No task ${id}`;
         $("task-page").dataset.state = "missing";
@@ -281,7 +283,7 @@ function openTaskPage(id) {
   $("tp-bar-detail").textContent = "Focus or click a bar for its details.";
   drawLegend();
   window.scrollTo(0, 0);
-  pollTask(id);
+  pollTask(taskView);
   $("tp-back").focus();
 }
 
@@ -291,9 +293,18 @@ function closeTaskPage() {
   $("task-page").hidden = true;
 }
 
+// A task id as the API makes them (no "." or ".." a URL would resolve): anything else is no task page.
+const TASK_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$/;
+
 function route() {
   const m = /^#\/tasks\/([^/?#]+)$/.exec(location.hash);
-  if (m) openTaskPage(decodeURIComponent(m[1]));
+  let id = null;
+  try {
+    id = m ? decodeURIComponent(m[1]) : null;
+  } catch {
+    id = null; // a malformed escape
+  }
+  if (id && TASK_ID.test(id)) openTaskPage(id);
   else closeTaskPage();
 }
 

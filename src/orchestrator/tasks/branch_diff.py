@@ -14,9 +14,9 @@ from typing import Any
 
 from orchestrator.agents.workspace import in_projects
 from orchestrator.domain import diff_pages as dp
-from orchestrator.errors import Invalid, NotFound
+from orchestrator.errors import Invalid, NotFound, Unavailable
 from orchestrator.forge import branch_diff
-from orchestrator.forge.errors import ForgeInputError
+from orchestrator.forge.errors import ForgeInputError, GitError
 from orchestrator.forge.git import git_env, rev_parse, run_git
 from orchestrator.forge.mirror import UPSTREAM
 from orchestrator.forge.names import check_branch
@@ -55,12 +55,15 @@ class TaskDiffs:
         base = self._base(repo, mirror, env)
         if base is None:
             raise NotFound(f"task {task_id}: no base branch to compare its branch with")
-        stats, complete = branch_diff.file_stats(mirror, base, head, env)
-        pages = dp.paginate(stats)
-        if page > len(pages):
-            raise Invalid(f"there are {len(pages)} pages", field="page")
-        chosen = [stats[i] for i in pages[page - 1]]
-        pieces, whole = branch_diff.patches(mirror, base, head, [s.path for s in chosen], env)
+        try:
+            stats, complete = branch_diff.file_stats(mirror, base, head, env)
+            pages = dp.paginate(stats)
+            if page > len(pages):
+                raise Invalid(f"there are {len(pages)} pages", field="page")
+            chosen = [stats[i] for i in pages[page - 1]]
+            pieces, whole = branch_diff.patches(mirror, base, head, [s.path for s in chosen], env)
+        except GitError as exc:
+            raise Unavailable(f"task {task_id}: git could not read the diff: {exc}") from None
         files = []
         for i, stat in enumerate(chosen):
             piece = pieces[i] if i < len(pieces) else ""
