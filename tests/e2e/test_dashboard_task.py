@@ -39,10 +39,12 @@ HOSTILE_TITLE = '<img src=x onerror="window.__pwned=3"></script>'
 
 
 def bars(driver: WebDriver) -> list[tuple[str, str]]:
-    return [
-        (b.get_attribute("data-agent-type") or "", b.get_attribute("data-status") or "")
-        for b in driver.find_elements(By.CSS_SELECTOR, "#tp-timeline g.bar[data-agent-id]")
-    ]
+    """(type, status) of each agent's bar, read in one go (the page redraws while a task runs)."""
+    found = driver.execute_script(
+        "return [...document.querySelectorAll('#tp-timeline g.bar[data-agent-id]')]"
+        ".map((b) => [b.dataset.agentType, b.dataset.status])"
+    )
+    return [(str(kind), str(status)) for kind, status in found]
 
 
 def diff_paths(driver: WebDriver) -> list[str]:
@@ -83,7 +85,16 @@ def test_a_task_through_plan_code_review_on_its_page(
     )
     server = make_server(**workflow_env, WORKSPACE_CLEANUP="never")
     task_id = _queue_task(server, f"Write calc.add. {marker}")
+    open_task(browser, server, task_id)  # watched from its start: the bars come as the stages do
+    seen: list[int] = []
+    deadline = time.monotonic() + 150
+    count = "return document.querySelectorAll('#tp-timeline g.bar[data-agent-id]').length"
+    while browser.find_element(By.ID, "tp-status").get_attribute("data-status") != "completed":
+        assert time.monotonic() < deadline, f"the page never showed the task completed: {seen}"
+        seen.append(int(browser.execute_script(count)))
+        time.sleep(0.2)
     assert _wait_task(server, task_id)["status"] == "completed"
+    assert len(set(seen)) >= 3, f"the timeline grew stage by stage: {sorted(set(seen))}"
 
     browser.get(server.url)
     link = f'#tasks tr[data-task-id="{task_id}"] a.task-link'
@@ -178,7 +189,8 @@ def test_hostile_title_diff_and_flags_are_text(
     quoted = HOSTILE_TITLE.replace("'", "''")
     write_db(
         server,
-        f"UPDATE tasks SET title = '{quoted}', pr_url = 'javascript:window.__pwned=4', pr_number = 3"
+        f"UPDATE tasks SET title = '{quoted}', pr_url = 'javascript:window.__pwned=4', pr_number = 3,"
+        " waiting_for = 'checks', waiting_since = '2026-01-01T10:04:30.000Z'"
         f" WHERE id = '{task_id}'",
         "INSERT INTO agents (id, task_id, agent_type, status, runtime, created_at, updated_at, prompt,"
         " started_at, completed_at, timeout_seconds, max_turns, log_lines, metadata, flags, end_reason,"
@@ -201,10 +213,12 @@ def test_hostile_title_diff_and_flags_are_text(
             for e in browser.find_elements(By.CSS_SELECTOR, f'#tp-diff details[data-path="{path}"] .dl.add')
         ]
         assert shown == [f"+{line}" for line in HOSTILE_LINES], (path, shown)
-    bar = browser.find_element(By.CSS_SELECTOR, "#tp-timeline g.bar[data-agent-id='agent-x1']")
-    assert bar.get_attribute("data-flags") == "stalled budget_exceeded"
-    assert "flagged" in (bar.get_attribute("class") or "")
-    assert "stalled, budget_exceeded" in browser.find_element(By.CSS_SELECTOR, "#tp-timeline .flag-mark").text
+    flags, classes, mark = browser.execute_script(  # read at once: the open wait redraws the chart
+        "const b = document.querySelector(\"#tp-timeline g.bar[data-agent-id='agent-x1']\");"
+        "return [b.dataset.flags, b.getAttribute('class'), b.querySelector('.flag-mark').textContent]"
+    )
+    assert flags == "stalled budget_exceeded" and "flagged" in classes
+    assert "stalled, budget_exceeded" in mark
     browser.find_element(By.ID, "tp-back").send_keys(Keys.TAB)  # the keyboard reaches the bars
     for _ in range(4):
         if browser.switch_to.active_element.get_attribute("data-agent-id"):
@@ -214,7 +228,16 @@ def test_hostile_title_diff_and_flags_are_text(
     assert browser.find_element(By.ID, "tp-bar-detail").text.startswith(
         "code (coding agent agent-x1) · failed"
     )
-    assert HOSTILE_TITLE in (bar.find_element(By.TAG_NAME, "title").get_attribute("textContent") or "")
+    title = "return document.querySelector('#tp-timeline g.bar[data-agent-id] title').textContent"
+    assert HOSTILE_TITLE in browser.execute_script(title)
+    drawn = browser.execute_script("return document.querySelector('#tp-timeline svg')")
+    wait(
+        browser,
+        lambda d: d.execute_script("return document.querySelector('#tp-timeline svg')") != drawn,
+        what="a redraw (the open checks wait grows with the clock)",
+    )
+    assert browser.switch_to.active_element.get_attribute("data-agent-id") == "agent-x1", "the focus stays"
+    assert browser.find_element(By.ID, "tp-waiting").text.startswith("checks since")
     assert browser.find_elements(By.CSS_SELECTOR, "#task-page img, #task-page script") == []
     time.sleep(0.3)
     assert browser.execute_script("return window.__pwned") is None

@@ -71,6 +71,9 @@ function renderHead(task, line) {
   setText("tp-repo", task.repo);
   setText("tp-branch", task.branch);
   const pr = $("tp-pr");
+  const shown = JSON.stringify([task.pr_url, task.pr_number, task.head_sha]);
+  if (pr.dataset.shown === shown) return renderFacts(task, line); // the link stays, and the focus on it
+  pr.dataset.shown = shown;
   pr.replaceChildren();
   if (webUrl(task.pr_url)) {
     const a = el("a", "", `#${task.pr_number ?? "?"}`);
@@ -80,6 +83,10 @@ function renderHead(task, line) {
     pr.append(a);
     if (task.head_sha) pr.append(" ", el("code", "muted", String(task.head_sha).slice(0, 12)));
   } else pr.textContent = task.pr_number ? `#${task.pr_number}` : "–";
+  renderFacts(task, line);
+}
+
+function renderFacts(task, line) {
   const { checksText, reviewText, mergeText } = prState(task);
   setText("tp-checks", checksText);
   setText("tp-review", reviewText);
@@ -191,7 +198,7 @@ function drawTimeline(line) {
       const w = xOf(a.end ? Date.parse(a.end) : now) - x;
       const flagged = a.flags.length > 0;
       const cls = `t-${a.agent_type} s-${a.status}${a.end ? "" : " open"}${flagged ? " flagged" : ""}`;
-      const group = bar(bars, { x, y, w, h: rowH - 8, cls, title: describe(a), label: a.status === "completed" ? "" : a.status, data: { agentId: a.id, agentType: a.agent_type, status: a.status, flags: a.flags.join(" ") } });
+      const group = bar(bars, { x, y, w, h: rowH - 8, cls, title: describe(a), label: a.status === "completed" ? "" : a.status, data: { key: `agent:${a.id}`, agentId: a.id, agentType: a.agent_type, status: a.status, flags: a.flags.join(" ") } });
       if (flagged) {
         // the flags' names right of the bar, or inside its end, where they fit; else the mark alone (the
         // bar's title names them)
@@ -208,16 +215,24 @@ function drawTimeline(line) {
         group.append(mark);
       }
     } else {
-      for (const wt of line.waits) {
+      for (const [n, wt] of line.waits.entries()) {
         const x = xOf(Date.parse(wt.start));
         const w = xOf(wt.end ? Date.parse(wt.end) : now) - x;
-        bar(bars, { x, y, w, h: rowH - 8, cls: `wait${wt.end ? "" : " open"}`, title: describeWait(wt), label: WAIT_NAMES[wt.kind] || wt.kind, data: { wait: wt.kind } });
+        bar(bars, { x, y, w, h: rowH - 8, cls: `wait${wt.end ? "" : " open"}`, title: describeWait(wt), label: WAIT_NAMES[wt.kind] || wt.kind, data: { key: `wait:${n}`, wait: wt.kind } });
       }
     }
   });
   chart.append(bars);
+  const focused = document.activeElement?.closest?.("#tp-timeline g.bar")?.dataset.key;
   box.replaceChildren(chart);
   if (!line.agents.length) box.append(el("p", "empty", "No agents yet."));
+  if (focused) box.querySelector(`g.bar[data-key="${CSS.escape(focused)}"]`)?.focus(); // a redraw keeps the focus
+}
+
+// Drawn again only when something in it changed or still runs (an open bar grows with the clock).
+function timelineChanged(before, line) {
+  if (!before || line.agents.some((a) => !a.end) || line.waits.some((w) => !w.end)) return true;
+  return JSON.stringify({ ...before, now: 0 }) !== JSON.stringify({ ...line, now: 0 });
 }
 
 function drawLegend() {
@@ -238,11 +253,12 @@ async function loadTask(view) {
     api(`/api/tasks/${encodeURIComponent(id)}/timeline`),
   ]);
   if (taskView !== view) return;
-  taskView.detail = detail;
-  taskView.timeline = line;
+  const redraw = timelineChanged(view.timeline, line);
+  view.detail = detail;
+  view.timeline = line;
   renderHead(detail, line);
   renderEvents(detail.events);
-  drawTimeline(line);
+  if (redraw) drawTimeline(line);
   const head = `${detail.branch || ""}@${detail.head_sha || ""}`;
   if (head !== taskView.head) {
     taskView.head = head;
@@ -276,6 +292,7 @@ function openTaskPage(id) {
   page.hidden = false;
   page.dataset.taskId = id;
   page.dataset.state = "loading";
+  delete $("tp-pr").dataset.shown;
   for (const idName of ["tp-title", "tp-id"]) $(idName).textContent = idName === "tp-id" ? id : "";
   $("tp-timeline").replaceChildren();
   $("tp-events").tBodies[0].replaceChildren();
