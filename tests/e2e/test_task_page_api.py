@@ -202,3 +202,42 @@ def test_the_timeline_of_a_task_with_agents(server: Server) -> None:
     ]
     assert (line["cost_usd"], line["input_tokens"], line["output_tokens"]) == (1.75, 2100, 310)
     assert server.client.get("/api/tasks/task-nope/timeline").status_code == 404
+
+
+def test_a_forge_repository_is_compared_with_the_upstream_default_branch(
+    make_server: ServerFactory, tmp_path: Path
+) -> None:
+    """Not under PROJECTS_DIR: the base is the upstream's default branch as the mirror last fetched it."""
+    server = make_server(PROJECTS_DIR=str(tmp_path / "projects"), GITHUB_OWNER=OWNER)
+    work = tmp_path / "lib"
+    git("init", "--quiet", "--initial-branch=trunk", str(work))
+    (work / "lib.py").write_text("a = 1\n")
+    git("add", ".", cwd=work)
+    git("commit", "--quiet", "-m", "upstream", cwd=work)
+    git("checkout", "--quiet", "-b", "task/lib", cwd=work)
+    (work / "lib.py").write_text("a = 2\n")
+    git("commit", "--quiet", "-am", "the task's change", cwd=work)
+    git("checkout", "--quiet", "trunk", cwd=work)
+    (work / "later.py").write_text("later = 1\n")  # the upstream moved on after the branch left it
+    git("add", ".", cwd=work)
+    git("commit", "--quiet", "-m", "upstream later", cwd=work)
+    mirror = server.data_dir / "mirrors" / OWNER / "lib.git"
+    mirror.parent.mkdir(parents=True, exist_ok=True)
+    git("init", "--quiet", "--bare", str(mirror))
+    git(
+        "push",
+        "--quiet",
+        str(mirror),
+        "trunk:refs/remotes/origin/trunk",
+        "task/lib:refs/heads/task/lib",
+        cwd=work,
+    )
+    git("symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/trunk", cwd=mirror)
+    task_id = task_on(server, "task/lib", repo="lib")
+
+    diff = server.client.get(f"/api/tasks/{task_id}/diff").json()
+    assert diff["base"] == git("rev-parse", "trunk", cwd=work)
+    assert [(f["path"], f["additions"], f["deletions"]) for f in diff["files"]] == [("lib.py", 1, 1)]
+    assert "-a = 1\n+a = 2" in diff["files"][0]["patch"]
+    git("symbolic-ref", "--delete", "refs/remotes/origin/HEAD", cwd=mirror)
+    assert server.client.get(f"/api/tasks/{task_id}/diff").status_code == 404, "no base known: no diff"
