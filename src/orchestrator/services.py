@@ -79,6 +79,7 @@ _SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
 def secrets_of(settings: Settings) -> list[str | None]:
     named = {"ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"}
     named |= {n for n in settings.agent_env_passthrough if any(w in n.upper() for w in _SECRET_WORDS)}
+    named |= set(settings.mcp_env_allowlist)  # what MCP servers are given: redacted whatever its name
     env_secrets = [v for k, v in os.environ.items() if k in named]
     db_password = urlsplit(settings.database_url).password if settings.database_url else None
     return [

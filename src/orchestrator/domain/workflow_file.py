@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from orchestrator.domain import agent_tools as at
 from orchestrator.domain.events import EventType, Reaction, SpawnAgent
 from orchestrator.domain.pr_loop import Gate, parse_gates
 from orchestrator.domain.types import AgentType
@@ -55,6 +56,19 @@ class AgentSettings(BaseModel):
     model: str | None = None
     max_turns: Annotated[int, Field(ge=1, le=10_000)] | None = None
     budget_usd: Annotated[float, Field(gt=0, le=10_000)] | None = None
+    # what the agent may use (domain/agent_tools.py checks the values)
+    allowed_tools: Annotated[list[at.ToolPattern], Field(max_length=at.TOOLS_MAX)] | None = None
+    disallowed_tools: Annotated[list[at.ToolPattern], Field(max_length=at.TOOLS_MAX)] | None = None
+    permission_mode: at.PermissionMode | None = None
+    mcp_servers: Annotated[dict[at.ServerName, at.McpServer], Field(max_length=at.SERVERS_MAX)] | None = None
+
+    def tools(self) -> at.AgentTools:
+        return at.AgentTools(
+            allowed_tools=self.allowed_tools or [],
+            disallowed_tools=self.disallowed_tools or [],
+            permission_mode=self.permission_mode,
+            mcp_servers=self.mcp_servers or {},
+        )
 
     def within(self, max_turns: int, budget_usd: float | None) -> AgentSettings:
         """These settings never above the operator's limits (AGENT_MAX_TURNS, BUDGET_USD when set):
@@ -248,3 +262,23 @@ def with_skips(reaction: Reaction, workflow: WorkflowFile) -> Reaction | StageSk
     if isinstance(reaction, SpawnAgent) and workflow.skips(reaction.agent_type):
         return StageSkipped(reaction.agent_type, _AFTER[reaction.agent_type])
     return reaction
+
+
+def has_mcp_servers(workflow: WorkflowFile) -> bool:
+    return any(workflow.agent(t).mcp_servers for t in AgentType)
+
+
+def unfilled_reference(workflow: WorkflowFile, text: str, allowed: frozenset[str]) -> str | None:
+    """Why the file's MCP servers cannot start: the first `${env:NAME}` of any agent type that the
+    service will not fill (NAME not in `allowed`), said with the file, the line and the field; None when
+    every reference is allowed."""
+    for agent_type in AgentType:
+        try:
+            at.check_references(workflow.agent(agent_type).mcp_servers or {}, allowed)
+        except at.EnvReferenceError as exc:
+            loc = ("agents", agent_type.value, *exc.field.split("."))
+            line = key_line(text, loc)
+            where = f"line {line}" if line else "somewhere"
+            message = str(exc).removeprefix(f"{exc.field}: ")
+            return f"{WORKFLOW_FILE}, {where}, field {_printable('.'.join(loc))}: {message}"
+    return None

@@ -201,6 +201,12 @@ class Workflow:
             return reason
         shaped = workflow.agent(reaction.agent_type)
         limits = shaped.within(self._settings.agent_max_turns, self._settings.budget_usd)
+        if wf.has_mcp_servers(workflow):  # checked at every step: the allow-list may change on a restart
+            text = await asyncio.to_thread(repo_workflow.text_of, self._settings, task["id"])
+            refused = wf.unfilled_reference(workflow, text, self._settings.mcp_env_names)
+            if refused is not None:
+                self.end_task(task, ok=False, reason=refused)
+                return refused
         payload, bundle_dirs = await self._base_within_reach(event, task)
         read = functools.partial(self._read_file, task, checkouts.primary, checkouts.branch)
         context = await asyncio.to_thread(
@@ -229,6 +235,7 @@ class Workflow:
                     model=shaped.model,
                     max_turns=limits.max_turns,
                     budget=Budget(usd=limits.budget_usd) if limits.budget_usd else None,
+                    tools=shaped.tools(),
                 )
             )
         except AgentError as exc:
