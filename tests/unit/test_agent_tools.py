@@ -141,7 +141,7 @@ def _pairs(argv: list[str]) -> list[tuple[str, str]]:
 
 def test_the_cli_gets_the_tools_mode_budget_and_only_the_services_mcp_config() -> None:
     plain = build_argv(ClaudeInvocation("claude", max_turns=5))
-    assert "--dangerously-skip-permissions" in plain
+    assert "--dangerously-skip-permissions" in plain and "--strict-mcp-config" in plain
     assert not {"--permission-mode", "--allowedTools", "--mcp-config", "--max-budget-usd"} & set(plain)
 
     argv = build_argv(

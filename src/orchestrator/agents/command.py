@@ -62,7 +62,7 @@ class ClaudeInvocation:
     allowed_tools: tuple[str, ...] = ()
     disallowed_tools: tuple[str, ...] = ()
     permission_mode: str = "bypassPermissions"
-    mcp_config: str | None = None  # a file the service wrote; with it no other MCP server is loaded
+    mcp_config: str | None = None  # a file the service wrote: the only MCP servers the agent gets
 
 
 def build_argv(inv: ClaudeInvocation) -> list[str]:
@@ -87,8 +87,11 @@ def build_argv(inv: ClaudeInvocation) -> list[str]:
             if tool.startswith("-"):
                 raise ValueError(f"{option}: {tool[:40]!r} would be read as an option")
             argv += [option, tool]
+    # the service's config or none: a `.mcp.json` in the checkout (the repository's, or one an agent
+    # wrote for the next) adds no server
+    argv.append("--strict-mcp-config")
     if inv.mcp_config is not None:
-        argv += ["--mcp-config", inv.mcp_config, "--strict-mcp-config"]
+        argv += ["--mcp-config", inv.mcp_config]
     if inv.model:
         argv += ["--model", inv.model]
     if inv.resume_session:
