@@ -18,6 +18,7 @@ from orchestrator.domain import agent_tools as at
 from orchestrator.domain import workflow_file as wf
 from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.outcome import Ending, judge_run
+from orchestrator.domain.profiles import Profile
 from orchestrator.domain.stream_json import RunSummary
 from orchestrator.domain.types import AgentType
 from orchestrator.runtimes.base import MCP_CONFIG_FILE, Limits, RunSpec
@@ -245,3 +246,23 @@ def test_the_mcp_config_is_the_one_run_file_the_agent_reads_and_only_reads() -> 
         claude_bin="claude",
     )
     assert config_file not in without["volumes"]
+
+
+def test_a_profile_lies_under_the_files_own_keys() -> None:
+    profile = Profile.model_validate(
+        {"agent_type": "coding", "model": "m1", "budget_usd": 2, "disallowed_tools": ["WebFetch"]}
+    )
+    assert profile.settings().model_dump(exclude_none=True) == {
+        "model": "m1",
+        "budget_usd": 2.0,
+        "disallowed_tools": ["WebFetch"],
+    }
+    own = wf.parse('[agents.coding]\nprofile = "p"\nmodel = "m2"\n').agent(AgentType.CODING)
+    merged = own.over(profile.settings())
+    assert (merged.model, merged.budget_usd, merged.disallowed_tools) == ("m2", 2.0, ["WebFetch"])
+    assert merged.within(100, 1.0).budget_usd == 1.0  # the operator's limits still bound it
+    with pytest.raises(ValidationError, match="does not name another profile"):
+        Profile.model_validate({"agent_type": "coding", "profile": "q"})
+    with pytest.raises(ValidationError):
+        Profile.model_validate({"model": "m"})  # no base agent type
+    assert "line 2, field agents.coding.profile" in _refused('[agents.coding]\nprofile = "-x"\n')

@@ -42,6 +42,7 @@ TEMPLATE_VARIABLES = frozenset(
 )
 # Stages a repository may go without: the task goes on as if the stage had ended well.
 SKIPPABLE = (AgentType.DEPLOYER, AgentType.VERIFIER)
+PROFILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\[\]-]{0,127}$")  # as the API's MODEL_PATTERN
 
 
@@ -61,6 +62,13 @@ class AgentSettings(BaseModel):
     disallowed_tools: Annotated[list[at.ToolPattern], Field(max_length=at.TOOLS_MAX)] | None = None
     permission_mode: at.PermissionMode | None = None
     mcp_servers: Annotated[dict[at.ServerName, at.McpServer], Field(max_length=at.SERVERS_MAX)] | None = None
+    # an agent profile of the service's (`/api/profiles`) these settings lie over
+    profile: Annotated[str, Field(pattern=PROFILE_NAME)] | None = None
+
+    def over(self, base: AgentSettings) -> AgentSettings:
+        """These settings, each one left unset taken from `base` (a profile's)."""
+        own = self.model_dump(exclude_none=True)
+        return AgentSettings.model_validate({**base.model_dump(exclude_none=True), **own})
 
     def tools(self) -> at.AgentTools:
         return at.AgentTools(
@@ -277,8 +285,12 @@ def unfilled_reference(workflow: WorkflowFile, text: str, allowed: frozenset[str
             at.check_references(workflow.agent(agent_type).mcp_servers or {}, allowed)
         except at.EnvReferenceError as exc:
             loc = ("agents", agent_type.value, *exc.field.split("."))
-            line = key_line(text, loc)
-            where = f"line {line}" if line else "somewhere"
-            message = str(exc).removeprefix(f"{exc.field}: ")
-            return f"{WORKFLOW_FILE}, {where}, field {_printable('.'.join(loc))}: {message}"
+            return said_at(text, loc, str(exc).removeprefix(f"{exc.field}: "))
     return None
+
+
+def said_at(text: str, loc: tuple[str, ...], message: str) -> str:
+    """`message` about the field at `loc`, with the file and the line, as a task's reason."""
+    line = key_line(text, loc)
+    where = f"line {line}" if line else "somewhere"
+    return f"{WORKFLOW_FILE}, {where}, field {_printable('.'.join(loc))}: {message}"
