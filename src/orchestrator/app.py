@@ -18,6 +18,7 @@ from orchestrator.api import events as events_api
 from orchestrator.api import github as github_api
 from orchestrator.api import github_webhook as github_webhook_api
 from orchestrator.api import metrics as metrics_api
+from orchestrator.api import profiles as profiles_api
 from orchestrator.api import queue as queue_api
 from orchestrator.api import tasks as tasks_api
 from orchestrator.api import webhooks as webhooks_api
@@ -146,6 +147,7 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
     app.include_router(queue_api.router, dependencies=[Authorized])
     app.include_router(events_api.router, dependencies=[Authorized])
     app.include_router(webhooks_api.router, dependencies=[Authorized])
+    app.include_router(profiles_api.router, dependencies=[Authorized])
     app.include_router(github_webhook_api.router)  # signed with GITHUB_WEBHOOK_SECRET, not the API token
     app.include_router(github_api.router, dependencies=[Authorized])
     app.include_router(metrics_api.router, dependencies=[Authorized])

@@ -10,6 +10,7 @@ from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
 from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.events import INTERNAL_EVENT_TYPES, WEBHOOK_EVENTS, EventType
 from orchestrator.domain.types import AgentStatus, AgentType, QueueItemStatus, TaskStatus
+from orchestrator.domain.workflow_file import PROFILE_NAME
 
 NAME_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99})?$"
 TASK_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
@@ -49,6 +50,7 @@ class SpawnBody(BaseModel):
     model: str | None = Field(None, pattern=MODEL_PATTERN)
     timeout_seconds: float | None = Field(None, gt=0, le=7 * 24 * 3600)
     max_turns: int | None = Field(None, ge=1, le=10_000)
+    profile: str | None = Field(None, pattern=PROFILE_NAME)  # an agent profile over agent_type
 
     @field_validator("prompt")
     @classmethod
@@ -378,3 +380,14 @@ class Delivery(BaseModel):
     last_status_code: int | None
     last_error: str | None
     attempt_log: list[dict[str, Any]]
+
+
+class ProfileModel(BaseModel):
+    """An agent profile as the API gives it: `settings` holds the keys of `[agents.<type>]` in a workflow
+    file that the profile sets (`${env:NAME}` references as written, never their values)."""
+
+    name: str
+    agent_type: AgentType
+    settings: dict[str, Any]
+    created_at: str
+    updated_at: str

@@ -30,6 +30,7 @@ from orchestrator.store.db import Database
 from orchestrator.store.events import EventStore
 from orchestrator.store.github_intake import IntakeStore
 from orchestrator.store.logs import LogStore
+from orchestrator.store.profiles import ProfileStore
 from orchestrator.store.queue import QueueStore
 from orchestrator.store.tasks import TaskStore
 from orchestrator.store.webhooks import WebhookStore
@@ -71,6 +72,7 @@ class Services:
     intake_store: IntakeStore
     intake: IssueIntake
     pull_news: PullNews
+    profile_store: ProfileStore
 
 
 _SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
@@ -79,6 +81,7 @@ _SECRET_WORDS = ("KEY", "TOKEN", "SECRET", "PASSWORD", "CREDENTIAL")
 def secrets_of(settings: Settings) -> list[str | None]:
     named = {"ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"}
     named |= {n for n in settings.agent_env_passthrough if any(w in n.upper() for w in _SECRET_WORDS)}
+    named |= set(settings.mcp_env_allowlist)  # what MCP servers are given: redacted whatever its name
     env_secrets = [v for k, v in os.environ.items() if k in named]
     db_password = urlsplit(settings.database_url).password if settings.database_url else None
     return [
@@ -128,8 +131,18 @@ def build(settings: Settings) -> Services:
         )
     )
     processor = QueueProcessor(queue_store, runner, instance_id, enabled=settings.enable_queue_processor)
+    profile_store = ProfileStore(db)
     workflow = Workflow(
-        settings, task_store, event_store, agent_store, agents, github, publisher, runner, events.wake
+        settings,
+        task_store,
+        event_store,
+        agent_store,
+        agents,
+        github,
+        publisher,
+        runner,
+        events.wake,
+        profiles=profile_store,
     )
     events.workflow = workflow
     pr_watch = PRWatcher(settings, task_store, event_store, github, events.wake)
@@ -181,4 +194,5 @@ def build(settings: Settings) -> Services:
         intake_store=intake_store,
         intake=intake,
         pull_news=pr_watch,
+        profile_store=profile_store,
     )

@@ -170,6 +170,8 @@ class Settings(BaseSettings):
     github_delivery_retention_hours: float = Field(
         72.0, gt=0, le=24 * 366, validation_alias="GITHUB_DELIVERY_RETENTION_HOURS"
     )
+    # the service's variables a workflow file's MCP server may name as ${env:NAME} (domain/agent_tools.py)
+    mcp_env_allowlist: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="MCP_ENV_ALLOWLIST")
 
     @field_validator("agent_timeout_overrides", mode="before")
     @classmethod
@@ -232,7 +234,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected host names like example.com or example.com:8080, got {host!r}")
         return hosts
 
-    @field_validator("agent_env_passthrough", mode="before")
+    @field_validator("agent_env_passthrough", "mcp_env_allowlist", mode="before")
     @classmethod
     def _parse_passthrough(cls, value: object) -> object:
         """`AWS_REGION,AWS_PROFILE`: extra variables an agent gets; never the service's own secrets."""
@@ -324,6 +326,12 @@ class Settings(BaseSettings):
             self.webhook_allow_hosts,
             self.webhook_hosts_only,
         )
+
+    @property
+    def mcp_env_names(self) -> frozenset[str]:
+        """What `${env:NAME}` may name: MCP_ENV_ALLOWLIST, never one of the service's own secrets (refused
+        when the setting is read, and left out here whatever the list holds)."""
+        return frozenset(n for n in self.mcp_env_allowlist if not never_passed(n))
 
     def timeout_for(self, agent_type: AgentType) -> float:
         return self.agent_timeout_overrides.get(agent_type, self.agent_timeout_seconds)

@@ -276,6 +276,7 @@ def test_build_argv() -> None:
         "--max-turns",
         "7",
         "--dangerously-skip-permissions",
+        "--strict-mcp-config",
     ]
     full = build_argv(
         ClaudeInvocation(
@@ -287,7 +288,7 @@ def test_build_argv() -> None:
             add_dirs=("/w/a", "/w/b"),
         )
     )
-    assert full[8:] == [
+    assert full[9:] == [
         "--model",
         "opus",
         "--resume",

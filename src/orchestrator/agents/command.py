@@ -58,6 +58,11 @@ class ClaudeInvocation:
     resume_session: str | None = None
     append_system_prompt: str | None = None
     add_dirs: tuple[str, ...] = ()
+    max_budget_usd: float | None = None  # the CLI's own stop, a backstop to the watchdog's
+    allowed_tools: tuple[str, ...] = ()
+    disallowed_tools: tuple[str, ...] = ()
+    permission_mode: str = "bypassPermissions"
+    mcp_config: str | None = None  # a file the service wrote: the only MCP servers the agent gets
 
 
 def build_argv(inv: ClaudeInvocation) -> list[str]:
@@ -69,8 +74,24 @@ def build_argv(inv: ClaudeInvocation) -> list[str]:
         "--verbose",
         "--max-turns",
         str(inv.max_turns),
-        "--dangerously-skip-permissions",
     ]
+    if inv.permission_mode == "bypassPermissions":
+        argv.append("--dangerously-skip-permissions")
+    else:  # nobody answers a prompt: what would ask is denied
+        argv += ["--permission-mode", inv.permission_mode, "--permission-prompts", "none"]
+    if inv.max_budget_usd is not None:
+        argv += ["--max-budget-usd", f"{max(inv.max_budget_usd, 0.000001):.6f}"]
+    # one option per value: the options take several, and none of these values starts with '-'
+    for option, tools in (("--allowedTools", inv.allowed_tools), ("--disallowedTools", inv.disallowed_tools)):
+        for tool in tools:
+            if tool.startswith("-"):
+                raise ValueError(f"{option}: {tool[:40]!r} would be read as an option")
+            argv += [option, tool]
+    # the service's config or none: a `.mcp.json` in the checkout (the repository's, or one an agent
+    # wrote for the next) adds no server
+    argv.append("--strict-mcp-config")
+    if inv.mcp_config is not None:
+        argv += ["--mcp-config", inv.mcp_config]
     if inv.model:
         argv += ["--model", inv.model]
     if inv.resume_session:

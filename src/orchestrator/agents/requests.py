@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orchestrator.domain.agent_tools import AgentTools
 from orchestrator.domain.types import AgentType
 from orchestrator.domain.watchdog import Budget
 
@@ -25,3 +26,4 @@ class SpawnRequest:
     resume_session: str | None = None
     config_dir: str | None = None
     queue_item: int | None = None  # the claimed queue item it starts: refused once that claim is lost
+    tools: AgentTools | None = None  # tools, permission mode, MCP servers; None: every tool, no server

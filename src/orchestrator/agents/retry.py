@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from orchestrator.agents.errors import AgentError
 from orchestrator.agents.requests import SpawnRequest
+from orchestrator.domain.agent_tools import AgentTools
 from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.types import AgentStatus, AgentType
 from orchestrator.domain.watchdog import Budget, StallAction
@@ -44,6 +45,7 @@ def retry_request(row: AgentRow, *, resume: bool) -> SpawnRequest:
         max_turns=row["max_turns"],
         retry_of=agent_id,
         workspace=row["workspace"],
+        tools=AgentTools.model_validate(tools) if (tools := (row["metadata"] or {}).get("tools")) else None,
     )
 
 

@@ -18,13 +18,14 @@ from orchestrator.agents.announcer import Announcer
 from orchestrator.agents.command import ClaudeInvocation, build_argv, build_env
 from orchestrator.agents.errors import AgentError, AgentTakenOver
 from orchestrator.agents.requests import SpawnRequest
-from orchestrator.agents.supervision import Supervision
+from orchestrator.agents.supervision import Supervision, kept_metadata
 from orchestrator.clock import utc_now
+from orchestrator.domain.agent_tools import NO_TOOLS, AgentTools, mcp_config
 from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.ids import new_agent_id
 from orchestrator.domain.types import AgentStatus, LogStream
 from orchestrator.forge.sources import ForgeRepos
-from orchestrator.runtimes.base import Limits, RunSpec, Runtime, RuntimeError_
+from orchestrator.runtimes.base import MCP_CONFIG_FILE, Limits, RunSpec, Runtime, RuntimeError_
 from orchestrator.settings import Settings
 from orchestrator.store.agents import AgentRow, AgentStore, ClaimLost
 
@@ -106,7 +107,7 @@ class Spawner:
                 self._settings.resolved_projects_dir,
                 forge=ForgeRepos.of(self._settings),
             )
-            spec = self._run_spec(row, run_dir, ws, req.add_dirs)
+            spec = self._run_spec(row, run_dir, ws, req)
             handle = await self._runtime.start(spec)
         except (workspace.WorkspaceError, RuntimeError_, OSError, ValueError) as exc:
             reason = self._redact(f"could not start: {exc}")
@@ -174,7 +175,7 @@ class Spawner:
                 "runtime": self._runtime.name,
                 "instance_id": self._instance_id,
                 "run_dir": str(run_dir),
-                "metadata": "{}",
+                "metadata": json.dumps(kept_metadata(req.tools)),
                 "budget": json.dumps(dataclasses.asdict(req.budget)) if req.budget else None,
                 "resumed_session": req.resume_session,
                 "config_dir": req.config_dir or str(run_dir / "claude-config"),
@@ -182,18 +183,25 @@ class Spawner:
             for_queue_item=req.queue_item,
         )
 
-    def _run_spec(self, row: AgentRow, run_dir: Path, ws: Path, add_dirs: tuple[str, ...] = ()) -> RunSpec:
+    def _run_spec(self, row: AgentRow, run_dir: Path, ws: Path, req: SpawnRequest) -> RunSpec:
         home = run_dir / "home"
         config_dir = Path(row["config_dir"])
         home.mkdir(parents=True, exist_ok=True)
         config_dir.mkdir(parents=True, exist_ok=True)
+        tools = req.tools or NO_TOOLS
+        mcp = self._mcp_config(tools)
         argv = build_argv(
             ClaudeInvocation(
                 claude_bin=self._settings.claude_bin,
                 max_turns=row["max_turns"],
                 model=row["model"],
-                add_dirs=add_dirs,
+                add_dirs=req.add_dirs,
                 resume_session=row["resumed_session"],
+                max_budget_usd=self._budget_usd(req),
+                allowed_tools=tuple(tools.allowed_tools),
+                disallowed_tools=tuple(tools.disallowed_tools),
+                permission_mode=tools.mode,
+                mcp_config=None if mcp is None else str(run_dir / MCP_CONFIG_FILE),
             )
         )
         env = build_env(
@@ -213,4 +221,19 @@ class Spawner:
             run_dir=run_dir,
             limits=Limits(wall_seconds=row["timeout_seconds"]),
             labels={"agent_id": row["id"], "instance_id": self._instance_id},
+            mcp_config=mcp,
         )
+
+    def _budget_usd(self, req: SpawnRequest) -> float | None:
+        """The agent's budget in USD as the watchdog holds it (its own, else BUDGET_USD), for the CLI's
+        own stop (`--max-budget-usd`) should the watchdog see the cost too late."""
+        own = req.budget.usd if req.budget is not None else None
+        return own if own is not None else self._settings.budget_usd
+
+    def _mcp_config(self, tools: AgentTools) -> str | None:
+        """The `--mcp-config` document, `${env:NAME}` filled from the service's environment for the names
+        MCP_ENV_ALLOWLIST lists (never one of the service's own secrets); None without servers."""
+        if not tools.mcp_servers:
+            return None
+        document = mcp_config(tools.mcp_servers, os.environ, self._settings.mcp_env_names)
+        return json.dumps(document)

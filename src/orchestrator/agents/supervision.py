@@ -13,6 +13,7 @@ from orchestrator.agents.log_writer import LogWriter
 from orchestrator.agents.output_tail import OutputTail
 from orchestrator.agents.supervisor import RunResult, Supervisor
 from orchestrator.clock import utc_now
+from orchestrator.domain.agent_tools import NO_TOOLS, AgentTools
 from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.stream_json import RunSummary
 from orchestrator.domain.types import LogStream
@@ -22,6 +23,15 @@ from orchestrator.settings import Settings
 from orchestrator.store.agents import AgentStore
 
 log = logging.getLogger(__name__)
+
+# What the spawner put in an agent's metadata that its end keeps (a retry reads it back).
+KEPT_METADATA = ("tools",)
+
+
+def kept_metadata(tools: AgentTools | None) -> dict[str, Any]:
+    """An agent's first metadata: its tools, permission mode and MCP servers (references, not values)."""
+    return {} if tools is None or tools == NO_TOOLS else {"tools": tools.model_dump(mode="json")}
+
 
 StoppedListener = Callable[[str, EndReason], Awaitable[None]]
 _RESUMABLE = frozenset({EndReason.STALLED, EndReason.LOOPING})
@@ -127,6 +137,8 @@ class Supervision:
 
     async def _finish(self, agent_id: str, summary: RunSummary, result: RunResult) -> None:
         verdict = result.verdict
+        row = await asyncio.to_thread(self._agents.get, agent_id)
+        kept = {k: v for k, v in (row["metadata"] if row else {}).items() if k in KEPT_METADATA}
         fields: dict[str, Any] = {
             "end_reason": verdict.reason.value,
             "exit_code": result.exit_code,
@@ -135,6 +147,7 @@ class Supervision:
             "metadata": {
                 **{k: (self._redact(v) if isinstance(v, str) else v) for k, v in summary.metadata().items()},
                 "rate_limit_reset_at": verdict.reset_at,
+                **kept,
             },
             "session_id": summary.session_id,
             "cost_usd": summary.cost_usd,

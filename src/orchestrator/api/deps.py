@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from orchestrator.agents.live_log import LiveLog
+from orchestrator.agents.profiles import ProfileRequests
 from orchestrator.agents.service import AgentRequests
 from orchestrator.api.guard import WRONG_TOKEN, bearer_matches
 from orchestrator.errors import Unauthorized
@@ -55,7 +56,13 @@ async def queue_control(services: ServicesDep) -> QueueControl:
 
 
 async def agent_requests(services: ServicesDep) -> AgentRequests:
-    return AgentRequests(services.agent_store, services.task_store, services.agents, services.spawn_rate)
+    return AgentRequests(
+        services.agent_store,
+        services.task_store,
+        services.agents,
+        services.spawn_rate,
+        services.profile_store,
+    )
 
 
 async def live_log(services: ServicesDep) -> LiveLog:
@@ -81,3 +88,10 @@ AgentsDep = Annotated[AgentRequests, Depends(agent_requests)]
 LiveLogDep = Annotated[LiveLog, Depends(live_log)]
 WebhooksDep = Annotated[WebhookRegistry, Depends(webhook_registry)]
 EventsDep = Annotated[EventService, Depends(event_service)]
+
+
+async def profile_requests(services: ServicesDep) -> ProfileRequests:
+    return ProfileRequests(services.profile_store, services.settings.mcp_env_names)
+
+
+ProfilesDep = Annotated[ProfileRequests, Depends(profile_requests)]

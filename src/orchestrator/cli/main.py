@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from orchestrator.cli import agents, events, queue, serve, tasks, workflow_file
+from orchestrator.cli import agents, events, profiles, queue, serve, tasks, workflow_file
 from orchestrator.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -31,6 +31,7 @@ app.add_typer(queue.app, name="queue")
 app.add_typer(events.events_app, name="events")
 app.add_typer(events.github_app, name="github")
 app.add_typer(workflow_file.app, name="workflow")
+app.add_typer(profiles.app, name="profiles")
 app.command()(serve.serve)
 app.command("install-claude")(serve.install_claude)
 

@@ -49,6 +49,7 @@ from orchestrator.models import (
     Webhook,
 )
 from orchestrator.models import Delivery as WebhookDelivery
+from orchestrator.models import ProfileModel as Profile
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -172,6 +173,7 @@ def spawn(
     timeout_seconds: float | None,
     max_turns: int | None,
     budget: Mapping[str, float] | None = None,
+    profile: str | None = None,
 ) -> Call[AgentDetail]:
     body = _body(
         agent_type=agent_type,
@@ -182,6 +184,7 @@ def spawn(
         timeout_seconds=timeout_seconds,
         max_turns=max_turns,
         budget=dict(budget) if budget else None,
+        profile=profile,
     )
     return Call("POST", "/api/agents/spawn", _model(AgentDetail), json=body)
 
@@ -397,3 +400,23 @@ def webhook_deliveries(webhook_id: str, limit: int) -> Call[list[WebhookDelivery
     return _get(
         f"/api/webhooks/{_segment(webhook_id)}/deliveries", _list_of(WebhookDelivery), {"limit": limit}
     )
+
+
+# agent profiles
+
+
+def list_profiles() -> Call[list[Profile]]:
+    return _get("/api/profiles", _list_of(Profile))
+
+
+def get_profile(name: str) -> Call[Profile]:
+    return _get(f"/api/profiles/{_segment(name)}", _model(Profile))
+
+
+def set_profile(name: str, agent_type: AgentType | str, settings: Mapping[str, Any]) -> Call[Profile]:
+    body = {**settings, "agent_type": _value(agent_type)}
+    return Call("PUT", f"/api/profiles/{_segment(name)}", _model(Profile), json=body, idempotent=True)
+
+
+def delete_profile(name: str) -> Call[None]:
+    return Call("DELETE", f"/api/profiles/{_segment(name)}", _nothing)

@@ -60,6 +60,7 @@ from orchestrator.models import (
     Webhook,
 )
 from orchestrator.models import Delivery as WebhookDelivery
+from orchestrator.models import ProfileModel as Profile
 
 T = TypeVar("T")
 
@@ -202,11 +203,13 @@ class Client:
         timeout_seconds: float | None = None,
         max_turns: int | None = None,
         budget: Mapping[str, float] | None = None,
+        profile: str | None = None,
     ) -> AgentDetail:
         """Start an agent: a `prompt`, or a `task_id` whose prompt the server renders. `budget` may
-        hold `usd`, `turns` and `wall_seconds`."""
+        hold `usd`, `turns` and `wall_seconds`; `profile` names an agent profile over `agent_type`
+        (what the call itself gives wins)."""
         return self._send(
-            api.spawn(agent_type, prompt, task_id, repo, model, timeout_seconds, max_turns, budget)
+            api.spawn(agent_type, prompt, task_id, repo, model, timeout_seconds, max_turns, budget, profile)
         )
 
     def kill_agent(self, agent_id: str) -> AgentDetail:
@@ -391,3 +394,20 @@ class Client:
 
     def webhook_deliveries(self, webhook_id: str, *, limit: int = 100) -> list[WebhookDelivery]:
         return self._send(api.webhook_deliveries(webhook_id, limit))
+
+    # agent profiles
+
+    def list_profiles(self) -> list[Profile]:
+        return self._send(api.list_profiles())
+
+    def get_profile(self, name: str) -> Profile:
+        return self._send(api.get_profile(name))
+
+    def set_profile(self, name: str, agent_type: AgentType | str, **settings: Any) -> Profile:
+        """Create or replace profile `name` over `agent_type`: `settings` are the keys of
+        `[agents.<type>]` in a workflow file (prompt, model, max_turns, budget_usd, allowed_tools,
+        disallowed_tools, permission_mode, mcp_servers)."""
+        return self._send(api.set_profile(name, agent_type, settings))
+
+    def delete_profile(self, name: str) -> None:
+        self._send(api.delete_profile(name))

@@ -31,6 +31,7 @@ class Verdict:
         return self.reason.status
 
 
+CLI_BUDGET_STOP = "error_max_budget_usd"
 _RESET_EPOCH = re.compile(r"\|(\d{10})\b")
 _USAGE_LIMIT = re.compile(r"usage limit|rate limit|limit reached", re.IGNORECASE)
 
@@ -59,6 +60,10 @@ def judge_run(exit_code: int | None, summary: RunSummary, ending: Ending, last_s
     limited = rate_limit_of(summary) if summary.result_seen else None
     if limited is not None:
         return limited
+    if summary.is_error and summary.subtype == CLI_BUDGET_STOP:  # the CLI's own stop, --max-budget-usd
+        return Verdict(
+            EndReason.BUDGET_EXCEEDED, f"budget_exceeded: {summary.result_text or 'the CLI stopped'}"
+        )
     if summary.is_error:
         reason = summary.result_text or summary.terminal_reason or "the run reported an error"
         if summary.api_error_status is not None:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from orchestrator.domain import agent_tools as at
 from orchestrator.domain.events import EventType, Reaction, SpawnAgent
 from orchestrator.domain.pr_loop import Gate, parse_gates
 from orchestrator.domain.types import AgentType
@@ -41,6 +42,7 @@ TEMPLATE_VARIABLES = frozenset(
 )
 # Stages a repository may go without: the task goes on as if the stage had ended well.
 SKIPPABLE = (AgentType.DEPLOYER, AgentType.VERIFIER)
+PROFILE_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:\[\]-]{0,127}$")  # as the API's MODEL_PATTERN
 
 
@@ -55,6 +57,26 @@ class AgentSettings(BaseModel):
     model: str | None = None
     max_turns: Annotated[int, Field(ge=1, le=10_000)] | None = None
     budget_usd: Annotated[float, Field(gt=0, le=10_000)] | None = None
+    # what the agent may use (domain/agent_tools.py checks the values)
+    allowed_tools: Annotated[list[at.ToolPattern], Field(max_length=at.TOOLS_MAX)] | None = None
+    disallowed_tools: Annotated[list[at.ToolPattern], Field(max_length=at.TOOLS_MAX)] | None = None
+    permission_mode: at.PermissionMode | None = None
+    mcp_servers: Annotated[dict[at.ServerName, at.McpServer], Field(max_length=at.SERVERS_MAX)] | None = None
+    # an agent profile of the service's (`/api/profiles`) these settings lie over
+    profile: Annotated[str, Field(pattern=PROFILE_NAME)] | None = None
+
+    def over(self, base: AgentSettings) -> AgentSettings:
+        """These settings, each one left unset taken from `base` (a profile's)."""
+        own = self.model_dump(exclude_none=True)
+        return AgentSettings.model_validate({**base.model_dump(exclude_none=True), **own})
+
+    def tools(self) -> at.AgentTools:
+        return at.AgentTools(
+            allowed_tools=self.allowed_tools or [],
+            disallowed_tools=self.disallowed_tools or [],
+            permission_mode=self.permission_mode,
+            mcp_servers=self.mcp_servers or {},
+        )
 
     def within(self, max_turns: int, budget_usd: float | None) -> AgentSettings:
         """These settings never above the operator's limits (AGENT_MAX_TURNS, BUDGET_USD when set):
@@ -248,3 +270,27 @@ def with_skips(reaction: Reaction, workflow: WorkflowFile) -> Reaction | StageSk
     if isinstance(reaction, SpawnAgent) and workflow.skips(reaction.agent_type):
         return StageSkipped(reaction.agent_type, _AFTER[reaction.agent_type])
     return reaction
+
+
+def has_mcp_servers(workflow: WorkflowFile) -> bool:
+    return any(workflow.agent(t).mcp_servers for t in AgentType)
+
+
+def unfilled_reference(workflow: WorkflowFile, text: str, allowed: frozenset[str]) -> str | None:
+    """Why the file's MCP servers cannot start: the first `${env:NAME}` of any agent type that the
+    service will not fill (NAME not in `allowed`), said with the file, the line and the field; None when
+    every reference is allowed."""
+    for agent_type in AgentType:
+        try:
+            at.check_references(workflow.agent(agent_type).mcp_servers or {}, allowed)
+        except at.EnvReferenceError as exc:
+            loc = ("agents", agent_type.value, *exc.field.split("."))
+            return said_at(text, loc, str(exc).removeprefix(f"{exc.field}: "))
+    return None
+
+
+def said_at(text: str, loc: tuple[str, ...], message: str) -> str:
+    """`message` about the field at `loc`, with the file and the line, as a task's reason."""
+    line = key_line(text, loc)
+    where = f"line {line}" if line else "somewhere"
+    return f"{WORKFLOW_FILE}, {where}, field {_printable('.'.join(loc))}: {message}"

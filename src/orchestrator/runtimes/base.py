@@ -41,6 +41,7 @@ class DefaultLimits:
 
 
 PROMPT_FILE = "prompt"
+MCP_CONFIG_FILE = "mcp.json"  # the CLI's --mcp-config: the service's, read-only to the agent
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class RunSpec:
     limits: Limits
     labels: dict[str, str] = field(default_factory=dict)
     prompt: str = ""
+    mcp_config: str | None = None  # MCP_CONFIG_FILE's text (secrets filled in), when the agent has servers
 
     def write_prompt(self) -> Path:
         path = self.run_dir / PROMPT_FILE
@@ -63,6 +65,23 @@ class RunSpec:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(self.prompt)
         return path
+
+    def write_mcp_config(self) -> Path | None:
+        """MCP_CONFIG_FILE in the run directory (the service's: hosts mount this one file read-only
+        into the agent's sandbox), when there is one to write; removed by `forget_mcp_config`."""
+        if self.mcp_config is None:
+            return None
+        path = self.run_dir / MCP_CONFIG_FILE
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(self.mcp_config)
+        return path
+
+
+def forget_mcp_config(run_dir: Path) -> None:
+    """The run ended: the secrets its MCP servers were given leave the disk."""
+    (run_dir / MCP_CONFIG_FILE).unlink(missing_ok=True)
 
 
 class RunHandle(Protocol):

@@ -38,12 +38,14 @@ from typing import TYPE_CHECKING, Any
 from orchestrator.domain.types import LogStream
 from orchestrator.runtimes import files
 from orchestrator.runtimes.base import (
+    MCP_CONFIG_FILE,
     PROMPT_FILE,
     DefaultLimits,
     Limits,
     RunHandle,
     RunSpec,
     RuntimeError_,
+    forget_mcp_config,
 )
 from orchestrator.runtimes.egress import Egress, Relay
 from orchestrator.runtimes.ownership import AgentUser, hand_over_recorded, handover_problem, take_back
@@ -110,6 +112,9 @@ def container_config(
     env["IS_SANDBOX"] = "1"  # the container is the sandbox
     prompt = str(spec.run_dir / PROMPT_FILE)
     volumes = {prompt: {"bind": prompt, "mode": "ro"}}
+    if spec.mcp_config is not None:
+        mcp = str(spec.run_dir / MCP_CONFIG_FILE)
+        volumes[mcp] = {"bind": mcp, "mode": "ro"}
     for name in WRITTEN_FILES:
         written = str(spec.run_dir / name)
         volumes[written] = {"bind": written, "mode": "rw"}
@@ -260,6 +265,7 @@ class DockerHandle:
                 if "No such container" not in str(exc):
                     log.warning("agent %s: cannot remove its container: %s", self._agent_id, exc)
             self._container = None
+        forget_mcp_config(self._files.run_dir)
         take_back(self._files.run_dir)
 
     def close(self) -> None:
@@ -330,9 +336,11 @@ class DockerRuntime:
         exit_file = spec.run_dir / files.EXIT_CODE_FILE
         os.close(os.open(exit_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600))
         prompt = spec.write_prompt()
+        mcp = spec.write_mcp_config()
         written = [spec.run_dir / name for name in WRITTEN_FILES]
+        read = [prompt] if mcp is None else [prompt, mcp]
         try:
-            hand_over_recorded(spec.run_dir, writable_paths(spec), [prompt, *written], self.user)
+            hand_over_recorded(spec.run_dir, writable_paths(spec), [*read, *written], self.user)
         except OSError as exc:
             raise RuntimeError_(
                 f"cannot hand the agent's files to AGENT_CONTAINER_USER {self.user} "

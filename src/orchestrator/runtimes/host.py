@@ -17,7 +17,7 @@ from pathlib import Path
 
 from orchestrator.domain.types import LogStream
 from orchestrator.runtimes import cgroups, files
-from orchestrator.runtimes.base import DefaultLimits, RunHandle, RunSpec, RuntimeError_
+from orchestrator.runtimes.base import DefaultLimits, RunHandle, RunSpec, RuntimeError_, forget_mcp_config
 from orchestrator.runtimes.egress import Egress, Relay
 from orchestrator.runtimes.procfs import is_running, kill_marked, signal_group
 from orchestrator.runtimes.sandbox import Bwrap, terminate_inside
@@ -107,6 +107,7 @@ class HostHandle:
 
     def sweep(self) -> None:
         kill_marked(self._agent_id)
+        forget_mcp_config(self._files.run_dir)
         cgroups.remove(self._agent_id, self._cgroup_root)
         if self._egress is not None:
             self._egress.remove(self._agent_id)
@@ -170,6 +171,7 @@ class HostRuntime:
         if self.sandbox:
             (spec.run_dir / _SANDBOX_FILE).write_text("bwrap\n")
         relay = await self.egress.open(spec.agent_id) if self.egress else None
+        spec.write_mcp_config()
         prompt = os.open(spec.write_prompt(), os.O_RDONLY)
         out = os.open(spec.run_dir / "stdout", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         err = os.open(spec.run_dir / "stderr", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)

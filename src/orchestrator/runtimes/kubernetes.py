@@ -281,6 +281,8 @@ class KubernetesRuntime:
 
     def _start(self, spec: RunSpec) -> KubernetesHandle:
         cfg = self.job_settings
+        if spec.mcp_config is not None:  # its secrets would have to go in a Secret: not built
+            raise RuntimeError_("MCP servers are not available on the kubernetes runtime")
         try:
             body = job_manifest(spec, self._defaults.apply(spec.limits), cfg)
         except ManifestError as exc:

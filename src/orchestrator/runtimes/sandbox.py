@@ -33,7 +33,7 @@ from functools import cached_property
 from pathlib import Path
 from shutil import which
 
-from orchestrator.runtimes.base import RunSpec
+from orchestrator.runtimes.base import MCP_CONFIG_FILE, RunSpec
 from orchestrator.runtimes.egress import Relay
 from orchestrator.runtimes.procfs import marked_pids
 
@@ -200,6 +200,8 @@ class Bwrap:
         path = spec.env.get("PATH", "")
         program = spec.argv[0] if os.path.isabs(spec.argv[0]) else which(spec.argv[0], path=path)
         readable = [*(program_roots(program) if program else []), *self.hidden.readable]
+        if spec.mcp_config is not None:  # the one file of the run directory the CLI reads
+            readable.append(spec.run_dir / MCP_CONFIG_FILE)
         return Visibility(
             tuple(p for p in resolved if os.path.isdir(p)),
             tuple(dict.fromkeys(p for p in files if os.path.exists(p) and not os.path.isdir(p))),

@@ -23,7 +23,7 @@ from orchestrator.errors import Unavailable
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # The newest migration's revision: what this version of the service brings the database to, known without
 # Alembic (tests/unit/test_schema_head.py holds it equal to Alembic's head).
-HEAD_REVISION = "0011"
+HEAD_REVISION = "0012"
 # Instances that start at once on one PostgreSQL database migrate it one after the other.
 PG_MIGRATION_LOCK = 0x6F7263686D6967  # "orchmig"
 log = logging.getLogger("orchestrator.store")

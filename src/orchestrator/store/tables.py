@@ -224,3 +224,14 @@ github_issues = Table(
     Column("pr_commented_at", Text),
     Column("end_commented_at", Text),
 )
+
+# Agent profiles: named settings over a base agent type (domain/profiles.py), set by the API.
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("agent_type", Text, nullable=False),
+    Column("settings", Text, nullable=False),
+    Column("created_at", Text, nullable=False),
+    Column("updated_at", Text, nullable=False),
+)

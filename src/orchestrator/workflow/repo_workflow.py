@@ -55,6 +55,12 @@ def of_task(settings: Settings, task_id: str) -> wf.WorkflowFile:
     return wf.parse(_decoded(path.read_bytes()))
 
 
+def text_of(settings: Settings, task_id: str) -> str:
+    """The task's copy as text (empty when none was taken)."""
+    path = _copy_path(settings, task_id)
+    return _decoded(path.read_bytes()) if path.is_file() else ""
+
+
 def _decoded(data: bytes) -> str:
     if len(data) > wf.WORKFLOW_FILE_CAP:
         raise wf.WorkflowFileError(f"{wf.WORKFLOW_FILE}: larger than {wf.WORKFLOW_FILE_CAP} bytes")

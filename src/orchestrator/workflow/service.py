@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from orchestrator import untrusted_files
 from orchestrator.agents import workspace
 from orchestrator.agents.manager import AgentError, AgentManager, SpawnRequest
+from orchestrator.agents.profiles import settings_of
 from orchestrator.agents.retry import resume_prompt
 from orchestrator.clock import iso_at, utc_now
 from orchestrator.domain import outcomes as oc
@@ -48,6 +49,7 @@ from orchestrator.prompts.render import render
 from orchestrator.settings import Settings
 from orchestrator.store.agents import AgentRow, AgentStore
 from orchestrator.store.events import EventRow, EventStore
+from orchestrator.store.profiles import ProfileStore
 from orchestrator.store.tasks import TaskRow, TaskStore
 from orchestrator.workflow import base_bundle, repo_workflow
 from orchestrator.workflow.context import step_context
@@ -82,7 +84,10 @@ class Workflow:
         publisher: Publisher,
         lifecycle: TaskLifecycle,
         wake: Callable[[], None],
+        *,
+        profiles: ProfileStore | None = None,
     ) -> None:
+        self._profiles = profiles
         self._settings = settings
         self._tasks = tasks
         self._events = events
@@ -200,7 +205,22 @@ class Workflow:
             self.end_task(task, ok=False, reason=reason)
             return reason
         shaped = workflow.agent(reaction.agent_type)
+        if shaped.profile is not None:
+            try:
+                base = await asyncio.to_thread(self._profile, shaped.profile, reaction.agent_type)
+            except LookupError as exc:
+                text = await asyncio.to_thread(repo_workflow.text_of, self._settings, task["id"])
+                reason = wf.said_at(text, ("agents", reaction.agent_type.value, "profile"), str(exc))
+                self.end_task(task, ok=False, reason=reason)
+                return reason
+            shaped = shaped.over(base)
         limits = shaped.within(self._settings.agent_max_turns, self._settings.budget_usd)
+        if wf.has_mcp_servers(workflow):  # checked at every step: the allow-list may change on a restart
+            text = await asyncio.to_thread(repo_workflow.text_of, self._settings, task["id"])
+            refused = wf.unfilled_reference(workflow, text, self._settings.mcp_env_names)
+            if refused is not None:
+                self.end_task(task, ok=False, reason=refused)
+                return refused
         payload, bundle_dirs = await self._base_within_reach(event, task)
         read = functools.partial(self._read_file, task, checkouts.primary, checkouts.branch)
         context = await asyncio.to_thread(
@@ -229,6 +249,7 @@ class Workflow:
                     model=shaped.model,
                     max_turns=limits.max_turns,
                     budget=Budget(usd=limits.budget_usd) if limits.budget_usd else None,
+                    tools=shaped.tools(),
                 )
             )
         except AgentError as exc:
@@ -245,6 +266,11 @@ class Workflow:
             started["review_rounds"] = task["review_rounds"] + 1
         self._lifecycle.task_started(task["id"], started)
         return f"started {reaction.agent_type} agent {agent_id}"
+
+    def _profile(self, name: str, agent_type: AgentType) -> wf.AgentSettings:
+        if self._profiles is None:
+            raise LookupError("profiles are not available here")
+        return settings_of(self._profiles, name, agent_type)
 
     def _workflow_at_start(self, task: TaskRow) -> wf.WorkflowFile:
         """The task's copy of its repository's workflow file, taken at its first step (its checkout
