@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
+from enum import StrEnum
 from string import Template
 from typing import Annotated, Any
 
@@ -106,12 +107,62 @@ class Stages(BaseModel):
         return value
 
 
+class HookName(StrEnum):
+    """When a workspace hook runs (README: "A repository's workflow file")."""
+
+    AFTER_CREATE = "after_create"  # the task's checkout was just made
+    BEFORE_RUN = "before_run"  # before each agent process starts in it
+    AFTER_RUN = "after_run"  # after each agent process ends (a failure is logged)
+    BEFORE_REMOVE = "before_remove"  # before the task's workspace is deleted (a failure is logged)
+
+    @property
+    def fatal(self) -> bool:
+        """Whether its failure fails the agent (and so no CLI starts)."""
+        return self in (HookName.AFTER_CREATE, HookName.BEFORE_RUN)
+
+
+HOOK_COMMAND_CAP = 8 * 1024
+HOOK_TIMEOUT_SECONDS = 120
+HOOK_TIMEOUT_MAX_SECONDS = 3600
+HookCommand = Annotated[str, Field(min_length=1, max_length=HOOK_COMMAND_CAP)]
+
+
+class Hooks(BaseModel):
+    """Shell commands run in the agent's sandbox (never in the service), each within `timeout_seconds`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    after_create: HookCommand | None = None
+    before_run: HookCommand | None = None
+    after_run: HookCommand | None = None
+    before_remove: HookCommand | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=HOOK_TIMEOUT_MAX_SECONDS, strict=True)] = (
+        HOOK_TIMEOUT_SECONDS
+    )
+
+    @field_validator("after_create", "before_run", "after_run", "before_remove")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("a hook command cannot hold a NUL character")
+        return value
+
+    def command(self, name: HookName) -> str | None:
+        value: str | None = getattr(self, name.value)
+        return value
+
+    @property
+    def any(self) -> bool:
+        return any(self.command(name) for name in HookName)
+
+
 class WorkflowFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     agents: Agents = Agents()
     stages: Stages = Stages()
     require_approval: str | None = None
+    hooks: Hooks = Hooks()
 
     @field_validator("require_approval")
     @classmethod
