@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from orchestrator.domain.types import AgentType
 from orchestrator.domain.watchdog import Budget
+from orchestrator.domain.workflow_file import Hooks
 
 
 @dataclass(frozen=True)
@@ -25,3 +26,5 @@ class SpawnRequest:
     resume_session: str | None = None
     config_dir: str | None = None
     queue_item: int | None = None  # the claimed queue item it starts: refused once that claim is lost
+    hooks: Hooks | None = None  # the repository's workspace hooks (agents/hooks.py)
+    workspace_created: bool = False  # its workspace was just made: after_create runs first

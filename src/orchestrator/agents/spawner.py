@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from shutil import which
 from typing import Any
@@ -17,12 +17,14 @@ from orchestrator.agents import workspace
 from orchestrator.agents.announcer import Announcer
 from orchestrator.agents.command import ClaudeInvocation, build_argv, build_env
 from orchestrator.agents.errors import AgentError, AgentTakenOver
+from orchestrator.agents.hooks import HookEnd, HookRunner
 from orchestrator.agents.requests import SpawnRequest
 from orchestrator.agents.supervision import Supervision
 from orchestrator.clock import utc_now
 from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.ids import new_agent_id
 from orchestrator.domain.types import AgentStatus, LogStream
+from orchestrator.domain.workflow_file import HookName
 from orchestrator.forge.sources import ForgeRepos
 from orchestrator.runtimes.base import Limits, RunSpec, Runtime, RuntimeError_
 from orchestrator.settings import Settings
@@ -51,6 +53,7 @@ class Spawner:
         self._instance_id = instance_id
         self.accepting = True
         self.spawned = 0
+        self.hooks: HookRunner | None = None  # runs a repository's workspace hooks (set by the manager)
 
     def claude_problem(self) -> str | None:
         path = self._settings.claude_bin
@@ -107,18 +110,12 @@ class Spawner:
                 forge=ForgeRepos.of(self._settings),
             )
             spec = self._run_spec(row, run_dir, ws, req.add_dirs)
+            hook_failed = await self._hooks_before(spec, req)
+            if hook_failed is not None:
+                return self._not_started(agent_id, EndReason.HOOK_FAILED, hook_failed.reason)
             handle = await self._runtime.start(spec)
         except (workspace.WorkspaceError, RuntimeError_, OSError, ValueError) as exc:
-            reason = self._redact(f"could not start: {exc}")
-            self._agents.move(
-                agent_id,
-                AgentStatus.FAILED,
-                end_reason=EndReason.START_FAILED.value,
-                error=reason,
-                completed_at=utc_now(),
-            )
-            self._announcer.ended(agent_id)
-            return self._row(agent_id)
+            return self._not_started(agent_id, EndReason.START_FAILED, f"could not start: {exc}")
         started = utc_now()
         running: dict[str, Any] = {
             "container_id": handle.ref,
@@ -140,9 +137,57 @@ class Spawner:
             time.time() + timeout,
             timeout,
             budget=row.get("budget"),
+            after_run=self._after_run(spec, req),
         )
         log.info("agent %s started (%s, %s)", agent_id, req.agent_type.value, handle.ref)
         return {**row, **running, "status": AgentStatus.RUNNING.value}  # as just written: no re-read
+
+    def _not_started(self, agent_id: str, why: EndReason, reason: str) -> AgentRow:
+        self._agents.move(
+            agent_id,
+            AgentStatus.FAILED,
+            end_reason=why.value,
+            error=self._redact(reason),
+            completed_at=utc_now(),
+        )
+        self._announcer.ended(agent_id)
+        return self._row(agent_id)
+
+    async def _hooks_before(self, spec: RunSpec, req: SpawnRequest) -> HookEnd | None:
+        """after_create (on a workspace just made), then before_run: the first that fails, else None."""
+        hooks = req.hooks
+        if hooks is None or self.hooks is None:
+            return None
+        names = [HookName.AFTER_CREATE] if req.workspace_created else []
+        for name in [*names, HookName.BEFORE_RUN]:
+            command = hooks.command(name)
+            if command:
+                end = await self.hooks.run(spec, name, command, hooks.timeout_seconds)
+                if not end.ok:
+                    return end
+        return None
+
+    def _after_run(self, spec: RunSpec, req: SpawnRequest) -> Callable[[], Awaitable[None]] | None:
+        hooks, runner = req.hooks, self.hooks
+        command = hooks.command(HookName.AFTER_RUN) if hooks else None
+        if not command or hooks is None or runner is None:
+            return None
+
+        async def after_run() -> None:
+            end = await runner.run(spec, HookName.AFTER_RUN, command, hooks.timeout_seconds)
+            if not end.ok:
+                log.warning("agent %s: %s", spec.agent_id, self._redact(end.reason))
+
+        return after_run
+
+    async def run_hook(
+        self, row: AgentRow, name: HookName, command: str, seconds: float, writable: tuple[str, ...]
+    ) -> HookEnd:
+        """A hook in the sandbox an ended agent ran in (its run directory, HOME and workspace)."""
+        if self.hooks is None:
+            return HookEnd(name, False, "not run: no hook runner", "")
+        spec = self._run_spec(row, Path(row["run_dir"]), Path(row["workspace"]), writable)
+        return await self.hooks.run(spec, name, command, seconds)
 
     def _row(self, agent_id: str) -> AgentRow:
         found = self._agents.get(agent_id)

@@ -82,6 +82,7 @@ class Supervision:
         timeout: float,
         replay_upto: int = 0,
         budget: dict[str, Any] | None = None,
+        after_run: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         tail = OutputTail(
             agent_id,
@@ -112,6 +113,7 @@ class Supervision:
             finish=finish,
             watchdog=Watchdog(self._rules(budget), deadline - timeout),
             on_flag=lambda flag: self._announcer.flagged(agent_id, flag),
+            after_run=after_run,
         )
         self._supervisors[agent_id] = supervisor
         task = asyncio.create_task(supervisor.run(), name=f"supervise-{agent_id}")

@@ -342,7 +342,7 @@ class DockerRuntime:
     def _start(self, spec: RunSpec, relay: Relay | None) -> DockerHandle:
         client = self.client()
         self._prepare_files(spec)
-        mount = self._mounted_claude(spec.argv[0])
+        mount = self._mounted_claude(spec.argv[0]) if spec.program_is_cli else None
         argv = spec.argv if mount is None or os.sep in spec.argv[0] else [mount, *spec.argv[1:]]
         config = container_config(
             dataclasses.replace(spec, argv=argv),
@@ -350,7 +350,7 @@ class DockerRuntime:
             image=self.image,
             network_mode=self._network_mode,
             user=self.user,
-            claude_bin=self._claude_bin,
+            claude_bin=self._claude_bin if spec.program_is_cli else None,
             mount_claude=mount,
             relay=relay,
         )

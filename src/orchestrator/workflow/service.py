@@ -93,6 +93,7 @@ class Workflow:
         self._lifecycle = lifecycle
         self._wake = wake
         self.on_wait: Callable[[], None] = lambda: None  # a wait on GitHub began: the PR watcher looks now
+        self._removals: set[asyncio.Task[None]] = set()  # workspaces removed after their before_remove hook
 
     @staticmethod
     def agent_id_for(event: EventRow) -> str | None:
@@ -229,6 +230,8 @@ class Workflow:
                     model=shaped.model,
                     max_turns=limits.max_turns,
                     budget=Budget(usd=limits.budget_usd) if limits.budget_usd else None,
+                    hooks=workflow.hooks if workflow.hooks.any else None,
+                    workspace_created=checkouts.created,
                 )
             )
         except AgentError as exc:
@@ -585,6 +588,7 @@ class Workflow:
         if not self._lifecycle.end_task(task["id"], ok=ok, error=reason):
             return
         ended = TaskStatus.COMPLETED if ok else TaskStatus.FAILED
+        hooks = self._hooks_of(task)
         repo_workflow.forget(self._settings, task["id"])
         log.info("task %s %s%s", task["id"], ended.value, f": {reason}" if reason else "")
         policy = self._settings.workspace_cleanup
@@ -593,8 +597,44 @@ class Workflow:
             kept = self._unpushed(task, root)
             if kept:
                 log.warning("workspace of task %s kept: %s", task["id"], kept)
-            else:
+            elif not self._remove_after_hook(task, root, hooks):
                 workspace.remove(root)
+
+    def _hooks_of(self, task: TaskRow) -> wf.Hooks:
+        try:
+            return repo_workflow.of_task(self._settings, task["id"]).hooks
+        except wf.WorkflowFileError:
+            return wf.Hooks()
+
+    def _remove_after_hook(self, task: TaskRow, root: Path, hooks: wf.Hooks) -> bool:
+        """The before_remove hook, then the removal, in the background (the task has ended already); in
+        the sandbox of the task's last agent, whose log lines its output becomes. False when there is no
+        agent to run it as (nothing ever ran in the workspace): the caller removes it at once."""
+        command = hooks.before_remove
+        last = self._agents.last_of_task(task["id"]) if command else None
+        if last is None or not command:
+            return False
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+
+        async def hook_then_remove() -> None:
+            try:
+                others = [str(p) for p in workspace.checkouts_of(root) if str(p) != last["workspace"]]
+                end = await self._manager.run_hook(
+                    last, wf.HookName.BEFORE_REMOVE, command, hooks.timeout_seconds, tuple(others)
+                )
+                if not end.ok:
+                    log.warning("task %s: %s", task["id"], end.reason)
+            except Exception:
+                log.exception("task %s: the before_remove hook could not run", task["id"])
+            await asyncio.to_thread(workspace.remove, root)
+
+        job = loop.create_task(hook_then_remove(), name=f"before-remove-{task['id']}")
+        self._removals.add(job)
+        job.add_done_callback(self._removals.discard)
+        return True
 
     def _unpushed(self, task: TaskRow, root: Path) -> str | None:
         """Why removing the task's checkouts would lose work: a commit of the task's branch that the
