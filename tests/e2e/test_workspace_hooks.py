@@ -174,4 +174,21 @@ def test_a_failing_or_hanging_before_run_fails_the_agent_with_its_output_and_no_
     assert agent["end_reason"] == "hook_failed"
     assert agent["error"] == "before_run hook timed out after 2 s and was killed: napping", agent["error"]
     assert _sleepers(tag) == []  # its whole process tree went with it
-    assert fake_model.requests_for(marker) == []  # neither agent's CLI ever started
+
+    # a kill while the hooks run ends them and the agent; its CLI never starts
+    long_nap = "4617.5"
+    sleeping = f'[hooks]\ntimeout_seconds = 600\nbefore_run = "echo long nap; sleep {long_nap}"\n'
+    _commit_file(project, sleeping, tmp_path)
+    task_id = _queue(server, f"Three. {marker}")
+    deadline = time.monotonic() + 60
+    while not _sleepers(long_nap):
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.1)
+    agents = server.client.get(f"/api/tasks/{task_id}").json()["agents"]
+    assert [a["status"] for a in agents] == ["starting"], agents
+    killed = server.client.post(f"/api/agents/{agents[0]['id']}/kill")
+    assert killed.status_code == 200, killed.text
+    assert (killed.json()["status"], killed.json()["end_reason"]) == ("killed", "killed")
+    assert _sleepers(long_nap) == []
+    assert _wait_task(server, task_id)["status"] == "failed"
+    assert fake_model.requests_for(marker) == []  # no agent's CLI ever started

@@ -65,6 +65,8 @@ class Spawner:
         )
 
     async def spawn(self, req: SpawnRequest) -> AgentRow:
+        """The agent's row once its process runs (or failed to start); with after_create or before_run
+        hooks, once those are under way: they run in the background and the CLI starts after them."""
         if not self.accepting:
             raise AgentError("the service is shutting down", 503)
         problem = self.claude_problem() or self._runtime.check()
@@ -73,10 +75,20 @@ class Spawner:
         req = self._within_task_purse(req)
         agent_id = req.agent_id or new_agent_id(req.agent_type)
         self._supervision.starting.add(agent_id)
+        later = False
         try:
-            return await self._spawn(agent_id, req)
+            row, spec = await self._prepare(agent_id, req)
+            if spec is None:
+                return row
+            if not self._hooks_first(req):
+                return await self._launch(agent_id, req, row, spec)
+            job = asyncio.create_task(self._launch_after_hooks(agent_id, req, row, spec))
+            self._supervision.before_start[agent_id] = job
+            later = True
+            return row
         finally:
-            self._supervision.starting.discard(agent_id)
+            if not later:
+                self._supervision.starting.discard(agent_id)
 
     def _within_task_purse(self, req: SpawnRequest) -> SpawnRequest:
         """A task's budget is one purse for all its agents: each gets what its earlier ones left (or its
@@ -91,7 +103,8 @@ class Spawner:
             raise AgentError(f"budget_exceeded: task {req.task_id} has spent its budget ({limit})", 409)
         return dataclasses.replace(req, budget=left.tighter(req.budget))
 
-    async def _spawn(self, agent_id: str, req: SpawnRequest) -> AgentRow:
+    async def _prepare(self, agent_id: str, req: SpawnRequest) -> tuple[AgentRow, RunSpec | None]:
+        """The agent's row, workspace and run spec; no spec when it could not be set up (failed)."""
         run_dir = self._settings.resolved_runs_dir / agent_id
         ws = Path(req.workspace) if req.workspace else self._settings.resolved_workspaces_dir / agent_id
         timeout = req.timeout_seconds or self._settings.timeout_for(req.agent_type)
@@ -109,12 +122,17 @@ class Spawner:
                 self._settings.resolved_projects_dir,
                 forge=ForgeRepos.of(self._settings),
             )
-            spec = self._run_spec(row, run_dir, ws, req.add_dirs)
+            return row, self._run_spec(row, run_dir, ws, req.add_dirs)
+        except (workspace.WorkspaceError, OSError, ValueError) as exc:
+            return self._not_started(agent_id, EndReason.START_FAILED, f"could not start: {exc}"), None
+
+    async def _launch(self, agent_id: str, req: SpawnRequest, row: AgentRow, spec: RunSpec) -> AgentRow:
+        try:
             hook_failed = await self._hooks_before(spec, req)
             if hook_failed is not None:
                 return self._not_started(agent_id, EndReason.HOOK_FAILED, hook_failed.reason)
             handle = await self._runtime.start(spec)
-        except (workspace.WorkspaceError, RuntimeError_, OSError, ValueError) as exc:
+        except (RuntimeError_, OSError, ValueError) as exc:
             return self._not_started(agent_id, EndReason.START_FAILED, f"could not start: {exc}")
         started = utc_now()
         running: dict[str, Any] = {
@@ -130,6 +148,7 @@ class Spawner:
                 f"agent {agent_id} was taken over while starting: its process was ended", 409
             )
         self.spawned += 1
+        timeout = float(row["timeout_seconds"])
         self._supervision.watch(
             agent_id,
             handle,
@@ -142,10 +161,37 @@ class Spawner:
         log.info("agent %s started (%s, %s)", agent_id, req.agent_type.value, handle.ref)
         return {**row, **running, "status": AgentStatus.RUNNING.value}  # as just written: no re-read
 
+    @staticmethod
+    def _hooks_first(req: SpawnRequest) -> bool:
+        hooks = req.hooks
+        return hooks is not None and bool(hooks.before_run or (req.workspace_created and hooks.after_create))
+
+    async def _launch_after_hooks(
+        self, agent_id: str, req: SpawnRequest, row: AgentRow, spec: RunSpec
+    ) -> None:
+        """`_launch` in the background (hooks may take minutes; the caller, e.g. the workflow's one event
+        loop, does not wait). A kill while the hooks run ends the agent killed; the service stopping ends
+        it never_started, so its step runs again at the next start."""
+        try:
+            await self._launch(agent_id, req, row, spec)
+        except asyncio.CancelledError:
+            if self.accepting:
+                self._not_started(agent_id, EndReason.KILLED, "killed while its workspace hooks ran")
+            else:
+                self._not_started(agent_id, EndReason.NEVER_STARTED, "the service stopped during its hooks")
+        except AgentError as exc:
+            log.warning("agent %s: %s", agent_id, exc)
+        except Exception as exc:
+            log.exception("agent %s: could not start after its hooks", agent_id)
+            self._not_started(agent_id, EndReason.START_FAILED, f"could not start: {exc}")
+        finally:
+            self._supervision.before_start.pop(agent_id, None)
+            self._supervision.starting.discard(agent_id)
+
     def _not_started(self, agent_id: str, why: EndReason, reason: str) -> AgentRow:
         self._agents.move(
             agent_id,
-            AgentStatus.FAILED,
+            why.status,
             end_reason=why.value,
             error=self._redact(reason),
             completed_at=utc_now(),

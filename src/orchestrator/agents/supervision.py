@@ -46,6 +46,8 @@ class Supervision:
         self._supervisors: dict[str, Supervisor] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.starting: set[str] = set()  # spawns in progress here: not for a sweep to take over
+        # spawns whose workspace hooks run before the CLI starts (agents/spawner.py): a kill cancels them
+        self.before_start: dict[str, asyncio.Task[None]] = {}
         self.on_stopped: StoppedListener | None = None  # a run the watchdog ended as stalled or looping
 
     @property

@@ -104,7 +104,7 @@ def container_config(
     bind-mounted read-only at argv[0]'s path instead (any glibc image then runs the service's own CLI).
     """
     argv = list(spec.argv)
-    if claude_bin and not mount_claude:
+    if claude_bin and not mount_claude and spec.program_is_cli:
         argv[0] = claude_bin
     env = {k: v for k, v in spec.env.items() if k not in _DROPPED_ENV}
     env["IS_SANDBOX"] = "1"  # the container is the sandbox
@@ -350,7 +350,7 @@ class DockerRuntime:
             image=self.image,
             network_mode=self._network_mode,
             user=self.user,
-            claude_bin=self._claude_bin if spec.program_is_cli else None,
+            claude_bin=self._claude_bin,
             mount_claude=mount,
             relay=relay,
         )
