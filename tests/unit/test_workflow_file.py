@@ -170,3 +170,46 @@ def test_bad_hooks_name_their_line_and_field() -> None:
         said = _error(f"[hooks]\ntimeout_seconds = {wrong}\n")
         assert said.startswith(".orchestrator/workflow.toml, line 2, field hooks.timeout_seconds: "), said
     assert "field hooks.before_run" in _error("[hooks]\nbefore_run = 3\n")
+
+
+def test_a_stages_retry_policy_says_when_and_after_how_long_its_step_runs_again() -> None:
+    workflow = wf.parse(
+        "[retry.coding]\nattempts = 3\nbackoff_seconds = 10\nresume = true\n"
+        'no_retry_on = ["budget_exceeded", "hook_failed", "invalid_outcome_twice"]\n'
+    )
+    coding = workflow.retry_of(AgentType.CODING)
+    assert coding.resume and workflow.retry_of(AgentType.REVIEWER) == wf.StageRetry()
+    assert wf.StageRetry().attempts == 1  # no policy: a failed step fails the task, as before
+    assert coding.delay_before_next(1, "timeout", 0) == 10
+    assert coding.delay_before_next(2, "error", 0) == 20  # doubling
+    assert coding.delay_before_next(3, "error", 0) is None  # three runs in all
+    assert coding.delay_before_next(1, "budget_exceeded", 0) is None
+    assert coding.delay_before_next(1, "hook_failed", 0) is None
+    assert coding.delay_before_next(1, "killed", 0) is None  # a person's kill is never retried
+    assert coding.delay_before_next(1, "rate_limited", 0) is None  # it has its own rule
+    assert coding.delay_before_next(1, wf.INVALID_OUTCOME, 0) == 10
+    assert coding.delay_before_next(2, wf.INVALID_OUTCOME, 1) is None  # the second in a row
+    lenient = wf.StageRetry(attempts=5, backoff_seconds=3000, no_retry_on=[])
+    assert lenient.delay_before_next(2, wf.INVALID_OUTCOME, 1) == wf.RETRY_BACKOFF_MAX_SECONDS
+    assert set(wf.RETRYABLE_ENDS) == {
+        "error",
+        "exit_code",
+        "no_result",
+        "budget_exceeded",
+        "timeout",
+        "stalled",
+        "looping",
+        "start_failed",
+        "hook_failed",
+        "lost",
+    }
+
+
+def test_a_bad_retry_policy_names_its_line_and_field() -> None:
+    said = _error('[retry.coding]\nattempts = 2\nno_retry_on = ["permission_refused"]\n')
+    assert said.startswith(
+        ".orchestrator/workflow.toml, line 3, field retry.coding.no_retry_on: unknown end(s) "
+        "'permission_refused': known are error, "
+    ), said
+    assert "line 2, field retry.coding.attempts" in _error("[retry.coding]\nattempts = 6\n")
+    assert "field retry.planner: unknown field" in _error("[retry.planner]\nattempts = 2\n")

@@ -68,6 +68,9 @@ class Retryable(Exception):
 
 
 RESUMES = "resumes_agent"  # in a step's payload: the rate-limited agent whose session it resumes
+ATTEMPT = "retry_run"  # in a step's payload: which run of the step by its stage's retry policy (from 1)
+_RESUMED_BY_SUPERVISION = (EndReason.STALLED.value, EndReason.LOOPING.value)
+INVALID_RUNS = "invalid_outcomes"  # in a step's payload: runs before it that ended without a valid outcome
 
 
 class Workflow:
@@ -304,6 +307,8 @@ class Workflow:
         if agent["status"] == AgentStatus.RATE_LIMITED:
             return self._park_step(agent, task)
         if agent["status"] != AgentStatus.COMPLETED:
+            if retried := self._retry_step(agent, task, str(agent.get("end_reason") or "")):
+                return retried
             why = agent.get("error") or "no reason"
             reason = f"{agent_type} agent {agent['id']} ended {agent['status']}: {why}"
             self.end_task(task, ok=False, reason=reason)
@@ -311,6 +316,8 @@ class Workflow:
         try:
             outcome = oc.parse_outcome(agent_type, agent["metadata"].get("result"))
         except oc.OutcomeError as exc:
+            if retried := self._retry_step(agent, task, wf.INVALID_OUTCOME):
+                return retried
             reason = f"{agent_type} agent {agent['id']} ended without a valid outcome: {exc}"
             self.end_task(task, ok=False, reason=reason)
             return reason
@@ -323,7 +330,44 @@ class Workflow:
             self.end_task(task, ok=False, reason=reason)
             return reason
 
-    def _step_again(self, agent: AgentRow, *, resume: bool = False, not_before: str | None = None) -> str:
+    def _retry_step(self, agent: AgentRow, task: TaskRow, why: str) -> str | None:
+        """The step runs again when the repository's retry policy for its stage says so (`why`: the end
+        reason, or an invalid outcome); None when it does not."""
+        agent_type = AgentType(agent["agent_type"])
+        spawner = self._events.spawner_of(agent["id"])
+        try:
+            policy = repo_workflow.of_task(self._settings, task["id"]).retry_of(agent_type)
+        except wf.WorkflowFileError:
+            return None
+        if spawner is None or policy.attempts == 1:
+            return None
+        if why in _RESUMED_BY_SUPERVISION and self._settings.agent_stall_action == "kill_resume":
+            return None  # agents/retry.py resumes the run already
+        ended_run = int(spawner["payload"].get(ATTEMPT) or 1)
+        invalid_before = int(spawner["payload"].get(INVALID_RUNS) or 0)
+        delay = policy.delay_before_next(ended_run, why, invalid_before)
+        if delay is None:
+            return None
+        invalid = invalid_before + 1 if why == wf.INVALID_OUTCOME else 0
+        self._step_again(
+            agent,
+            resume=policy.resume and bool(agent["session_id"]),
+            not_before=iso_at(time.time() + delay),
+            retry={ATTEMPT: ended_run + 1, INVALID_RUNS: invalid},
+        )
+        return (
+            f"{agent_type} agent {agent['id']} ended {why}: run {ended_run + 1} of {policy.attempts} "
+            f"of its step in {delay:g} s"
+        )
+
+    def _step_again(
+        self,
+        agent: AgentRow,
+        *,
+        resume: bool = False,
+        not_before: str | None = None,
+        retry: dict[str, int] | None = None,
+    ) -> str:
         """The step that started `agent` runs again with a new agent: afresh when the agent never started
         (its service stopped before its process did), or resuming its session after a rate limit."""
         spawner = self._events.spawner_of(agent["id"])
@@ -332,6 +376,9 @@ class Workflow:
         # the step was taken when its fact was fresh; the task left that wait when its agent started,
         # so the fact's wait must not make the step again look stale
         payload = {k: v for k, v in spawner["payload"].items() if k != "waited_for"}
+        if retry is not None:  # a retry by the stage's policy: which run, and afresh unless it resumes
+            payload.update(retry)
+            payload.pop(RESUMES, None)
         if resume:
             payload[RESUMES] = agent["id"]
         again = f"{spawner['id']}.again.{agent['id']}"
