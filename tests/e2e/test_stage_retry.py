@@ -4,6 +4,7 @@ again and the task completes; a starter that twice ends without one fails the ta
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from tests.e2e.test_workflow import APPROVE, CODING, PLAN, REVIEWER, STARTER, commit, outcome
@@ -60,3 +61,24 @@ def test_a_stage_runs_again_by_its_policy_and_an_invalid_outcome_twice_ends_it(
     assert failed["status"] == "failed"
     assert [a["agent_type"] for a in failed["agents"]] == ["starter", "starter"]  # not a third run
     assert "ended without a valid outcome" in failed["error"], failed["error"]
+
+
+def test_a_retry_with_resume_continues_the_ended_runs_session(
+    make_server, workflow_env: dict[str, str], fake_model: fm.FakeAnthropic, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    project = Path(workflow_env["PROJECTS_DIR"]) / "calc"
+    _commit_file(project, "[retry.starter]\nattempts = 2\nbackoff_seconds = 1\nresume = true\n", tmp_path)
+    server = make_server(**workflow_env)
+    shrug = fm.text("Still thinking.")
+    marker = fake_model.roles({STARTER: [[shrug], [PLAN]]})
+    task_id = _queue(server, f"Plan calc.mul. {marker}")
+    deadline = time.monotonic() + 120
+    while len(starters := server.client.get(f"/api/tasks/{task_id}").json()["agents"]) < 2:
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.1)
+    first, second = (server.wait_agent(a["id"]) for a in starters[:2])
+    assert first["session_id"] and second["resumed_session"] == first["session_id"]
+    assert second["retry_of"] == first["id"]
+    assert second["prompt"].startswith("Continue the work from where you stopped")
+    assert second["status"] == "completed" and second["metadata"]["result"]
+    _wait_task(server, task_id)

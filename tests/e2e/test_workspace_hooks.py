@@ -152,7 +152,8 @@ def test_a_failing_or_hanging_before_run_fails_the_agent_with_its_output_and_no_
 
     _commit_file(
         project,
-        '[hooks]\nafter_create = "echo set up"\nbefore_run = "echo cannot install deps >&2; exit 3"\n',
+        '[hooks]\nafter_create = "echo set up"\n'
+        'before_run = "sleep 5617.5 & echo cannot install deps >&2; exit 3"\n',
         tmp_path,
     )
     failed = _wait_task(server, _queue(server, f"One. {marker}"))
@@ -162,6 +163,7 @@ def test_a_failing_or_hanging_before_run_fails_the_agent_with_its_output_and_no_
     assert agent["error"] == "before_run hook exited 3: cannot install deps", agent["error"]
     assert _hooks(server, agent["id"]) == ["set up", "cannot install deps"]
     assert [line["stream"] for line in server.logs(agent["id"])] == ["hook", "hook"]  # no CLI output
+    assert _sleepers("5617.5") == []  # what it left running went with its sandbox
 
     tag = "3617.25"  # a sleep only this hook runs
     _commit_file(
