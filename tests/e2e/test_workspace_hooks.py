@@ -23,6 +23,7 @@ from tests.support.fake_github import FakeGitHub
 from tests.support.git_http import GitHttpServer
 from tests.support.runtimes import require_bwrap
 from tests.support.server import Server
+from tests.support.sse import events
 
 
 @pytest.fixture
@@ -179,15 +180,34 @@ def test_a_failing_or_hanging_before_run_fails_the_agent_with_its_output_and_no_
 
     # a kill while the hooks run ends them and the agent; its CLI never starts
     long_nap = "4617.5"
-    sleeping = f'[hooks]\ntimeout_seconds = 600\nbefore_run = "echo long nap; sleep {long_nap}"\n'
+    sleeping = (
+        f'[hooks]\ntimeout_seconds = 600\nbefore_run = "echo long nap; sleep 4; echo still napping; '
+        f'sleep {long_nap}"\n'
+    )
     _commit_file(project, sleeping, tmp_path)
     task_id = _queue(server, f"Three. {marker}")
     deadline = time.monotonic() + 60
+    while not (agents := server.client.get(f"/api/tasks/{task_id}").json()["agents"]):
+        assert time.monotonic() < deadline, server.log()
+        time.sleep(0.05)
+    # its lines reach the agent's live log as they come, while the agent is starting
+    url = f"/api/agents/{agents[0]['id']}/logs"
+    seen: list[tuple[str, str, float]] = []
+    with server.client.stream("GET", url, headers={"Accept": "text/event-stream"}, timeout=60) as response:
+        for event in events(response):
+            assert event.event == "log", event
+            seen.append((event.data["stream"], event.data["content"], time.monotonic()))
+            if event.data["content"] == "still napping":
+                break
+    assert [(stream, content) for stream, content, _ in seen] == [
+        ("hook", "long nap"),
+        ("hook", "still napping"),
+    ]
+    assert seen[1][2] - seen[0][2] > 1.0  # the second came live, seconds after the first
     while not _sleepers(long_nap):
         assert time.monotonic() < deadline, server.log()
         time.sleep(0.1)
-    agents = server.client.get(f"/api/tasks/{task_id}").json()["agents"]
-    assert [a["status"] for a in agents] == ["starting"], agents
+    assert server.agent(agents[0]["id"])["status"] == "starting"
     killed = server.client.post(f"/api/agents/{agents[0]['id']}/kill")
     assert killed.status_code == 200, killed.text
     assert (killed.json()["status"], killed.json()["end_reason"]) == ("killed", "killed")
