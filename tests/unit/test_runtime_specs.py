@@ -476,3 +476,37 @@ def test_a_cli_under_a_hidden_home_brings_back_its_node_modules_only() -> None:
     data = home / ".local" / "share" / "orchestrator"
     argv = mounts(Visibility(hidden_dirs=(home, data), readable=(home,)), [])
     assert ["--tmpfs", str(data)] == argv[argv.index(str(data)) - 1 : argv.index(str(data)) + 1], argv
+
+
+def test_a_hooks_run_is_the_agents_sandbox_with_a_shell_its_own_marker_and_run_directory() -> None:
+    from orchestrator.agents.hooks import hook_spec
+    from orchestrator.domain.workflow_file import HookName
+
+    agent = _spec()
+    hook = hook_spec(agent, HookName.BEFORE_RUN, "npm ci", 30)
+    assert hook.argv == ["/bin/sh", "-c", "exec 2>&1\nnpm ci"] and not hook.program_is_cli
+    assert (hook.agent_id, hook.env["ORCHESTRATOR_AGENT_ID"]) == ("coding-0123abcd.before_run",) * 2
+    assert {k: v for k, v in hook.env.items() if k != "ORCHESTRATOR_AGENT_ID"} == {
+        k: v for k, v in agent.env.items() if k != "ORCHESTRATOR_AGENT_ID"
+    }
+    assert hook.run_dir == agent.run_dir / "hooks" / "before_run" and hook.prompt == ""
+    assert (hook.cwd, hook.limits.wall_seconds) == (agent.cwd, 30)
+    # the same writable directories as the agent (its --add-dir ones too) and so the same mounts
+    assert writable_paths(hook) == writable_paths(agent)
+    visibility = Visibility(hidden_dirs=(DATA,), readable=(Path("/opt/claude"),))  # the CLI's install
+    agent_mounts = bwrap_argv("/usr/bin/bwrap", agent, visibility=visibility)
+    hook_mounts = bwrap_argv("/usr/bin/bwrap", hook, visibility=visibility)
+    assert hook_mounts[: hook_mounts.index("--")] == agent_mounts[: agent_mounts.index("--")]
+    assert hook_mounts[hook_mounts.index("--") + 1 :] == hook.argv
+    # Docker: the image's shell runs it, not the CLI swapped in at argv[0]; the same mounts
+    config = container_config(
+        hook, Limits(30), image="i", network_mode="none", user=AgentUser(1000, 1000), claude_bin="claude"
+    )
+    assert config["command"] == [str(hook.run_dir), *hook.argv]
+    assert config["labels"]["orchestrator.agent_id"] == "coding-0123abcd.before_run"
+    agent_config = container_config(
+        agent, Limits(30), image="i", network_mode="none", user=AgentUser(1000, 1000), claude_bin="claude"
+    )
+    shared = {p for p in agent_config["volumes"] if not p.startswith(str(agent.run_dir) + "/")}
+    assert shared <= set(config["volumes"])
+    assert str(DATA / "workspaces" / "tasks" / "t1" / "other") in config["volumes"]

@@ -125,3 +125,91 @@ def test_the_file_lowers_the_operators_limits_never_raises_them() -> None:
     assert (shaped.within(50, None).max_turns, shaped.within(50, None).budget_usd) == (30, 2.5)
     assert (shaped.within(10, 1.0).max_turns, shaped.within(10, 1.0).budget_usd) == (10, 1.0)
     assert wf.AgentSettings().within(10, 1.0) == wf.AgentSettings()
+
+
+HOOKS = """\
+[hooks]
+after_create = "npm ci"
+before_run = '''
+cp .env.example .env
+echo ready
+'''
+after_run = "git status --short"
+before_remove = "rm -rf node_modules"
+timeout_seconds = 300
+"""
+
+
+def test_hooks_parse_with_their_timeout_and_which_ones_fail_the_agent() -> None:
+    hooks = wf.parse(HOOKS).hooks
+    assert hooks.command(wf.HookName.AFTER_CREATE) == "npm ci"
+    assert hooks.command(wf.HookName.BEFORE_RUN) == "cp .env.example .env\necho ready\n"
+    assert (hooks.after_run, hooks.before_remove, hooks.timeout_seconds) == (
+        "git status --short",
+        "rm -rf node_modules",
+        300,
+    )
+    assert hooks.any and not wf.DEFAULT.hooks.any
+    assert wf.DEFAULT.hooks.timeout_seconds == wf.HOOK_TIMEOUT_SECONDS
+    assert [n for n in wf.HookName if n.fatal] == [wf.HookName.AFTER_CREATE, wf.HookName.BEFORE_RUN]
+    only_one = wf.parse('[hooks]\nafter_run = "make clean"\n').hooks
+    assert only_one.command(wf.HookName.BEFORE_RUN) is None and only_one.any
+
+
+def test_bad_hooks_name_their_line_and_field() -> None:
+    assert _error('[hooks]\nbefore_run = "x"\nbefore_start = "y"\n') == (
+        ".orchestrator/workflow.toml, line 3, field hooks.before_start: unknown field"
+    )
+    too_long = _error(f'[hooks]\nafter_create = "{"x" * (wf.HOOK_COMMAND_CAP + 1)}"\n')
+    assert too_long.startswith(".orchestrator/workflow.toml, line 2, field hooks.after_create: ")
+    empty = _error('[hooks]\nafter_create = ""\n')
+    assert "line 2, field hooks.after_create" in empty
+    nul = _error('[hooks]\ntimeout_seconds = 5\nafter_run = "a\\u0000b"\n')
+    assert nul.endswith("line 3, field hooks.after_run: a hook command cannot hold a NUL character")
+    for wrong in ("0", "3601", '"60"'):
+        said = _error(f"[hooks]\ntimeout_seconds = {wrong}\n")
+        assert said.startswith(".orchestrator/workflow.toml, line 2, field hooks.timeout_seconds: "), said
+    assert "field hooks.before_run" in _error("[hooks]\nbefore_run = 3\n")
+
+
+def test_a_stages_retry_policy_says_when_and_after_how_long_its_step_runs_again() -> None:
+    workflow = wf.parse(
+        "[retry.coding]\nattempts = 3\nbackoff_seconds = 10\nresume = true\n"
+        'no_retry_on = ["budget_exceeded", "hook_failed", "invalid_outcome_twice"]\n'
+    )
+    coding = workflow.retry_of(AgentType.CODING)
+    assert coding.resume and workflow.retry_of(AgentType.REVIEWER) == wf.StageRetry()
+    assert wf.StageRetry().attempts == 1  # no policy: a failed step fails the task, as before
+    assert coding.delay_before_next(1, "timeout", 0) == 10
+    assert coding.delay_before_next(2, "error", 0) == 20  # doubling
+    assert coding.delay_before_next(3, "error", 0) is None  # three runs in all
+    assert coding.delay_before_next(1, "budget_exceeded", 0) is None
+    assert coding.delay_before_next(1, "hook_failed", 0) is None
+    assert coding.delay_before_next(1, "killed", 0) is None  # a person's kill is never retried
+    assert coding.delay_before_next(1, "rate_limited", 0) is None  # it has its own rule
+    assert coding.delay_before_next(1, wf.INVALID_OUTCOME, 0) == 10
+    assert coding.delay_before_next(2, wf.INVALID_OUTCOME, 1) is None  # the second in a row
+    lenient = wf.StageRetry(attempts=5, backoff_seconds=3000, no_retry_on=[])
+    assert lenient.delay_before_next(2, wf.INVALID_OUTCOME, 1) == wf.RETRY_BACKOFF_MAX_SECONDS
+    assert set(wf.RETRYABLE_ENDS) == {
+        "error",
+        "exit_code",
+        "no_result",
+        "budget_exceeded",
+        "timeout",
+        "stalled",
+        "looping",
+        "start_failed",
+        "hook_failed",
+        "lost",
+    }
+
+
+def test_a_bad_retry_policy_names_its_line_and_field() -> None:
+    said = _error('[retry.coding]\nattempts = 2\nno_retry_on = ["permission_refused"]\n')
+    assert said.startswith(
+        ".orchestrator/workflow.toml, line 3, field retry.coding.no_retry_on: unknown end(s) "
+        "'permission_refused': known are error, "
+    ), said
+    assert "line 2, field retry.coding.attempts" in _error("[retry.coding]\nattempts = 6\n")
+    assert "field retry.planner: unknown field" in _error("[retry.planner]\nattempts = 2\n")

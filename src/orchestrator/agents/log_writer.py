@@ -66,9 +66,11 @@ class LogWriter:
         self._batch.lines.extend(lines)
         earlier = self._batch.progress.get(progress.agent_id)
         added = progress.lines_added + (earlier.lines_added if earlier else 0)
-        self._batch.progress[progress.agent_id] = Progress(
-            progress.agent_id, progress.stdout_offset, progress.stderr_offset, added
-        )
+        # offsets never go back (a hook's lines come with none: agents/hooks.py)
+        out, err = progress.stdout_offset, progress.stderr_offset
+        if earlier is not None:
+            out, err = max(out, earlier.stdout_offset), max(err, earlier.stderr_offset)
+        self._batch.progress[progress.agent_id] = Progress(progress.agent_id, out, err, added)
         self._added += 1
         if len(self._batch.lines) >= self._max_lines:
             self._full.set()

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from orchestrator.agents.adoption import Adoption
 from orchestrator.agents.announcer import Announcer, EndListener, FlagListener
 from orchestrator.agents.errors import AgentError, AgentTakenOver
+from orchestrator.agents.hooks import HookEnd, HookRunner
 from orchestrator.agents.log_bus import LogBus
 from orchestrator.agents.log_writer import LogWriter
 from orchestrator.agents.requests import SpawnRequest
@@ -16,6 +17,7 @@ from orchestrator.agents.retry import Retry
 from orchestrator.agents.shutdown import Stopper
 from orchestrator.agents.spawner import Spawner
 from orchestrator.agents.supervision import Supervision
+from orchestrator.domain.workflow_file import HookName
 from orchestrator.runtimes.base import Runtime
 from orchestrator.settings import Settings
 from orchestrator.store.agents import AgentRow, AgentStore
@@ -40,6 +42,7 @@ class AgentManager:
         self._spawner = Spawner(
             settings, agents, runtime, self._supervision, self._announcer, redact, instance_id
         )
+        self._spawner.hooks = HookRunner(runtime, writer, redact, settings.log_line_max_bytes)
         self._adoption = Adoption(agents, runtime, self._supervision, self._announcer, instance_id)
         self._retry = Retry(agents, self._spawner.spawn, settings.agent_stall_action)
         self._stopper = Stopper(agents, self._supervision, settings.agent_kill_grace_seconds)
@@ -71,6 +74,12 @@ class AgentManager:
 
     async def spawn(self, req: SpawnRequest) -> AgentRow:
         return await self._spawner.spawn(req)
+
+    async def run_hook(
+        self, agent: AgentRow, name: HookName, command: str, seconds: float, writable: tuple[str, ...] = ()
+    ) -> HookEnd:
+        """A workspace hook in the sandbox of an ended agent (before_remove); its lines are the agent's."""
+        return await self._spawner.run_hook(agent, name, command, seconds, writable)
 
     async def kill(self, agent_id: str) -> AgentRow:
         return await self._stopper.kill(agent_id)

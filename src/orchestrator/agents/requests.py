@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from orchestrator.domain.agent_tools import AgentTools
 from orchestrator.domain.types import AgentType
 from orchestrator.domain.watchdog import Budget
+from orchestrator.domain.workflow_file import Hooks
 
 
 @dataclass(frozen=True)
@@ -27,3 +28,5 @@ class SpawnRequest:
     config_dir: str | None = None
     queue_item: int | None = None  # the claimed queue item it starts: refused once that claim is lost
     tools: AgentTools | None = None  # tools, permission mode, MCP servers; None: every tool, no server
+    hooks: Hooks | None = None  # the repository's workspace hooks (agents/hooks.py)
+    workspace_created: bool = False  # its workspace was just made: after_create runs first

@@ -30,7 +30,9 @@ class Stopper:
         if AgentStatus(row["status"]).is_terminal:
             raise AgentError(f"agent {agent_id} has already ended ({row['status']})", 409)
         supervisor = self._supervision.supervisor(agent_id)
-        if supervisor is None:
+        if (hooks := self._supervision.before_start.get(agent_id)) is not None:
+            await self._cancel(hooks)  # its workspace hooks run: they end, and the CLI never starts
+        elif supervisor is None:
             # another instance supervises it: the request goes through the store to its owner
             if not self._agents.request_kill(agent_id):
                 raise AgentError(f"agent {agent_id} has already ended", 409)
@@ -60,13 +62,24 @@ class Stopper:
         while True:
             for agent_id in await asyncio.to_thread(self._agents.kill_requests, owner):
                 supervisor = self._supervision.supervisor(agent_id)
-                if supervisor is not None:
+                if (hooks := self._supervision.before_start.get(agent_id)) is not None:
+                    hooks.cancel()
+                elif supervisor is not None:
                     log.info("agent %s: killed on a request made to another instance", agent_id)
                     supervisor.stop("api")
             await asyncio.sleep(KILL_REQUEST_POLL_SECONDS)
 
+    async def _cancel(self, job: asyncio.Task[None]) -> None:
+        job.cancel()
+        await asyncio.wait([job], timeout=self._grace + 10)
+
     async def shutdown(self, kill_agents: bool) -> None:
-        """Either ends the agents or leaves them running for the next start to adopt; then stops watching."""
+        """Either ends the agents or leaves them running for the next start to adopt; then stops watching.
+        Spawns still running their workspace hooks end either way (their CLI never started)."""
+        if hooks := list(self._supervision.before_start.values()):
+            for job in hooks:
+                job.cancel()
+            await asyncio.wait(hooks, timeout=self._grace + 10)
         if kill_agents:
             for supervisor in self._supervision.supervisors():
                 supervisor.stop("shutdown", EndReason.SHUTDOWN)

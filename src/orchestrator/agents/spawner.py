@@ -8,7 +8,7 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from shutil import which
 from typing import Any
@@ -17,6 +17,7 @@ from orchestrator.agents import workspace
 from orchestrator.agents.announcer import Announcer
 from orchestrator.agents.command import ClaudeInvocation, build_argv, build_env
 from orchestrator.agents.errors import AgentError, AgentTakenOver
+from orchestrator.agents.hooks import HookEnd, HookRunner
 from orchestrator.agents.requests import SpawnRequest
 from orchestrator.agents.supervision import Supervision, kept_metadata
 from orchestrator.clock import utc_now
@@ -24,6 +25,7 @@ from orchestrator.domain.agent_tools import NO_TOOLS, AgentTools, mcp_config
 from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.ids import new_agent_id
 from orchestrator.domain.types import AgentStatus, LogStream
+from orchestrator.domain.workflow_file import HookName
 from orchestrator.forge.sources import ForgeRepos
 from orchestrator.runtimes.base import MCP_CONFIG_FILE, Limits, RunSpec, Runtime, RuntimeError_
 from orchestrator.settings import Settings
@@ -52,6 +54,7 @@ class Spawner:
         self._instance_id = instance_id
         self.accepting = True
         self.spawned = 0
+        self.hooks: HookRunner | None = None  # runs a repository's workspace hooks (set by the manager)
 
     def claude_problem(self) -> str | None:
         path = self._settings.claude_bin
@@ -63,6 +66,8 @@ class Spawner:
         )
 
     async def spawn(self, req: SpawnRequest) -> AgentRow:
+        """The agent's row once its process runs (or failed to start); with after_create or before_run
+        hooks, once those are under way: they run in the background and the CLI starts after them."""
         if not self.accepting:
             raise AgentError("the service is shutting down", 503)
         problem = self.claude_problem() or self._runtime.check()
@@ -71,10 +76,20 @@ class Spawner:
         req = self._within_task_purse(req)
         agent_id = req.agent_id or new_agent_id(req.agent_type)
         self._supervision.starting.add(agent_id)
+        later = False
         try:
-            return await self._spawn(agent_id, req)
+            row, spec = await self._prepare(agent_id, req)
+            if spec is None:
+                return row
+            if not self._hooks_first(req):
+                return await self._launch(agent_id, req, row, spec)
+            job = asyncio.create_task(self._launch_after_hooks(agent_id, req, row, spec))
+            self._supervision.before_start[agent_id] = job
+            later = True
+            return row
         finally:
-            self._supervision.starting.discard(agent_id)
+            if not later:
+                self._supervision.starting.discard(agent_id)
 
     def _within_task_purse(self, req: SpawnRequest) -> SpawnRequest:
         """A task's budget is one purse for all its agents: each gets what its earlier ones left (or its
@@ -89,7 +104,8 @@ class Spawner:
             raise AgentError(f"budget_exceeded: task {req.task_id} has spent its budget ({limit})", 409)
         return dataclasses.replace(req, budget=left.tighter(req.budget))
 
-    async def _spawn(self, agent_id: str, req: SpawnRequest) -> AgentRow:
+    async def _prepare(self, agent_id: str, req: SpawnRequest) -> tuple[AgentRow, RunSpec | None]:
+        """The agent's row, workspace and run spec; no spec when it could not be set up (failed)."""
         run_dir = self._settings.resolved_runs_dir / agent_id
         ws = Path(req.workspace) if req.workspace else self._settings.resolved_workspaces_dir / agent_id
         timeout = req.timeout_seconds or self._settings.timeout_for(req.agent_type)
@@ -107,19 +123,19 @@ class Spawner:
                 self._settings.resolved_projects_dir,
                 forge=ForgeRepos.of(self._settings),
             )
-            spec = self._run_spec(row, run_dir, ws, req)
+            tools = req.tools or NO_TOOLS
+            return row, self._run_spec(row, run_dir, ws, req.add_dirs, tools, self._budget_usd(req))
+        except (workspace.WorkspaceError, OSError, ValueError) as exc:
+            return self._not_started(agent_id, EndReason.START_FAILED, f"could not start: {exc}"), None
+
+    async def _launch(self, agent_id: str, req: SpawnRequest, row: AgentRow, spec: RunSpec) -> AgentRow:
+        try:
+            hook_failed = await self._hooks_before(spec, req)
+            if hook_failed is not None:
+                return self._not_started(agent_id, EndReason.HOOK_FAILED, hook_failed.reason)
             handle = await self._runtime.start(spec)
-        except (workspace.WorkspaceError, RuntimeError_, OSError, ValueError) as exc:
-            reason = self._redact(f"could not start: {exc}")
-            self._agents.move(
-                agent_id,
-                AgentStatus.FAILED,
-                end_reason=EndReason.START_FAILED.value,
-                error=reason,
-                completed_at=utc_now(),
-            )
-            self._announcer.ended(agent_id)
-            return self._row(agent_id)
+        except (RuntimeError_, OSError, ValueError) as exc:
+            return self._not_started(agent_id, EndReason.START_FAILED, f"could not start: {exc}")
         started = utc_now()
         running: dict[str, Any] = {
             "container_id": handle.ref,
@@ -134,6 +150,7 @@ class Spawner:
                 f"agent {agent_id} was taken over while starting: its process was ended", 409
             )
         self.spawned += 1
+        timeout = float(row["timeout_seconds"])
         self._supervision.watch(
             agent_id,
             handle,
@@ -141,9 +158,84 @@ class Spawner:
             time.time() + timeout,
             timeout,
             budget=row.get("budget"),
+            after_run=self._after_run(spec, req),
         )
         log.info("agent %s started (%s, %s)", agent_id, req.agent_type.value, handle.ref)
         return {**row, **running, "status": AgentStatus.RUNNING.value}  # as just written: no re-read
+
+    @staticmethod
+    def _hooks_first(req: SpawnRequest) -> bool:
+        hooks = req.hooks
+        return hooks is not None and bool(hooks.before_run or (req.workspace_created and hooks.after_create))
+
+    async def _launch_after_hooks(
+        self, agent_id: str, req: SpawnRequest, row: AgentRow, spec: RunSpec
+    ) -> None:
+        """`_launch` in the background (hooks may take minutes; the caller, e.g. the workflow's one event
+        loop, does not wait). A kill while the hooks run ends the agent killed; the service stopping ends
+        it never_started, so its step runs again at the next start."""
+        try:
+            await self._launch(agent_id, req, row, spec)
+        except asyncio.CancelledError:
+            if self.accepting:
+                self._not_started(agent_id, EndReason.KILLED, "killed while its workspace hooks ran")
+            else:
+                self._not_started(agent_id, EndReason.NEVER_STARTED, "the service stopped during its hooks")
+        except AgentError as exc:
+            log.warning("agent %s: %s", agent_id, exc)
+        except Exception as exc:
+            log.exception("agent %s: could not start after its hooks", agent_id)
+            self._not_started(agent_id, EndReason.START_FAILED, f"could not start: {exc}")
+        finally:
+            self._supervision.before_start.pop(agent_id, None)
+            self._supervision.starting.discard(agent_id)
+
+    def _not_started(self, agent_id: str, why: EndReason, reason: str) -> AgentRow:
+        self._agents.move(
+            agent_id,
+            why.status,
+            end_reason=why.value,
+            error=self._redact(reason),
+            completed_at=utc_now(),
+        )
+        self._announcer.ended(agent_id)
+        return self._row(agent_id)
+
+    async def _hooks_before(self, spec: RunSpec, req: SpawnRequest) -> HookEnd | None:
+        """after_create (on a workspace just made), then before_run: the first that fails, else None."""
+        hooks = req.hooks
+        if hooks is None or self.hooks is None:
+            return None
+        names = [HookName.AFTER_CREATE] if req.workspace_created else []
+        for name in [*names, HookName.BEFORE_RUN]:
+            command = hooks.command(name)
+            if command:
+                end = await self.hooks.run(spec, name, command, hooks.timeout_seconds)
+                if not end.ok:
+                    return end
+        return None
+
+    def _after_run(self, spec: RunSpec, req: SpawnRequest) -> Callable[[], Awaitable[None]] | None:
+        hooks, runner = req.hooks, self.hooks
+        command = hooks.command(HookName.AFTER_RUN) if hooks else None
+        if not command or hooks is None or runner is None:
+            return None
+
+        async def after_run() -> None:
+            end = await runner.run(spec, HookName.AFTER_RUN, command, hooks.timeout_seconds)
+            if not end.ok:
+                log.warning("agent %s: %s", spec.agent_id, self._redact(end.reason))
+
+        return after_run
+
+    async def run_hook(
+        self, row: AgentRow, name: HookName, command: str, seconds: float, writable: tuple[str, ...]
+    ) -> HookEnd:
+        """A hook in the sandbox an ended agent ran in (its run directory, HOME and workspace)."""
+        if self.hooks is None:
+            return HookEnd(name, False, "not run: no hook runner", "")
+        spec = self._run_spec(row, Path(row["run_dir"]), Path(row["workspace"]), writable)
+        return await self.hooks.run(spec, name, command, seconds)
 
     def _row(self, agent_id: str) -> AgentRow:
         found = self._agents.get(agent_id)
@@ -183,21 +275,28 @@ class Spawner:
             for_queue_item=req.queue_item,
         )
 
-    def _run_spec(self, row: AgentRow, run_dir: Path, ws: Path, req: SpawnRequest) -> RunSpec:
+    def _run_spec(
+        self,
+        row: AgentRow,
+        run_dir: Path,
+        ws: Path,
+        add_dirs: tuple[str, ...] = (),
+        tools: AgentTools = NO_TOOLS,
+        max_budget_usd: float | None = None,
+    ) -> RunSpec:
         home = run_dir / "home"
         config_dir = Path(row["config_dir"])
         home.mkdir(parents=True, exist_ok=True)
         config_dir.mkdir(parents=True, exist_ok=True)
-        tools = req.tools or NO_TOOLS
         mcp = self._mcp_config(tools)
         argv = build_argv(
             ClaudeInvocation(
                 claude_bin=self._settings.claude_bin,
                 max_turns=row["max_turns"],
                 model=row["model"],
-                add_dirs=req.add_dirs,
+                add_dirs=add_dirs,
                 resume_session=row["resumed_session"],
-                max_budget_usd=self._budget_usd(req),
+                max_budget_usd=max_budget_usd,
                 allowed_tools=tuple(tools.allowed_tools),
                 disallowed_tools=tuple(tools.disallowed_tools),
                 permission_mode=tools.mode,

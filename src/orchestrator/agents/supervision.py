@@ -56,6 +56,8 @@ class Supervision:
         self._supervisors: dict[str, Supervisor] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.starting: set[str] = set()  # spawns in progress here: not for a sweep to take over
+        # spawns whose workspace hooks run before the CLI starts (agents/spawner.py): a kill cancels them
+        self.before_start: dict[str, asyncio.Task[None]] = {}
         self.on_stopped: StoppedListener | None = None  # a run the watchdog ended as stalled or looping
 
     @property
@@ -92,6 +94,7 @@ class Supervision:
         timeout: float,
         replay_upto: int = 0,
         budget: dict[str, Any] | None = None,
+        after_run: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         tail = OutputTail(
             agent_id,
@@ -122,6 +125,7 @@ class Supervision:
             finish=finish,
             watchdog=Watchdog(self._rules(budget), deadline - timeout),
             on_flag=lambda flag: self._announcer.flagged(agent_id, flag),
+            after_run=after_run,
         )
         self._supervisors[agent_id] = supervisor
         task = asyncio.create_task(supervisor.run(), name=f"supervise-{agent_id}")

@@ -44,7 +44,9 @@ class Supervisor:
         watched: Callable[[], bool] = lambda: True,
         watchdog: Watchdog | None = None,
         on_flag: Callable[[Flag], None] | None = None,
+        after_run: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
+        self._after_run = after_run  # the workspace's after_run hook: once the run's lines are stored
         self._watchdog = watchdog
         self._on_flag = on_flag
         self._last_output = time.time()
@@ -77,11 +79,22 @@ class Supervisor:
             last = self.tail.flush_partial()
             self._writer.add(last, self.tail.progress(len(last)))
             await self._writer.barrier()
+            await self._run_after_run()
             verdict = judge_run(exit_code, self.tail.summary, self._ending, self.tail.last_stderr)
             await self._finish(RunResult(exit_code, verdict))
         finally:
             self.handle.close()
             self.done.set()
+
+    async def _run_after_run(self) -> None:
+        """The after_run hook, before the verdict is written (its lines reach the live log); a failure
+        is logged, never the run's. Not when the service is shutting down."""
+        if self._after_run is None or self._ending.killed_for is EndReason.SHUTDOWN:
+            return
+        try:
+            await self._after_run()
+        except Exception:
+            log.exception("agent %s: the after_run hook could not run", self.tail.agent_id)
 
     async def _watch(self) -> int | None:
         exit_fd = self.handle.exit_fd()

@@ -188,6 +188,7 @@ class TaskCheckouts:
     primary: Path
     others: list[Path]
     branch: str
+    created: bool = False  # the primary checkout was made now (not kept from an earlier step)
 
 
 def prepare_task(
@@ -202,11 +203,13 @@ def prepare_task(
     branch = task_branch(task_id, title)
     root = task_root(workspaces_dir, task_id)
     names = repos or ["work"]
+    primary = root / names[0].split("/")[-1]
+    created = not (primary.is_dir() and any(primary.iterdir()))
     paths = [
         prepare(root / name.split("/")[-1], name if repos else None, projects_dir, branch, forge)
         for name in names
     ]
-    return TaskCheckouts(paths[0], paths[1:], branch)
+    return TaskCheckouts(paths[0], paths[1:], branch, created)
 
 
 def task_root(workspaces_dir: Path, task_id: str) -> Path:

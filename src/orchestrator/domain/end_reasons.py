@@ -24,6 +24,7 @@ class EndReason(StrEnum):
     START_FAILED = "start_failed"  # its workspace or process could not be set up
     NEVER_STARTED = "never_started"  # its service stopped before the process was started
     LOST = "lost"  # its run could not be reached after a restart or from another host
+    HOOK_FAILED = "hook_failed"  # its after_create or before_run hook failed: the CLI was not started
 
     @property
     def status(self) -> AgentStatus:
@@ -46,4 +47,5 @@ _STATUS: dict[EndReason, AgentStatus] = {
     EndReason.START_FAILED: AgentStatus.FAILED,
     EndReason.NEVER_STARTED: AgentStatus.FAILED,
     EndReason.LOST: AgentStatus.FAILED,
+    EndReason.HOOK_FAILED: AgentStatus.FAILED,
 }

@@ -63,3 +63,4 @@ class LogStream(StrEnum):
     STDOUT = "stdout"
     STDERR = "stderr"
     COMBINED = "combined"
+    HOOK = "hook"  # a workspace hook's output (domain/workflow_file.py Hooks)

@@ -7,12 +7,14 @@ from __future__ import annotations
 import re
 import tomllib
 from dataclasses import dataclass
+from enum import StrEnum
 from string import Template
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from orchestrator.domain import agent_tools as at
+from orchestrator.domain.end_reasons import EndReason
 from orchestrator.domain.events import EventType, Reaction, SpawnAgent
 from orchestrator.domain.pr_loop import Gate, parse_gates
 from orchestrator.domain.types import AgentType
@@ -128,12 +130,127 @@ class Stages(BaseModel):
         return value
 
 
+class HookName(StrEnum):
+    """When a workspace hook runs (README: "A repository's workflow file")."""
+
+    AFTER_CREATE = "after_create"  # the task's checkout was just made
+    BEFORE_RUN = "before_run"  # before each agent process starts in it
+    AFTER_RUN = "after_run"  # after each agent process ends (a failure is logged)
+    BEFORE_REMOVE = "before_remove"  # before the task's workspace is deleted (a failure is logged)
+
+    @property
+    def fatal(self) -> bool:
+        """Whether its failure fails the agent (and so no CLI starts)."""
+        return self in (HookName.AFTER_CREATE, HookName.BEFORE_RUN)
+
+
+HOOK_COMMAND_CAP = 8 * 1024
+HOOK_TIMEOUT_SECONDS = 120
+HOOK_TIMEOUT_MAX_SECONDS = 3600
+HookCommand = Annotated[str, Field(min_length=1, max_length=HOOK_COMMAND_CAP)]
+
+
+class Hooks(BaseModel):
+    """Shell commands run in the agent's sandbox (never in the service), each within `timeout_seconds`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    after_create: HookCommand | None = None
+    before_run: HookCommand | None = None
+    after_run: HookCommand | None = None
+    before_remove: HookCommand | None = None
+    timeout_seconds: Annotated[int, Field(ge=1, le=HOOK_TIMEOUT_MAX_SECONDS, strict=True)] = (
+        HOOK_TIMEOUT_SECONDS
+    )
+
+    @field_validator("after_create", "before_run", "after_run", "before_remove")
+    @classmethod
+    def _no_nul(cls, value: str | None) -> str | None:
+        if value is not None and "\x00" in value:
+            raise ValueError("a hook command cannot hold a NUL character")
+        return value
+
+    def command(self, name: HookName) -> str | None:
+        value: str | None = getattr(self, name.value)
+        return value
+
+    @property
+    def any(self) -> bool:
+        return any(self.command(name) for name in HookName)
+
+
+# What a stage's retry policy may name in `no_retry_on`: the end reasons a step is retried on, and an
+# agent that completed without a valid outcome (`invalid_outcome`: any; `invalid_outcome_twice`: the
+# second in a row of the same step). A kill by a person, a shutdown, a rate limit and a run that never
+# started are never in it: the first two end the step, the last two have their own rule (resume, again).
+_NOT_RETRIED = (
+    EndReason.COMPLETED,
+    EndReason.KILLED,
+    EndReason.SHUTDOWN,
+    EndReason.RATE_LIMITED,
+    EndReason.NEVER_STARTED,
+)
+RETRYABLE_ENDS = tuple(reason.value for reason in EndReason if reason not in _NOT_RETRIED)
+INVALID_OUTCOME = "invalid_outcome"
+INVALID_OUTCOME_TWICE = "invalid_outcome_twice"
+RETRY_ATTEMPTS_MAX = 5
+RETRY_BACKOFF_MAX_SECONDS = 3600
+
+
+class StageRetry(BaseModel):
+    """How often a stage's step runs before its failure fails the task, and how."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    attempts: Annotated[int, Field(ge=1, le=RETRY_ATTEMPTS_MAX, strict=True)] = 1  # runs in all
+    backoff_seconds: Annotated[float, Field(ge=0, le=RETRY_BACKOFF_MAX_SECONDS)] = 30
+    no_retry_on: list[str] = ["budget_exceeded", "invalid_outcome_twice"]
+    resume: bool = False  # a retry continues the ended run's CLI session (when it has one)
+
+    @field_validator("no_retry_on")
+    @classmethod
+    def _known_ends(cls, value: list[str]) -> list[str]:
+        known = (*RETRYABLE_ENDS, INVALID_OUTCOME, INVALID_OUTCOME_TWICE)
+        wrong = [v for v in value if v not in known]
+        if wrong:
+            raise ValueError(
+                f"unknown end(s) {', '.join(map(repr, wrong))[:200]}: known are {', '.join(known)}"
+            )
+        return value
+
+    def delay_before_next(self, ended_run: int, why: str, invalid_before: int) -> float | None:
+        """Seconds before the step runs again after its `ended_run`-th run ended for `why` (an end
+        reason, or INVALID_OUTCOME); `invalid_before`: how many runs of the step before it ended so in a
+        row. None: no retry."""
+        if ended_run >= self.attempts or why in self.no_retry_on:
+            return None
+        if why == INVALID_OUTCOME:
+            if invalid_before >= 1 and INVALID_OUTCOME_TWICE in self.no_retry_on:
+                return None
+        elif why not in RETRYABLE_ENDS:
+            return None
+        return float(min(self.backoff_seconds * 2 ** (ended_run - 1), RETRY_BACKOFF_MAX_SECONDS))
+
+
+class Retries(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    starter: StageRetry | None = None
+    coding: StageRetry | None = None
+    reviewer: StageRetry | None = None
+    deployer: StageRetry | None = None
+    verifier: StageRetry | None = None
+    auditor: StageRetry | None = None
+
+
 class WorkflowFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     agents: Agents = Agents()
     stages: Stages = Stages()
     require_approval: str | None = None
+    hooks: Hooks = Hooks()
+    retry: Retries = Retries()
 
     @field_validator("require_approval")
     @classmethod
@@ -148,6 +265,9 @@ class WorkflowFile(BaseModel):
     def gates(self, default: frozenset[Gate]) -> frozenset[Gate]:
         """The operator's gates and the file's: a repository may add a gate, never lift one."""
         return default if self.require_approval is None else default | parse_gates(self.require_approval)
+
+    def retry_of(self, agent_type: AgentType) -> StageRetry:
+        return getattr(self.retry, agent_type.value) or StageRetry()
 
     def skips(self, agent_type: AgentType) -> bool:
         return agent_type in self.stages.skip

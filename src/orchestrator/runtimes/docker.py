@@ -106,7 +106,7 @@ def container_config(
     bind-mounted read-only at argv[0]'s path instead (any glibc image then runs the service's own CLI).
     """
     argv = list(spec.argv)
-    if claude_bin and not mount_claude:
+    if claude_bin and not mount_claude and spec.program_is_cli:
         argv[0] = claude_bin
     env = {k: v for k, v in spec.env.items() if k not in _DROPPED_ENV}
     env["IS_SANDBOX"] = "1"  # the container is the sandbox
@@ -350,7 +350,7 @@ class DockerRuntime:
     def _start(self, spec: RunSpec, relay: Relay | None) -> DockerHandle:
         client = self.client()
         self._prepare_files(spec)
-        mount = self._mounted_claude(spec.argv[0])
+        mount = self._mounted_claude(spec.argv[0]) if spec.program_is_cli else None
         argv = spec.argv if mount is None or os.sep in spec.argv[0] else [mount, *spec.argv[1:]]
         config = container_config(
             dataclasses.replace(spec, argv=argv),

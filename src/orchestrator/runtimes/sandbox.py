@@ -46,9 +46,10 @@ def add_dirs(argv: list[str]) -> list[str]:
 
 
 def writable_paths(spec: RunSpec) -> list[Path]:
-    """What the agent may write: workspace, extra dirs, HOME and CLAUDE_CONFIG_DIR; in order, once each."""
+    """What the agent may write: workspace, extra dirs (a hook's `writable`), HOME and CLAUDE_CONFIG_DIR;
+    in order, once each."""
     found: list[Path] = []
-    candidates = [str(spec.cwd), *add_dirs(spec.argv)]
+    candidates = [str(spec.cwd), *add_dirs(spec.argv), *map(str, spec.writable)]
     candidates += [spec.env[name] for name in ("HOME", "CLAUDE_CONFIG_DIR") if spec.env.get(name)]
     for raw in candidates:
         path = Path(raw)

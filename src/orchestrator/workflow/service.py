@@ -70,6 +70,9 @@ class Retryable(Exception):
 
 
 RESUMES = "resumes_agent"  # in a step's payload: the rate-limited agent whose session it resumes
+ATTEMPT = "retry_run"  # in a step's payload: which run of the step by its stage's retry policy (from 1)
+_RESUMED_BY_SUPERVISION = (EndReason.STALLED.value, EndReason.LOOPING.value)
+INVALID_RUNS = "invalid_outcomes"  # in a step's payload: runs before it that ended without a valid outcome
 
 
 class Workflow:
@@ -98,6 +101,7 @@ class Workflow:
         self._lifecycle = lifecycle
         self._wake = wake
         self.on_wait: Callable[[], None] = lambda: None  # a wait on GitHub began: the PR watcher looks now
+        self._removals: set[asyncio.Task[None]] = set()  # workspaces removed after their before_remove hook
 
     @staticmethod
     def agent_id_for(event: EventRow) -> str | None:
@@ -250,6 +254,8 @@ class Workflow:
                     max_turns=limits.max_turns,
                     budget=Budget(usd=limits.budget_usd) if limits.budget_usd else None,
                     tools=shaped.tools(),
+                    hooks=workflow.hooks if workflow.hooks.any else None,
+                    workspace_created=checkouts.created,
                 )
             )
         except AgentError as exc:
@@ -327,6 +333,8 @@ class Workflow:
         if agent["status"] == AgentStatus.RATE_LIMITED:
             return self._park_step(agent, task)
         if agent["status"] != AgentStatus.COMPLETED:
+            if retried := self._retry_step(agent, task, str(agent.get("end_reason") or "")):
+                return retried
             why = agent.get("error") or "no reason"
             reason = f"{agent_type} agent {agent['id']} ended {agent['status']}: {why}"
             self.end_task(task, ok=False, reason=reason)
@@ -334,6 +342,8 @@ class Workflow:
         try:
             outcome = oc.parse_outcome(agent_type, agent["metadata"].get("result"))
         except oc.OutcomeError as exc:
+            if retried := self._retry_step(agent, task, wf.INVALID_OUTCOME):
+                return retried
             reason = f"{agent_type} agent {agent['id']} ended without a valid outcome: {exc}"
             self.end_task(task, ok=False, reason=reason)
             return reason
@@ -346,7 +356,44 @@ class Workflow:
             self.end_task(task, ok=False, reason=reason)
             return reason
 
-    def _step_again(self, agent: AgentRow, *, resume: bool = False, not_before: str | None = None) -> str:
+    def _retry_step(self, agent: AgentRow, task: TaskRow, why: str) -> str | None:
+        """The step runs again when the repository's retry policy for its stage says so (`why`: the end
+        reason, or an invalid outcome); None when it does not."""
+        agent_type = AgentType(agent["agent_type"])
+        spawner = self._events.spawner_of(agent["id"])
+        try:
+            policy = repo_workflow.of_task(self._settings, task["id"]).retry_of(agent_type)
+        except wf.WorkflowFileError:
+            return None
+        if spawner is None or policy.attempts == 1:
+            return None
+        if why in _RESUMED_BY_SUPERVISION and self._settings.agent_stall_action == "kill_resume":
+            return None  # agents/retry.py resumes the run already
+        ended_run = int(spawner["payload"].get(ATTEMPT) or 1)
+        invalid_before = int(spawner["payload"].get(INVALID_RUNS) or 0)
+        delay = policy.delay_before_next(ended_run, why, invalid_before)
+        if delay is None:
+            return None
+        invalid = invalid_before + 1 if why == wf.INVALID_OUTCOME else 0
+        self._step_again(
+            agent,
+            resume=policy.resume and bool(agent["session_id"]),
+            not_before=iso_at(time.time() + delay),
+            retry={ATTEMPT: ended_run + 1, INVALID_RUNS: invalid},
+        )
+        return (
+            f"{agent_type} agent {agent['id']} ended {why}: run {ended_run + 1} of {policy.attempts} "
+            f"of its step in {delay:g} s"
+        )
+
+    def _step_again(
+        self,
+        agent: AgentRow,
+        *,
+        resume: bool = False,
+        not_before: str | None = None,
+        retry: dict[str, int] | None = None,
+    ) -> str:
         """The step that started `agent` runs again with a new agent: afresh when the agent never started
         (its service stopped before its process did), or resuming its session after a rate limit."""
         spawner = self._events.spawner_of(agent["id"])
@@ -355,6 +402,9 @@ class Workflow:
         # the step was taken when its fact was fresh; the task left that wait when its agent started,
         # so the fact's wait must not make the step again look stale
         payload = {k: v for k, v in spawner["payload"].items() if k != "waited_for"}
+        if retry is not None:  # a retry by the stage's policy: which run, and afresh unless it resumes
+            payload.update(retry)
+            payload.pop(RESUMES, None)
         if resume:
             payload[RESUMES] = agent["id"]
         again = f"{spawner['id']}.again.{agent['id']}"
@@ -617,6 +667,7 @@ class Workflow:
         if not self._lifecycle.end_task(task["id"], ok=ok, error=reason):
             return
         ended = TaskStatus.COMPLETED if ok else TaskStatus.FAILED
+        hooks = self._hooks_of(task)
         repo_workflow.forget(self._settings, task["id"])
         log.info("task %s %s%s", task["id"], ended.value, f": {reason}" if reason else "")
         policy = self._settings.workspace_cleanup
@@ -625,8 +676,44 @@ class Workflow:
             kept = self._unpushed(task, root)
             if kept:
                 log.warning("workspace of task %s kept: %s", task["id"], kept)
-            else:
+            elif not self._remove_after_hook(task, root, hooks):
                 workspace.remove(root)
+
+    def _hooks_of(self, task: TaskRow) -> wf.Hooks:
+        try:
+            return repo_workflow.of_task(self._settings, task["id"]).hooks
+        except wf.WorkflowFileError:
+            return wf.Hooks()
+
+    def _remove_after_hook(self, task: TaskRow, root: Path, hooks: wf.Hooks) -> bool:
+        """The before_remove hook, then the removal, in the background (the task has ended already); in
+        the sandbox of the task's last agent, whose log lines its output becomes. False when there is no
+        agent to run it as (nothing ever ran in the workspace): the caller removes it at once."""
+        command = hooks.before_remove
+        last = self._agents.last_of_task(task["id"]) if command else None
+        if last is None or not command:
+            return False
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+
+        async def hook_then_remove() -> None:
+            try:
+                others = [str(p) for p in workspace.checkouts_of(root) if str(p) != last["workspace"]]
+                end = await self._manager.run_hook(
+                    last, wf.HookName.BEFORE_REMOVE, command, hooks.timeout_seconds, tuple(others)
+                )
+                if not end.ok:
+                    log.warning("task %s: %s", task["id"], end.reason)
+            except Exception:
+                log.exception("task %s: the before_remove hook could not run", task["id"])
+            await asyncio.to_thread(workspace.remove, root)
+
+        job = loop.create_task(hook_then_remove(), name=f"before-remove-{task['id']}")
+        self._removals.add(job)
+        job.add_done_callback(self._removals.discard)
+        return True
 
     def _unpushed(self, task: TaskRow, root: Path) -> str | None:
         """Why removing the task's checkouts would lose work: a commit of the task's branch that the
