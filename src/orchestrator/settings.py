@@ -169,6 +169,8 @@ class Settings(BaseSettings):
     github_delivery_retention_hours: float = Field(
         72.0, gt=0, le=24 * 366, validation_alias="GITHUB_DELIVERY_RETENTION_HOURS"
     )
+    changes_poll_seconds: float = Field(0.5, gt=0, le=60, validation_alias="CHANGES_POLL_SECONDS")
+    changes_max_clients: int = Field(100, ge=1, le=10_000, validation_alias="CHANGES_MAX_CLIENTS")
 
     @field_validator("agent_timeout_overrides", mode="before")
     @classmethod
