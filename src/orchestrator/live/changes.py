@@ -133,7 +133,7 @@ class ChangeFeed:
 
     def _resume(self, reader: Reader, cursor: Cursor | None) -> list[Message]:
         """Synchronous (no await): what is in the ring now goes in this answer, later changes into the
-        reader's queue, so none comes twice or not at all."""
+        reader's queue, so none comes twice or not at all. `ready` when there is nothing to say."""
         while not reader.queue.empty():
             reader.queue.get_nowait()
         head = self.head
@@ -142,7 +142,8 @@ class ChangeFeed:
         oldest = self._ring[0][0] if self._ring else self._n + 1
         if cursor.epoch != self._epoch or cursor.n > self._n or cursor.n < oldest - 1:
             return [Message("reset", head)]
-        return [Message("change", Cursor(self._epoch, n), change) for n, change in self._ring if n > cursor.n]
+        missed = [Message("change", Cursor(self._epoch, n), change) for n, change in self._ring if n > cursor.n]
+        return missed or [Message("ready", head)]  # a first message either way: the reader knows it is back
 
     # ---------- the looking side ----------
     async def run(self) -> None:
