@@ -20,6 +20,7 @@ from orchestrator.api import github as github_api
 from orchestrator.api import github_webhook as github_webhook_api
 from orchestrator.api import metrics as metrics_api
 from orchestrator.api import queue as queue_api
+from orchestrator.api import stats as stats_api
 from orchestrator.api import tasks as tasks_api
 from orchestrator.api import webhooks as webhooks_api
 from orchestrator.api.deps import Authorized
@@ -161,6 +162,7 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
     app.include_router(github_api.router, dependencies=[Authorized])
     app.include_router(metrics_api.router, dependencies=[Authorized])
     app.include_router(changes_api.router, dependencies=[Authorized])
+    app.include_router(stats_api.router, dependencies=[Authorized])
     app.include_router(dashboard_api.router)
     app.state.github = services.github
     return app

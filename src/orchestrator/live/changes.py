@@ -142,7 +142,9 @@ class ChangeFeed:
         oldest = self._ring[0][0] if self._ring else self._n + 1
         if cursor.epoch != self._epoch or cursor.n > self._n or cursor.n < oldest - 1:
             return [Message("reset", head)]
-        missed = [Message("change", Cursor(self._epoch, n), change) for n, change in self._ring if n > cursor.n]
+        missed = [
+            Message("change", Cursor(self._epoch, n), change) for n, change in self._ring if n > cursor.n
+        ]
         return missed or [Message("ready", head)]  # a first message either way: the reader knows it is back
 
     # ---------- the looking side ----------
