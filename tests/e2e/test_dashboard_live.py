@@ -13,7 +13,7 @@ import pytest
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tests.e2e.test_dashboard import browser, task_row, task_status, wait
+from tests.e2e.test_dashboard import HOSTILE, browser, task_row, task_status, wait
 from tests.support import fake_anthropic as fm
 from tests.support.server import Server, write_db
 
@@ -138,7 +138,8 @@ def test_charts_readable_at_1280_and_on_a_phone(server: Server, browser: WebDriv
     """Saved to $ORCHESTRATOR_SCREENSHOT's directory as `dashboard-charts.png` and
     `dashboard-charts-phone.png` when it is set."""
     random.seed(18)
-    write_db(server, *_history())
+    history = _history()
+    write_db(server, *history)
     target = os.environ.get("ORCHESTRATOR_SCREENSHOT")
     try:
         for width, name in ((1280, "dashboard-charts.png"), (375, "dashboard-charts-phone.png")):
@@ -159,5 +160,12 @@ def test_charts_readable_at_1280_and_on_a_phone(server: Server, browser: WebDriv
                 browser.set_window_size(width, min(height + 120, 2400) if width < 600 else 1000)
                 time.sleep(0.6)
                 assert browser.save_screenshot(str((Path(target).parent / name).resolve()))
+        # an agent type is the store's text like any other: shown as text, never as markup
+        write_db(server, history[0].replace("'coding'", f"'{HOSTILE}'").replace("coding-h000", "hostile-1"))
+        browser.get(server.url)
+        wait(browser, lambda d: HOSTILE in chart_summary(d, "chart-types"), what="the hostile type is listed")
+        assert HOSTILE in browser.find_element("css selector", "#chart-types svg").text
+        assert browser.find_elements("css selector", "#charts img") == []
+        assert browser.execute_script("return window.__pwned") is None
     finally:
         browser.set_window_size(1440, 1000)
