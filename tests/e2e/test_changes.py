@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import TEST_PG, ServerFactory, fresh_postgres_database
+from tests.support import fake_anthropic as fm
 from tests.support.server import Server
 from tests.support.sse import Event, events
 
@@ -115,3 +116,17 @@ def test_a_change_made_on_another_instance_arrives(make_server: ServerFactory, t
         task = one.client.post("/api/tasks", json={"title": "made elsewhere"}).json()
         got = _until(stream, {("task", task["id"])})
     assert got[-1].data == {"kind": "task", "id": task["id"], "status": "pending", "task_id": None}
+
+
+def test_an_agent_that_runs_and_ends_arrives(server: Server, fake_model: fm.FakeAnthropic) -> None:
+    with server.client.stream("GET", "/api/changes", headers=SSE, timeout=60) as response:
+        stream = _changes(response)
+        assert next(stream).event == "ready"
+        agent = server.spawn(f"hi {fake_model.scenario([fm.text('done', delay=1.0)])}")
+        statuses: list[str] = []
+        for event in stream:
+            if event.event == "change" and event.data["kind"] == "agent" and event.data["id"] == agent["id"]:
+                statuses.append(event.data["status"])
+                if statuses[-1] == "completed":
+                    break
+    assert statuses[-1] == "completed" and len(set(statuses)) == len(statuses), statuses

@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from orchestrator.domain.changes import Change, Cursor, differences, parse_cursor
 from orchestrator.errors import Throttled
-from orchestrator.store.changes import OPEN_EVENTS, OPEN_QUEUE, ChangeStore, Look, Looks
+from orchestrator.store.changes import OPEN_AGENTS, OPEN_EVENTS, OPEN_QUEUE, ChangeStore, Look, Looks
 
 log = logging.getLogger(__name__)
 
@@ -189,6 +189,7 @@ class ChangeFeed:
         return self._store.look(
             _iso_ago(self._window),
             after_seq=last.max_seq if last is not None else None,
+            agent_ids=_asked(last.agents, OPEN_AGENTS) if last is not None else frozenset(),
             queue_ids=_asked(last.queue, OPEN_QUEUE) if last is not None else frozenset(),
             event_ids=_asked(last.events, OPEN_EVENTS) if last is not None else frozenset(),
         )
@@ -218,7 +219,9 @@ def changes_between(last: Look, fresh: Look) -> list[Change]:
         *differences(
             "event", last.events, fresh.events, asked=_asked(last.events, OPEN_EVENTS), task_of=fresh.task_of
         ),
-        *differences("agent", last.agents, fresh.agents, task_of=fresh.task_of),
+        *differences(
+            "agent", last.agents, fresh.agents, asked=_asked(last.agents, OPEN_AGENTS), task_of=fresh.task_of
+        ),
         *differences("task", last.tasks, fresh.tasks),
         *differences(
             "queue", last.queue, fresh.queue, asked=_asked(last.queue, OPEN_QUEUE), task_of=fresh.task_of

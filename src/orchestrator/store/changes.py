@@ -1,10 +1,10 @@
 """What the change feed reads: one cheap look at the rows that may have changed since the last look.
 
-Agents and tasks by `updated_at` over a trailing window (a write stamps it inside its transaction, so a
-window wider than any transaction catches a late commit too); queue items and events by their open set
-(queued or processing, pending or processing), plus events by `seq` past the last seen one, plus any
-row that left its open set since the last look, by id. No index is added for it: the reads are bounded
-by the window and the open sets."""
+Agents, queue items and events by their open set (starting or running, queued or processing, pending or
+processing) and any row that left it since the last look, by id; new agents by `created_at` and new
+events by `seq`; tasks (whose failed ones may be queued again) by `updated_at` over a trailing window (a
+write stamps it inside its transaction, so a window wider than any transaction catches a late commit
+too). No index is added for it: agents are read by the indexes they have, tasks by the window."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from sqlalchemy import Connection, func, or_, select
 from orchestrator.store.db import Database
 from orchestrator.store.tables import agents, events, queue, queue_settings, tasks
 
+OPEN_AGENTS = ("starting", "running")
 OPEN_QUEUE = ("queued", "processing")
 OPEN_EVENTS = ("pending", "processing")
 
@@ -40,16 +41,22 @@ class ChangeStore:
         self._db = db
 
     def look(
-        self, since: str, *, after_seq: int | None, queue_ids: Collection[str], event_ids: Collection[str]
+        self,
+        since: str,
+        *,
+        after_seq: int | None,
+        agent_ids: Collection[str] = (),
+        queue_ids: Collection[str] = (),
+        event_ids: Collection[str] = (),
     ) -> Look:
-        """Agents and tasks updated at `since` or later, the open queue items and events with the given
-        ones, events past `after_seq` (None: the first look, which only learns the last seq), and the
-        queue's settings: in one read transaction."""
+        """The open agents, queue items and events with the given ones, agents created and tasks updated
+        at `since` or later, events past `after_seq` (None: the first look, which only learns the last
+        seq), and the queue's settings: in one read transaction."""
         with self._db.read() as conn:
             if after_seq is None:
                 after_seq = int(conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one())
             out = Look(max_seq=after_seq)
-            self._agents(conn, since, out)
+            self._agents(conn, since, list(agent_ids), out)
             self._tasks(conn, since, out)
             self._queue(conn, [int(i) for i in queue_ids if i.isdigit()], out)
             self._events(conn, after_seq, list(event_ids), out)
@@ -62,8 +69,13 @@ class ChangeStore:
         return out
 
     @staticmethod
-    def _agents(conn: Connection, since: str, out: Look) -> None:
-        query = select(agents.c.id, agents.c.status, agents.c.task_id).where(agents.c.updated_at >= since)
+    def _agents(conn: Connection, since: str, ids: list[str], out: Look) -> None:
+        # an agent's status moves only from starting or running: the open ones, those that were open at
+        # the last look, and the ones created since (each by an index) hold every change
+        wanted = or_(agents.c.status.in_(OPEN_AGENTS), agents.c.created_at >= since)
+        query = select(agents.c.id, agents.c.status, agents.c.task_id).where(
+            or_(wanted, agents.c.id.in_(ids)) if ids else wanted
+        )
         for row in conn.execute(query):
             out.agents[row.id] = (row.status,)
             out.task_of[("agent", row.id)] = row.task_id
