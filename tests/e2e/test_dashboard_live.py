@@ -94,7 +94,7 @@ def test_charts_render_and_follow_a_finished_agent(
     wait(
         browser,
         lambda d: chart_summary(d, "chart-types").startswith("coding: 100% of 1 ended completed"),
-        timeout=20,
+        timeout=30,  # the figures are kept 5 s, the charts re-read at most every 5 s
         what="the finished agent is counted",
     )
     spent = chart_summary(browser, "chart-spend-hour")

@@ -1,13 +1,14 @@
-"""`GET /api/stats`: the figures the dashboard's charts draw, computed from the store on each request
-(a window of at most a week of hours and 90 days)."""
+"""`GET /api/stats`: the figures the dashboard's charts draw, computed from the store (a window of at
+most a week of hours and 90 days), one computation at a time, each answer kept for 5 s."""
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Annotated
 
 import anyio
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from orchestrator.api.deps import ServicesDep
@@ -60,11 +61,29 @@ def _compute(store: StatsStore, hours: int, days: int) -> Stats:
     )
 
 
+FRESH_SECONDS = 5.0  # an answer serves every caller of the same window that long: one computation
+
+
 @router.get("", response_model=Stats)
 async def get_stats(
     services: ServicesDep,
+    request: Request,
     hours: Annotated[int, Query(ge=1, le=168)] = 24,
     days: Annotated[int, Query(ge=1, le=90)] = 14,
 ) -> Stats:
-    store = StatsStore(services.db)
-    return await anyio.to_thread.run_sync(_compute, store, hours, days)
+    kept: dict[tuple[int, int], tuple[float, Stats]] | None = getattr(request.app.state, "stats_kept", None)
+    if kept is None:
+        kept = request.app.state.stats_kept = {}
+    found = kept.get((hours, days))
+    if found is not None and time.monotonic() - found[0] < FRESH_SECONDS:
+        return found[1]
+    async with _computing:  # one at a time: a burst of callers waits for the first one's answer
+        found = kept.get((hours, days))
+        if found is not None and time.monotonic() - found[0] < FRESH_SECONDS:
+            return found[1]
+        answer = await anyio.to_thread.run_sync(_compute, StatsStore(services.db), hours, days)
+        kept[(hours, days)] = (time.monotonic(), answer)
+        return answer
+
+
+_computing = anyio.Lock()
