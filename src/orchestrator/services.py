@@ -124,6 +124,7 @@ def build(settings: Settings) -> Services:
             agent_store,
             agents,
             rate_limit_backoff_seconds=settings.rate_limit_backoff_seconds,
+            rate_limit_max_per_task=settings.rate_limit_max_per_task,
         )
     )
     processor = QueueProcessor(queue_store, runner, instance_id, enabled=settings.enable_queue_processor)

@@ -125,6 +125,7 @@ class Settings(BaseSettings):
 
     spawn_rate_per_minute: int | None = Field(300, ge=1, validation_alias="SPAWN_RATE_PER_MINUTE")
     rate_limit_backoff_seconds: float = Field(60.0, gt=0, validation_alias="RATE_LIMIT_BACKOFF_SECONDS")
+    rate_limit_max_per_task: int = Field(10, ge=1, le=1000, validation_alias="RATE_LIMIT_MAX_PER_TASK")
 
     max_review_rounds: int = Field(3, ge=0, le=50, validation_alias="MAX_REVIEW_ROUNDS")
     workspace_cleanup: Literal["never", "on_success", "on_end"] = Field(

@@ -172,3 +172,17 @@ def test_a_parked_item_holds_itself_and_the_next_task_runs_meanwhile(
     first, second = server.client.get("/api/tasks/limited").json()["agents"]
     assert (first["status"], second["status"]) == ("rate_limited", "completed")
     assert second["resumed_session"] == first["session_id"]
+
+
+def test_a_task_limited_again_and_again_fails_at_the_cap(make_server, fake_model: fm.FakeAnthropic) -> None:  # type: ignore[no-untyped-def]
+    """A run's limit is its own report: an agent that says so every time must not hold its task for ever."""
+    server = make_server(RATE_LIMIT_BACKOFF_SECONDS="0.2", RATE_LIMIT_MAX_PER_TASK="2")
+    marker = fake_model.scenario([fm.error(429, "slow down")], repeat_last=True)
+    _task(server, "limited", description=marker)
+    server.client.post("/api/queue/add/limited")
+    done = _wait_done(server, 1, timeout=90)
+    ended = done["completed"][0]
+    assert ended["status"] == "failed", done
+    assert "rate limited 2 times" in ended["error"], done
+    agents = server.client.get("/api/tasks/limited").json()["agents"]
+    assert [a["status"] for a in agents] == ["rate_limited", "rate_limited"]

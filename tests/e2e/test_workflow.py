@@ -407,6 +407,17 @@ def test_a_rate_limited_step_waits_and_resumes_its_session_instead_of_failing_th
     assert len(github.requests_to("/merge", "PUT")) == 1
 
 
+def test_a_step_limited_again_and_again_fails_its_task_at_the_cap(
+    make_server, workflow_env: dict[str, str], fake_model: fm.FakeAnthropic
+) -> None:  # type: ignore[no-untyped-def]
+    marker = fake_model.roles({STARTER: [[fm.error(429, "slow down")]]})
+    server = make_server(**workflow_env, RATE_LIMIT_BACKOFF_SECONDS="0.2", RATE_LIMIT_MAX_PER_TASK="2")
+    task = _wait_task(server, _queue_task(server, f"Limited for ever. {marker}"))
+    assert task["status"] == "failed", task
+    assert "rate limited 2 times" in task["error"], task["error"]
+    assert [a["status"] for a in task["agents"]] == ["rate_limited", "rate_limited"]
+
+
 def test_an_event_that_keeps_failing_ends_failed_after_event_max_attempts(  # type: ignore[no-untyped-def]
     make_server, tmp_path: Path, workflow_env: dict[str, str], fake_model: fm.FakeAnthropic
 ) -> None:

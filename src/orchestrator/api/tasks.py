@@ -4,8 +4,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
-from orchestrator.api.deps import ApprovalDep, TasksDep
+from orchestrator.api.deps import ApprovalDep, ServicesDep, TasksDep
 from orchestrator.api.errors import ERROR_RESPONSES
+from orchestrator.clock import utc_now
+from orchestrator.domain.task_timeline import timeline
 from orchestrator.domain.types import TaskStatus
 from orchestrator.models import (
     MAX_SQL_INT,
@@ -16,6 +18,8 @@ from orchestrator.models import (
     TaskPage,
     TaskUpdate,
 )
+from orchestrator.task_page_models import DiffPage, TaskTimeline
+from orchestrator.tasks.branch_diff import TaskDiffs
 
 router = APIRouter(prefix="/api/tasks", tags=["tasks"], responses=ERROR_RESPONSES)
 
@@ -39,6 +43,23 @@ def list_tasks(
 @router.get("/{task_id}", response_model=TaskDetail)
 def get_task(task_id: str, tasks: TasksDep) -> TaskDetail:
     return TaskDetail.model_validate(tasks.detail(task_id))
+
+
+@router.get("/{task_id}/timeline", response_model=TaskTimeline)
+def get_task_timeline(task_id: str, tasks: TasksDep) -> TaskTimeline:
+    """The task's agents as spans on a time axis, its waits, and what its agents cost so far."""
+    detail = tasks.detail(task_id)
+    return TaskTimeline.model_validate(timeline(detail, detail["agents"], detail["events"], utc_now()))
+
+
+@router.get("/{task_id}/diff", response_model=DiffPage)
+def get_task_diff(
+    task_id: str, services: ServicesDep, page: Annotated[int, Query(ge=1, le=100_000)] = 1
+) -> DiffPage:
+    """The diff of the task's branch against its base, from the service's mirror, a page of files at a
+    time (404 while the task has no branch there)."""
+    diffs = TaskDiffs(services.settings, services.task_store, services.publisher)
+    return DiffPage.model_validate(diffs.page(task_id, page))
 
 
 @router.patch("/{task_id}", response_model=Task)

@@ -14,3 +14,13 @@ def resume_at(now: float, reset_at: float | None, backoff_seconds: float, attemp
         return min(float(reset_at), now + MAX_PARK_SECONDS)
     backoff: float = backoff_seconds * 2.0 ** max(0, attempts - 1)
     return now + min(backoff, MAX_BACKOFF_SECONDS)
+
+
+def gives_up(limits_met: int, max_per_task: int) -> bool:
+    """Whether a task stops waiting for limits: a run reports its own limit (its output is the agent's to
+    write), so without a cap a hostile agent could keep its task parked and resuming for ever."""
+    return limits_met >= max_per_task
+
+
+def given_up(limits_met: int, max_per_task: int) -> str:
+    return f"rate limited {limits_met} times (RATE_LIMIT_MAX_PER_TASK is {max_per_task})"

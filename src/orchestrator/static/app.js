@@ -176,7 +176,7 @@ function renderTasks(page, agents, events) {
     const stage = step ? `${esc(step)}${agent ? ` <span class="muted">(${esc(agent.status)})</span>` : ""}` : "–";
     const event = lastEvent.get(t.id);
     return [
-      [`<code>${esc(t.id)}</code>`],
+      [`<a href="#/tasks/${esc(encodeURIComponent(t.id))}" class="task-link"><code>${esc(t.id)}</code></a>`],
       [esc(clip(t.title, 60)), "wrap"],
       [badge(t.status)],
       [stage],

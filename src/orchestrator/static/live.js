@@ -14,6 +14,7 @@ window.liveFeed = (() => {
   let again = false; // something changed while it ran
   let scheduled = 0;
   const listeners = []; // (reason) => void: other parts of the page that re-read too (the charts)
+  const watchers = new Set(); // (change | null) => void: each change as it comes; null: anything may have
 
   function show(error) {
     const conn = document.getElementById("conn");
@@ -54,6 +55,24 @@ window.liveFeed = (() => {
     }, COALESCE_MS);
   }
 
+  function parse(data) {
+    try {
+      return JSON.parse(data);
+    } catch {
+      return null;
+    }
+  }
+
+  function tell(change) {
+    for (const fn of [...watchers]) {
+      try {
+        fn(change);
+      } catch {
+        // a watcher's trouble is its own
+      }
+    }
+  }
+
   async function follow() {
     let attempt = 0;
     for (;;) {
@@ -75,8 +94,10 @@ window.liveFeed = (() => {
             attempt = 0;
             stream = "live";
             soon("connected");
+            tell(null);
           } else if (ev.event === "change" || ev.event === "reset") {
             soon(ev.event);
+            tell(ev.event === "change" ? parse(ev.data) : null);
           }
         }
       } catch {
@@ -96,6 +117,12 @@ window.liveFeed = (() => {
     },
     onReread(fn) {
       listeners.push(fn);
+    },
+    // each change as it comes ({kind, id, status, task_id}; null after a reset or a reconnect); returns
+    // the function that stops it
+    onChange(fn) {
+      watchers.add(fn);
+      return () => watchers.delete(fn);
     },
     get state() {
       return stream;

@@ -35,7 +35,7 @@ from orchestrator.domain.events import (
     reaction_for,
 )
 from orchestrator.domain.ids import new_agent_id
-from orchestrator.domain.rate_limits import resume_at
+from orchestrator.domain.rate_limits import given_up, gives_up, resume_at
 from orchestrator.domain.types import AgentStatus, AgentType, TaskStatus
 from orchestrator.domain.watchdog import Budget
 from orchestrator.errors import Unavailable
@@ -343,6 +343,12 @@ class Workflow:
         """A rate or usage limit says nothing about the task: its step waits for the reset (or a backoff)
         and then resumes the same Claude session, as the queue does in direct mode."""
         attempts = self._agents.count_for_task(task["id"], AgentStatus.RATE_LIMITED)
+        cap = self._settings.rate_limit_max_per_task
+        if gives_up(attempts, cap):
+            why = agent.get("error") or ""
+            reason = f"{agent['agent_type']} agent {agent['id']} {given_up(attempts, cap)}: {why}"
+            self.end_task(task, ok=False, reason=reason[:2000])
+            return reason
         until = resume_at(
             time.time(),
             agent["metadata"].get("rate_limit_reset_at"),

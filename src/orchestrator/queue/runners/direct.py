@@ -8,7 +8,7 @@ import time
 from orchestrator.agents.manager import AgentError, AgentTakenOver, SpawnRequest
 from orchestrator.clock import iso_at
 from orchestrator.domain.end_reasons import EndReason
-from orchestrator.domain.rate_limits import resume_at
+from orchestrator.domain.rate_limits import given_up, gives_up, resume_at
 from orchestrator.domain.types import AgentStatus, AgentType
 from orchestrator.errors import Unavailable
 from orchestrator.prompts.context import task_context
@@ -39,11 +39,13 @@ class DirectRunner(TaskWrites):
         manager: Spawner,
         *,
         rate_limit_backoff_seconds: float = 60.0,
+        rate_limit_max_per_task: int = 10,
     ) -> None:
         super().__init__(tasks, queue)
         self._agents = agents
         self._manager = manager
         self._backoff = rate_limit_backoff_seconds
+        self._max_limits = rate_limit_max_per_task
         manager.on_end(self._agent_ended)
 
     async def start(self, item: Claimed) -> StartResult:
@@ -93,20 +95,22 @@ class DirectRunner(TaskWrites):
             if self._queue.requeue(item["id"], item["instance_id"], agent.get("error") or "never started"):
                 self.control.wake()
             return
-        if agent["status"] == AgentStatus.RATE_LIMITED.value:
-            self._park(item, agent)
-            return
         ok = agent["status"] == AgentStatus.COMPLETED.value
         error = (
             None if ok else f"agent {agent['id']} ended {agent['status']}: {agent.get('error') or ''}".strip()
         )
+        if agent["status"] == AgentStatus.RATE_LIMITED.value:
+            limits_met = self._agents.count_for_task(item["task_id"], AgentStatus.RATE_LIMITED)
+            if not gives_up(limits_met, self._max_limits):
+                self._park(item, agent, limits_met)
+                return
+            error = f"{given_up(limits_met, self._max_limits)}; {error}"[:2000]
         self.control.end_item(item["id"], item["task_id"], ok=ok, error=error)
 
-    def _park(self, item: Row, agent: Row) -> None:
+    def _park(self, item: Row, agent: Row, attempts: int) -> None:
         """The item waits for the reset (or a backoff) and its next start resumes the same Claude
         session; other items go on starting (a limit is usually account-wide: those that meet it park
         the same way)."""
-        attempts = self._agents.count_for_task(item["task_id"], AgentStatus.RATE_LIMITED)
         until = resume_at(time.time(), agent["metadata"].get("rate_limit_reset_at"), self._backoff, attempts)
         retry_at = iso_at(until)
         if self._queue.park(item["id"], retry_at, agent.get("error") or "rate limited"):
