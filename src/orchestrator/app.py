@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from orchestrator import __version__, api_token, data_dir, metrics, service_log
 from orchestrator.api import agents as agents_api
+from orchestrator.api import changes as changes_api
 from orchestrator.api import dashboard as dashboard_api
 from orchestrator.api import errors, health
 from orchestrator.api import events as events_api
@@ -20,15 +21,18 @@ from orchestrator.api import github_webhook as github_webhook_api
 from orchestrator.api import metrics as metrics_api
 from orchestrator.api import profiles as profiles_api
 from orchestrator.api import queue as queue_api
+from orchestrator.api import stats as stats_api
 from orchestrator.api import tasks as tasks_api
 from orchestrator.api import webhooks as webhooks_api
 from orchestrator.api.deps import Authorized
 from orchestrator.api.guard import Guard, HostPolicy
 from orchestrator.dumpable import make_undumpable
+from orchestrator.live.changes import ChangeFeed
 from orchestrator.recovery import Recovery
 from orchestrator.runtimes.factory import egress_state
 from orchestrator.services import Services, build
 from orchestrator.settings import Settings
+from orchestrator.store.changes import ChangeStore
 from orchestrator.store.service_log import ServiceLogStore
 
 log = logging.getLogger(__name__)
@@ -78,6 +82,12 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
     data_dir.prepare(settings)
     settings, token_generated = with_api_token(settings)
     services = build(settings)
+    feed = ChangeFeed(
+        ChangeStore(services.db),
+        interval=settings.changes_poll_seconds,
+        max_readers=settings.changes_max_clients,
+        change_counter=services.db.change_counter,
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -101,6 +111,7 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
         background.start("webhooks", services.deliverer.run)
         background.start("pr-watch", services.pr_watch.run)  # finds work only in the workflow mode
         background.start("issue-intake", services.intake.run)
+        background.start("change-feed", feed.run)  # looks at the store only while it has readers
         log.info(
             "orchestrator %s up as %s on %s:%s (runtime %s; recovered %s)",
             __version__,
@@ -140,6 +151,7 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
     app.state.host_policy = HostPolicy.from_settings(settings)
     app.state.token_generated = token_generated
     app.state.metrics = metrics.build_registry(services)
+    app.state.changes = feed
     errors.install(app)
     app.include_router(health.router)
     app.include_router(agents_api.router, dependencies=[Authorized])
@@ -151,6 +163,8 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
     app.include_router(github_webhook_api.router)  # signed with GITHUB_WEBHOOK_SECRET, not the API token
     app.include_router(github_api.router, dependencies=[Authorized])
     app.include_router(metrics_api.router, dependencies=[Authorized])
+    app.include_router(changes_api.router, dependencies=[Authorized])
+    app.include_router(stats_api.router, dependencies=[Authorized])
     app.include_router(dashboard_api.router)
     app.state.github = services.github
     return app

@@ -172,6 +172,8 @@ class Settings(BaseSettings):
     )
     # the service's variables a workflow file's MCP server may name as ${env:NAME} (domain/agent_tools.py)
     mcp_env_allowlist: Annotated[tuple[str, ...], NoDecode] = Field((), validation_alias="MCP_ENV_ALLOWLIST")
+    changes_poll_seconds: float = Field(0.5, gt=0, le=60, validation_alias="CHANGES_POLL_SECONDS")
+    changes_max_clients: int = Field(100, ge=1, le=10_000, validation_alias="CHANGES_MAX_CLIENTS")
 
     @field_validator("agent_timeout_overrides", mode="before")
     @classmethod

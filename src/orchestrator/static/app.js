@@ -1,4 +1,4 @@
-// The orchestrator dashboard: lists polled every 2 s, an agent's log live over SSE (fetch + stream reader,
+// The orchestrator dashboard: lists re-read on each change (live.js), an agent's log live over SSE (fetch + stream reader,
 // so the API token can travel in a header). No framework, no build step.
 "use strict";
 
@@ -265,9 +265,11 @@ async function refresh() {
     renderAgents(agents);
     renderTasks(tasks, agents.items, events.items);
     renderStats(stats, queue);
-    setConn("live", `live · ${new Date().toLocaleTimeString()}`);
+    if (!window.liveFeed) setConn("live", `live · ${new Date().toLocaleTimeString()}`);
+    return true;
   } catch (err) {
-    setConn("offline", `offline: ${err.message}`);
+    if (!window.liveFeed) setConn("offline", `offline: ${err.message}`);
+    return err; // live.js says it
   }
 }
 
@@ -680,7 +682,8 @@ async function start() {
   wire();
   if (!token) await renewToken(); // before the first call: the health check's details need the token
   showHealth();
-  poll();
+  if (window.liveFeed) window.liveFeed.start(); // live.js: follows /api/changes, re-reads on a change
+  else poll();
 }
 
 start();

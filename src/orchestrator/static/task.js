@@ -280,8 +280,25 @@ async function pollTask(view) {
         return;
       }
     }
-    await sleep(TASK_POLL_MS);
+    await taskNews(view.id);
   }
+}
+
+// Until a change of this task (its row, agents, queue item or events) comes on live.js's stream, or 30 s
+// pass; without live.js, TASK_POLL_MS.
+function taskNews(id) {
+  if (!window.liveFeed) return sleep(TASK_POLL_MS);
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      stop();
+      resolve();
+    };
+    const timer = setTimeout(done, 30000);
+    const stop = window.liveFeed.onChange((c) => {
+      if (!c || c.id === id || c.task_id === id) done();
+    });
+  });
 }
 
 function openTaskPage(id) {
