@@ -203,10 +203,15 @@ def prepare_task(
     root = task_root(workspaces_dir, task_id)
     names = repos or ["work"]
     paths = [
-        prepare(root / name.split("/")[-1], name if repos else None, projects_dir, branch, forge)
+        prepare(checkout_dir(root, name), name if repos else None, projects_dir, branch, forge)
         for name in names
     ]
     return TaskCheckouts(paths[0], paths[1:], branch)
+
+
+def checkout_dir(root: Path, repo: str) -> Path:
+    """Where a task's checkout of `repo` lives under its root."""
+    return root / repo.split("/")[-1]
 
 
 def task_root(workspaces_dir: Path, task_id: str) -> Path:

@@ -13,6 +13,7 @@ import tempfile
 import threading
 from pathlib import Path
 
+from orchestrator.domain.pr_loop import is_sha
 from orchestrator.domain.redact import Redactor
 from orchestrator.forge.errors import ForgeInputError, GitError, UnknownRepository
 from orchestrator.forge.git import auth_config, basic_credentials, git_env, push_branch, rev_parse, run_git
@@ -220,8 +221,83 @@ class Mirrors:
         self._git(mirror, "update-ref", f"refs/pushed/{branch}", result.sha)
         return result
 
+    def follow(self, ref: RepoRef, branch: str, sha: str, url: str, token: str | None) -> bool:
+        """Someone else pushed `branch` upstream (a PR's new head `sha`, as GitHub's API says): the branch
+        is fetched into the mirror (hardened git, objects checked, the token only in git's environment),
+        and, when the fetched branch holds `sha`, the mirror's task branch set to it, so that the service
+        reads, pushes and makes checkouts from there; that commit then counts as the branch's as the
+        service knows it on GitHub (`pushed`). False, and nothing set, when the upstream's branch no longer
+        holds `sha` (it moved on again)."""
+        check_branch(branch)
+        if not is_sha(sha):
+            raise ForgeInputError("sha", f"{sha[:80]!r} is not a commit id")
+        redact = Redactor([token, basic_credentials(token)] if token else [])
+        with self._repo_lock(ref):
+            mirror = self.ensure(ref)
+            fetched = run_git(
+                [
+                    "-C",
+                    str(mirror),
+                    "fetch",
+                    "--quiet",
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    "--",
+                    url,
+                    f"+refs/heads/{branch}:{UPSTREAM}/{branch}",
+                ],
+                env=self._env({**auth_config(url, token), **_HTTP_FETCH}),
+                timeout=600.0,
+            )
+            if fetched.returncode != 0:
+                raise GitError(f"git fetch of {branch!r} failed: {redact(fetched.stderr.strip())[-1500:]}")
+            held = run_git(
+                ["-C", str(mirror), "merge-base", "--is-ancestor", sha, f"{UPSTREAM}/{branch}"],
+                env=self._env(),
+            )
+            if held.returncode != 0:
+                return False
+            self._git(mirror, "update-ref", f"refs/heads/{branch}", sha)
+            self._git(mirror, "update-ref", f"refs/pushed/{branch}", sha)
+        return True
+
+    def onto_checkout(self, ref: RepoRef, dest: Path, branch: str) -> str:
+        """In a checkout the service has just made (no agent has run in it yet), `branch` as the mirror
+        holds it: fetched with hardened git as `origin/<branch>`, then checked out. Its commit."""
+        check_branch(branch)
+        mirror = self.path(ref)
+        with self._repo_lock(ref):
+            fetched = run_git(
+                [
+                    "-C",
+                    str(dest),
+                    "fetch",
+                    "--quiet",
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    "--",
+                    str(mirror),
+                    f"+refs/heads/{branch}:refs/remotes/origin/{branch}",
+                ],
+                env=self._env(_FILE_FETCH),
+            )
+        if fetched.returncode != 0:
+            raise GitError(
+                f"git fetch of {branch!r} into a checkout failed: {fetched.stderr.strip()[-1500:]}"
+            )
+        moved = run_git(
+            ["-C", str(dest), "checkout", "--quiet", "-B", branch, f"refs/remotes/origin/{branch}"],
+            env=self._env(),
+        )
+        if moved.returncode != 0:
+            raise GitError(f"git checkout of {branch!r} failed: {moved.stderr.strip()[-1500:]}")
+        sha = rev_parse(dest, "HEAD")
+        if sha is None:
+            raise GitError(f"the checkout has no commit on {branch!r}")
+        return sha
+
     def pushed(self, ref: RepoRef, branch: str, sha: str) -> bool:
-        """Whether commit `sha` is part of what the service pushed of `branch`."""
+        """Whether commit `sha` is part of what the service pushed of `branch` (or of a head it followed)."""
         mirror = self.path(ref)
         if not (mirror / "HEAD").is_file():
             return False
