@@ -13,7 +13,6 @@ import tempfile
 import threading
 from pathlib import Path
 
-from orchestrator.domain.pr_loop import is_sha
 from orchestrator.domain.redact import Redactor
 from orchestrator.forge.errors import ForgeInputError, GitError, UnknownRepository
 from orchestrator.forge.git import auth_config, basic_credentials, git_env, push_branch, rev_parse, run_git
@@ -221,16 +220,12 @@ class Mirrors:
         self._git(mirror, "update-ref", f"refs/pushed/{branch}", result.sha)
         return result
 
-    def follow(self, ref: RepoRef, branch: str, sha: str, url: str, token: str | None) -> bool:
-        """Someone else pushed `branch` upstream (a PR's new head `sha`, as GitHub's API says): the branch
-        is fetched into the mirror (hardened git, objects checked, the token only in git's environment),
-        and, when the fetched branch holds `sha`, the mirror's task branch set to it, so that the service
-        reads, pushes and makes checkouts from there; that commit then counts as the branch's as the
-        service knows it on GitHub (`pushed`). False, and nothing set, when the upstream's branch no longer
-        holds `sha` (it moved on again)."""
+    def follow(self, ref: RepoRef, branch: str, url: str, token: str | None) -> str:
+        """Someone else pushed `branch` upstream: it is fetched into the mirror (hardened git, objects
+        checked, the token only in git's environment) and the mirror's task branch set to its tip, from
+        which the service then reads, pushes and makes checkouts; that commit counts as the branch's as the
+        service knows it on GitHub (`pushed`). The tip."""
         check_branch(branch)
-        if not is_sha(sha):
-            raise ForgeInputError("sha", f"{sha[:80]!r} is not a commit id")
         redact = Redactor([token, basic_credentials(token)] if token else [])
         with self._repo_lock(ref):
             mirror = self.ensure(ref)
@@ -251,15 +246,12 @@ class Mirrors:
             )
             if fetched.returncode != 0:
                 raise GitError(f"git fetch of {branch!r} failed: {redact(fetched.stderr.strip())[-1500:]}")
-            held = run_git(
-                ["-C", str(mirror), "merge-base", "--is-ancestor", sha, f"{UPSTREAM}/{branch}"],
-                env=self._env(),
-            )
-            if held.returncode != 0:
-                return False
-            self._git(mirror, "update-ref", f"refs/heads/{branch}", sha)
-            self._git(mirror, "update-ref", f"refs/pushed/{branch}", sha)
-        return True
+            tip = rev_parse(mirror, f"{UPSTREAM}/{branch}")
+            if tip is None:
+                raise GitError(f"the upstream's {branch!r} is no commit")
+            self._git(mirror, "update-ref", f"refs/heads/{branch}", tip)
+            self._git(mirror, "update-ref", f"refs/pushed/{branch}", tip)
+        return tip
 
     def onto_checkout(self, ref: RepoRef, dest: Path, branch: str) -> str:
         """In a checkout the service has just made (no agent has run in it yet), `branch` as the mirror

@@ -13,15 +13,19 @@ from orchestrator.settings import Settings
 from orchestrator.store.tasks import TaskRow
 
 
-def take_head(settings: Settings, publisher: Publisher, task: TaskRow, branch: str, sha: str) -> bool:
-    """The task's primary checkout renewed at `sha`; False (nothing changed) when the upstream's branch no
-    longer holds `sha`. Raises ForgeError, WorkspaceError or OSError."""
+def take_head(settings: Settings, publisher: Publisher, task: TaskRow, branch: str) -> str | None:
+    """The branch as it is upstream now taken into the mirror and the task's primary checkout made again
+    at its tip; the tip, or None (nothing changed) while the upstream still shows the commit the task
+    waits on (GitHub's API told of the push before its git did). Raises ForgeError, WorkspaceError or
+    OSError."""
     repo = str(task["repo"])
-    if not publisher.follow(repo, branch, sha):
-        return False
+    tip = publisher.follow(repo, branch)
+    if tip == task["head_sha"]:
+        return None
     root = workspace.task_root(settings.resolved_workspaces_dir, task["id"])
-    path = workspace.checkout_dir(root, repo)
+    repos = task["repos"] or [repo]
+    path = workspace.checkout_dir(root, repos[0], repos)  # the primary checkout, where the PR's branch is
     workspace.remove(path)
     workspace.prepare(path, repo, settings.resolved_projects_dir, branch, ForgeRepos.of(settings))
     publisher.onto_checkout(repo, path, branch)
-    return True
+    return tip

@@ -577,27 +577,26 @@ class Workflow:
         return f"not merged: the head moved from {old[:12]} to {head[:12]}, which is followed"
 
     async def _follow_head(self, event: EventRow, task: TaskRow) -> str:
-        """Someone else's commit is the PR's head now: taken into the mirror and a new checkout, then its
-        checks are waited for and the reviewer reviews it again before any merge."""
-        head = str(event["payload"].get("new_head_sha") or "")
-        if not pl.is_sha(head) or not task["repo"]:
-            return "no head to follow"
+        """Someone else's commit is the PR's head now: the branch as it is upstream is taken into the
+        mirror and a new checkout, then its checks are waited for and the reviewer reviews it again
+        before any merge, which names that commit."""
+        told = str(event["payload"].get("new_head_sha") or "")
+        if not task["repo"]:
+            return "no repository to follow"
         branch = task["branch"] or workspace.task_branch(task["id"], task["title"])
         try:
-            held = await asyncio.to_thread(
-                followed_head.take_head, self._settings, self._publisher, task, branch, head
+            tip = await asyncio.to_thread(
+                followed_head.take_head, self._settings, self._publisher, task, branch
             )
         except (ForgeError, workspace.WorkspaceError, OSError) as exc:
-            raise Retryable(f"could not take the pushed head {head[:12]}: {exc}") from exc
-        if not held:  # the branch moved on again: a new look at GitHub finds where
-            self._tasks.update(task["id"], {"waiting_since": utc_now()}, None)
-            self.on_wait()
-            return f"stale: the branch no longer holds {head[:12]}"
-        fields = {"waiting_for": pl.Waiting.CHECKS.value, "waiting_since": utc_now(), "head_sha": head}
+            raise Retryable(f"could not take the pushed head of {branch}: {exc}") from exc
+        if tip is None:
+            raise Retryable(f"{branch} upstream does not show {told[:12]} yet")
+        fields = {"waiting_for": pl.Waiting.CHECKS.value, "waiting_since": utc_now(), "head_sha": tip}
         self._tasks.update(task["id"], fields, None)
         self.on_wait()
-        log.info("task %s: follows %s, pushed to %s by someone else", task["id"], head[:12], branch)
-        return f"following {head[:12]}: waiting for its checks, then a new review"
+        log.info("task %s: follows %s, pushed to %s by someone else", task["id"], tip[:12], branch)
+        return f"following {tip[:12]}: waiting for its checks, then a new review"
 
     def _bug_task(self, event: EventRow, task: TaskRow) -> str:
         evidence = event["payload"].get("evidence") or []
@@ -663,7 +662,7 @@ class Workflow:
         service did not push (read without running git in the checkout); None if nothing."""
         branch = task["branch"] or workspace.task_branch(task["id"], task["title"])
         names = task["repos"] or ([task["repo"]] if task["repo"] else [])
-        repos = {name.split("/")[-1]: name for name in names}
+        repos = {directory: name for name, directory in workspace.checkout_names(names).items()}
         for checkout in workspace.checkouts_of(root):
             try:
                 tip = branch_tip(checkout, branch)
