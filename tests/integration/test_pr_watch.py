@@ -227,6 +227,22 @@ def test_past_the_cap_the_newest_reviews_are_read(tmp_path: Path, db: Database, 
     assert len(github.requests_to("/pulls/1/reviews")) < 2 * MAX_PAGES
 
 
+def test_past_the_cap_the_newest_pages_are_read_first_and_the_middle_never(
+    tmp_path: Path, db: Database, github: FakeGitHub
+) -> None:
+    github.max_per_page = 1
+    github.checks.set_verdict(REPO, SHA, Verdict(runs=[run("unit", None)]))
+    total = 3 * MAX_PAGES + 1
+    for i in range(total - 1):
+        github.checks.add_review(REPO, 1, "drive-by", "COMMENTED", f"noise {i}", association="NONE")
+    github.checks.add_review(REPO, 1, "alice", "CHANGES_REQUESTED", "the newest words")
+    _waiting_task(db)
+    assert _watcher(tmp_path, db, github, []).sweep() == 1
+    assert "the newest words" in str(_payload(db)["reports"])
+    pages = [int(r.query.get("page", ["1"])[0]) for r in github.requests_to("/pulls/1/reviews")]
+    assert pages == [1, *range(total, total - MAX_PAGES + 1, -1)], pages
+
+
 def test_past_the_cap_of_reviews_the_merge_waits(tmp_path: Path, db: Database, github: FakeGitHub) -> None:
     github.max_per_page = 1
     for i in range(MAX_PAGES - 1):
