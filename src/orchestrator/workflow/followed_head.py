@@ -26,6 +26,8 @@ def take_head(settings: Settings, publisher: Publisher, task: TaskRow, branch: s
     repos = task["repos"] or [repo]
     path = workspace.checkout_dir(root, repos[0], repos)  # the primary checkout, where the PR's branch is
     workspace.remove(path)
-    workspace.prepare(path, repo, settings.resolved_projects_dir, branch, ForgeRepos.of(settings))
+    # made without the branch: its content (someone else's) is checked out only by the mirror's hardened
+    # git below, never with the operator's git configuration that a project's clone uses
+    workspace.prepare(path, repo, settings.resolved_projects_dir, None, ForgeRepos.of(settings))
     publisher.onto_checkout(repo, path, branch)
     return tip
