@@ -145,7 +145,7 @@ def build(settings: Settings) -> Services:
         profiles=profile_store,
     )
     events.workflow = workflow
-    pr_watch = PRWatcher(settings, task_store, event_store, github, events.wake)
+    pr_watch = PRWatcher(settings, task_store, event_store, github, events.wake, pushed=publisher.pushed)
     workflow.on_wait = lambda: pr_watch.poke("", None, None)
     webhook_store = WebhookStore(db)
     inbox = Inbox(settings.resolved_event_dir, event_store, events.wake, settings.event_inbox_poll_seconds)

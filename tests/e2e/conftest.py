@@ -25,6 +25,7 @@ def git_host(tmp_path: Path, github: FakeGitHub) -> Iterator[GitHttpServer]:
     bare, _ = remote_with_project(tmp_path, "calc")
     with GitHttpServer(tmp_path / "git-host", github.token) as host:
         host.add_repo("acme", "calc", source=bare)
+        github.git_root = host.root  # a PR's head is its branch's tip on this server
         yield host
 
 

@@ -351,24 +351,113 @@ def test_approval_gates_wait_for_a_person_and_a_rejection_ends_the_task(
     assert not github.pull(github._repos[REPO], 2).merged
 
 
-def test_a_commit_pushed_after_the_review_is_not_merged(
-    make_server, workflow_env: dict[str, str], fake_model: fm.FakeAnthropic, github: FakeGitHub
+def _persons_push(git_host: GitHttpServer, tmp_path: Path, branch: str, path: str, content: str) -> str:
+    """A person's commit on the PR's branch, pushed straight to the upstream; its id."""
+    seed = tmp_path / f"person-{len(list(tmp_path.glob('person-*')))}"
+    git("clone", "--quiet", "--branch", branch, str(git_host.root / "acme" / "calc.git"), str(seed))
+    (seed / path).write_text(content)
+    git("add", path, cwd=seed)
+    git("commit", "--quiet", "-m", "a person's commit", cwd=seed)
+    git("push", "--quiet", "origin", branch, cwd=seed)
+    return git("rev-parse", "HEAD", cwd=seed)
+
+
+# The reviewer looks at what its checkout holds before it answers.
+LOOK = fm.tool("Bash", {"command": "git rev-parse HEAD && cat person.txt", "description": "look"})
+
+
+def _merged_shas(github: FakeGitHub) -> list[str]:
+    return [str(r.body.get("sha")) for r in github.requests_to("/pulls/1/merge", "PUT")]
+
+
+def test_a_persons_push_after_the_review_is_checked_and_reviewed_again_and_that_head_merges(
+    make_server,
+    workflow_env: dict[str, str],
+    fake_model: fm.FakeAnthropic,
+    github: FakeGitHub,
+    git_host: GitHttpServer,
+    tmp_path: Path,
 ) -> None:  # type: ignore[no-untyped-def]
     marker = fake_model.roles(
-        {STARTER: [[PLAN]], CODING: [_code("calc.py", "def add(a, b): return a + b")], REVIEWER: [[APPROVE]]}
+        {
+            STARTER: [[PLAN]],
+            CODING: [_code("calc.py", "def add(a, b): return a + b")],
+            REVIEWER: [[APPROVE], [LOOK, APPROVE]],
+            DEPLOYER: [[DEPLOYED]],
+            VERIFIER: [[VERIFIED]],
+        }
     )
     server = make_server(**workflow_env, REQUIRE_APPROVAL="merge")
     task_id = _queue_task(server, f"Write calc.add. {marker}")
     waiting = _wait_for(server, task_id, "waiting_for", "approval:merge")
-    pull = github.pull(github._repos[REPO], 1)
-    assert pull.head_sha == waiting["head_sha"]
-    pull.head_sha = "f" * 40  # someone else pushed to the branch after the checks and the review
+    reviewed = str(waiting["head_sha"])
+    person = _persons_push(git_host, tmp_path, str(waiting["branch"]), "person.txt", "a person's line")
     assert server.client.post(f"/api/tasks/{task_id}/approve").status_code == 202
 
+    _wait_for(server, task_id, "head_sha", person)
+    waiting = _wait_for(server, task_id, "waiting_for", "approval:merge")
+    assert [a["agent_type"] for a in waiting["agents"]].count("reviewer") == 2
+    assert not github.pull(github._repos[REPO], 1).merged, "approved code is not what would merge"
+    assert server.client.post(f"/api/tasks/{task_id}/approve").status_code == 202
     task = _wait_task(server, task_id)
-    assert task["status"] == "failed", _chain(task)
-    assert "modified" in task["error"], task["error"]
-    assert not pull.merged, "only the reviewed commit may be merged"
+    assert task["status"] == "completed", (task["error"], _chain(task))
+    chain = _chain(task)
+    assert chain.count("pr.head.moved") == 1, chain
+    assert chain[chain.index("pr.head.moved") :][:3] == ["pr.head.moved", "pr.checks.passed", "task.approved"]
+    moved = next(e for e in task["events"] if e["type"] == "pr.head.moved")
+    assert (moved["payload"]["head_sha"], moved["payload"]["new_head_sha"]) == (reviewed, person)
+    looked = json.dumps(fake_model.requests_for(f"{marker[len('[[scenario:') : -2]}.{REVIEWER}.1")[-1])
+    assert person in looked and "a person's line" in looked, "the second review saw the person's commit"
+    assert _merged_shas(github) == [person]
+    hosted = git_host.root / "acme" / "calc.git"
+    assert git("rev-parse", f"refs/heads/{task['branch']}", cwd=hosted) == person
+
+
+def test_a_merge_refused_because_the_head_moved_meanwhile_follows_the_new_head(
+    make_server,
+    workflow_env: dict[str, str],
+    fake_model: fm.FakeAnthropic,
+    github: FakeGitHub,
+    git_host: GitHttpServer,
+    tmp_path: Path,
+) -> None:  # type: ignore[no-untyped-def]
+    """A person pushes between the service's last look and its merge: GitHub answers 409, and the task
+    follows the new head instead of failing."""
+    pushed: list[str] = []
+
+    def push_during_the_merge(method: str, path: str, *_: Any) -> None:
+        if method == "PUT" and path.endswith("/pulls/1/merge") and not pushed:
+            branch = github._pulls["acme/calc"][1].head_ref  # under the fake's lock: read directly
+            pushed.append(_persons_push(git_host, tmp_path, branch, "person.txt", "pushed at the merge"))
+        return None
+
+    github.routes.append(push_during_the_merge)
+    marker = fake_model.roles(
+        {
+            STARTER: [[PLAN]],
+            CODING: [_code("calc.py", "def add(a, b): return a + b")],
+            REVIEWER: [[APPROVE], [LOOK, APPROVE]],
+            DEPLOYER: [[DEPLOYED]],
+            VERIFIER: [[VERIFIED]],
+        }
+    )
+    server = make_server(**workflow_env)
+    task = _wait_task(server, _queue_task(server, f"Write calc.add. {marker}"))
+    assert task["status"] == "completed", (task["error"], _chain(task))
+    assert _chain(task)[3:] == [
+        "pr.checks.passed",
+        "pr.ready",
+        "pr.head.moved",
+        "pr.checks.passed",
+        "pr.ready",
+        "pr.merged",
+        "deploy.completed",
+        "verify.passed",
+    ]
+    merged = _merged_shas(github)
+    assert len(merged) == 2 and merged[1] == pushed[0] != merged[0], merged
+    looked = json.dumps(fake_model.requests_for(f"{marker[len('[[scenario:') : -2]}.{REVIEWER}.1")[-1])
+    assert pushed[0] in looked and "pushed at the merge" in looked
 
 
 def test_a_failing_check_on_page_two_gets_a_fixup_before_the_merge(

@@ -5,7 +5,7 @@ cap: past it checks never pass on a partial read, and the newest reviews are the
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -33,7 +33,7 @@ REPO = "acme/calc"
 def github() -> Iterator[FakeGitHub]:
     with FakeGitHub() as fake:
         repo = fake.add_repo("acme", "calc")
-        fake.add_pull(repo, "task/t1")
+        fake.add_pull(repo, "task/t1", head_sha=SHA)
         yield fake
 
 
@@ -55,11 +55,17 @@ def _close_clients() -> Iterator[None]:
         _CLIENTS.pop().close()
 
 
-def _watcher(tmp_path: Path, db: Database, github: FakeGitHub, woken: list[int]) -> PRWatcher:
+def _watcher(
+    tmp_path: Path,
+    db: Database,
+    github: FakeGitHub,
+    woken: list[int],
+    pushed: Callable[[str, str, str], bool] | None = None,
+) -> PRWatcher:
     settings = Settings(ORCHESTRATOR_DATA_DIR=tmp_path, CHECKS_APPEAR_SECONDS=0, CHECKS_TIMEOUT_SECONDS=600)
     forge = GitHubClient(github.api_url, github.token, "acme")
     _CLIENTS.append(forge)
-    return PRWatcher(settings, TaskStore(db), EventStore(db), forge, lambda: woken.append(1))
+    return PRWatcher(settings, TaskStore(db), EventStore(db), forge, lambda: woken.append(1), pushed=pushed)
 
 
 def _waiting_task(db: Database) -> None:
@@ -105,6 +111,47 @@ def test_a_pr_a_person_closed_is_told_once(tmp_path: Path, db: Database, github:
     assert watcher.sweep() == 1
     assert _watcher(tmp_path, db, github, []).sweep() == 0
     assert _types(db) == ["pr.closed"]
+
+
+def test_a_head_someone_else_pushed_is_one_event_naming_both_commits(
+    tmp_path: Path, db: Database, github: FakeGitHub
+) -> None:
+    _waiting_task(db)
+    github.pull(github._repos["acme/calc"], 1).head_sha = "b" * 40  # a person pushed to the PR's branch
+    first, second = _watcher(tmp_path, db, github, []), _watcher(tmp_path, db, github, [])
+    assert first.sweep() == 1
+    assert first.sweep() == 0 and second.sweep() == 0
+    assert _types(db) == ["pr.head.moved"]
+    payload = _payload(db)
+    assert (payload["head_sha"], payload["new_head_sha"], payload["waited_for"]) == (SHA, "b" * 40, "checks")
+    assert not github.checks.asked, "no checks are read for a commit that is no longer the head"
+
+
+def test_a_head_the_service_pushed_itself_is_not_news(
+    tmp_path: Path, db: Database, github: FakeGitHub
+) -> None:
+    """GitHub may show the service's previous push for a moment after its new one."""
+    _waiting_task(db)
+    github.pull(github._repos["acme/calc"], 1).head_sha = "c" * 40
+    asked: list[tuple[str, str, str]] = []
+
+    def pushed(repo: str, branch: str, sha: str) -> bool:
+        asked.append((repo, branch, sha))
+        return True
+
+    assert _watcher(tmp_path, db, github, [], pushed).sweep() == 1
+    assert _types(db) == ["pr.checks.passed"]
+    assert asked == [("calc", "task/t1", "c" * 40)]
+
+
+def test_a_head_that_is_no_commit_id_never_reaches_git(
+    tmp_path: Path, db: Database, github: FakeGitHub
+) -> None:
+    _waiting_task(db)
+    github.pull(github._repos["acme/calc"], 1).head_sha = "--upload-pack=touch /tmp/x"
+    asked: list[str] = []
+    assert _watcher(tmp_path, db, github, [], lambda r, b, s: asked.append(s) or False).sweep() == 1
+    assert asked == [] and "pr.head.moved" not in _types(db)
 
 
 def _payload(db: Database) -> dict[str, object]:
@@ -178,6 +225,22 @@ def test_past_the_cap_the_newest_reviews_are_read(tmp_path: Path, db: Database, 
     assert _watcher(tmp_path, db, github, []).sweep() == 1
     assert "the newest words" in str(_payload(db)["reports"])
     assert len(github.requests_to("/pulls/1/reviews")) < 2 * MAX_PAGES
+
+
+def test_past_the_cap_the_newest_pages_are_read_first_and_the_middle_never(
+    tmp_path: Path, db: Database, github: FakeGitHub
+) -> None:
+    github.max_per_page = 1
+    github.checks.set_verdict(REPO, SHA, Verdict(runs=[run("unit", None)]))
+    total = 3 * MAX_PAGES + 1
+    for i in range(total - 1):
+        github.checks.add_review(REPO, 1, "drive-by", "COMMENTED", f"noise {i}", association="NONE")
+    github.checks.add_review(REPO, 1, "alice", "CHANGES_REQUESTED", "the newest words")
+    _waiting_task(db)
+    assert _watcher(tmp_path, db, github, []).sweep() == 1
+    assert "the newest words" in str(_payload(db)["reports"])
+    pages = [int(r.query.get("page", ["1"])[0]) for r in github.requests_to("/pulls/1/reviews")]
+    assert pages == [1, *range(total, total - MAX_PAGES + 1, -1)], pages
 
 
 def test_past_the_cap_of_reviews_the_merge_waits(tmp_path: Path, db: Database, github: FakeGitHub) -> None:

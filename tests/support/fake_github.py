@@ -7,12 +7,14 @@ import json
 import re
 import secrets
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -202,6 +204,9 @@ class FakeGitHub:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.checks = FakeChecks(self)
+        # With a git server's root (`<root>/<owner>/<name>.git`), a PR's head is its branch's tip there, as
+        # on GitHub, where a push to the branch moves the PR; else the `head_sha` the test set.
+        self.git_root: Path | None = None
 
     def start(self) -> FakeGitHub:
         if self._server is not None:
@@ -276,6 +281,28 @@ class FakeGitHub:
     def pull(self, repo: FakeRepo, number: int) -> FakePull:
         with self._lock:
             return self._pulls[repo.full_name.lower()][number]
+
+    def head_of(self, pull: FakePull) -> str:
+        """The PR's head commit: its branch's tip on the git server when there is one."""
+        if self.git_root is not None:
+            bare = self.git_root / pull.repo.owner / f"{pull.repo.name}.git"
+            proc = subprocess.run(
+                [
+                    "git",
+                    f"--git-dir={bare}",
+                    "rev-parse",
+                    "--verify",
+                    "--quiet",
+                    f"refs/heads/{pull.head_ref}",
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+                env={"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "GIT_CONFIG_NOSYSTEM": "1"},
+            )
+            if proc.returncode == 0 and proc.stdout.strip():
+                return proc.stdout.strip()
+        return pull.head_sha
 
     def fail_next(self, status: int = 500, *, times: int = 1, message: str = "Server Error") -> None:
         self._add_fault(_Fault(status, times, {}, {"message": message}))
@@ -453,7 +480,7 @@ class FakeGitHub:
             "head": {
                 "label": f"{pull.head_owner}:{pull.head_ref}",
                 "ref": pull.head_ref,
-                "sha": pull.head_sha,
+                "sha": self.head_of(pull),
                 "user": {"login": pull.head_owner},
             },
             "base": {
@@ -555,7 +582,7 @@ class FakeGitHub:
             return _error(405, allowed[method][1])
         if pull.state != "open" or pull.merged or pull.draft or not pull.mergeable:
             return _error(405, "Pull Request is not mergeable")
-        if body.get("sha") and body["sha"] != pull.head_sha:
+        if body.get("sha") and body["sha"] != self.head_of(pull):
             return _error(409, "Head branch was modified. Review and try the merge again.")
         pull.merged, pull.state, pull.merge_method = True, "closed", method
         pull.merged_at = pull.updated_at = _now()

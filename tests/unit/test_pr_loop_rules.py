@@ -168,3 +168,15 @@ def test_a_conflict_fixup_gets_the_exact_commands_for_the_bundle_only_with_a_pla
         "GitHub says the pull request cannot merge: the branch conflicts with `main`. "
         "Merge `main` into your branch, resolve every conflict, run the tests, commit."
     )
+
+
+def test_a_pr_head_is_news_only_when_it_is_another_commit_the_service_did_not_push() -> None:
+    old, new = "a" * 40, "b" * 40
+    assert pl.head_moved(old, new, pushed_by_service=False)
+    assert not pl.head_moved(old, old, pushed_by_service=False)
+    assert not pl.head_moved(old, new, pushed_by_service=True), "GitHub may show an earlier push a moment"
+    assert not pl.head_moved(old, "--upload-pack=x", pushed_by_service=False)
+    assert pl.head_moved_id("t1", 3, old, new) == pl.head_moved_id("t1", 3, old, new)
+    assert pl.head_moved_id("t1", 3, old, new) != pl.head_moved_id("t1", 3, new, old)
+    assert EventType.PR_HEAD_MOVED in INTERNAL_EVENT_TYPES, "only the service tells of a head it read"
+    assert type(reaction_for(EventType.PR_HEAD_MOVED)).__name__ == "FollowHead"

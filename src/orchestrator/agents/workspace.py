@@ -71,9 +71,51 @@ def _git(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
     return proc.stdout.strip()
 
 
+def _is_repository(path: Path) -> bool:
+    return (path / ".git").exists() or (path / "HEAD").is_file()
+
+
+def _origin_owner(project: Path) -> str | None:
+    """The owner the operator's project's `origin` URL names (`https://host/<owner>/<name>.git`,
+    `git@host:<owner>/<name>.git`); None for a local path or anything else."""
+    proc = subprocess.run(
+        ["git", "-C", str(project), "config", "--get", "remote.origin.url"],
+        env=_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+    url = proc.stdout.strip()
+    if "://" in url:
+        path = url.split("://", 1)[1].partition("/")[2]
+    elif _SCP_LIKE.match(url):
+        path = url.split(":", 1)[1]
+    else:
+        return None
+    parts = [p for p in path.split("/") if p]
+    return parts[-2] if len(parts) >= 2 else None
+
+
+_SCP_LIKE = re.compile(r"^[A-Za-z0-9_.-]+@[A-Za-z0-9_.-]+:[^/]")
+
+
+def project_of(projects_dir: Path, repo: str) -> Path | None:
+    """The operator's clone of `repo` under `projects_dir`: `<owner>/<name>` for `owner/name`, else
+    `<name>`, which for `owner/name` must not be another owner's (by its origin URL): `a/calc` and `b/calc`
+    never share one."""
+    owner, _, name = repo.rpartition("/")
+    if owner and _is_repository(nested := projects_dir / owner / name):
+        return nested
+    flat = projects_dir / name
+    if not _is_repository(flat):
+        return None
+    named = _origin_owner(flat) if owner else None
+    return flat if named is None or named.lower() == owner.lower() else None
+
+
 def _project(projects_dir: Path, repo: str) -> Path | None:
-    source = projects_dir / repo.split("/")[-1]
-    return source if (source / ".git").exists() or (source / "HEAD").is_file() else None
+    return project_of(projects_dir, repo)
 
 
 def in_projects(projects_dir: Path, repo: str) -> bool:
@@ -203,13 +245,33 @@ def prepare_task(
     branch = task_branch(task_id, title)
     root = task_root(workspaces_dir, task_id)
     names = repos or ["work"]
-    primary = root / names[0].split("/")[-1]
+    dirs = checkout_names(repos) if repos else {"work": "work"}
+    primary = root / dirs[names[0]]
     created = not (primary.is_dir() and any(primary.iterdir()))
     paths = [
-        prepare(root / name.split("/")[-1], name if repos else None, projects_dir, branch, forge)
-        for name in names
+        prepare(root / dirs[name], name if repos else None, projects_dir, branch, forge) for name in names
     ]
     return TaskCheckouts(paths[0], paths[1:], branch, created)
+
+
+def checkout_names(repos: list[str]) -> dict[str, str]:
+    """The directory of each repository's checkout under the task's root: its name; where repositories of
+    the task share a name (`a/calc`, `b/calc`, compared without case as some file systems do), those with
+    an owner get `<owner>@<name>` (no owner or repository name holds an '@')."""
+    short = [r.rpartition("/")[2] for r in repos]
+    counts: dict[str, int] = {}
+    for name in short:
+        counts[name.lower()] = counts.get(name.lower(), 0) + 1
+    out: dict[str, str] = {}
+    for repo, name in zip(repos, short, strict=True):
+        owner = repo.rpartition("/")[0]
+        out[repo] = f"{owner}@{name}" if owner and counts[name.lower()] > 1 else name
+    return out
+
+
+def checkout_dir(root: Path, repo: str, repos: list[str] | None = None) -> Path:
+    """Where a task's checkout of `repo` (one of its `repos`) lives under its root."""
+    return root / checkout_names(repos or [repo]).get(repo, repo.rpartition("/")[2])
 
 
 def task_root(workspaces_dir: Path, task_id: str) -> Path:

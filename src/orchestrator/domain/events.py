@@ -30,6 +30,7 @@ class EventType(StrEnum):
     PR_CLOSED = "pr.closed"
     TASK_APPROVED = "task.approved"
     TASK_REJECTED = "task.rejected"
+    PR_HEAD_MOVED = "pr.head.moved"
 
 
 # Facts only the service states: an agent's end, a person's answer at a gate (its own route), and what the
@@ -45,6 +46,7 @@ INTERNAL_EVENT_TYPES = frozenset(
         EventType.PR_READY,
         EventType.PR_CONFLICT,
         EventType.PR_CLOSED,
+        EventType.PR_HEAD_MOVED,
     }
 )
 
@@ -98,6 +100,12 @@ class PullClosed:
 
 
 @dataclass(frozen=True)
+class FollowHead:
+    """Someone else pushed to the PR's branch: its new head is taken into the mirror and the task's
+    checkout, and waits for its checks and a new review (what was approved is not what would merge)."""
+
+
+@dataclass(frozen=True)
 class FailTask:
     """The task ends failed with the event's `reason`."""
 
@@ -118,6 +126,7 @@ Reaction = (
     | AwaitChecks
     | Merge
     | PullClosed
+    | FollowHead
     | FailTask
     | Approval
 )
@@ -133,6 +142,7 @@ ROUTES: dict[EventType, Reaction] = {
     EventType.PR_WAIT_TIMED_OUT: FailTask(),
     EventType.PR_READY: Merge(),
     EventType.PR_CLOSED: PullClosed(),
+    EventType.PR_HEAD_MOVED: FollowHead(),
     EventType.TASK_APPROVED: Approval(approved=True),
     EventType.TASK_REJECTED: Approval(approved=False),
     EventType.PR_MERGED: SpawnAgent(AgentType.DEPLOYER),

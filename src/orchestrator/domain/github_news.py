@@ -46,6 +46,13 @@ def signed(secret: str, body: bytes, header: str | None) -> bool:
     return hmac.compare_digest(signature_of(secret, body).encode(), header.strip().encode("utf-8", "replace"))
 
 
+def body_key(body: bytes) -> str:
+    """The key a delivery's body is remembered under beside delivery ids (which cannot hold a ':'): the
+    signature covers the body but not X-GitHub-Delivery, so a captured body replayed under a new id is
+    known by this."""
+    return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
 def delivery_id(header: str | None) -> str:
     if header is None or not _DELIVERY.fullmatch(header):
         raise BadPayload("X-GitHub-Delivery: missing or not a delivery id")
@@ -122,6 +129,12 @@ def issue_of(payload: dict[str, Any], repo: str | None = None) -> IssueNews:
         labels=labels_of(issue.get("labels")),
         is_pull_request="pull_request" in issue,
     )
+
+
+def issue_number_of(payload: dict[str, Any]) -> tuple[str, int]:
+    """Which issue an `issues` event is about (the repository and number); the rest is not read."""
+    issue = _mapping(payload.get("issue"), "issue")
+    return repo_of(payload), _number(issue.get("number"), "issue.number")
 
 
 def _sha(value: object) -> str | None:

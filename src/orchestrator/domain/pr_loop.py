@@ -307,3 +307,22 @@ def feedback_reports(reviews: Sequence[Review], comments: Sequence[ReviewComment
         for c in comments
     ]
     return out
+
+
+_SHA = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def is_sha(value: object) -> bool:
+    return isinstance(value, str) and _SHA.fullmatch(value) is not None
+
+
+def head_moved(waited_on: str, pr_head: str, *, pushed_by_service: bool) -> bool:
+    """Whether the PR's head on GitHub is news for a task waiting on `waited_on`: another commit, and none
+    the service pushed of the branch (GitHub may still show the service's previous push for a moment)."""
+    return is_sha(pr_head) and pr_head != waited_on and not pushed_by_service
+
+
+def head_moved_id(task_id: str, pr_number: int, waited_on: str, pr_head: str) -> str:
+    """One id for "the PR's head moved from this commit to that one", whoever reads it (a poll, a poke,
+    another instance, a merge GitHub refused because of it)."""
+    return fact_id(task_id, str(pr_number), "head", waited_on, pr_head)

@@ -63,6 +63,22 @@ class Issues:
                 self._etags[key] = (etag, listing)
         return listing
 
+    def get(self, repo: str, number: int) -> IssueNews:
+        """One issue as GitHub's API has it now (`GET /repos/{o}/{r}/issues/{n}`): what a webhook's
+        delivery says about it is never acted on, only which issue to read."""
+        ref = repo_ref(repo, self._github.owner)
+        what = f"issue #{number} of {ref}"
+        answer = self._github.conditional_get(f"{repo_path(ref)}/issues/{number}", what=what, etag=None)
+        if answer is None:
+            raise ForgeFailed(f"GitHub answered 304 for {what} without being asked conditionally")
+        data = parse.json_of(answer)
+        if not isinstance(data, dict):
+            raise ForgeFailed(f"GitHub's answer for {what} is not an object")
+        try:
+            return issue_of(data, repo)
+        except BadPayload as exc:
+            raise ForgeFailed(f"GitHub's answer for {what}: {exc}") from None
+
     def comment(self, repo: str, number: int, body: str) -> None:
         ref = repo_ref(repo, self._github.owner)
         self._github.post_json(

@@ -220,8 +220,76 @@ class Mirrors:
         self._git(mirror, "update-ref", f"refs/pushed/{branch}", result.sha)
         return result
 
+    def follow(self, ref: RepoRef, branch: str, url: str, token: str | None) -> str:
+        """Someone else pushed `branch` upstream: it is fetched into the mirror (hardened git, objects
+        checked, the token only in git's environment) and the mirror's task branch set to its tip, from
+        which the service then reads, pushes and makes checkouts; that commit counts as the branch's as the
+        service knows it on GitHub (`pushed`). The tip."""
+        check_branch(branch)
+        redact = Redactor([token, basic_credentials(token)] if token else [])
+        with self._repo_lock(ref):
+            mirror = self.ensure(ref)
+            fetched = run_git(
+                [
+                    "-C",
+                    str(mirror),
+                    "fetch",
+                    "--quiet",
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    "--",
+                    url,
+                    f"+refs/heads/{branch}:{UPSTREAM}/{branch}",
+                ],
+                env=self._env({**auth_config(url, token), **_HTTP_FETCH}),
+                timeout=600.0,
+            )
+            if fetched.returncode != 0:
+                raise GitError(f"git fetch of {branch!r} failed: {redact(fetched.stderr.strip())[-1500:]}")
+            tip = rev_parse(mirror, f"{UPSTREAM}/{branch}")
+            if tip is None:
+                raise GitError(f"the upstream's {branch!r} is no commit")
+            self._git(mirror, "update-ref", f"refs/heads/{branch}", tip)
+            self._git(mirror, "update-ref", f"refs/pushed/{branch}", tip)
+        return tip
+
+    def onto_checkout(self, ref: RepoRef, dest: Path, branch: str) -> str:
+        """In a checkout the service has just made (no agent has run in it yet), `branch` as the mirror
+        holds it: fetched with hardened git as `origin/<branch>`, then checked out. Its commit."""
+        check_branch(branch)
+        mirror = self.path(ref)
+        with self._repo_lock(ref):
+            fetched = run_git(
+                [
+                    "-C",
+                    str(dest),
+                    "fetch",
+                    "--quiet",
+                    "--no-tags",
+                    "--no-write-fetch-head",
+                    "--",
+                    str(mirror),
+                    f"+refs/heads/{branch}:refs/remotes/origin/{branch}",
+                ],
+                env=self._env(_FILE_FETCH),
+            )
+        if fetched.returncode != 0:
+            raise GitError(
+                f"git fetch of {branch!r} into a checkout failed: {fetched.stderr.strip()[-1500:]}"
+            )
+        moved = run_git(
+            ["-C", str(dest), "checkout", "--quiet", "-B", branch, f"refs/remotes/origin/{branch}"],
+            env=self._env(),
+        )
+        if moved.returncode != 0:
+            raise GitError(f"git checkout of {branch!r} failed: {moved.stderr.strip()[-1500:]}")
+        sha = rev_parse(dest, "HEAD")
+        if sha is None:
+            raise GitError(f"the checkout has no commit on {branch!r}")
+        return sha
+
     def pushed(self, ref: RepoRef, branch: str, sha: str) -> bool:
-        """Whether commit `sha` is part of what the service pushed of `branch`."""
+        """Whether commit `sha` is part of what the service pushed of `branch` (or of a head it followed)."""
         mirror = self.path(ref)
         if not (mirror / "HEAD").is_file():
             return False

@@ -60,3 +60,10 @@ class Publisher:
         ref = self.ref(repo)
         self.mirrors.sync(ref, self.url(repo), self._token)
         return self.mirrors.bundle(ref, base, dest)
+
+    def follow(self, repo: str, branch: str) -> str:
+        """The PR branch someone else pushed, fetched into the mirror (see Mirrors.follow); its tip."""
+        return self.mirrors.follow(self.ref(repo), branch, self.url(repo), self._token)
+
+    def onto_checkout(self, repo: str, dest: Path, branch: str) -> str:
+        return self.mirrors.onto_checkout(self.ref(repo), dest, branch)

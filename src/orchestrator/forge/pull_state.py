@@ -5,7 +5,7 @@ transport (its token, rate-limit handling and redaction); every answer is read d
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 from orchestrator.domain.pr_loop import CheckRun, CommitStatus, Review, ReviewComment
 from orchestrator.forge import parse
@@ -36,6 +36,12 @@ def _list(value: Any, what: str) -> list[dict[str, Any]]:
     return [v for v in value if isinstance(v, dict)]
 
 
+def _page_number(url: str) -> int:
+    """The `page` a listing's link names (0 when it names none)."""
+    values = parse_qs(urlsplit(url).query).get("page") or ["0"]
+    return int(values[0]) if values[0].isdigit() else 0
+
+
 def _unique(pages: list[Any], what: str) -> list[dict[str, Any]]:
     """The items with an id, each once (a list that grows between two page reads shifts its pages)."""
     seen: dict[int, dict[str, Any]] = {}
@@ -58,15 +64,19 @@ class PullState:
     def _pages(self, path: str, what: str, *, newest: bool = False) -> tuple[list[Any], bool]:
         """Each page's answer, in GitHub's order, and whether that was all of them (at most MAX_PAGES read
         forward). With `newest`, a list longer than that is read as its first page and then its newest
-        pages, back from `rel="last"` (GitHub lists reviews and comments oldest first)."""
+        pages, back from `rel="last"` (GitHub lists reviews and comments oldest first); when the first
+        page's `rel="last"` says so, the middle pages are skipped at once (MAX_PAGES reads, not 19)."""
         first = self._client._send("GET", path, what=what, params={"per_page": PER_PAGE})
         pages = [parse.json_of(first)]
         next_url = self._client.next_page(first)
+        last = self._client.page_link(first, "last") if newest else None
+        if last is not None and _page_number(last) > MAX_PAGES:
+            next_url = None  # past the cap: straight to the newest
         while next_url is not None and len(pages) < MAX_PAGES:
             response = self._client._send("GET", next_url, what=what)
             pages.append(parse.json_of(response))
             next_url = self._client.next_page(response)
-        last_url = self._client.page_link(first, "last") if next_url is not None and newest else None
+        last_url = last if newest and (next_url is not None or _page_number(last or "") > MAX_PAGES) else None
         if last_url is None:
             return pages, next_url is None
         newer: list[Any] = []

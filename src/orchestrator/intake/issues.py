@@ -78,6 +78,14 @@ class IssueIntake:
             known = self._store.issue_task(repo, issue.number)
             return self._cancel(known) if known is not None else "not a task: nothing to do"
 
+    def recheck(self, repo: str, number: int) -> str:
+        """News of an issue from a webhook: the issue is read from GitHub's API and acted on as read (a
+        delivery's own words, even signed, may be old: a captured one replayed under a new delivery id)."""
+        configured = self._repo(repo)
+        if not self.enabled or configured is None:
+            return f"{repo} is not an intake repository: ignored"
+        return self.take(self._issues.get(configured, number))
+
     def _open(self, repo: str, issue: IssueNews) -> str:
         known = self._store.issue_task(repo, issue.number)
         if known is not None:

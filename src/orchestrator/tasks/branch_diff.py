@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from orchestrator.agents.workspace import in_projects
+from orchestrator.agents.workspace import project_of
 from orchestrator.domain import diff_pages as dp
 from orchestrator.errors import Invalid, NotFound, Unavailable
 from orchestrator.forge import branch_diff
@@ -92,9 +92,9 @@ class TaskDiffs:
     def _base(self, repo: str, mirror: Path, env: dict[str, str]) -> str | None:
         """The base commit; for a PROJECTS_DIR repository, `env` also gets the project's objects."""
         projects = self._settings.resolved_projects_dir
-        if not in_projects(projects, repo):
+        project = project_of(projects, repo)
+        if project is None:
             return rev_parse(mirror, f"{UPSTREAM}/HEAD")
-        project = projects / repo.split("/")[-1]
         common = run_git(
             ["-C", str(project), "rev-parse", "--path-format=absolute", "--git-common-dir"], env=git_env()
         )

@@ -47,6 +47,7 @@ class PRWatcher:
         forge: GitHubClient,
         wake: Callable[[], None],
         clock: Callable[[], float] = time.time,
+        pushed: Callable[[str, str, str], bool] | None = None,
     ) -> None:
         self._settings = settings
         self._tasks = tasks
@@ -55,6 +56,8 @@ class PRWatcher:
         self._state = PullState(forge)
         self._wake = wake
         self._clock = clock
+        # (repo, branch, sha): whether the service pushed that commit of the branch (its mirror says)
+        self._pushed = pushed or (lambda repo, branch, sha: False)
         self._poked = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.sweeps = 0
@@ -111,6 +114,17 @@ class PRWatcher:
             fact = "merged" if pull.merged else "closed"
             return self._emit(
                 pl.fact_id(tid, str(number), fact), EventType.PR_CLOSED, tid, merged=pull.merged, **base
+            )
+        head = pull.head.sha
+        branch = task["branch"] or pull.head.ref
+        moved = pl.is_sha(head) and head != sha  # checked before it reaches git
+        if moved and pl.head_moved(sha, head, pushed_by_service=self._pushed(repo, branch, head)):
+            return self._emit(
+                pl.head_moved_id(tid, number, sha, head),
+                EventType.PR_HEAD_MOVED,
+                tid,
+                new_head_sha=head,
+                **base,
             )
         own = self._state.own_login()
         reviews, all_reviews = self._state.reviews_read(repo, number)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from orchestrator.agents.workspace import in_projects
+from orchestrator.agents.workspace import project_of
 from orchestrator.domain import workflow_file as wf
 from orchestrator.forge.git import git_env, rev_parse
 from orchestrator.forge.mirror import read_blob_at
@@ -24,8 +24,8 @@ def _copy_path(settings: Settings, task_id: str) -> Path:
 def read_repository_file(settings: Settings, repo: str) -> bytes | None:
     """The file's bytes (at most the cap and one byte more), None when the repository has none."""
     cap = wf.WORKFLOW_FILE_CAP + 1
-    if in_projects(settings.resolved_projects_dir, repo):
-        project = settings.resolved_projects_dir / repo.split("/")[-1]
+    project = project_of(settings.resolved_projects_dir, repo)
+    if project is not None:
         commit = rev_parse(project, "HEAD")
         return None if commit is None else read_blob_at(project, commit, wf.WORKFLOW_FILE, cap, git_env())
     return ForgeRepos.of(settings).read_default_file(repo, wf.WORKFLOW_FILE, cap)

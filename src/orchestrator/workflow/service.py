@@ -29,6 +29,7 @@ from orchestrator.domain.events import (
     CreateFindingTasks,
     EventType,
     FailTask,
+    FollowHead,
     Merge,
     PullClosed,
     ReadOutcome,
@@ -51,7 +52,7 @@ from orchestrator.store.agents import AgentRow, AgentStore
 from orchestrator.store.events import EventRow, EventStore
 from orchestrator.store.profiles import ProfileStore
 from orchestrator.store.tasks import TaskRow, TaskStore
-from orchestrator.workflow import base_bundle, repo_workflow
+from orchestrator.workflow import base_bundle, followed_head, repo_workflow
 from orchestrator.workflow.context import step_context
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,14 @@ class TaskLifecycle(Protocol):
 
 class Retryable(Exception):
     """The handler could not finish for now (a service down, a limit hit): try again later."""
+
+
+class HeadMoved(Exception):
+    """The PR's head on GitHub is not the commit the task would merge: someone else pushed to it."""
+
+    def __init__(self, head: str) -> None:
+        super().__init__(head)
+        self.head = head
 
 
 RESUMES = "resumes_agent"  # in a step's payload: the rate-limited agent whose session it resumes
@@ -163,6 +172,8 @@ class Workflow:
             return await self._merge_ready(event, task)
         if isinstance(reaction, PullClosed):
             return self._pull_closed(event, task)
+        if isinstance(reaction, FollowHead):
+            return await self._follow_head(event, task)
         if isinstance(reaction, FailTask):
             reason = str(event["payload"].get("reason") or event["type"])
             self.end_task(task, ok=False, reason=reason)
@@ -558,6 +569,8 @@ class Workflow:
             merged = await asyncio.to_thread(self._merge, task)
         except ForgeUnavailable as exc:
             raise Retryable(str(exc)) from exc
+        except HeadMoved as moved:
+            return self._head_moved(task, moved.head)
         except NotMergeable as exc:
             reason = f"GitHub refused to merge pull request #{task['pr_number']}: {exc}"
             self.end_task(task, ok=False, reason=reason)
@@ -612,12 +625,60 @@ class Workflow:
         pull = self._forge.get_pull(task["repo"], task["pr_number"])
         if pull.merged:
             return "already merged"
+        if pl.is_sha(pull.head.sha) and pull.head.sha != task["head_sha"]:
+            raise HeadMoved(pull.head.sha)
         # only the commit whose checks passed and that the reviewer (and a person at the gate) saw: a commit
-        # pushed to the branch since makes GitHub refuse (409), and the task fails saying so
-        result = self._forge.merge_pull(
-            task["repo"], task["pr_number"], merge_method=self._settings.merge_method, sha=task["head_sha"]
-        )
+        # pushed to the branch since makes GitHub refuse (409), and the new head is followed
+        try:
+            result = self._forge.merge_pull(
+                task["repo"],
+                task["pr_number"],
+                merge_method=self._settings.merge_method,
+                sha=task["head_sha"],
+            )
+        except NotMergeable:
+            now = self._forge.get_pull(task["repo"], task["pr_number"])
+            if not now.merged and pl.is_sha(now.head.sha) and now.head.sha != task["head_sha"]:
+                raise HeadMoved(now.head.sha) from None
+            raise
         return f"merged {result.sha or ''}".strip()
+
+    def _head_moved(self, task: TaskRow, head: str) -> str:
+        """The merge found another head than the one checked and reviewed: the same fact the PR watcher
+        writes when it reads it first (one id), so the new head is followed once."""
+        old = str(task["head_sha"])
+        self.emit(
+            pl.head_moved_id(task["id"], int(task["pr_number"] or 0), old, head),
+            EventType.PR_HEAD_MOVED,
+            task["id"],
+            None,
+            waited_for=task["waiting_for"],
+            head_sha=old,
+            new_head_sha=head,
+        )
+        return f"not merged: the head moved from {old[:12]} to {head[:12]}, which is followed"
+
+    async def _follow_head(self, event: EventRow, task: TaskRow) -> str:
+        """Someone else's commit is the PR's head now: the branch as it is upstream is taken into the
+        mirror and a new checkout, then its checks are waited for and the reviewer reviews it again
+        before any merge, which names that commit."""
+        told = str(event["payload"].get("new_head_sha") or "")
+        if not task["repo"]:
+            return "no repository to follow"
+        branch = task["branch"] or workspace.task_branch(task["id"], task["title"])
+        try:
+            tip = await asyncio.to_thread(
+                followed_head.take_head, self._settings, self._publisher, task, branch
+            )
+        except (ForgeError, workspace.WorkspaceError, OSError) as exc:
+            raise Retryable(f"could not take the pushed head of {branch}: {exc}") from exc
+        if tip is None:
+            raise Retryable(f"{branch} upstream does not show {told[:12]} yet")
+        fields = {"waiting_for": pl.Waiting.CHECKS.value, "waiting_since": utc_now(), "head_sha": tip}
+        self._tasks.update(task["id"], fields, None)
+        self.on_wait()
+        log.info("task %s: follows %s, pushed to %s by someone else", task["id"], tip[:12], branch)
+        return f"following {tip[:12]}: waiting for its checks, then a new review"
 
     def _bug_task(self, event: EventRow, task: TaskRow) -> str:
         evidence = event["payload"].get("evidence") or []
@@ -720,7 +781,7 @@ class Workflow:
         service did not push (read without running git in the checkout); None if nothing."""
         branch = task["branch"] or workspace.task_branch(task["id"], task["title"])
         names = task["repos"] or ([task["repo"]] if task["repo"] else [])
-        repos = {name.split("/")[-1]: name for name in names}
+        repos = {directory: name for name, directory in workspace.checkout_names(names).items()}
         for checkout in workspace.checkouts_of(root):
             try:
                 tip = branch_tip(checkout, branch)
