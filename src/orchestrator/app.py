@@ -26,6 +26,7 @@ from orchestrator.api import tasks as tasks_api
 from orchestrator.api import webhooks as webhooks_api
 from orchestrator.api.deps import Authorized
 from orchestrator.api.guard import Guard, HostPolicy
+from orchestrator.api.warmup import warm_up
 from orchestrator.dumpable import make_undumpable
 from orchestrator.live.changes import ChangeFeed
 from orchestrator.recovery import Recovery
@@ -128,6 +129,7 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
             log.warning("agent network egress: %s", egress)
         if token_generated:
             log.info("API token: generated, in %s", api_token.token_path(settings.data_dir))
+        await warm_up(app.router)
         try:
             yield
         finally:

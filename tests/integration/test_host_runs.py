@@ -8,6 +8,8 @@ import os
 import select
 from pathlib import Path
 
+import pytest
+
 from orchestrator.runtimes.base import Limits, RunSpec
 from orchestrator.runtimes.host import AGENT_NICE, HostRuntime
 
@@ -56,6 +58,28 @@ def test_an_agent_and_what_it_starts_run_nicer_than_the_service(tmp_path: Path) 
         assert handle.pid is not None
         assert _nice(handle.pid) == AGENT_NICE > _nice(os.getpid())
         assert _nice(int(child.read_text())) == AGENT_NICE
+    finally:
+        handle.kill()
+        while not handle.poll()[0]:
+            select.select([], [], [], 0.02)
+        handle.close()
+
+
+def _autogroup(pid: int) -> tuple[str, int]:
+    name, _, nice = Path(f"/proc/{pid}/autogroup").read_text().split()
+    return name, int(nice)
+
+
+@pytest.mark.skipif(not Path("/proc/self/autogroup").is_file(), reason="a kernel without autogroups")
+@pytest.mark.skipif(os.geteuid() != 0, reason="without CAP_SYS_ADMIN the kernel takes one change per 100 ms")
+def test_an_agents_session_yields_the_cpu_to_the_service_as_a_whole(tmp_path: Path) -> None:
+    """An agent leads a session of its own, which the kernel may schedule as one group beside the
+    service's: the group's nice, not its processes', sets their share."""
+    handle = asyncio.run(HostRuntime().start(_spec(tmp_path, "sleep 30")))
+    try:
+        group, nice = _autogroup(handle.pid)
+        assert group != _autogroup(os.getpid())[0]
+        assert nice == AGENT_NICE
     finally:
         handle.kill()
         while not handle.poll()[0]:

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import json
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from shutil import which
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from orchestrator.agents import workspace
 from orchestrator.agents.announcer import Announcer
@@ -32,6 +34,13 @@ from orchestrator.settings import Settings
 from orchestrator.store.agents import AgentRow, AgentStore, ClaimLost
 
 log = logging.getLogger(__name__)
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+# A spawn's blocking steps before its process starts (database writes that may wait for SQLite's write
+# lock, the workspace, the run directory) run in these threads, not on the event loop, nor in the default
+# pool: 30 spawns at once would queue ahead of every other request's hop there (health's checks).
+SPAWN_THREADS = 2
 
 
 class Spawner:
@@ -55,6 +64,12 @@ class Spawner:
         self.accepting = True
         self.spawned = 0
         self.hooks: HookRunner | None = None  # runs a repository's workspace hooks (set by the manager)
+        self._threads = ThreadPoolExecutor(SPAWN_THREADS, thread_name_prefix="spawn")
+
+    async def _off_loop(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._threads, functools.partial(fn, *args, **kwargs)
+        )
 
     def claude_problem(self) -> str | None:
         path = self._settings.claude_bin
@@ -73,7 +88,7 @@ class Spawner:
         problem = self.claude_problem() or self._runtime.check()
         if problem:
             raise AgentError(problem, 503)
-        req = self._within_task_purse(req)
+        req = await self._off_loop(self._within_task_purse, req)
         agent_id = req.agent_id or new_agent_id(req.agent_type)
         self._supervision.starting.add(agent_id)
         later = False
@@ -112,21 +127,21 @@ class Spawner:
         max_turns = req.max_turns or self._settings.agent_max_turns
         model = req.model or self._settings.claude_model
         try:
-            row = self._insert(agent_id, req, run_dir, ws, timeout, max_turns, model)
+            row = await self._off_loop(self._insert, agent_id, req, run_dir, ws, timeout, max_turns, model)
         except ClaimLost as exc:
             raise AgentTakenOver(f"agent {agent_id} was not started: {exc}", 409) from exc
         try:
-            await asyncio.to_thread(
-                workspace.prepare,
-                ws,
-                req.repo,
-                self._settings.resolved_projects_dir,
-                forge=ForgeRepos.of(self._settings),
-            )
-            tools = req.tools or NO_TOOLS
-            return row, self._run_spec(row, run_dir, ws, req.add_dirs, tools, self._budget_usd(req))
+            return row, await self._off_loop(self._set_up, row, req, run_dir, ws)
         except (workspace.WorkspaceError, OSError, ValueError) as exc:
             return self._not_started(agent_id, EndReason.START_FAILED, f"could not start: {exc}"), None
+
+    def _set_up(self, row: AgentRow, req: SpawnRequest, run_dir: Path, ws: Path) -> RunSpec:
+        """The workspace and the run directory, and what the runtime is to start in them."""
+        workspace.prepare(
+            ws, req.repo, self._settings.resolved_projects_dir, forge=ForgeRepos.of(self._settings)
+        )
+        tools = req.tools or NO_TOOLS
+        return self._run_spec(row, run_dir, ws, req.add_dirs, tools, self._budget_usd(req))
 
     async def _launch(self, agent_id: str, req: SpawnRequest, row: AgentRow, spec: RunSpec) -> AgentRow:
         try:
@@ -143,6 +158,8 @@ class Spawner:
             "started_at": started,
             "updated_at": started,
         }
+        # not in a thread: no await may come between the process's start and its supervisor (a spawn
+        # cancelled there would leave a process nobody watches)
         if not self._agents.move(agent_id, AgentStatus.RUNNING, owner=self._instance_id, **running):
             handle.kill()
             handle.close()
