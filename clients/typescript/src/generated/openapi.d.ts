@@ -138,6 +138,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Changes
+         * @description Each change as `change` {kind, id, status, task_id} with an id; `ready` {cursor} first on a fresh
+         *     start; `reset` when what a reader missed cannot be told (it re-reads what it shows).
+         */
+        get: operations["changes_api_changes_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/events": {
         parameters: {
             query?: never;
@@ -557,6 +578,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get Stats */
+        get: operations["get_stats_api_stats_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tasks": {
         parameters: {
             query?: never;
@@ -614,6 +652,27 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tasks/{task_id}/diff": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Task Diff
+         * @description The diff of the task's branch against its base, from the service's mirror, a page of files at a
+         *     time (404 while the task has no branch there).
+         */
+        get: operations["get_task_diff_api_tasks__task_id__diff_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tasks/{task_id}/reject": {
         parameters: {
             query?: never;
@@ -628,6 +687,26 @@ export interface paths {
          * @description The task ends failed at the gate it waits at, with the reason.
          */
         post: operations["reject_task_api_tasks__task_id__reject_post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/{task_id}/timeline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get Task Timeline
+         * @description The task's agents as spans on a time axis, its waits, and what its agents cost so far.
+         */
+        get: operations["get_task_timeline_api_tasks__task_id__timeline_get"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -981,6 +1060,13 @@ export interface components {
             /** Title */
             title: string;
         };
+        /** DayFigures */
+        DayFigures: {
+            /** Spend Usd */
+            spend_usd: number;
+            /** Start */
+            start: string;
+        };
         /** DefaultBranch */
         DefaultBranch: {
             /** Default Branch */
@@ -1019,11 +1105,60 @@ export interface components {
             /** Webhook Id */
             webhook_id: string;
         };
+        /** DiffFile */
+        DiffFile: {
+            /** Additions */
+            additions: number | null;
+            /** Binary */
+            binary: boolean;
+            /** Deletions */
+            deletions: number | null;
+            /**
+             * Patch
+             * @description git's unified diff of this file (empty for a binary file)
+             */
+            patch: string;
+            /** Path */
+            path: string;
+            /**
+             * Truncated
+             * @default false
+             */
+            truncated: boolean;
+        };
+        /** DiffPage */
+        DiffPage: {
+            /**
+             * Base
+             * @description the commit the branch is compared against (the merge base's side)
+             */
+            base: string;
+            /** Branch */
+            branch: string;
+            /** Files */
+            files: components["schemas"]["DiffFile"][];
+            /** Files Total */
+            files_total: number;
+            /** Head */
+            head: string;
+            /** Page */
+            page: number;
+            /** Pages */
+            pages: number;
+            /** Task Id */
+            task_id: string;
+            /**
+             * Truncated
+             * @description true when git said more than the service reads
+             * @default false
+             */
+            truncated: boolean;
+        };
         /**
          * EndReason
          * @enum {string}
          */
-        EndReason: "completed" | "error" | "exit_code" | "no_result" | "budget_exceeded" | "timeout" | "killed" | "shutdown" | "stalled" | "looping" | "rate_limited" | "start_failed" | "never_started" | "lost";
+        EndReason: "completed" | "error" | "exit_code" | "no_result" | "budget_exceeded" | "timeout" | "killed" | "shutdown" | "stalled" | "looping" | "rate_limited" | "start_failed" | "never_started" | "lost" | "hook_failed";
         /** EnsureRemoteBody */
         EnsureRemoteBody: {
             /** Path */
@@ -1093,7 +1228,7 @@ export interface components {
          * EventType
          * @enum {string}
          */
-        EventType: "task.assigned" | "task.plan.created" | "pr.created" | "pr.updated" | "pr.changes.requested" | "pr.merged" | "deploy.requested" | "deploy.completed" | "verify.passed" | "verify.failed" | "audit.requested" | "audit.completed" | "agent.finished" | "pr.checks.passed" | "pr.checks.failed" | "pr.wait.timed_out" | "pr.ready" | "pr.conflict" | "pr.closed" | "task.approved" | "task.rejected";
+        EventType: "task.assigned" | "task.plan.created" | "pr.created" | "pr.updated" | "pr.changes.requested" | "pr.merged" | "deploy.requested" | "deploy.completed" | "verify.passed" | "verify.failed" | "audit.requested" | "audit.completed" | "agent.finished" | "pr.checks.passed" | "pr.checks.failed" | "pr.wait.timed_out" | "pr.ready" | "pr.conflict" | "pr.closed" | "task.approved" | "task.rejected" | "pr.head.moved";
         /**
          * Health
          * @description Without the token only `status`: instance, paths and error texts are for authorised callers.
@@ -1125,6 +1260,17 @@ export interface components {
              * @description what weakens the service, e.g. no sandbox
              */
             warnings?: string[] | null;
+        };
+        /** HourFigures */
+        HourFigures: {
+            /** Agents Running */
+            agents_running: number;
+            /** Queue Depth */
+            queue_depth: number;
+            /** Spend Usd */
+            spend_usd: number;
+            /** Start */
+            start: string;
         };
         /** LogLine */
         LogLine: {
@@ -1472,6 +1618,19 @@ export interface components {
             /** Timeout Seconds */
             timeout_seconds?: number | null;
         };
+        /** Stats */
+        Stats: {
+            /** By Type */
+            by_type: components["schemas"]["TypeFigures"][];
+            /** Days */
+            days: components["schemas"]["DayFigures"][];
+            /** Hours */
+            hours: components["schemas"]["HourFigures"][];
+            /** Now */
+            now: string;
+            /** Truncated */
+            truncated: boolean;
+        };
         /** Task */
         Task: {
             /** Assigned Agent Id */
@@ -1617,6 +1776,27 @@ export interface components {
          * @enum {string}
          */
         TaskStatus: "pending" | "queued" | "assigned" | "in_progress" | "completed" | "failed" | "awaiting_approval";
+        /** TaskTimeline */
+        TaskTimeline: {
+            /** Agents */
+            agents: components["schemas"]["TimelineAgent"][];
+            /** Cost Usd */
+            cost_usd: number;
+            /** Created At */
+            created_at: string;
+            /** Input Tokens */
+            input_tokens: number;
+            /** Now */
+            now: string;
+            /** Output Tokens */
+            output_tokens: number;
+            /** Status */
+            status: string;
+            /** Task Id */
+            task_id: string;
+            /** Waits */
+            waits: components["schemas"]["TimelineWait"][];
+        };
         /** TaskUpdate */
         TaskUpdate: {
             budget?: components["schemas"]["BudgetModel"] | null;
@@ -1633,6 +1813,61 @@ export interface components {
             status?: components["schemas"]["TaskStatus"] | null;
             /** Title */
             title?: string | null;
+        };
+        /** TimelineAgent */
+        TimelineAgent: {
+            /** Agent Type */
+            agent_type: string;
+            /** Cost Usd */
+            cost_usd: number | null;
+            /** End */
+            end: string | null;
+            /** End Reason */
+            end_reason: string | null;
+            /** Error */
+            error: string | null;
+            /**
+             * Flags
+             * @description stalled, looping, and ends such as budget_exceeded, rate_limited
+             */
+            flags: string[];
+            /** Id */
+            id: string;
+            /** Input Tokens */
+            input_tokens: number | null;
+            /** Num Turns */
+            num_turns: number | null;
+            /** Output Tokens */
+            output_tokens: number | null;
+            /**
+             * Round
+             * @description 1 for the first agent of its type in the task, 2 for the next...
+             */
+            round: number;
+            /** Start */
+            start: string;
+            /** Status */
+            status: string;
+        };
+        /** TimelineWait */
+        TimelineWait: {
+            /**
+             * End
+             * @description null while the task still waits
+             */
+            end: string | null;
+            /**
+             * Kind
+             * @description checks | mergeable | approval:merge | approval:deploy
+             */
+            kind: string;
+            /**
+             * Outcome
+             * @description the type of the event that ended the wait
+             */
+            outcome: string | null;
+            /** Start */
+            start: string;
         };
         /** TokenStatus */
         TokenStatus: {
@@ -1654,6 +1889,21 @@ export interface components {
             scopes?: string[] | null;
             /** Valid */
             valid?: boolean | null;
+        };
+        /** TypeFigures */
+        TypeFigures: {
+            /** Agent Type */
+            agent_type: string;
+            /** Completed */
+            completed: number;
+            /** Ended */
+            ended: number;
+            /** Mean Duration Ms */
+            mean_duration_ms: number | null;
+            /** Spend Usd */
+            spend_usd: number;
+            /** Success Rate */
+            success_rate: number | null;
         };
         /** Webhook */
         Webhook: {
@@ -2307,6 +2557,83 @@ export interface operations {
             };
             /** @description Past SPAWN_RATE_PER_MINUTE: retry after Retry-After seconds */
             429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable for now: retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    changes_api_changes_get: {
+        parameters: {
+            query?: never;
+            header?: {
+                "last-event-id"?: string | null;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description `ready`, `change`, `reset` events */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": unknown;
+                    "text/event-stream": unknown;
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: the detail names the field */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4718,6 +5045,83 @@ export interface operations {
             };
         };
     };
+    get_stats_api_stats_get: {
+        parameters: {
+            query?: {
+                days?: number;
+                hours?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Stats"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable for now: retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list_tasks_api_tasks_get: {
         parameters: {
             query?: {
@@ -5180,6 +5584,84 @@ export interface operations {
             };
         };
     };
+    get_task_diff_api_tasks__task_id__diff_get: {
+        parameters: {
+            query?: {
+                page?: number;
+            };
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["DiffPage"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable for now: retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     reject_task_api_tasks__task_id__reject_post: {
         parameters: {
             query?: never;
@@ -5202,6 +5684,82 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Task"];
+                };
+            };
+            /** @description Bad request */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Missing or wrong API token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Invalid request: the detail names the field */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description Unavailable for now: retry later */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    get_task_timeline_api_tasks__task_id__timeline_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                task_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskTimeline"];
                 };
             };
             /** @description Bad request */
