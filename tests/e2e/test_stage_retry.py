@@ -82,3 +82,36 @@ def test_a_retry_with_resume_continues_the_ended_runs_session(
     assert second["prompt"].startswith("Continue the work from where you stopped")
     assert second["status"] == "completed" and second["metadata"]["result"]
     _wait_task(server, task_id)
+
+
+def test_a_refused_tool_and_the_tasks_cap_on_empty_runs_stop_retries(
+    make_server,
+    workflow_env: dict[str, str],
+    fake_model: fm.FakeAnthropic,
+    git_host: GitHttpServer,
+    tmp_path: Path,
+) -> None:  # type: ignore[no-untyped-def]
+    """A run the CLI refused a tool is not worth another (`permission_refused`, also in the default
+    `no_retry_on`), and past `max_empty_runs` a failed step fails its task whatever its stage's attempts
+    say (here invalid outcomes in a row are retried: `invalid_outcome_twice` is not listed)."""
+    workflow = (
+        '[agents.starter]\nallowed_tools = ["Read"]\n\n'
+        '[retry.starter]\nattempts = 5\nbackoff_seconds = 0\nno_retry_on = ["permission_refused"]\n\n'
+        "[retry]\nmax_empty_runs = 1\n"
+    )
+    _commit_file(git_host.root / "acme" / "calc.git", workflow, tmp_path)
+    empty = tmp_path / "no-projects"
+    empty.mkdir()
+    server = make_server(**{**workflow_env, "PROJECTS_DIR": str(empty)})
+    server.client.post("/api/queue/settings", json={"key": "stop_on_failure", "value": False})
+    shrug = fm.text("I looked around and have nothing to report.")
+    refused = fake_model.roles({STARTER: [[fm.tool("Bash", {"command": "echo hi > /tmp/x"}), shrug], [PLAN]]})
+    task = _wait_task(server, _queue(server, f"Plan calc.div. {refused}"))
+    assert task["status"] == "failed", task
+    (starter,) = task["agents"]
+    assert server.agent(starter["id"])["metadata"]["permission_denials"] >= 1
+
+    shrugs = fake_model.roles({STARTER: [[shrug], [shrug], [shrug], [PLAN]]})
+    capped = _wait_task(server, _queue(server, f"Plan calc.mod. {shrugs}"))
+    assert capped["status"] == "failed", capped
+    assert [a["agent_type"] for a in capped["agents"]] == ["starter", "starter"]  # one run again, not four

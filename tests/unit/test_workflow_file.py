@@ -189,8 +189,13 @@ def test_a_stages_retry_policy_says_when_and_after_how_long_its_step_runs_again(
     assert coding.delay_before_next(1, "rate_limited", 0) is None  # it has its own rule
     assert coding.delay_before_next(1, wf.INVALID_OUTCOME, 0) == 10
     assert coding.delay_before_next(2, wf.INVALID_OUTCOME, 1) is None  # the second in a row
+    assert coding.delay_before_next(1, "error", 0, refused=True) == 10  # not in this no_retry_on
+    assert wf.StageRetry(attempts=2).delay_before_next(1, "error", 0, refused=True) is None  # the default
+    assert wf.StageRetry(attempts=2).delay_before_next(1, "error", 0) == 30
     lenient = wf.StageRetry(attempts=5, backoff_seconds=3000, no_retry_on=[])
     assert lenient.delay_before_next(2, wf.INVALID_OUTCOME, 1) == wf.RETRY_BACKOFF_MAX_SECONDS
+    assert lenient.delay_before_next(1, "error", 0, refused=True) == 3000
+    assert workflow.retry.max_empty_runs == 5
     assert set(wf.RETRYABLE_ENDS) == {
         "error",
         "exit_code",
@@ -206,10 +211,11 @@ def test_a_stages_retry_policy_says_when_and_after_how_long_its_step_runs_again(
 
 
 def test_a_bad_retry_policy_names_its_line_and_field() -> None:
-    said = _error('[retry.coding]\nattempts = 2\nno_retry_on = ["permission_refused"]\n')
+    said = _error('[retry.coding]\nattempts = 2\nno_retry_on = ["tired"]\n')
     assert said.startswith(
         ".orchestrator/workflow.toml, line 3, field retry.coding.no_retry_on: unknown end(s) "
-        "'permission_refused': known are error, "
+        "'tired': known are error, "
     ), said
+    assert "line 2, field retry.max_empty_runs" in _error("[retry]\nmax_empty_runs = 51\n")
     assert "line 2, field retry.coding.attempts" in _error("[retry.coding]\nattempts = 6\n")
     assert "field retry.planner: unknown field" in _error("[retry.planner]\nattempts = 2\n")

@@ -193,6 +193,7 @@ _NOT_RETRIED = (
 RETRYABLE_ENDS = tuple(reason.value for reason in EndReason if reason not in _NOT_RETRIED)
 INVALID_OUTCOME = "invalid_outcome"
 INVALID_OUTCOME_TWICE = "invalid_outcome_twice"
+PERMISSION_REFUSED = "permission_refused"  # the CLI refused the run a tool (its permission mode)
 RETRY_ATTEMPTS_MAX = 5
 RETRY_BACKOFF_MAX_SECONDS = 3600
 
@@ -204,13 +205,13 @@ class StageRetry(BaseModel):
 
     attempts: Annotated[int, Field(ge=1, le=RETRY_ATTEMPTS_MAX, strict=True)] = 1  # runs in all
     backoff_seconds: Annotated[float, Field(ge=0, le=RETRY_BACKOFF_MAX_SECONDS)] = 30
-    no_retry_on: list[str] = ["budget_exceeded", "invalid_outcome_twice"]
+    no_retry_on: list[str] = ["budget_exceeded", "invalid_outcome_twice", PERMISSION_REFUSED]
     resume: bool = False  # a retry continues the ended run's CLI session (when it has one)
 
     @field_validator("no_retry_on")
     @classmethod
     def _known_ends(cls, value: list[str]) -> list[str]:
-        known = (*RETRYABLE_ENDS, INVALID_OUTCOME, INVALID_OUTCOME_TWICE)
+        known = (*RETRYABLE_ENDS, INVALID_OUTCOME, INVALID_OUTCOME_TWICE, PERMISSION_REFUSED)
         wrong = [v for v in value if v not in known]
         if wrong:
             raise ValueError(
@@ -218,11 +219,15 @@ class StageRetry(BaseModel):
             )
         return value
 
-    def delay_before_next(self, ended_run: int, why: str, invalid_before: int) -> float | None:
+    def delay_before_next(
+        self, ended_run: int, why: str, invalid_before: int, *, refused: bool = False
+    ) -> float | None:
         """Seconds before the step runs again after its `ended_run`-th run ended for `why` (an end
         reason, or INVALID_OUTCOME); `invalid_before`: how many runs of the step before it ended so in a
-        row. None: no retry."""
+        row; `refused`: the CLI refused the run a tool. None: no retry."""
         if ended_run >= self.attempts or why in self.no_retry_on:
+            return None
+        if refused and PERMISSION_REFUSED in self.no_retry_on:
             return None
         if why == INVALID_OUTCOME:
             if invalid_before >= 1 and INVALID_OUTCOME_TWICE in self.no_retry_on:
@@ -234,6 +239,9 @@ class StageRetry(BaseModel):
 
 class Retries(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # runs of one task that produced nothing its step could use and were run again, across its stages
+    max_empty_runs: Annotated[int, Field(ge=0, le=50, strict=True)] = 5
 
     starter: StageRetry | None = None
     coding: StageRetry | None = None

@@ -373,16 +373,20 @@ class Workflow:
         agent_type = AgentType(agent["agent_type"])
         spawner = self._events.spawner_of(agent["id"])
         try:
-            policy = repo_workflow.of_task(self._settings, task["id"]).retry_of(agent_type)
+            retries = repo_workflow.of_task(self._settings, task["id"]).retry
         except wf.WorkflowFileError:
             return None
+        policy = getattr(retries, agent_type.value) or wf.StageRetry()
         if spawner is None or policy.attempts == 1:
             return None
         if why in _RESUMED_BY_SUPERVISION and self._settings.agent_stall_action == "kill_resume":
             return None  # agents/retry.py resumes the run already
+        if self._runs_again_of(task["id"]) >= retries.max_empty_runs:
+            return None
         ended_run = int(spawner["payload"].get(ATTEMPT) or 1)
         invalid_before = int(spawner["payload"].get(INVALID_RUNS) or 0)
-        delay = policy.delay_before_next(ended_run, why, invalid_before)
+        refused = int(agent["metadata"].get("permission_denials") or 0) > 0
+        delay = policy.delay_before_next(ended_run, why, invalid_before, refused=refused)
         if delay is None:
             return None
         invalid = invalid_before + 1 if why == wf.INVALID_OUTCOME else 0
@@ -396,6 +400,11 @@ class Workflow:
             f"{agent_type} agent {agent['id']} ended {why}: run {ended_run + 1} of {policy.attempts} "
             f"of its step in {delay:g} s"
         )
+
+    def _runs_again_of(self, task_id: str) -> int:
+        """How many steps of the task its retry policy ran again (each after a run that produced nothing)."""
+        steps, _ = self._events.page(statuses=None, type_=None, task_id=task_id, limit=10_000, offset=0)
+        return sum(1 for step in steps if int(step["payload"].get(ATTEMPT) or 1) > 1)
 
     def _step_again(
         self,
