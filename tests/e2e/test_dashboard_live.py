@@ -13,7 +13,7 @@ import pytest
 from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 
-from tests.e2e.test_dashboard import HOSTILE, browser, task_row, task_status, wait
+from tests.e2e.test_dashboard import HOSTILE, browser, task_row, task_status, wait, wait_api
 from tests.support import fake_anthropic as fm
 from tests.support.server import Server, write_db
 
@@ -162,6 +162,12 @@ def test_charts_readable_at_1280_and_on_a_phone(server: Server, browser: WebDriv
                 assert browser.save_screenshot(str((Path(target).parent / name).resolve()))
         # an agent type is the store's text like any other: shown as text, never as markup
         write_db(server, history[0].replace("'coding'", f"'{HOSTILE}'").replace("coding-h000", "hostile-1"))
+
+        def listed() -> bool:  # the API keeps an answer FRESH_SECONDS: the page loads after it has the row
+            stats = server.client.get("/api/stats", params={"hours": 24, "days": 14}).json()
+            return any(t["agent_type"] == HOSTILE for t in stats["by_type"])
+
+        wait_api(listed, what="the stats list the hostile type")
         browser.get(server.url)
         wait(browser, lambda d: HOSTILE in chart_summary(d, "chart-types"), what="the hostile type is listed")
         assert HOSTILE in browser.find_element("css selector", "#chart-types svg").text

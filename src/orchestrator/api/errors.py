@@ -69,13 +69,14 @@ _DESCRIPTIONS = {
     404: "Not found",
     409: "Conflict with the current state",
     410: "Authenticated clone URLs and ensure-remote were removed",
+    413: "Request body over API_MAX_BODY_BYTES",
     422: "Invalid request: the detail names the field",
     429: "Past SPAWN_RATE_PER_MINUTE: retry after Retry-After seconds",
     502: "GitHub answered with an unexpected status",
     503: "Unavailable for now: retry later",
 }
 # The error answers each group of routes documents in the OpenAPI schema.
-ERROR_RESPONSES = _described(400, 401, 404, 409, 422, 503)
+ERROR_RESPONSES = _described(400, 401, 404, 409, 413, 422, 503)
 RATE_LIMITED = _described(429)
 GITHUB_RESPONSES = {**ERROR_RESPONSES, **_described(403, 410, 502)}
 METRICS_RESPONSES = _described(401, 503)
