@@ -266,3 +266,14 @@ def test_a_profile_lies_under_the_files_own_keys() -> None:
     with pytest.raises(ValidationError):
         Profile.model_validate({"model": "m"})  # no base agent type
     assert "line 2, field agents.coding.profile" in _refused('[agents.coding]\nprofile = "-x"\n')
+
+
+def test_the_filled_mcp_config_never_shows_in_a_runs_repr() -> None:
+    assert "tok-secret-123456" not in repr(_spec('{"env": {"T": "tok-secret-123456"}}'))
+
+
+def test_the_webhook_secret_is_the_services_own() -> None:
+    from orchestrator.agents.command import never_passed
+
+    assert never_passed("GITHUB_WEBHOOK_SECRET") and never_passed("GITHUB_TOKEN")
+    assert not never_passed("NOTES_TOKEN")

@@ -277,6 +277,8 @@ def test_build_argv() -> None:
         "7",
         "--dangerously-skip-permissions",
         "--strict-mcp-config",
+        "--setting-sources",
+        "user",
     ]
     full = build_argv(
         ClaudeInvocation(
@@ -288,7 +290,7 @@ def test_build_argv() -> None:
             add_dirs=("/w/a", "/w/b"),
         )
     )
-    assert full[9:] == [
+    assert full[11:] == [
         "--model",
         "opus",
         "--resume",

@@ -23,7 +23,7 @@ PASSTHROUGH_NAMES = (
     "TMPDIR",
     "NODE_EXTRA_CA_CERTS",
 )
-NEVER_PASSED = ("GITHUB_TOKEN", "GH_TOKEN", "ORCHESTRATOR_API_TOKEN", "DATABASE_URL")
+NEVER_PASSED = ("GITHUB_TOKEN", "GH_TOKEN", "GITHUB_WEBHOOK_SECRET", "ORCHESTRATOR_API_TOKEN", "DATABASE_URL")
 NEVER_PASSED_PREFIXES = ("ORCHESTRATOR_",)
 
 
@@ -90,6 +90,9 @@ def build_argv(inv: ClaudeInvocation) -> list[str]:
     # the service's config or none: a `.mcp.json` in the checkout (the repository's, or one an agent
     # wrote for the next) adds no server
     argv.append("--strict-mcp-config")
+    # settings from the service's CLAUDE_CONFIG_DIR only: a `.claude/settings*.json` in the checkout (one an
+    # agent wrote for the next) neither widens the tools a stage was given nor plants CLI hooks
+    argv += ["--setting-sources", "user"]
     if inv.mcp_config is not None:
         argv += ["--mcp-config", inv.mcp_config]
     if inv.model:

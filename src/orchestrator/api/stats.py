@@ -82,7 +82,10 @@ async def get_stats(
         if found is not None and time.monotonic() - found[0] < FRESH_SECONDS:
             return found[1]
         answer = await anyio.to_thread.run_sync(_compute, StatsStore(services.db), hours, days)
-        kept[(hours, days)] = (time.monotonic(), answer)
+        now = time.monotonic()
+        for window in [w for w, (at, _) in kept.items() if now - at >= FRESH_SECONDS]:
+            del kept[window]  # a caller walking every window must not grow the process
+        kept[(hours, days)] = (now, answer)
         return answer
 
 

@@ -57,7 +57,8 @@ class RunSpec:
     limits: Limits
     labels: dict[str, str] = field(default_factory=dict)
     prompt: str = ""
-    mcp_config: str | None = None  # MCP_CONFIG_FILE's text (secrets filled in), when the agent has servers
+    # MCP_CONFIG_FILE's text (secrets filled in), when the agent has servers; never in a repr (a log line)
+    mcp_config: str | None = field(default=None, repr=False)
     # a workspace hook's run (agents/hooks.py): argv is a shell's, not the CLI's (docker neither swaps
     # nor mounts the CLI at argv[0]), and the agent's `--add-dir` directories come here, not in argv
     program_is_cli: bool = True

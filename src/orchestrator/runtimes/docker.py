@@ -385,6 +385,7 @@ class DockerRuntime:
         try:
             return await asyncio.to_thread(self._start, spec, relay)
         except BaseException:
+            forget_mcp_config(spec.run_dir)
             if self.egress:
                 self.egress.close(spec.agent_id)
             raise

@@ -196,6 +196,7 @@ class HostRuntime:
                 start_new_session=True,
             )
         except OSError as exc:
+            forget_mcp_config(spec.run_dir)
             cgroups.remove(spec.agent_id, self._cgroup_root, wait_seconds=0)
             if self.egress:
                 self.egress.close(spec.agent_id)
