@@ -373,21 +373,19 @@ class Workflow:
         agent_type = AgentType(agent["agent_type"])
         spawner = self._events.spawner_of(agent["id"])
         try:
-            retries = repo_workflow.of_task(self._settings, task["id"]).retry
+            workflow = repo_workflow.of_task(self._settings, task["id"])
         except wf.WorkflowFileError:
             return None
-        policy = getattr(retries, agent_type.value) or wf.StageRetry()
+        policy = workflow.retry_of(agent_type)
         if spawner is None or policy.attempts == 1:
             return None
         if why in _RESUMED_BY_SUPERVISION and self._settings.agent_stall_action == "kill_resume":
             return None  # agents/retry.py resumes the run already
-        if self._runs_again_of(task["id"]) >= retries.max_empty_runs:
-            return None
         ended_run = int(spawner["payload"].get(ATTEMPT) or 1)
         invalid_before = int(spawner["payload"].get(INVALID_RUNS) or 0)
         refused = int(agent["metadata"].get("permission_denials") or 0) > 0
         delay = policy.delay_before_next(ended_run, why, invalid_before, refused=refused)
-        if delay is None:
+        if delay is None or self._runs_again_of(task["id"]) >= workflow.retry.max_empty_runs:
             return None
         invalid = invalid_before + 1 if why == wf.INVALID_OUTCOME else 0
         self._step_again(
