@@ -22,6 +22,8 @@ from orchestrator.forge.untrusted_repo import branch_tip, link_objects
 
 _FILE_FETCH = {"protocol.file.allow": "always"}
 _HTTP_FETCH = {"protocol.https.allow": "always", "protocol.http.allow": "always"}
+# every fetch of the mirror or from it: no tags (an upstream's never enter), no FETCH_HEAD written
+_FETCH = ("fetch", "--quiet", "--no-tags", "--no-write-fetch-head")
 # The upstream's branches live beside the task branches the service takes from agents, never over them.
 UPSTREAM = "refs/remotes/origin"
 _NOT_FOUND = ("not found", "does not appear to be a git repository", "could not read username", "error: 404")
@@ -104,11 +106,8 @@ class Mirrors:
             [
                 "-C",
                 str(mirror),
-                "fetch",
-                "--quiet",
+                *_FETCH,
                 "--prune",
-                "--no-tags",
-                "--no-write-fetch-head",
                 "--",
                 url,
                 f"+refs/heads/*:{UPSTREAM}/*",
@@ -135,10 +134,7 @@ class Mirrors:
                 [
                     "-C",
                     str(dest),
-                    "fetch",
-                    "--quiet",
-                    "--no-tags",
-                    "--no-write-fetch-head",
+                    *_FETCH,
                     "--",
                     str(mirror),
                     f"+{UPSTREAM}/*:refs/remotes/origin/*",
@@ -174,10 +170,7 @@ class Mirrors:
                 raise ForgeInputError("branch", f"{branch!r} names a commit missing from {checkout}")
             self._git(
                 mirror,
-                "fetch",
-                "--quiet",
-                "--no-tags",
-                "--no-write-fetch-head",
+                *_FETCH,
                 "--",
                 str(scratch),
                 f"+refs/heads/{branch}:refs/heads/{branch}",
@@ -233,10 +226,7 @@ class Mirrors:
                 [
                     "-C",
                     str(mirror),
-                    "fetch",
-                    "--quiet",
-                    "--no-tags",
-                    "--no-write-fetch-head",
+                    *_FETCH,
                     "--",
                     url,
                     f"+refs/heads/{branch}:{UPSTREAM}/{branch}",
@@ -263,10 +253,7 @@ class Mirrors:
                 [
                     "-C",
                     str(dest),
-                    "fetch",
-                    "--quiet",
-                    "--no-tags",
-                    "--no-write-fetch-head",
+                    *_FETCH,
                     "--",
                     str(mirror),
                     f"+refs/heads/{branch}:refs/remotes/origin/{branch}",
