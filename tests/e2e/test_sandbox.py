@@ -71,7 +71,9 @@ def test_sandboxed_agent_writes_only_its_workspace_sees_only_itself_and_is_limit
 
     assert int(values["pid"]) <= 3, out  # pid 1 is bwrap's init: an own PID namespace
     ps = [line for line in out if line.startswith("ps: ")]
-    assert ps and all(int(line.split()[1]) < 20 for line in ps), ps
+    # only its own processes: the relay's readiness loop may use a few pids more on a slow host
+    assert 0 < len(ps) < 20, ps
+    assert {line.split()[2] for line in ps} <= {"bwrap", "claude", "sh", "socat", "ps", "sed"}, ps
     assert not any("python" in line or "orchestrator" in line for line in ps), ps
 
     for target in escapes:

@@ -168,14 +168,14 @@ def test_a_failing_or_hanging_before_run_fails_the_agent_with_its_output_and_no_
 
     tag = "3617.25"  # a sleep only this hook runs
     _commit_file(
-        project, f'[hooks]\ntimeout_seconds = 2\nbefore_run = "echo napping; sleep {tag}"\n', tmp_path
+        project, f'[hooks]\ntimeout_seconds = 5\nbefore_run = "echo napping; sleep {tag}"\n', tmp_path
     )
     started = time.monotonic()
     hung = _wait_task(server, _queue(server, f"Two. {marker}"))
     assert time.monotonic() - started < 30
     agent = _only_agent(server, hung)
     assert agent["end_reason"] == "hook_failed"
-    assert agent["error"] == "before_run hook timed out after 2 s and was killed: napping", agent["error"]
+    assert agent["error"] == "before_run hook timed out after 5 s and was killed: napping", agent["error"]
     assert _sleepers(tag) == []  # its whole process tree went with it
 
     # a kill while the hooks run ends them and the agent; its CLI never starts

@@ -66,7 +66,10 @@ def test_an_agent_and_what_it_starts_run_nicer_than_the_service(tmp_path: Path) 
 
 
 def _autogroup(pid: int) -> tuple[str, int]:
-    name, _, nice = Path(f"/proc/{pid}/autogroup").read_text().split()
+    fields = Path(f"/proc/{pid}/autogroup").read_text().split()
+    if not fields:  # in a CPU cgroup of its own, the cgroup's weight sets its share, not an autogroup
+        pytest.skip("the kernel schedules this process by its cgroup, not by an autogroup")
+    name, _, nice = fields
     return name, int(nice)
 
 

@@ -33,6 +33,7 @@ _JOIN_CGROUPS = (
 _SANDBOX_FILE = "sandbox"
 AGENT_NICE = 10  # agents yield the CPU to the service that watches them (and to its API)
 _POLL_ADOPTED_SECONDS = 0.2
+SWEEP_WAIT_SECONDS = 2.0  # for killed processes to be gone before their agent's end is told
 
 
 def _ref(pid: int) -> str:
@@ -116,7 +117,7 @@ class HostHandle:
         kill_marked(self._agent_id)
 
     def sweep(self) -> None:
-        kill_marked(self._agent_id)
+        kill_marked(self._agent_id, wait_seconds=SWEEP_WAIT_SECONDS)
         forget_mcp_config(self._files.run_dir)
         cgroups.remove(self._agent_id, self._cgroup_root)
         if self._egress is not None:

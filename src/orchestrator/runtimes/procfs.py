@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import signal
+import time
 from pathlib import Path
 
 MARKER_VARIABLE = "ORCHESTRATOR_AGENT_ID"
@@ -63,12 +65,15 @@ def signal_group(pgid: int, sig: signal.Signals) -> None:
         os.killpg(pgid, sig)
 
 
-def kill_marked(agent_id: str, rounds: int = 3) -> int:
-    """SIGKILLs every process carrying the agent's marker; a few rounds catch forks made meanwhile."""
+def kill_marked(agent_id: str, rounds: int = 3, wait_seconds: float = 0.0) -> int:
+    """SIGKILLs every process carrying the agent's marker; a few rounds catch forks made meanwhile. With
+    `wait_seconds`, it goes on until none is left (or they pass): a killed process of a low-priority
+    session may wait for a CPU before it is gone."""
     killed = 0
-    for _ in range(rounds):
+    give_up = time.monotonic() + wait_seconds
+    for round_ in itertools.count(1):
         pids = marked_pids(agent_id)
-        if not pids:
+        if not pids or (round_ > rounds and time.monotonic() >= give_up):
             break
         for pid in pids:
             try:
@@ -76,4 +81,6 @@ def kill_marked(agent_id: str, rounds: int = 3) -> int:
                 killed += 1
             except (ProcessLookupError, PermissionError):
                 pass
+        if round_ >= rounds and time.monotonic() < give_up:
+            time.sleep(0.01)
     return killed
