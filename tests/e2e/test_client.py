@@ -509,3 +509,41 @@ def test_github(make_server: ServerFactory, tmp_path: Path) -> None:
             assert [p.merged for p in client.github_pulls("widgets", state="closed")] == [True]
             with pytest.raises(NotFound):
                 client.github_pull("widgets", 999)
+
+
+def test_a_tasks_timeline_its_diff_and_the_stats(server: Server, fake_model: fm.FakeAnthropic) -> None:
+    with Client(server.url, token=server.token) as client:
+        task = client.create_task("Timeline", description=f"do it {_steps(fake_model, n=1, delay=0.1)}")
+        before = client.stats(hours=2, days=1)
+        assert (len(before.hours), len(before.days)) == (2, 1)
+        agent = client.spawn_agent("coding", task_id=task.id)
+        end = list(client.stream_logs(agent.id))[-1]
+        assert isinstance(end, LogEnd) and end.agent.status == AgentStatus.COMPLETED
+
+        timeline = client.task_timeline(task.id)
+        assert [(a.id, a.agent_type, a.status, a.round) for a in timeline.agents] == [
+            (agent.id, "coding", "completed", 1)
+        ]
+        assert timeline.agents[0].end is not None and timeline.waits == []
+        with pytest.raises(NotFound, match="branch"):
+            client.task_diff(task.id)  # no branch in the service's mirror: the task ran no workflow
+        with pytest.raises(InvalidRequest, match="page"):
+            client.task_diff(task.id, page=0)
+        with pytest.raises(NotFound):
+            client.task_timeline("no-such-task")
+
+        assert before.by_type == []
+        # another window: an answer serves its window's callers for 5 s
+        coding = [t for t in client.stats(hours=3, days=1).by_type if t.agent_type == "coding"]
+        assert [(t.ended, t.completed, t.success_rate) for t in coding] == [(1, 1, 1.0)]
+        with pytest.raises(InvalidRequest, match="hours"):
+            client.stats(hours=1000)
+
+    async def run() -> None:
+        async with AsyncClient(server.url, token=server.token) as client:
+            assert (await client.task_timeline(task.id)).agents[0].id == agent.id
+            assert (await client.stats(hours=4, days=1)).by_type[0].completed == 1
+            with pytest.raises(NotFound):
+                await client.task_diff(task.id)
+
+    asyncio.run(run())

@@ -9,43 +9,14 @@ from typing import Annotated
 
 import anyio
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel
 
 from orchestrator.api.deps import ServicesDep
 from orchestrator.api.errors import ERROR_RESPONSES
 from orchestrator.domain import stats
+from orchestrator.stats_models import DayFigures, HourFigures, Stats, TypeFigures
 from orchestrator.store.stats import StatsStore
 
 router = APIRouter(prefix="/api/stats", tags=["stats"], responses=ERROR_RESPONSES)
-
-
-class HourFigures(BaseModel):
-    start: str
-    spend_usd: float
-    agents_running: int  # the most running at once during the hour
-    queue_depth: int  # the most waiting in the queue at once during the hour
-
-
-class DayFigures(BaseModel):
-    start: str
-    spend_usd: float
-
-
-class TypeFigures(BaseModel):
-    agent_type: str
-    ended: int
-    completed: int
-    success_rate: float | None
-    mean_duration_ms: float | None
-    spend_usd: float
-
-
-class Stats(BaseModel):
-    now: str
-    hours: list[HourFigures]
-    days: list[DayFigures]
-    by_type: list[TypeFigures]  # agents that ended within the hours' window
-    truncated: bool  # the window held more rows than are read: its oldest are left out
 
 
 def _compute(store: StatsStore, hours: int, days: int) -> Stats:

@@ -61,6 +61,8 @@ from orchestrator.models import (
 )
 from orchestrator.models import Delivery as WebhookDelivery
 from orchestrator.models import ProfileModel as Profile
+from orchestrator.stats_models import Stats
+from orchestrator.task_page_models import DiffPage, TaskTimeline
 
 T = TypeVar("T")
 
@@ -251,6 +253,14 @@ class AsyncClient:
     async def delete_task(self, task_id: str) -> None:
         await self._send(api.delete_task(task_id))
 
+    async def task_timeline(self, task_id: str) -> TaskTimeline:
+        """The task's agents as spans on a time axis, its waits, and what it cost so far."""
+        return await self._send(api.task_timeline(task_id))
+
+    async def task_diff(self, task_id: str, page: int = 1) -> DiffPage:
+        """A page of files of the diff of the task's branch against its base (NotFound while it has none)."""
+        return await self._send(api.task_diff(task_id, page))
+
     async def approve_task(self, task_id: str) -> Task:
         """Past the approval gate the task waits at; Conflict when it waits at none."""
         return await self._send(api.approve_task(task_id))
@@ -418,3 +428,7 @@ class AsyncClient:
 
     async def delete_profile(self, name: str) -> None:
         await self._send(api.delete_profile(name))
+
+    async def stats(self, *, hours: int = 24, days: int = 14) -> Stats:
+        """Spend per hour and day, agents running and queue depth per hour, success per agent type."""
+        return await self._send(api.stats(hours, days))

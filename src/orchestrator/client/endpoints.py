@@ -50,6 +50,8 @@ from orchestrator.models import (
 )
 from orchestrator.models import Delivery as WebhookDelivery
 from orchestrator.models import ProfileModel as Profile
+from orchestrator.stats_models import Stats
+from orchestrator.task_page_models import DiffPage, TaskTimeline
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -236,6 +238,14 @@ def delete_task(task_id: str) -> Call[None]:
     return Call("DELETE", f"/api/tasks/{_segment(task_id)}", _nothing)
 
 
+def task_timeline(task_id: str) -> Call[TaskTimeline]:
+    return _get(f"/api/tasks/{_segment(task_id)}/timeline", _model(TaskTimeline))
+
+
+def task_diff(task_id: str, page: int = 1) -> Call[DiffPage]:
+    return _get(f"/api/tasks/{_segment(task_id)}/diff", _model(DiffPage), _params(page=page))
+
+
 def approve_task(task_id: str) -> Call[Task]:
     return Call("POST", f"/api/tasks/{_segment(task_id)}/approve", _model(Task))
 
@@ -420,3 +430,10 @@ def set_profile(name: str, agent_type: AgentType | str, settings: Mapping[str, A
 
 def delete_profile(name: str) -> Call[None]:
     return Call("DELETE", f"/api/profiles/{_segment(name)}", _nothing)
+
+
+# stats
+
+
+def stats(hours: int = 24, days: int = 14) -> Call[Stats]:
+    return _get("/api/stats", _model(Stats), _params(hours=hours, days=days))
