@@ -51,6 +51,11 @@ import type {
   Webhook,
   WebhookCreate,
   WebhookDelivery,
+  Profile,
+  ProfileBody,
+  TaskTimeline,
+  DiffPage,
+  Stats,
 } from "./types.js";
 
 export interface ClientOptions {
@@ -85,7 +90,7 @@ export interface StreamOptions extends CallOptions {
 type Query = Record<string, string | number | boolean | null | undefined>;
 
 interface Request {
-  method: "GET" | "POST" | "PATCH" | "DELETE";
+  method: "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
   path: string;
   query?: Query | undefined;
   body?: unknown;
@@ -436,6 +441,16 @@ export class OrchestratorClient {
     return this.send({ method: "DELETE", path: `/api/tasks/${segment(taskId)}`, signal: options?.signal });
   }
 
+  /** The task's agents as spans on a time axis, its waits, and what it cost so far. */
+  async taskTimeline(taskId: string, options?: CallOptions): Promise<TaskTimeline> {
+    return this.get(`/api/tasks/${segment(taskId)}/timeline`, undefined, options);
+  }
+
+  /** A page of files of the diff of the task's branch against its base; NotFound while it has no branch. */
+  async taskDiff(taskId: string, query?: { page?: number }, options?: CallOptions): Promise<DiffPage> {
+    return this.get(`/api/tasks/${segment(taskId)}/diff`, query, options);
+  }
+
   /** Past the approval gate the task waits at (`waiting_for: "approval:..."`); Conflict when it waits at none. */
   async approveTask(taskId: string, options?: CallOptions): Promise<Task> {
     return this.post(`/api/tasks/${segment(taskId)}/approve`, undefined, options);
@@ -581,5 +596,32 @@ export class OrchestratorClient {
     options?: CallOptions,
   ): Promise<WebhookDelivery[]> {
     return this.get(`/api/webhooks/${segment(webhookId)}/deliveries`, query, options);
+  }
+
+  // agent profiles
+
+  async listProfiles(options?: CallOptions): Promise<Profile[]> {
+    return this.get("/api/profiles", undefined, options);
+  }
+
+  async getProfile(name: string, options?: CallOptions): Promise<Profile> {
+    return this.get(`/api/profiles/${segment(name)}`, undefined, options);
+  }
+
+  /** Creates or replaces the profile `name` over `profile.agent_type`. */
+  async setProfile(name: string, profile: ProfileBody, options?: CallOptions): Promise<Profile> {
+    const path = `/api/profiles/${segment(name)}`;
+    return this.send({ method: "PUT", path, body: profile, signal: options?.signal });
+  }
+
+  async deleteProfile(name: string, options?: CallOptions): Promise<void> {
+    return this.send({ method: "DELETE", path: `/api/profiles/${segment(name)}`, signal: options?.signal });
+  }
+
+  // the charts' figures
+
+  /** Spend per hour and day, agents running and queue depth per hour, success per agent type. */
+  async stats(query?: { hours?: number; days?: number }, options?: CallOptions): Promise<Stats> {
+    return this.get("/api/stats", query, options);
   }
 }

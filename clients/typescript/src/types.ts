@@ -28,6 +28,9 @@ export type TaskDetail = Schemas["TaskDetail"];
 export type TaskPage = Schemas["TaskPage"];
 export type TaskCreate = Defaulted<Schemas["TaskCreate"], "priority">;
 export type TaskUpdate = Schemas["TaskUpdate"];
+export type TaskTimeline = Schemas["TaskTimeline"];
+export type DiffPage = Schemas["DiffPage"];
+export type Stats = Schemas["Stats"];
 
 export type QueueStatus = Schemas["QueueStatus"];
 export type QueueItem = Schemas["QueueItem"];
@@ -43,6 +46,10 @@ export type EventCreate = Schemas["EventCreate"];
 export type Webhook = Schemas["Webhook"];
 export type WebhookCreate = Schemas["WebhookCreate"];
 export type WebhookDelivery = Schemas["Delivery"];
+
+export type Profile = Schemas["ProfileModel"];
+/** A profile's settings as `PUT /api/profiles/{name}` takes them: `agent_type` and the keys it sets. */
+export type ProfileBody = Schemas["Profile"];
 
 export type TokenStatus = Schemas["TokenStatus"];
 export type RepoInfo = Schemas["RepoInfo"];

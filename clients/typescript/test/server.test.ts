@@ -142,6 +142,36 @@ test("tasks, the queue and its settings, events", async () => {
   assert.ok((await api.processedEvents()).items.some((e) => e.id === event.id));
 });
 
+test("a task's timeline and diff, agent profiles, the charts' figures", async () => {
+  const api = client();
+  const task = await api.createTask({ id: "t-ts-page", title: "A page", description: "short" });
+  const timeline = await api.taskTimeline(task.id);
+  assert.deepEqual([timeline.task_id, timeline.status, timeline.agents, timeline.waits], [task.id, "pending", [], []]);
+  await assert.rejects(api.taskDiff(task.id), (e) => e instanceof NotFound && /branch/.test(e.detail));
+  await assert.rejects(api.taskDiff(task.id, { page: 0 }), (e) => e instanceof InvalidRequest && /page/.test(e.detail));
+  await assert.rejects(api.taskTimeline("t-ts-none"), NotFound);
+  await api.deleteTask(task.id);
+
+  const profile = await api.setProfile("ts-careful", { agent_type: "reviewer", model: "claude-opus", max_turns: 5 });
+  assert.deepEqual([profile.name, profile.agent_type, profile.settings], [
+    "ts-careful",
+    "reviewer",
+    { model: "claude-opus", max_turns: 5 },
+  ]);
+  assert.equal((await api.getProfile("ts-careful")).settings.model, "claude-opus");
+  assert.ok((await api.listProfiles()).some((p) => p.name === "ts-careful"));
+  await assert.rejects(
+    api.setProfile("ts-bad", { agent_type: "reviewer", max_turns: -1 }),
+    (e) => e instanceof InvalidRequest && /max_turns/.test(e.detail),
+  );
+  await api.deleteProfile("ts-careful");
+  await assert.rejects(api.getProfile("ts-careful"), NotFound);
+
+  const stats = await api.stats({ hours: 3, days: 2 });
+  assert.deepEqual([stats.hours.length, stats.days.length], [3, 2]);
+  await assert.rejects(api.stats({ hours: 1000 }), (e) => e instanceof InvalidRequest && /hours/.test(e.detail));
+});
+
 test("webhooks and the GitHub routes", async () => {
   const api = client();
   const hook = await api.createWebhook({
