@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import signal
 import threading
 import time
 from collections.abc import Iterator
@@ -149,3 +150,34 @@ def test_containers_of_ended_agents_are_removed_at_start_and_others_left(  # typ
     finally:
         other.remove(force=True)
         client.close()
+
+
+def test_a_stop_while_the_engine_creates_the_hooks_container_leaves_no_container(  # type: ignore[no-untyped-def]
+    make_server, workflow_env: dict[str, str], fake_model: fm.FakeAnthropic, tmp_path: Path, image: str
+) -> None:
+    project = Path(workflow_env["PROJECTS_DIR"]) / "calc"
+    _commit_file(project, '[hooks]\nbefore_run = "echo never; sleep 3617"\n', tmp_path)
+    marker = fake_model.roles({STARTER: [[PLAN]]})
+    with DockerGate(HOOK_CREATE) as gate:
+        server = make_server(AGENT_RUNTIME="docker", AGENT_IMAGE=image, DOCKER_HOST=gate.url, **workflow_env)
+        agent_id = _first_agent(server, _queue(server, f"One. {marker}"))
+        assert gate.holding.wait(90), f"the container's create never came\n{server.log()}"
+
+        assert server.proc is not None
+        server.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 30
+        while CANCELLED not in server.log() and server.proc.poll() is None:  # the stop has landed
+            assert time.monotonic() < deadline, server.log()
+            time.sleep(0.05)
+        time.sleep(0.5)  # time to end, were the stop not waiting for the start
+        assert server.proc.poll() is None, "the service ended while its start thread waited on the engine"
+        gate.open()
+        assert server.proc.wait(60) in (0, -signal.SIGTERM), server.log()  # uvicorn re-raises it
+
+        deadline = time.monotonic() + 30
+        while not gate.relayed_after_held(STARTED):
+            assert time.monotonic() < deadline, f"{gate.lines}\n{server.log()}"
+            time.sleep(0.05)
+        assert agent_containers(f"{agent_id}.before_run") == [], "a container that outlived its service"
+        status = server.query(f"SELECT status, end_reason FROM agents WHERE id = '{agent_id}'")
+        assert status == [("failed", "never_started")], f"{status}\n{server.log()}"
