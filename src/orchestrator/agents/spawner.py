@@ -217,20 +217,21 @@ class Spawner:
             self._threads, functools.partial(self._record_not_started, agent_id, why, reason)
         )
         try:
-            return await settled(write)
+            return (await settled(write))[1]
         finally:
-            if write.done() and not write.cancelled() and write.exception() is None:
+            # told once: a kill cancelling the wait for a hook_failed write then writes nothing more
+            if write.done() and not write.cancelled() and write.exception() is None and write.result()[0]:
                 self._announcer.ended(agent_id)
 
-    def _record_not_started(self, agent_id: str, why: EndReason, reason: str) -> AgentRow:
-        self._agents.move(
+    def _record_not_started(self, agent_id: str, why: EndReason, reason: str) -> tuple[bool, AgentRow]:
+        moved = self._agents.move(
             agent_id,
             why.status,
             end_reason=why.value,
             error=self._redact(reason),
             completed_at=utc_now(),
         )
-        return self._row(agent_id)
+        return moved, self._row(agent_id)
 
     async def _hooks_before(self, spec: RunSpec, req: SpawnRequest) -> HookEnd | None:
         """after_create (on a workspace just made), then before_run: the first that fails, else None."""
