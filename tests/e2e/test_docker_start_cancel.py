@@ -181,3 +181,35 @@ def test_a_stop_while_the_engine_creates_the_hooks_container_leaves_no_container
         assert agent_containers(f"{agent_id}.before_run") == [], "a container that outlived its service"
         status = server.query(f"SELECT status, end_reason FROM agents WHERE id = '{agent_id}'")
         assert status == [("failed", "never_started")], f"{status}\n{server.log()}"
+
+
+def test_a_container_created_but_never_started_is_removed_not_adopted(  # type: ignore[no-untyped-def]
+    make_server, tmp_path: Path, image: str
+) -> None:
+    first, agent, env = _crash_while_counting(
+        make_server, tmp_path, {"AGENT_RUNTIME": "docker", "AGENT_IMAGE": image}
+    )
+    # what a service that ended between the container's create and its start leaves behind
+    import docker
+
+    client = docker.from_env()
+    try:
+        for container in client.containers.list(
+            all=True, filters={"label": f"orchestrator.agent_id={agent['id']}"}
+        ):
+            container.remove(force=True)
+        created = client.containers.create(
+            image, ["sleep", "300"], labels={"orchestrator.agent_id": agent["id"]}
+        )
+        assert created.status == "created"
+    finally:
+        client.close()
+    write_db(
+        first,
+        f"UPDATE agents SET status = 'starting', container_id = NULL, pid = NULL WHERE id = '{agent['id']}'",
+    )
+
+    second = make_server(data_dir=first.data_dir, **env)
+    done = second.wait_agent(agent["id"], timeout=30, statuses=("failed", "running", "completed"))
+    assert (done["status"], done["end_reason"]) == ("failed", "never_started"), done
+    assert agent_containers(agent["id"]) == []

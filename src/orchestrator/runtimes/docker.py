@@ -418,6 +418,11 @@ class DockerRuntime:
             return None
         if container.labels.get(f"{LABEL_PREFIX}agent_id") != agent_id:
             return None
+        if container.status == "created":  # its start never came (the service ended in between): none ran
+            log.info("agent %s: container %s was created but never started: removed", agent_id, ref)
+            with contextlib.suppress(*_docker_errors()):
+                container.remove(force=True)
+            return None
         egress = self.egress if self.egress and self.egress.relayed(agent_id) else None
         pid = container.attrs.get("State", {}).get("Pid") or None
         return DockerHandle(agent_id, run_dir, container, pid, egress)
