@@ -141,14 +141,23 @@ def test_containers_of_ended_agents_are_removed_at_start_and_others_left(  # typ
         detach=True,
         labels={"orchestrator.agent_id": stranger, "orchestrator.instance_id": "elsewhere"},
     )
+    # and one whose agent has the same id in another service's store: its run directory is elsewhere
+    namesake = client.containers.run(
+        image,
+        ["sleep", "300"],
+        detach=True,
+        labels={"orchestrator.agent_id": agent["id"], "orchestrator.instance_id": "elsewhere"},
+    )
     try:
         second = make_server(data_dir=first.data_dir, **env)
-        assert agent_containers(agent["id"]) == [], second.log()
+        assert agent_containers(agent["id"]) == [namesake.id], second.log()
         assert "still exists: removed" in second.log()
         assert second.agent(agent["id"])["status"] == "killed"
         assert agent_containers(stranger) == [other.id]
     finally:
-        other.remove(force=True)
+        for container in (other, namesake):
+            with contextlib.suppress(docker.errors.NotFound):
+                container.remove(force=True)
         client.close()
 
 

@@ -5,12 +5,14 @@ instances that died (several instances) at each recovery sweep."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from orchestrator.agents.supervision import Supervision
 from orchestrator.domain.types import AgentStatus
-from orchestrator.runtimes.base import Runtime, RuntimeError_
+from orchestrator.runtimes.base import PROMPT_FILE, Runtime, RuntimeError_
 from orchestrator.runtimes.docker import LABEL_PREFIX, DockerRuntime, docker_errors
 from orchestrator.store.agents import AgentStore
 
@@ -47,9 +49,14 @@ class LeftoverContainers:
                 continue
             if self._supervision.in_hand(agent_id):
                 continue
-            run_dir = Path(row["run_dir"]) if row["run_dir"] else None
-            if run_dir is not None and run_id != agent_id:  # a hook's: <agent run dir>/hooks/<name>
+            if not row["run_dir"]:
+                continue
+            run_dir = Path(row["run_dir"])
+            if run_id != agent_id:  # a hook's: <agent run dir>/hooks/<name>
                 run_dir = run_dir / "hooks" / run_id.rsplit(".", 1)[-1]
+            prompt = run_dir / PROMPT_FILE
+            if not {str(prompt), os.path.realpath(prompt)} & _mounted(container.attrs):
+                continue  # the same id in another service's store (its run directory is elsewhere)
             log.warning(
                 "agent %s has ended (%s) but container %s of %s still exists: removed",
                 agent_id,
@@ -60,3 +67,7 @@ class LeftoverContainers:
             runtime.remove_leftover(container, run_dir)
             removed += 1
         return removed
+
+
+def _mounted(attrs: dict[str, Any]) -> set[str]:
+    return {str(mount.get("Source")) for mount in attrs.get("Mounts") or [] if isinstance(mount, dict)}

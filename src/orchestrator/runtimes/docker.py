@@ -481,7 +481,7 @@ class DockerRuntime:
         """Every container of this service (any instance), running or not."""
         return list(self.client().containers.list(all=True, filters={"label": f"{LABEL_PREFIX}agent_id"}))
 
-    def remove_leftover(self, container: Container, run_dir: Path | None) -> None:
+    def remove_leftover(self, container: Container, run_dir: Path) -> None:
         """A container whose agent's end is recorded (`agents/leftovers.py`): removed, the MCP config its
         run was given off the disk, what it was handed taken back."""
         try:
@@ -489,6 +489,5 @@ class DockerRuntime:
         except _docker_errors() as exc:
             if "No such container" not in str(exc):
                 log.warning("cannot remove container %s: %s", container.id, exc)
-        if run_dir is not None:
-            forget_mcp_config(run_dir)
-            take_back(run_dir)
+        forget_mcp_config(run_dir)
+        take_back(run_dir)
