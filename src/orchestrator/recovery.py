@@ -12,6 +12,7 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from orchestrator.clock import iso_at
 from orchestrator.services import Services
@@ -30,6 +31,7 @@ class Recovery:
         self._hostname = socket.gethostname()
         self._single = services.db.is_sqlite
         self._stopping = threading.Event()
+        self._started = False  # the first sweep (at start) also removes this instance's leftovers
 
     def register(self) -> None:
         self._instances.register(self._s.instance_id, self._hostname, os.getpid())
@@ -56,9 +58,19 @@ class Recovery:
         queue = self._s.queue.recover(dead)
         held = self._s.runner.take_over(dead)
         found: dict[str, object] = {"agents": agents, "queue": queue, **held}
-        if agents["adopted"] or agents["lost"] or queue["requeued"] or any(held.values()):
+        if removed := await asyncio.to_thread(self._s.agents.remove_leftover_containers, self._left_by(dead)):
+            found["leftover_containers"] = removed
+        self._started = True
+        if agents["adopted"] or agents["lost"] or queue["requeued"] or any(held.values()) or removed:
             log.info("took over from stopped instances: %s", found)
         return found
+
+    def _left_by(self, dead: Callable[[str | None], bool]) -> Callable[[str | None], bool]:
+        """Whose ended agents' containers go: dead instances', and at start this instance's earlier life's
+        (later its own are in hand, or an ended agent's hook it runs)."""
+        if self._started:
+            return dead
+        return lambda owner: owner == self._s.instance_id or dead(owner)
 
     def housekeep(self) -> int:
         """Forgets GitHub webhook deliveries older than GITHUB_DELIVERY_RETENTION_HOURS; how many."""

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from orchestrator.agents import workspace
+from orchestrator.agents.cancel_safe import settled, start_seen_through
 from orchestrator.agents.log_writer import LogWriter
 from orchestrator.clock import utc_now
 from orchestrator.domain.types import LogStream
@@ -136,14 +137,16 @@ class HookRunner:
         lines = _Lines(agent.agent_id, self._redact, self._max_line_bytes)
         log.info("agent %s: %s hook starting", agent.agent_id, name.value)
         try:
-            handle = await self._runtime.start(spec)
+            handle = await start_seen_through(self._runtime, spec)
         except (RuntimeError_, OSError) as exc:
             return HookEnd(name, False, self._redact(f"could not start: {exc}"), "")
         try:
             code, timed_out = await self._follow(handle, lines, seconds)
         finally:
-            await asyncio.to_thread(handle.sweep)
-            handle.close()
+            try:  # a kill landing here (again) must not leave the hook's processes or container running
+                await settled(asyncio.ensure_future(asyncio.to_thread(handle.sweep)))
+            finally:
+                handle.close()
         self._store(agent.agent_id, lines.rest())
         await self._writer.barrier()
         if timed_out:

@@ -10,6 +10,7 @@ from orchestrator.agents.adoption import Adoption
 from orchestrator.agents.announcer import Announcer, EndListener, FlagListener
 from orchestrator.agents.errors import AgentError, AgentTakenOver
 from orchestrator.agents.hooks import HookEnd, HookRunner
+from orchestrator.agents.leftovers import LeftoverContainers
 from orchestrator.agents.log_bus import LogBus
 from orchestrator.agents.log_writer import LogWriter
 from orchestrator.agents.requests import SpawnRequest
@@ -47,6 +48,7 @@ class AgentManager:
         self._retry = Retry(agents, self._spawner.spawn, settings.agent_stall_action)
         self._stopper = Stopper(agents, self._supervision, settings.agent_kill_grace_seconds)
         self._supervision.on_stopped = self._retry.resume_stopped
+        self._leftovers = LeftoverContainers(agents, runtime, self._supervision)
 
     def on_end(self, listener: EndListener) -> None:
         self._announcer.on_end(listener)
@@ -95,6 +97,10 @@ class AgentManager:
         self, dead: Callable[[str | None], bool], same_host: Callable[[str | None], bool]
     ) -> dict[str, int]:
         return await self._adoption.take_over(dead, same_host)
+
+    def remove_leftover_containers(self, owner_gone: Callable[[str | None], bool]) -> int:
+        """The containers of ended agents that instances `owner_gone` names left, removed; how many."""
+        return self._leftovers.remove(owner_gone)
 
     async def shutdown(self, kill_agents: bool) -> None:
         """Stops taking spawns; either ends the agents or leaves them running for the next start to adopt."""

@@ -17,6 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from orchestrator.agents import workspace
 from orchestrator.agents.announcer import Announcer
+from orchestrator.agents.cancel_safe import settled, start_seen_through
 from orchestrator.agents.command import ClaudeInvocation, build_argv, build_env
 from orchestrator.agents.errors import AgentError, AgentTakenOver
 from orchestrator.agents.hooks import HookEnd, HookRunner
@@ -133,7 +134,7 @@ class Spawner:
         try:
             return row, await self._off_loop(self._set_up, row, req, run_dir, ws)
         except (workspace.WorkspaceError, OSError, ValueError) as exc:
-            return self._not_started(agent_id, EndReason.START_FAILED, f"could not start: {exc}"), None
+            return await self._not_started(agent_id, EndReason.START_FAILED, f"could not start: {exc}"), None
 
     def _set_up(self, row: AgentRow, req: SpawnRequest, run_dir: Path, ws: Path) -> RunSpec:
         """The workspace and the run directory, and what the runtime is to start in them."""
@@ -147,10 +148,10 @@ class Spawner:
         try:
             hook_failed = await self._hooks_before(spec, req)
             if hook_failed is not None:
-                return self._not_started(agent_id, EndReason.HOOK_FAILED, hook_failed.reason)
-            handle = await self._runtime.start(spec)
+                return await self._not_started(agent_id, EndReason.HOOK_FAILED, hook_failed.reason)
+            handle = await start_seen_through(self._runtime, spec)
         except (RuntimeError_, OSError, ValueError) as exc:
-            return self._not_started(agent_id, EndReason.START_FAILED, f"could not start: {exc}")
+            return await self._not_started(agent_id, EndReason.START_FAILED, f"could not start: {exc}")
         started = utc_now()
         running: dict[str, Any] = {
             "container_id": handle.ref,
@@ -195,28 +196,42 @@ class Spawner:
             await self._launch(agent_id, req, row, spec)
         except asyncio.CancelledError:
             if self.accepting:
-                self._not_started(agent_id, EndReason.KILLED, "killed while its workspace hooks ran")
+                await self._not_started(agent_id, EndReason.KILLED, "killed while its workspace hooks ran")
             else:
-                self._not_started(agent_id, EndReason.NEVER_STARTED, "the service stopped during its hooks")
+                await self._not_started(
+                    agent_id, EndReason.NEVER_STARTED, "the service stopped during its hooks"
+                )
         except AgentError as exc:
             log.warning("agent %s: %s", agent_id, exc)
         except Exception as exc:
             log.exception("agent %s: could not start after its hooks", agent_id)
-            self._not_started(agent_id, EndReason.START_FAILED, f"could not start: {exc}")
+            await self._not_started(agent_id, EndReason.START_FAILED, f"could not start: {exc}")
         finally:
             self._supervision.before_start.pop(agent_id, None)
             self._supervision.starting.discard(agent_id)
 
-    def _not_started(self, agent_id: str, why: EndReason, reason: str) -> AgentRow:
-        self._agents.move(
+    async def _not_started(self, agent_id: str, why: EndReason, reason: str) -> AgentRow:
+        """Ends the agent before its process ran. The write runs in a spawn thread and is seen through even
+        when the spawn's job is cancelled (again) meanwhile; the end is told on the loop once written."""
+        write = asyncio.get_running_loop().run_in_executor(
+            self._threads, functools.partial(self._record_not_started, agent_id, why, reason)
+        )
+        try:
+            return (await settled(write))[1]
+        finally:
+            # told once: a kill cancelling the wait for a hook_failed write then writes nothing more
+            if write.done() and not write.cancelled() and write.exception() is None and write.result()[0]:
+                self._announcer.ended(agent_id)
+
+    def _record_not_started(self, agent_id: str, why: EndReason, reason: str) -> tuple[bool, AgentRow]:
+        moved = self._agents.move(
             agent_id,
             why.status,
             end_reason=why.value,
             error=self._redact(reason),
             completed_at=utc_now(),
         )
-        self._announcer.ended(agent_id)
-        return self._row(agent_id)
+        return moved, self._row(agent_id)
 
     async def _hooks_before(self, spec: RunSpec, req: SpawnRequest) -> HookEnd | None:
         """after_create (on a workspace just made), then before_run: the first that fails, else None."""

@@ -162,6 +162,11 @@ def _docker_errors() -> tuple[type[Exception], ...]:
     return (docker.errors.DockerException, requests.RequestException)
 
 
+def docker_errors() -> tuple[type[Exception], ...]:
+    """What the Docker SDK raises when the engine refuses or cannot be reached."""
+    return _docker_errors()
+
+
 class DockerHandle:
     def __init__(
         self,
@@ -413,6 +418,11 @@ class DockerRuntime:
             return None
         if container.labels.get(f"{LABEL_PREFIX}agent_id") != agent_id:
             return None
+        if container.status == "created":  # its start never came (the service ended in between): none ran
+            log.info("agent %s: container %s was created but never started: removed", agent_id, ref)
+            with contextlib.suppress(*_docker_errors()):
+                container.remove(force=True)
+            return None
         egress = self.egress if self.egress and self.egress.relayed(agent_id) else None
         pid = container.attrs.get("State", {}).get("Pid") or None
         return DockerHandle(agent_id, run_dir, container, pid, egress)
@@ -470,3 +480,14 @@ class DockerRuntime:
     def labelled(self) -> list[Container]:
         """Every container of this service (any instance), running or not."""
         return list(self.client().containers.list(all=True, filters={"label": f"{LABEL_PREFIX}agent_id"}))
+
+    def remove_leftover(self, container: Container, run_dir: Path) -> None:
+        """A container whose agent's end is recorded (`agents/leftovers.py`): removed, the MCP config its
+        run was given off the disk, what it was handed taken back."""
+        try:
+            container.remove(force=True)
+        except _docker_errors() as exc:
+            if "No such container" not in str(exc):
+                log.warning("cannot remove container %s: %s", container.id, exc)
+        forget_mcp_config(run_dir)
+        take_back(run_dir)
