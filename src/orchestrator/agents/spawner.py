@@ -44,6 +44,16 @@ _T = TypeVar("_T")
 SPAWN_THREADS = 2
 
 
+@dataclasses.dataclass(frozen=True)
+class _Ready:
+    """A spawn's set-up as it came back from the spawn threads: a run spec, or why there is none."""
+
+    req: SpawnRequest
+    row: AgentRow
+    spec: RunSpec | None
+    problem: str = ""
+
+
 class Spawner:
     def __init__(
         self,
@@ -89,12 +99,11 @@ class Spawner:
         problem = self.claude_problem() or self._runtime.check()
         if problem:
             raise AgentError(problem, 503)
-        req = await self._off_loop(self._within_task_purse, req)
         agent_id = req.agent_id or new_agent_id(req.agent_type)
         self._supervision.starting.add(agent_id)
         later = False
         try:
-            row, spec = await self._prepare(agent_id, req)
+            req, row, spec = await self._prepare(agent_id, req)
             if spec is None:
                 return row
             if not self._hooks_first(req):
@@ -120,21 +129,32 @@ class Spawner:
             raise AgentError(f"budget_exceeded: task {req.task_id} has spent its budget ({limit})", 409)
         return dataclasses.replace(req, budget=left.tighter(req.budget))
 
-    async def _prepare(self, agent_id: str, req: SpawnRequest) -> tuple[AgentRow, RunSpec | None]:
-        """The agent's row, workspace and run spec; no spec when it could not be set up (failed)."""
+    async def _prepare(
+        self, agent_id: str, req: SpawnRequest
+    ) -> tuple[SpawnRequest, AgentRow, RunSpec | None]:
+        """The request held to its task's purse, the agent's row, workspace and run spec, in one trip to
+        the spawn threads (each trip costs a thread hop); no spec when it could not be set up (failed)."""
+        try:
+            ready = await self._off_loop(self._ready, agent_id, req)
+        except ClaimLost as exc:
+            raise AgentTakenOver(f"agent {agent_id} was not started: {exc}", 409) from exc
+        if ready.spec is None:
+            return ready.req, await self._not_started(agent_id, EndReason.START_FAILED, ready.problem), None
+        return ready.req, ready.row, ready.spec
+
+    def _ready(self, agent_id: str, req: SpawnRequest) -> _Ready:
+        """`_prepare`'s blocking part, in a spawn thread."""
+        req = self._within_task_purse(req)
         run_dir = self._settings.resolved_runs_dir / agent_id
         ws = Path(req.workspace) if req.workspace else self._settings.resolved_workspaces_dir / agent_id
         timeout = req.timeout_seconds or self._settings.timeout_for(req.agent_type)
         max_turns = req.max_turns or self._settings.agent_max_turns
         model = req.model or self._settings.claude_model
+        row = self._insert(agent_id, req, run_dir, ws, timeout, max_turns, model)
         try:
-            row = await self._off_loop(self._insert, agent_id, req, run_dir, ws, timeout, max_turns, model)
-        except ClaimLost as exc:
-            raise AgentTakenOver(f"agent {agent_id} was not started: {exc}", 409) from exc
-        try:
-            return row, await self._off_loop(self._set_up, row, req, run_dir, ws)
+            return _Ready(req, row, self._set_up(row, req, run_dir, ws))
         except (workspace.WorkspaceError, OSError, ValueError) as exc:
-            return await self._not_started(agent_id, EndReason.START_FAILED, f"could not start: {exc}"), None
+            return _Ready(req, row, None, f"could not start: {exc}")
 
     def _set_up(self, row: AgentRow, req: SpawnRequest, run_dir: Path, ws: Path) -> RunSpec:
         """The workspace and the run directory, and what the runtime is to start in them."""

@@ -141,7 +141,27 @@ class Supervision:
 
     async def _finish(self, agent_id: str, summary: RunSummary, result: RunResult) -> None:
         verdict = result.verdict
-        row = await asyncio.to_thread(self._agents.get, agent_id)
+        fields = await asyncio.to_thread(self._write_end, agent_id, summary, result)  # one thread hop
+        if fields is None:
+            log.warning(
+                "agent %s had ended or moved to another instance; verdict %s not recorded",
+                agent_id,
+                verdict.status,
+            )
+            return
+        log.info(
+            "agent %s ended %s%s",
+            agent_id,
+            verdict.status.value,
+            f": {fields['error']}" if verdict.error else "",
+        )
+        self._announcer.ended(agent_id)
+
+    def _write_end(self, agent_id: str, summary: RunSummary, result: RunResult) -> dict[str, Any] | None:
+        """The run's verdict and figures written to its row (the metadata it must keep read first); the
+        fields written, or None when the move was refused."""
+        verdict = result.verdict
+        row = self._agents.get(agent_id)
         kept = {k: v for k, v in (row["metadata"] if row else {}).items() if k in KEPT_METADATA}
         fields: dict[str, Any] = {
             "end_reason": verdict.reason.value,
@@ -160,23 +180,8 @@ class Supervision:
             "num_turns": summary.num_turns,
             "duration_ms": summary.duration_ms,
         }
-        moved = await asyncio.to_thread(
-            self._agents.move, agent_id, verdict.status, owner=self._instance_id, **fields
-        )
-        if not moved:
-            log.warning(
-                "agent %s had ended or moved to another instance; verdict %s not recorded",
-                agent_id,
-                verdict.status,
-            )
-            return
-        log.info(
-            "agent %s ended %s%s",
-            agent_id,
-            verdict.status.value,
-            f": {fields['error']}" if verdict.error else "",
-        )
-        self._announcer.ended(agent_id)
+        moved = self._agents.move(agent_id, verdict.status, owner=self._instance_id, **fields)
+        return fields if moved else None
 
     def _rules(self, budget: dict[str, Any] | None) -> WatchRules:
         st = self._settings

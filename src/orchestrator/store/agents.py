@@ -61,9 +61,8 @@ class AgentStore:
                         f"queue item {for_queue_item} is no longer claimed for agent {values['id']}"
                     )
             conn.execute(insert(agents).values(**values))
-        found = self.get(values["id"])
-        assert found is not None
-        return found
+            found = conn.execute(select(agents).where(agents.c.id == values["id"])).mappings().one()
+        return decode_agent(found)
 
     def get(self, agent_id: str) -> AgentRow | None:
         with self._db.read() as conn:

@@ -58,6 +58,14 @@ from orchestrator.workflow.context import step_context
 log = logging.getLogger(__name__)
 
 
+class _NoWorkflow(Exception):
+    """The task's workflow file cannot be used (`cause` says why); the checkouts were made."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 class TaskLifecycle(Protocol):
     """The task runner: every task status write of a run goes through it."""
 
@@ -200,23 +208,14 @@ class Workflow:
             self.end_task(task, ok=False, reason=reason)
             return reason
         try:
-            checkouts = await asyncio.to_thread(
-                workspace.prepare_task,
-                self._settings.resolved_workspaces_dir,
-                self._settings.resolved_projects_dir,
-                task["id"],
-                task["title"],
-                task["repos"],
-                ForgeRepos.of(self._settings),
-            )
+            checkouts, workflow = await asyncio.to_thread(self._checkouts_and_workflow, task)
         except workspace.WorkspaceError as exc:
             reason = f"could not prepare the checkout: {exc}"
             self.end_task(task, ok=False, reason=reason)
             return reason
-        try:
-            workflow = await asyncio.to_thread(self._workflow_at_start, task)
-        except (wf.WorkflowFileError, ForgeError, OSError) as exc:
-            reason = str(exc) if isinstance(exc, wf.WorkflowFileError) else f"{wf.WORKFLOW_FILE}: {exc}"
+        except _NoWorkflow as unusable:
+            cause = unusable.cause
+            reason = str(cause) if isinstance(cause, wf.WorkflowFileError) else f"{wf.WORKFLOW_FILE}: {cause}"
             self.end_task(task, ok=False, reason=reason)
             return reason
         shaped = workflow.agent(reaction.agent_type)
@@ -241,7 +240,8 @@ class Workflow:
         context = await asyncio.to_thread(
             step_context, task, payload, checkouts.primary, checkouts.branch, read
         )
-        parked = self._agents.get(str(event["payload"].get(RESUMES) or ""))
+        resumes = str(event["payload"].get(RESUMES) or "")
+        parked = self._agents.get(resumes) if resumes else None  # no read on a step that resumes nothing
         session = parked["session_id"] if parked is not None else None
         prompt = wf.fill(shaped.prompt, context) if shaped.prompt else render(reaction.agent_type, context)
         if parked is not None and session:
@@ -288,6 +288,21 @@ class Workflow:
         if self._profiles is None:
             raise LookupError("profiles are not available here")
         return settings_of(self._profiles, name, agent_type)
+
+    def _checkouts_and_workflow(self, task: TaskRow) -> tuple[workspace.TaskCheckouts, wf.WorkflowFile]:
+        """The task's checkouts, then its workflow file: one thread hop for both."""
+        checkouts = workspace.prepare_task(
+            self._settings.resolved_workspaces_dir,
+            self._settings.resolved_projects_dir,
+            task["id"],
+            task["title"],
+            task["repos"],
+            ForgeRepos.of(self._settings),
+        )
+        try:
+            return checkouts, self._workflow_at_start(task)
+        except (wf.WorkflowFileError, ForgeError, OSError) as exc:
+            raise _NoWorkflow(exc) from exc
 
     def _workflow_at_start(self, task: TaskRow) -> wf.WorkflowFile:
         """The task's copy of its repository's workflow file, taken at its first step (its checkout
