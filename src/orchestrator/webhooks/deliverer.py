@@ -114,31 +114,36 @@ class Deliverer:
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         in_flight: dict[int, asyncio.Task[None]] = {}
-        # trust_env off: no proxy from the environment may stand between the check and the connection
-        async with httpx.AsyncClient(
-            timeout=self._timeout, follow_redirects=False, trust_env=False
-        ) as client:
-            quiet_at: int | None = None  # the change counter when the store last had nothing to send
-            try:
-                while True:
-                    claimed: list[dict[str, Any]] = []
-                    counter = self._change_counter()  # before the look: a later commit moves it
-                    if counter is None or counter != quiet_at:
-                        claimed, quiet = await asyncio.to_thread(self._due)
-                        quiet_at = counter if quiet else None
-                    for delivery in claimed:
-                        if delivery["id"] not in in_flight:
-                            task = asyncio.create_task(self._send(client, delivery))
-                            in_flight[delivery["id"]] = task
-                            task.add_done_callback(functools.partial(_forget, in_flight, delivery["id"]))
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self._poll):
-                            await self._wake.wait()
-                    self._wake.clear()
-            finally:
-                for task in in_flight.values():
-                    task.cancel()
-                await asyncio.gather(*in_flight.values(), return_exceptions=True)
+        client: httpx.AsyncClient | None = None  # made for the first delivery: its TLS context is MBs
+        quiet_at: int | None = None  # the change counter when the store last had nothing to send
+        try:
+            while True:
+                claimed: list[dict[str, Any]] = []
+                counter = self._change_counter()  # before the look: a later commit moves it
+                if counter is None or counter != quiet_at:
+                    claimed, quiet = await asyncio.to_thread(self._due)
+                    quiet_at = counter if quiet else None
+                for delivery in claimed:
+                    if delivery["id"] not in in_flight:
+                        if client is None:
+                            # trust_env off: no proxy from the environment may stand between the check and
+                            # the connection
+                            client = httpx.AsyncClient(
+                                timeout=self._timeout, follow_redirects=False, trust_env=False
+                            )
+                        task = asyncio.create_task(self._send(client, delivery))
+                        in_flight[delivery["id"]] = task
+                        task.add_done_callback(functools.partial(_forget, in_flight, delivery["id"]))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._poll):
+                        await self._wake.wait()
+                self._wake.clear()
+        finally:
+            for task in in_flight.values():
+                task.cancel()
+            await asyncio.gather(*in_flight.values(), return_exceptions=True)
+            if client is not None:
+                await client.aclose()
 
     def _due(self) -> tuple[list[dict[str, Any]], bool]:
         """The deliveries leased to this instance now, and whether the store was quiet (no event to
