@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 
@@ -72,7 +73,16 @@ def test_the_inbox_ingests_files_that_come_after_quiet_spells(tmp_path: Path) ->
                     assert time.monotonic() < deadline, f"file {n} not ingested"
                     await asyncio.sleep(0.01)
                 ingested.append(f"inbox-e{n}")
-            return ingested
+            # a writer that puts the folder's modification time back after adding a file hides nothing
+            await asyncio.sleep(1.5)
+            before = folder.stat()
+            (folder / "hidden.json").write_text(json.dumps({"type": "audit.requested"}))
+            os.utime(folder, ns=(before.st_atime_ns, before.st_mtime_ns))
+            deadline = time.monotonic() + 10
+            while inbox.ingested <= 5:
+                assert time.monotonic() < deadline, "a file behind a forged modification time"
+                await asyncio.sleep(0.01)
+            return [*ingested, "inbox-hidden"]
         finally:
             runner.cancel()
 

@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}\.json$")
 MAX_FILE_BYTES = 1_000_000
-# A directory's time moves by clock ticks: a file added in the tick of the last change may leave it as it
-# was. An unchanged time is trusted only once it is this much older than the scan that saw it.
+# A directory's change time (ctime: set by the kernel, no utime can put it back) moves by clock ticks: a
+# file added in the tick of the last change may leave it as it was. An unchanged time is trusted only once
+# it is this much older than the scan that saw it.
 _SETTLED_NS = 1_000_000_000
 
 
@@ -107,7 +108,7 @@ def _mark(directory: Path) -> tuple[int, int, int] | None:
         info = os.stat(directory)
     except OSError:
         return None
-    return info.st_dev, info.st_ino, info.st_mtime_ns
+    return info.st_dev, info.st_ino, info.st_ctime_ns
 
 
 def _is_regular(path: Path) -> bool:
