@@ -10,7 +10,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
-from orchestrator import __version__, api_token, data_dir, metrics, service_log
+from orchestrator import __version__, api_token, data_dir, service_log
 from orchestrator.api import agents as agents_api
 from orchestrator.api import changes as changes_api
 from orchestrator.api import dashboard as dashboard_api
@@ -148,11 +148,11 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
         description="Runs fleets of Claude Code agents.",
         lifespan=lifespan,
     )
+    app.add_middleware(health.AnonymousHealth)  # added first: inside the guard
     app.add_middleware(Guard, settings=settings, token=settings.api_token or "")
     app.state.services = services
     app.state.host_policy = HostPolicy.from_settings(settings)
     app.state.token_generated = token_generated
-    app.state.metrics = metrics.build_registry(services)
     app.state.changes = feed
     errors.install(app)
     app.include_router(health.router)

@@ -61,6 +61,11 @@ class DatabaseLogHandler(logging.Handler):
         with self._lock:
             self._buffer.append(line)
 
+    @property
+    def waiting(self) -> bool:
+        """Whether lines wait to be written (read without the lock: a line added meanwhile waits a round)."""
+        return bool(self._buffer)
+
     def take(self) -> list[ServiceLogLine]:
         with self._lock:
             lines = list(self._buffer)
@@ -98,4 +103,5 @@ async def pump_to_database(
 ) -> None:
     while True:
         await asyncio.sleep(interval)
-        await asyncio.to_thread(handler.flush_to, store)
+        if handler.waiting:  # most seconds nothing was logged: no trip to a worker thread
+            await asyncio.to_thread(handler.flush_to, store)

@@ -188,6 +188,7 @@ def build(settings: Settings) -> Services:
             settings.webhook_policy,
             instance_id,
             lapse_seconds=settings.instance_lapse_seconds,
+            change_counter=db.change_counter,
         ),
         spawn_rate=SpawnRate(settings.spawn_rate_per_minute),
         pr_watch=pr_watch,

@@ -34,8 +34,10 @@ def serve(*, kill_agents_on_shutdown: bool) -> None:
     # it runs on asyncio; httpcore imports trio whenever that is installed (selenium, a test dependency,
     # brings it; ours do not), about 13 MB that would never run
     sys.modules.setdefault("trio", None)  # type: ignore[arg-type]
+    from orchestrator.malloc_arenas import limit_arenas
     from orchestrator.settings import SettingsError, load_settings
 
+    limit_arenas()  # before any thread starts
     os.umask(0o077)  # what the service creates (data, store, workspaces, runs) is for its user alone
     # each agent's egress proxy may hold hundreds of sockets: the soft limit (often 1024) must not let a
     # few agents starve the service of descriptors for its store and its API

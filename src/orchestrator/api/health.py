@@ -4,6 +4,7 @@ import asyncio
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Request, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from orchestrator import __version__
 from orchestrator.api.deps import get_services, is_authorized
@@ -47,6 +48,13 @@ class HealthChecks:
         self._services = services
         self._last: _Checks | None = None
         self._running: asyncio.Future[_Checks] | None = None
+
+    def fresh(self) -> _Checks | None:
+        """The last checks while they are fresh; None when the next caller must refresh them."""
+        last = self._last
+        if last is not None and asyncio.get_running_loop().time() - last.at < CHECKS_FRESH_SECONDS:
+            return last
+        return None
 
     async def current(self) -> _Checks:
         now = asyncio.get_running_loop().time()
@@ -96,3 +104,30 @@ async def health(request: Request) -> Health | Response:
         agent_egress=egress_state(services.runtime, services.settings),
         warnings=[services.isolation.warning] if services.isolation.warning else [],
     )
+
+
+_HEALTH_PATH = "/api/health"
+
+
+class AnonymousHealth:
+    """Pure ASGI middleware, inside the guard: an anonymous GET /api/health is answered from the fresh
+    checks before routing, so the path load balancers poll costs little more than a bare ASGI app. A
+    caller with a token, or stale checks, go on to the route."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == _HEALTH_PATH and scope["method"] == "GET":
+            checks: HealthChecks | None = getattr(scope["app"].state, "health_checks", None)
+            last = checks.fresh() if checks is not None else None
+            if last is not None and not any(name == b"authorization" for name, _ in scope["headers"]):
+                body = _ANONYMOUS["ok" if last.ok else "degraded"]
+                headers = [
+                    (b"content-length", str(len(body)).encode()),
+                    (b"content-type", b"application/json"),
+                ]
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
+                await send({"type": "http.response.body", "body": body})
+                return
+        await self.app(scope, receive, send)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import threading
 import time
 from collections.abc import Callable
 from types import TracebackType
@@ -81,9 +83,24 @@ class GitHubClient:
         }
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self._http = httpx.Client(
-            base_url=self.api_url + "/", headers=headers, timeout=timeout, transport=transport
+        self._new_client = functools.partial(  # Headers: its repr hides the token
+            httpx.Client,
+            base_url=self.api_url + "/",
+            headers=httpx.Headers(headers),
+            timeout=timeout,
+            transport=transport,
         )
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
+
+    @property
+    def _http(self) -> httpx.Client:
+        """Made at the first request: its TLS context (the CA bundle, MBs) only in a service that calls
+        GitHub."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._new_client()
+            return self._client
 
     def __repr__(self) -> str:
         return f"GitHubClient(api_url={self.api_url!r}, owner={self.owner!r}, token_set={self.configured})"
@@ -97,7 +114,9 @@ class GitHubClient:
         self.close()
 
     def close(self) -> None:
-        self._http.close()
+        with self._client_lock:
+            if self._client is not None:
+                self._client.close()
 
     @property
     def configured(self) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import RowMapping, delete, func, insert, or_, select, update
+from sqlalchemy import RowMapping, delete, exists, func, insert, or_, select, update
 
 from orchestrator.clock import utc_now
 from orchestrator.domain.lifecycles import WEBHOOK_DELIVERIES
@@ -99,6 +99,19 @@ class WebhookStore:
                     )
                     made += 1
         return made
+
+    def has_work(self) -> bool:
+        """Whether an event waits to be expanded or a delivery is pending (due now or later); one read."""
+        pending = webhook_deliveries.c.status == DeliveryStatus.PENDING.value
+        with self._db.read() as conn:
+            return bool(
+                conn.execute(
+                    select(
+                        exists(select(webhook_events.c.id))
+                        | exists(select(webhook_deliveries.c.id).where(pending))
+                    )
+                ).scalar()
+            )
 
     def count(self) -> int:
         with self._db.read() as conn:

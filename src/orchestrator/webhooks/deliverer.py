@@ -13,6 +13,7 @@ import functools
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -92,6 +93,7 @@ class Deliverer:
         lease_seconds: float = 30.0,
         lapse_seconds: float = 10.0,
         poll_seconds: float = 0.5,
+        change_counter: Callable[[], int | None] = lambda: None,
     ) -> None:
         self._store = store
         self._policy = policy
@@ -101,6 +103,7 @@ class Deliverer:
         self._lease_seconds = lease_seconds
         self._lapse_seconds = lapse_seconds
         self._poll = poll_seconds
+        self._change_counter = change_counter
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -111,29 +114,44 @@ class Deliverer:
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         in_flight: dict[int, asyncio.Task[None]] = {}
-        # trust_env off: no proxy from the environment may stand between the check and the connection
-        async with httpx.AsyncClient(
-            timeout=self._timeout, follow_redirects=False, trust_env=False
-        ) as client:
-            try:
-                while True:
-                    await asyncio.to_thread(self._store.expand)
-                    claimed = await asyncio.to_thread(
-                        self._store.claim_due, self._owner, self._lease_seconds, self._lapse_seconds
-                    )
-                    for delivery in claimed:
-                        if delivery["id"] not in in_flight:
-                            task = asyncio.create_task(self._send(client, delivery))
-                            in_flight[delivery["id"]] = task
-                            task.add_done_callback(functools.partial(_forget, in_flight, delivery["id"]))
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self._poll):
-                            await self._wake.wait()
-                    self._wake.clear()
-            finally:
-                for task in in_flight.values():
-                    task.cancel()
-                await asyncio.gather(*in_flight.values(), return_exceptions=True)
+        client: httpx.AsyncClient | None = None  # made for the first delivery: its TLS context is MBs
+        quiet_at: int | None = None  # the change counter when the store last had nothing to send
+        try:
+            while True:
+                claimed: list[dict[str, Any]] = []
+                counter = self._change_counter()  # before the look: a later commit moves it
+                if counter is None or counter != quiet_at:
+                    claimed, quiet = await asyncio.to_thread(self._due)
+                    quiet_at = counter if quiet else None
+                for delivery in claimed:
+                    if delivery["id"] not in in_flight:
+                        if client is None:
+                            # trust_env off: no proxy from the environment may stand between the check and
+                            # the connection
+                            client = httpx.AsyncClient(
+                                timeout=self._timeout, follow_redirects=False, trust_env=False
+                            )
+                        task = asyncio.create_task(self._send(client, delivery))
+                        in_flight[delivery["id"]] = task
+                        task.add_done_callback(functools.partial(_forget, in_flight, delivery["id"]))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(self._poll):
+                        await self._wake.wait()
+                self._wake.clear()
+        finally:
+            for task in in_flight.values():
+                task.cancel()
+            await asyncio.gather(*in_flight.values(), return_exceptions=True)
+            if client is not None:
+                await client.aclose()
+
+    def _due(self) -> tuple[list[dict[str, Any]], bool]:
+        """The deliveries leased to this instance now, and whether the store was quiet (no event to
+        expand, no delivery pending: nothing can fall due before the next write)."""
+        if not self._store.has_work():
+            return [], True
+        self._store.expand()
+        return self._store.claim_due(self._owner, self._lease_seconds, self._lapse_seconds), False
 
     async def _send(self, client: httpx.AsyncClient, delivery: dict[str, Any]) -> None:
         code, error = await self._attempt(client, delivery)

@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import stat
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,150}\.json$")
 MAX_FILE_BYTES = 1_000_000
+# A directory's change time (ctime: set by the kernel, no utime can put it back) moves by clock ticks: a
+# file added in the tick of the last change may leave it as it was. An unchanged time is trusted only once
+# it is this much older than the scan that saw it.
+_SETTLED_NS = 1_000_000_000
 
 
 class Inbox:
@@ -42,8 +47,14 @@ class Inbox:
         self.quarantined = 0
 
     async def run(self) -> None:
+        """Scans (in a worker thread) when the directory changed since a scan; one stat a poll otherwise."""
+        seen: tuple[int, int, int] | None = None
         while True:
-            await asyncio.to_thread(self.scan)
+            mark = _mark(self._dir)
+            if mark is not None and mark != seen:
+                started = time.time_ns()
+                await asyncio.to_thread(self.scan)
+                seen = mark if started - mark[2] > _SETTLED_NS else None
             await asyncio.sleep(self._poll)
 
     def scan(self) -> int:
@@ -88,6 +99,16 @@ class Inbox:
             n += 1
         path.rename(target)
         return target
+
+
+def _mark(directory: Path) -> tuple[int, int, int] | None:
+    """What changes when an entry is added to, renamed in or removed from the directory; None: no such
+    directory."""
+    try:
+        info = os.stat(directory)
+    except OSError:
+        return None
+    return info.st_dev, info.st_ino, info.st_ctime_ns
 
 
 def _is_regular(path: Path) -> bool:

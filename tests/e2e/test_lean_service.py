@@ -1,0 +1,35 @@
+"""What the service skips for a lighter process changes no answer: an anonymous GET /api/health answered
+before routing says what the route says, and /metrics, whose library loads at the first scrape, works."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import ServerFactory
+from tests.e2e.test_lean_process import imported_modules
+
+
+def _shown(answer: httpx.Response) -> tuple[int, bytes, tuple[tuple[str, str], ...]]:
+    headers = tuple(sorted((k, v) for k, v in answer.headers.items() if k not in ("date", "server")))
+    return answer.status_code, answer.content, headers
+
+
+def test_anonymous_health_from_fresh_checks_is_the_routes_answer_and_metrics_load_when_scraped(
+    make_server: ServerFactory,
+) -> None:
+    server = make_server(PYTHONPROFILEIMPORTTIME="1")
+    with httpx.Client(base_url=server.url) as anonymous:
+        # the route's anonymous answer (a wrong token goes to the route, which tells it nothing more)
+        routed = anonymous.get("/api/health", headers={"Authorization": "Bearer wrong"})
+        assert routed.json() == {"status": "ok"}
+        # right after, the checks are fresh: these are answered before routing
+        answers = [anonymous.get("/api/health") for _ in range(20)]
+    assert {_shown(a) for a in answers} == {_shown(routed)}
+    detailed = server.client.get("/api/health").json()
+    assert detailed["database"] == "ok" and detailed["instance_id"], "a caller with the token: the route"
+
+    assert "prometheus_client" not in imported_modules(server.log()), "loaded before any scrape"
+    scraped = server.client.get("/metrics")
+    assert scraped.status_code == 200 and "orchestrator_agents" in scraped.text
+    assert "prometheus_client" in imported_modules(server.log())
+    assert server.client.get("/metrics").status_code == 200, "the registry built once serves again"
