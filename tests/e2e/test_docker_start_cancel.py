@@ -53,14 +53,6 @@ def image(tmp_path: Path) -> Iterator[str]:
         client.close()
 
 
-def _first_agent(server: Server, task_id: str) -> str:
-    deadline = time.monotonic() + 90
-    while not (agents := server.client.get(f"/api/tasks/{task_id}").json()["agents"]):
-        assert time.monotonic() < deadline, server.log()
-        time.sleep(0.05)
-    return str(agents[0]["id"])
-
-
 def _kill_in_background(server: Server, agent_id: str) -> tuple[threading.Thread, dict[str, Any]]:
     answer: dict[str, Any] = {}
 
@@ -93,7 +85,7 @@ def test_a_kill_while_the_engine_creates_the_container_leaves_no_container(  # t
     marker = fake_model.roles({STARTER: [[PLAN]]})
     with DockerGate(held) as gate:
         server = make_server(AGENT_RUNTIME="docker", AGENT_IMAGE=image, DOCKER_HOST=gate.url, **workflow_env)
-        agent_id = _first_agent(server, _queue(server, f"One. {marker}"))
+        agent_id = server.first_agent_of(_queue(server, f"One. {marker}"))
         assert gate.holding.wait(90), f"the container's create never came\n{server.log()}"
         assert server.agent(agent_id)["status"] == "starting"
 
@@ -169,7 +161,7 @@ def test_a_stop_while_the_engine_creates_the_hooks_container_leaves_no_container
     marker = fake_model.roles({STARTER: [[PLAN]]})
     with DockerGate(HOOK_CREATE) as gate:
         server = make_server(AGENT_RUNTIME="docker", AGENT_IMAGE=image, DOCKER_HOST=gate.url, **workflow_env)
-        agent_id = _first_agent(server, _queue(server, f"One. {marker}"))
+        agent_id = server.first_agent_of(_queue(server, f"One. {marker}"))
         assert gate.holding.wait(90), f"the container's create never came\n{server.log()}"
 
         assert server.proc is not None

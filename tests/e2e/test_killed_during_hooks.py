@@ -21,14 +21,6 @@ from tests.support.runtimes import require_bwrap
 from tests.support.server import Server
 
 
-def _first_agent(server: Server, task_id: str) -> str:
-    deadline = time.monotonic() + 90
-    while not (agents := server.client.get(f"/api/tasks/{task_id}").json()["agents"]):
-        assert time.monotonic() < deadline, server.log()
-        time.sleep(0.05)
-    return str(agents[0]["id"])
-
-
 def _post(server: Server, path: str, body: dict[str, str] | None = None) -> None:
     """In the background: its answer does not matter, the service may be stopping."""
 
@@ -49,7 +41,7 @@ def test_a_kill_during_the_hooks_writes_the_end_off_the_loop_and_a_second_kill_d
     _commit_file(project, f'[hooks]\nbefore_run = "sleep {tag}"\n', tmp_path)
     marker = fake_model.roles({STARTER: [[PLAN]]})
     server = make_server(**workflow_env)
-    agent_id = _first_agent(server, _queue(server, f"One. {marker}"))
+    agent_id = server.first_agent_of(_queue(server, f"One. {marker}"))
     deadline = time.monotonic() + 60
     while not _sleepers(tag):
         assert time.monotonic() < deadline, server.log()

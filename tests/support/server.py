@@ -160,6 +160,14 @@ class Server:
         result: dict[str, Any] = response.json()
         return result
 
+    def first_agent_of(self, task_id: str, timeout: float = 90) -> str:
+        """The id of the task's first agent, once it has one."""
+        deadline = time.monotonic() + timeout
+        while not (agents := self.client.get(f"/api/tasks/{task_id}").json()["agents"]):
+            assert time.monotonic() < deadline, self.log()
+            time.sleep(0.05)
+        return str(agents[0]["id"])
+
     def wait_agent(
         self, agent_id: str, timeout: float = 60, statuses: tuple[str, ...] | None = None
     ) -> dict[str, Any]:
