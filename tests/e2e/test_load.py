@@ -77,7 +77,11 @@ def test_a_hundred_agents_at_once_all_complete_with_every_line_once_in_order(
     assert len(set(ids)) == AGENTS
 
     wait_statuses(server, "running", AGENTS, timeout=120)
-    assert set(ids) <= set(marked_processes()), "every agent's process is alive together"
+    # a process in the middle of an exec may show an empty environment for a moment: look again
+    deadline = time.monotonic() + 10
+    while missing := set(ids) - set(marked_processes()):
+        assert time.monotonic() < deadline, f"every agent's process is alive together: {missing} are not"
+        time.sleep(0.2)
     go.touch()
     wait_statuses(server, "completed", AGENTS, timeout=300)
 
