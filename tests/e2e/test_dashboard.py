@@ -187,8 +187,11 @@ def test_pause_resume_and_max_concurrent_from_the_page(server: Server, browser: 
     assert browser.find_element(By.ID, "queue-pause").get_attribute("disabled") is not None
 
     field = browser.find_element(By.ID, "max-concurrent")
-    field.clear()
+    # typed over, as a person would: WebDriver's clear() blurs the field unedited, and the page's re-read
+    # after the pause (the change stream) may then put the old value back before the "3" is typed
+    field.send_keys(Keys.CONTROL, "a")
     field.send_keys("3")
+    assert field.get_attribute("value") == "3"
     click(browser, "#max-concurrent-save")
     wait_api(lambda: server.client.get("/api/queue/settings").json()["max_concurrent"] == 3, what="max set")
 
