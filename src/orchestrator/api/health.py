@@ -57,11 +57,10 @@ class HealthChecks:
         return None
 
     async def current(self) -> _Checks:
-        now = asyncio.get_running_loop().time()
-        if self._last is not None and now - self._last.at < CHECKS_FRESH_SECONDS:
-            return self._last
+        if (last := self.fresh()) is not None:
+            return last
         if self._running is None:
-            self._running = asyncio.ensure_future(self._refresh(now))
+            self._running = asyncio.ensure_future(self._refresh(asyncio.get_running_loop().time()))
         return await asyncio.shield(self._running)
 
     async def _refresh(self, now: float) -> _Checks:

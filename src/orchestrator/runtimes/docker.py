@@ -155,16 +155,12 @@ def container_config(
     return config
 
 
-def _docker_errors() -> tuple[type[Exception], ...]:
+def docker_errors() -> tuple[type[Exception], ...]:
+    """What the Docker SDK raises when the engine refuses or cannot be reached."""
     import docker.errors
     import requests
 
     return (docker.errors.DockerException, requests.RequestException)
-
-
-def docker_errors() -> tuple[type[Exception], ...]:
-    """What the Docker SDK raises when the engine refuses or cannot be reached."""
-    return _docker_errors()
 
 
 class DockerHandle:
@@ -185,7 +181,7 @@ class DockerHandle:
         self._ended: tuple[bool, int | None] | None = None if container is not None else (True, None)
         self._next_inspect = 0.0
         self._stopping_until = 0.0
-        self._errors = _docker_errors()
+        self._errors = docker_errors()
 
     @property
     def ref(self) -> str:
@@ -377,8 +373,8 @@ class DockerRuntime:
             raise RuntimeError_(
                 f"image {self.image!r} not found: build deploy/docker/Dockerfile.agent or set AGENT_IMAGE"
             ) from exc
-        except _docker_errors() as exc:
-            with contextlib.suppress(*_docker_errors()):
+        except docker_errors() as exc:
+            with contextlib.suppress(*docker_errors()):
                 client.containers.get(container_name(spec.agent_id)).remove(force=True)
             raise RuntimeError_(f"cannot start a container: {exc}") from exc
         pid = container.attrs.get("State", {}).get("Pid") or None
@@ -413,14 +409,14 @@ class DockerRuntime:
                 if files.recorded_exit_code(run_dir) is not None
                 else None
             )
-        except (RuntimeError_, *_docker_errors()) as exc:  # type: ignore[misc]
+        except (RuntimeError_, *docker_errors()) as exc:  # type: ignore[misc]
             log.warning("agent %s: cannot look up container %s: %s", agent_id, ref, exc)
             return None
         if container.labels.get(f"{LABEL_PREFIX}agent_id") != agent_id:
             return None
         if container.status == "created":  # its start never came (the service ended in between): none ran
             log.info("agent %s: container %s was created but never started: removed", agent_id, ref)
-            with contextlib.suppress(*_docker_errors()):
+            with contextlib.suppress(*docker_errors()):
                 container.remove(force=True)
             return None
         egress = self.egress if self.egress and self.egress.relayed(agent_id) else None
@@ -433,7 +429,7 @@ class DockerRuntime:
             found = self.client().containers.list(
                 all=True, filters={"label": f"{LABEL_PREFIX}agent_id={agent_id}"}
             )
-        except (RuntimeError_, *_docker_errors()) as exc:  # type: ignore[misc]
+        except (RuntimeError_, *docker_errors()) as exc:  # type: ignore[misc]
             log.warning("agent %s: cannot look for its container: %s", agent_id, exc)
             return None
         return f"{REF_PREFIX}{found[0].id}" if len(found) == 1 else None
@@ -462,7 +458,7 @@ class DockerRuntime:
             client.ping()
         except RuntimeError_ as exc:
             return str(exc)
-        except _docker_errors() as exc:
+        except docker_errors() as exc:
             return f"Docker engine unreachable at {self.where}: {exc}"
         import docker.errors
 
@@ -473,7 +469,7 @@ class DockerRuntime:
                 f"image {self.image!r} not found in the Docker engine: "
                 "build deploy/docker/Dockerfile.agent or set AGENT_IMAGE"
             )
-        except _docker_errors() as exc:
+        except docker_errors() as exc:
             return f"cannot inspect image {self.image!r}: {exc}"
         return None
 
@@ -486,7 +482,7 @@ class DockerRuntime:
         run was given off the disk, what it was handed taken back."""
         try:
             container.remove(force=True)
-        except _docker_errors() as exc:
+        except docker_errors() as exc:
             if "No such container" not in str(exc):
                 log.warning("cannot remove container %s: %s", container.id, exc)
         forget_mcp_config(run_dir)
