@@ -34,9 +34,10 @@ class Announcer:
         """Whether a reader follows the agent's live log now."""
         return self._bus.has_readers(agent_id)
 
-    def ended(self, agent_id: str) -> None:
-        """The final row, as stored, to every reader and listener; a failing listener stops no other."""
-        row = self._agents.get(agent_id)
+    def ended(self, agent_id: str, row: AgentRow | None = None) -> None:
+        """The final row, as stored (given when the caller read it with its end; else read here), to every
+        reader and listener; a failing listener stops no other."""
+        row = row if row is not None else self._agents.get(agent_id)
         if row is None:
             return
         self._bus.publish(agent_id, EndItem(row["status"], row))

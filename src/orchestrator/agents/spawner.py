@@ -241,7 +241,7 @@ class Spawner:
         finally:
             # told once: a kill cancelling the wait for a hook_failed write then writes nothing more
             if write.done() and not write.cancelled() and write.exception() is None and write.result()[0]:
-                self._announcer.ended(agent_id)
+                self._announcer.ended(agent_id, write.result()[1])
 
     def _record_not_started(self, agent_id: str, why: EndReason, reason: str) -> tuple[bool, AgentRow]:
         moved = self._agents.move(

@@ -20,7 +20,7 @@ from orchestrator.domain.types import LogStream
 from orchestrator.domain.watchdog import Budget, Prices, Watchdog, WatchRules
 from orchestrator.runtimes.base import RunHandle
 from orchestrator.settings import Settings
-from orchestrator.store.agents import AgentStore
+from orchestrator.store.agents import AgentRow, AgentStore
 
 log = logging.getLogger(__name__)
 
@@ -141,47 +141,42 @@ class Supervision:
 
     async def _finish(self, agent_id: str, summary: RunSummary, result: RunResult) -> None:
         verdict = result.verdict
-        fields = await asyncio.to_thread(self._write_end, agent_id, summary, result)  # one thread hop
-        if fields is None:
+        row = await asyncio.to_thread(self._write_end, agent_id, summary, result)  # one thread hop
+        if row is None:
             log.warning(
                 "agent %s had ended or moved to another instance; verdict %s not recorded",
                 agent_id,
                 verdict.status,
             )
             return
-        log.info(
-            "agent %s ended %s%s",
-            agent_id,
-            verdict.status.value,
-            f": {fields['error']}" if verdict.error else "",
-        )
-        self._announcer.ended(agent_id)
+        said = f": {row['error']}" if verdict.error else ""
+        log.info("agent %s ended %s%s", agent_id, verdict.status.value, said)
+        self._announcer.ended(agent_id, row)
 
-    def _write_end(self, agent_id: str, summary: RunSummary, result: RunResult) -> dict[str, Any] | None:
-        """The run's verdict and figures written to its row (the metadata it must keep read first); the
-        fields written, or None when the move was refused."""
+    def _write_end(self, agent_id: str, summary: RunSummary, result: RunResult) -> AgentRow | None:
+        """The run's verdict and figures written to its row, the metadata it must keep carried over; the
+        row as written, or None when the move was refused."""
         verdict = result.verdict
-        row = self._agents.get(agent_id)
-        kept = {k: v for k, v in (row["metadata"] if row else {}).items() if k in KEPT_METADATA}
-        fields: dict[str, Any] = {
-            "end_reason": verdict.reason.value,
-            "exit_code": result.exit_code,
-            "error": self._redact(verdict.error) if verdict.error else None,
-            "completed_at": utc_now(),
-            "metadata": {
+        return self._agents.end(
+            agent_id,
+            verdict.status,
+            owner=self._instance_id,
+            metadata={
                 **{k: (self._redact(v) if isinstance(v, str) else v) for k, v in summary.metadata().items()},
                 "rate_limit_reset_at": verdict.reset_at,
-                **kept,
             },
-            "session_id": summary.session_id,
-            "cost_usd": summary.cost_usd,
-            "input_tokens": summary.input_tokens,
-            "output_tokens": summary.output_tokens,
-            "num_turns": summary.num_turns,
-            "duration_ms": summary.duration_ms,
-        }
-        moved = self._agents.move(agent_id, verdict.status, owner=self._instance_id, **fields)
-        return fields if moved else None
+            keep=KEPT_METADATA,
+            end_reason=verdict.reason.value,
+            exit_code=result.exit_code,
+            error=self._redact(verdict.error) if verdict.error else None,
+            completed_at=utc_now(),
+            session_id=summary.session_id,
+            cost_usd=summary.cost_usd,
+            input_tokens=summary.input_tokens,
+            output_tokens=summary.output_tokens,
+            num_turns=summary.num_turns,
+            duration_ms=summary.duration_ms,
+        )
 
     def _rules(self, budget: dict[str, Any] | None) -> WatchRules:
         st = self._settings

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import RowMapping, and_, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, and_, func, insert, select, update
 
 from orchestrator.clock import utc_now
 from orchestrator.domain.end_reasons import EndReason
@@ -60,8 +60,7 @@ class AgentStore:
                     raise ClaimLost(
                         f"queue item {for_queue_item} is no longer claimed for agent {values['id']}"
                     )
-            conn.execute(insert(agents).values(**values))
-            found = conn.execute(select(agents).where(agents.c.id == values["id"])).mappings().one()
+            found = conn.execute(insert(agents).values(**values).returning(*agents.c)).mappings().one()
         return decode_agent(found)
 
     def get(self, agent_id: str) -> AgentRow | None:
@@ -74,14 +73,31 @@ class AgentStore:
         while that instance owns it); False if refused."""
         if "metadata" in fields and not isinstance(fields["metadata"], str | None):
             fields["metadata"] = json.dumps(fields["metadata"])
-        owned = () if owner is None else (agents.c.instance_id == owner,)
         with self._db.write() as conn:
-            moved = move(conn, AGENTS, agent_id, target, where=owned, **fields)
-            error = fields.get("error")
-            if moved and target.is_terminal and fields.get("end_reason") == EndReason.BUDGET_EXCEEDED:
-                payload = {"agent_id": agent_id, "status": target.value, "error": error}
-                enqueue(conn, "agent.budget_exceeded", payload)
-        return moved
+            return _move(conn, agent_id, target, owner, fields)
+
+    def end(
+        self,
+        agent_id: str,
+        target: AgentStatus,
+        *,
+        owner: str,
+        metadata: Mapping[str, Any],
+        keep: Iterable[str] = (),
+        **fields: Any,
+    ) -> AgentRow | None:
+        """A run's verdict: the move to `target` as `move` makes it, with `metadata` and the `keep` keys of
+        the metadata the row has, in one transaction that also reads the row as written; that row, or
+        None when the move was refused."""
+        with self._db.write() as conn:
+            raw = conn.execute(select(agents.c.metadata).where(agents.c.id == agent_id)).scalar()
+            earlier = json.loads(raw) if raw else {}
+            kept = {k: earlier[k] for k in keep if k in earlier}
+            fields["metadata"] = json.dumps({**metadata, **kept})
+            if not _move(conn, agent_id, target, owner, fields):
+                return None
+            row = conn.execute(select(agents).where(agents.c.id == agent_id)).mappings().one()
+        return decode_agent(row)
 
     def task_purse(self, task_id: str) -> tuple[Budget | None, Spent]:
         """A task's budget, one purse for all its agents, and what its agents have spent of it."""
@@ -248,6 +264,17 @@ class AgentStore:
             "total_input_tokens": int(totals[1]),
             "total_output_tokens": int(totals[2]),
         }
+
+
+def _move(
+    conn: Connection, agent_id: str, target: AgentStatus, owner: str | None, fields: dict[str, Any]
+) -> bool:
+    owned = () if owner is None else (agents.c.instance_id == owner,)
+    moved = move(conn, AGENTS, agent_id, target, where=owned, **fields)
+    if moved and target.is_terminal and fields.get("end_reason") == EndReason.BUDGET_EXCEEDED:
+        payload = {"agent_id": agent_id, "status": target.value, "error": fields.get("error")}
+        enqueue(conn, "agent.budget_exceeded", payload)
+    return moved
 
 
 def decode_agent(row: RowMapping) -> AgentRow:
