@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 from orchestrator.agents import workspace
+from orchestrator.agents.blanks import FOLDER, READY, Blanks
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -36,3 +38,72 @@ def test_a_plain_workspace_is_a_repository_and_a_second_prepare_keeps_it(tmp_pat
     workspace.prepare(path, None, tmp_path / "projects")
 
     assert (path / "kept").read_text() == "mine"
+
+
+def _ready(blanks_parent: Path, count: int, timeout: float = 10) -> list[Path]:
+    deadline = time.monotonic() + timeout
+    while True:
+        made = [p for p in (blanks_parent / FOLDER).glob("*") if not p.name.endswith(".part")]
+        if len(made) >= count:
+            return made
+        assert time.monotonic() < deadline, f"{len(made)} blanks made, {count} wanted"
+        time.sleep(0.01)
+
+
+def test_workspaces_made_ahead_are_repositories_and_are_made_again(tmp_path: Path) -> None:
+    parent = tmp_path / "ws"
+    blanks = Blanks(parent, workspace.fresh_layout)
+    try:
+        first = workspace.prepare_task(parent, tmp_path / "projects", "t-1", "One", [], blanks=blanks)
+        assert _git(first.primary, "symbolic-ref", "HEAD") == f"refs/heads/{first.branch}"  # made in place
+        ready = _ready(parent, READY)
+
+        second = workspace.prepare_task(parent, tmp_path / "projects", "t-2", "Two", [], blanks=blanks)
+
+        assert sum(p.exists() for p in ready) == READY - 1, "the second checkout took a blank"
+        repo = second.primary
+        assert _git(repo, "rev-parse", "--show-toplevel") == str(repo)
+        assert _git(repo, "symbolic-ref", "HEAD") == f"refs/heads/{second.branch}"
+        (repo / "f.txt").write_text("x\n")
+        _git(repo, "add", "f.txt")
+        _git(repo, "-c", "user.name=a", "-c", "user.email=a@example.com", "commit", "-q", "-m", "first")
+        _git(repo, "fsck", "--strict")
+        assert _ready(parent, READY), "the blank taken is made again"
+    finally:
+        blanks.close()
+
+
+def test_a_blank_never_lands_on_a_workspace_that_has_files(tmp_path: Path) -> None:
+    parent = tmp_path / "ws"
+    blanks = Blanks(parent, workspace.fresh_layout)
+    try:
+        assert not blanks.take(parent / "warm-up")  # none made yet: the caller makes its own
+        _ready(parent, READY)
+        kept = parent / "kept"
+        kept.mkdir()
+        (kept / "mine").write_text("mine")
+
+        assert not blanks.take(kept)
+
+        assert sorted(p.name for p in kept.iterdir()) == ["mine"]
+        assert blanks.take(parent / "new") and (parent / "new" / ".git" / "objects" / "info").is_dir()
+    finally:
+        blanks.close()
+
+
+def test_blanks_an_earlier_service_left_are_not_handed_out(tmp_path: Path) -> None:
+    parent = tmp_path / "ws"
+    planted = parent / FOLDER / ("0" * 32)
+    (planted / ".git" / "hooks").mkdir(parents=True)
+    (planted / ".git" / "hooks" / "post-checkout").write_text("#!/bin/sh\necho planted\n")
+    blanks = Blanks(parent, workspace.fresh_layout)
+    try:
+        blanks.take(parent / "warm-up")
+        _ready(parent, READY)
+        assert not planted.exists()
+        for i in range(READY):
+            dest = parent / f"w{i}"
+            if blanks.take(dest):
+                assert not (dest / ".git" / "hooks").exists()
+    finally:
+        blanks.close()

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from orchestrator.agents.adoption import Adoption
 from orchestrator.agents.announcer import Announcer, EndListener, FlagListener
+from orchestrator.agents.blanks import Blanks
 from orchestrator.agents.errors import AgentError, AgentTakenOver
 from orchestrator.agents.hooks import HookEnd, HookRunner
 from orchestrator.agents.leftovers import LeftoverContainers
@@ -49,6 +50,11 @@ class AgentManager:
         self._stopper = Stopper(agents, self._supervision, settings.agent_kill_grace_seconds)
         self._supervision.on_stopped = self._retry.resume_stopped
         self._leftovers = LeftoverContainers(agents, runtime, self._supervision)
+
+    @property
+    def workspace_blanks(self) -> Blanks:
+        """Fresh workspaces made ahead (a task's checkouts without a repository take them too)."""
+        return self._spawner.workspace_blanks
 
     def on_end(self, listener: EndListener) -> None:
         self._announcer.on_end(listener)

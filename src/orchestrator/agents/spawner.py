@@ -17,6 +17,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from orchestrator.agents import workspace
 from orchestrator.agents.announcer import Announcer
+from orchestrator.agents.blanks import Blanks
 from orchestrator.agents.cancel_safe import settled, start_seen_through
 from orchestrator.agents.command import ClaudeInvocation, build_argv, build_env
 from orchestrator.agents.errors import AgentError, AgentTakenOver
@@ -42,6 +43,15 @@ _T = TypeVar("_T")
 # lock, the workspace, the run directory) run in these threads, not on the event loop, nor in the default
 # pool: 30 spawns at once would queue ahead of every other request's hop there (health's checks).
 SPAWN_THREADS = 2
+
+
+HOME_DIR = "home"  # an agent's HOME and its CLI's configuration, in its run directory
+CONFIG_DIR = "claude-config"
+
+
+def _run_layout(run_dir: Path) -> None:
+    (run_dir / HOME_DIR).mkdir()
+    (run_dir / CONFIG_DIR).mkdir()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +86,8 @@ class Spawner:
         self.spawned = 0
         self.hooks: HookRunner | None = None  # runs a repository's workspace hooks (set by the manager)
         self._threads = ThreadPoolExecutor(SPAWN_THREADS, thread_name_prefix="spawn")
+        self.workspace_blanks = Blanks(settings.resolved_workspaces_dir, workspace.fresh_layout)
+        self._run_blanks = Blanks(settings.resolved_runs_dir, _run_layout)
 
     async def _off_loop(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return await asyncio.get_running_loop().run_in_executor(
@@ -159,7 +171,11 @@ class Spawner:
     def _set_up(self, row: AgentRow, req: SpawnRequest, run_dir: Path, ws: Path) -> RunSpec:
         """The workspace and the run directory, and what the runtime is to start in them."""
         workspace.prepare(
-            ws, req.repo, self._settings.resolved_projects_dir, forge=ForgeRepos.of(self._settings)
+            ws,
+            req.repo,
+            self._settings.resolved_projects_dir,
+            forge=ForgeRepos.of(self._settings),
+            blanks=self.workspace_blanks,
         )
         tools = req.tools or NO_TOOLS
         return self._run_spec(row, run_dir, ws, req.add_dirs, tools, self._budget_usd(req))
@@ -322,7 +338,7 @@ class Spawner:
                 "metadata": json.dumps(kept_metadata(req.tools)),
                 "budget": json.dumps(dataclasses.asdict(req.budget)) if req.budget else None,
                 "resumed_session": req.resume_session,
-                "config_dir": req.config_dir or str(run_dir / "claude-config"),
+                "config_dir": req.config_dir or str(run_dir / CONFIG_DIR),
             },
             for_queue_item=req.queue_item,
         )
@@ -336,8 +352,10 @@ class Spawner:
         tools: AgentTools = NO_TOOLS,
         max_budget_usd: float | None = None,
     ) -> RunSpec:
-        home = run_dir / "home"
+        home = run_dir / HOME_DIR
         config_dir = Path(row["config_dir"])
+        if not run_dir.exists():
+            self._run_blanks.take(run_dir)
         home.mkdir(parents=True, exist_ok=True)
         config_dir.mkdir(parents=True, exist_ok=True)
         mcp = self._mcp_config(tools)

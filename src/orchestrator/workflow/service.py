@@ -298,6 +298,7 @@ class Workflow:
             task["title"],
             task["repos"],
             ForgeRepos.of(self._settings),
+            self._manager.workspace_blanks,
         )
         try:
             return checkouts, self._workflow_at_start(task)
