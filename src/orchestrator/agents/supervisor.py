@@ -74,7 +74,7 @@ class Supervisor:
     async def run(self) -> None:
         try:
             exit_code = await self._watch()
-            await asyncio.to_thread(self.handle.sweep)
+            await self._sweep()
             await self._pump_all()
             last = self.tail.flush_partial()
             self._writer.add(last, self.tail.progress(len(last)))
@@ -85,6 +85,14 @@ class Supervisor:
         finally:
             self.handle.close()
             self.done.set()
+
+    async def _sweep(self) -> None:
+        """What the run leaves behind, cleared; a failure there is logged and the verdict still written
+        (an agent whose sweep failed must not stay `running` for ever)."""
+        try:
+            await asyncio.to_thread(self.handle.sweep)
+        except Exception:
+            log.exception("agent %s: clearing up after the run failed", self.tail.agent_id)
 
     async def _run_after_run(self) -> None:
         """The after_run hook, before the verdict is written (its lines reach the live log); a failure

@@ -122,7 +122,9 @@ def remove(agent_id: str, root: Path = ROOT, wait_seconds: float = 2.0) -> bool:
     """Removes the agent's groups once its processes are gone (killed processes can take a moment to
     leave: a busy group is retried for `wait_seconds`). False if one is still there."""
     deadline = time.monotonic() + wait_seconds
-    left = [g for g in paths(agent_id, root) if g.is_dir()]
+    # os.path.isdir: False, not PermissionError, under a group another user made (cgroup v1's
+    # `<controller>/orchestrator` of a service that ran as root, seen by one that does not)
+    left = [g for g in paths(agent_id, root) if os.path.isdir(g)]
     while left:
         busy = []
         for group in left:
