@@ -127,7 +127,7 @@ BENCHES: tuple[Bench, ...] = (
             Row("service CPU (s)", "service_cpu_s"),
             Row("service peak RSS (MB)", "service_rss_peak_mb"),
         ),
-        notes="baseline: `xargs -P3` of the same plain CLI runs",
+        notes="baseline: `xargs -P3` of the same plain CLI runs, in turns with the service, twice (medians)",
     ),
     Bench(
         "bench_runtimes",
