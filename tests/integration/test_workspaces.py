@@ -19,6 +19,11 @@ def _git(repo: Path, *args: str) -> str:
 def test_a_task_workspace_is_an_empty_repository_on_the_task_branch(tmp_path: Path) -> None:
     checkouts = workspace.prepare_task(tmp_path / "ws", tmp_path / "projects", "t-1", "Fix the bug", [])
 
+    _assert_an_empty_repository_on_its_branch(checkouts)
+
+
+def _assert_an_empty_repository_on_its_branch(checkouts: workspace.TaskCheckouts) -> None:
+    """git itself takes the checkout for a repository on the task's branch, and a first commit lands."""
     repo = checkouts.primary
     assert _git(repo, "rev-parse", "--show-toplevel") == str(repo)
     assert _git(repo, "symbolic-ref", "HEAD") == f"refs/heads/{checkouts.branch}"
@@ -61,13 +66,7 @@ def test_workspaces_made_ahead_are_repositories_and_are_made_again(tmp_path: Pat
         second = workspace.prepare_task(parent, tmp_path / "projects", "t-2", "Two", [], blanks=blanks)
 
         assert sum(p.exists() for p in ready) == READY - 1, "the second checkout took a blank"
-        repo = second.primary
-        assert _git(repo, "rev-parse", "--show-toplevel") == str(repo)
-        assert _git(repo, "symbolic-ref", "HEAD") == f"refs/heads/{second.branch}"
-        (repo / "f.txt").write_text("x\n")
-        _git(repo, "add", "f.txt")
-        _git(repo, "-c", "user.name=a", "-c", "user.email=a@example.com", "commit", "-q", "-m", "first")
-        _git(repo, "fsck", "--strict")
+        _assert_an_empty_repository_on_its_branch(second)
         assert _ready(parent, READY), "the blank taken is made again"
     finally:
         blanks.close()
