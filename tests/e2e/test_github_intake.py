@@ -74,6 +74,8 @@ def test_a_forged_delivery_is_refused_and_writes_nothing(
 ) -> None:  # type: ignore[no-untyped-def]
     server = make_server(**{**intake_env, "GITHUB_POLL_SECONDS": "3600"})
     pause(server)
+    # the intake's one poll (at start) has listed the repository: the issue can come in only by a delivery
+    wait_for("the first poll", lambda: issues.listings >= 1, server)
     issue = issues.add("acme/calc", "Do it", "body", labels=(LABEL,))
     payload = issues_event(issue, "labeled", github.api_url)
     body, headers = signed_delivery(SECRET, "issues", payload, "d-forged-1")
