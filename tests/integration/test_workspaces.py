@@ -48,7 +48,7 @@ def test_a_plain_workspace_is_a_repository_and_a_second_prepare_keeps_it(tmp_pat
 def _ready(blanks_parent: Path, count: int, timeout: float = 10) -> list[Path]:
     deadline = time.monotonic() + timeout
     while True:
-        made = [p for p in (blanks_parent / FOLDER).glob("*") if not p.name.endswith(".part")]
+        made = [p for p in (blanks_parent / FOLDER).glob("*/*") if not p.name.endswith(".part")]
         if len(made) >= count:
             return made
         assert time.monotonic() < deadline, f"{len(made)} blanks made, {count} wanted"
@@ -106,3 +106,21 @@ def test_blanks_an_earlier_service_left_are_not_handed_out(tmp_path: Path) -> No
                 assert not (dest / ".git" / "hooks").exists()
     finally:
         blanks.close()
+
+
+def test_a_second_service_on_the_same_directories_leaves_the_first_ones_blanks_alone(tmp_path: Path) -> None:
+    parent = tmp_path / "ws"
+    first = Blanks(parent, workspace.fresh_layout)
+    second = Blanks(parent, workspace.fresh_layout)
+    try:
+        first.take(parent / "warm-up-1")
+        ready = _ready(parent, READY)
+        second.take(parent / "warm-up-2")  # its filler starts: the first's folder is locked, so kept
+        _ready(parent, 2 * READY)
+
+        assert all(p.exists() for p in ready)
+        assert first.take(parent / "w1")
+        assert (parent / "w1" / ".git" / "config").is_file()
+    finally:
+        first.close()
+        second.close()

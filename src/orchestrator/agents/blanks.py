@@ -5,11 +5,14 @@ ten of them.
 
 A filler thread keeps a few blanks ready in a hidden folder next to where they are used (a rename does
 not cross file systems); a start that finds none makes its directories itself, as before. Blanks live
-inside the runs and workspaces directories, which the sandbox masks: no agent sees them."""
+inside the runs and workspaces directories, which the sandbox masks: no agent sees them. Each service
+process has its own folder there, locked while it lives (instances on one host may share a data
+directory); a folder whose lock is free is an earlier life's, not trusted to be blank, and removed."""
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import shutil
@@ -30,7 +33,8 @@ class Blanks:
     """Ready-made copies of one directory layout (what `make` builds in an empty directory)."""
 
     def __init__(self, parent: Path, make: Callable[[Path], None], ready: int = READY) -> None:
-        self._folder = parent / FOLDER
+        self._folders = parent / FOLDER
+        self._folder = self._folders / uuid.uuid4().hex
         self._make = make
         self._ready: deque[Path] = deque()
         self._wanted = ready
@@ -70,8 +74,14 @@ class Blanks:
     def _fill_forever(self) -> None:
         with contextlib.suppress(OSError):  # only this thread's priority (a Linux thread id)
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), FILLER_NICE)
-        # what an earlier life of the service left is not trusted to be blank: made again
-        shutil.rmtree(self._folder, ignore_errors=True)
+        try:
+            self._folder.mkdir(parents=True)
+            held = _locked(self._folder, wait=True)
+        except OSError as exc:
+            log.warning("no blank directories in %s: %s", self._folders, exc)
+            return
+        assert held is not None
+        _remove_unlocked(self._folders, keep=self._folder)
         while not self._closed:
             try:
                 self._fill()
@@ -82,11 +92,46 @@ class Blanks:
 
     def _fill(self) -> None:
         while len(self._ready) < self._wanted and not self._closed:
-            self._folder.mkdir(parents=True, exist_ok=True)
             name = uuid.uuid4().hex
             building = self._folder / f"{name}.part"
             building.mkdir()
-            self._make(building)
+            try:
+                self._make(building)
+            except OSError:
+                shutil.rmtree(building, ignore_errors=True)
+                raise
             blank = building.rename(self._folder / name)
             with self._lock:
                 self._ready.append(blank)
+
+
+def _locked(folder: Path, *, wait: bool) -> int | None:
+    """A descriptor of `folder` holding its exclusive lock (kept open while the lock is to last); None
+    when another process holds it."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _remove_unlocked(folders: Path, keep: Path) -> None:
+    """The folders of processes that are gone (their lock is free), removed."""
+    for folder in folders.iterdir():
+        if folder == keep or folder.is_symlink() or not folder.is_dir():
+            continue
+        try:
+            fd = _locked(folder, wait=False)
+        except OSError:
+            continue
+        if fd is None:
+            continue  # a live process's
+        try:
+            shutil.rmtree(folder, ignore_errors=True)
+        finally:
+            os.close(fd)

@@ -90,7 +90,9 @@ class AgentStore:
         the metadata the row has, in one transaction that also reads the row as written; that row, or
         None when the move was refused."""
         with self._db.write() as conn:
-            raw = conn.execute(select(agents.c.metadata).where(agents.c.id == agent_id)).scalar()
+            raw = conn.execute(
+                select(agents.c.metadata).where(agents.c.id == agent_id).with_for_update()
+            ).scalar()
             earlier = json.loads(raw) if raw else {}
             kept = {k: earlier[k] for k in keep if k in earlier}
             fields["metadata"] = json.dumps({**metadata, **kept})
