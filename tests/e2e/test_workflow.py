@@ -319,6 +319,17 @@ def test_a_fixup_refused_for_now_counts_as_one_review_round(  # type: ignore[no-
     server = make_server(**workflow_env, MAX_REVIEW_ROUNDS="2", CLAUDE_BIN=str(cli))
     task_id = _queue_task(server, f"Write calc. {marker}")
     _wait_agent_of_type(server, task_id, "reviewer")
+    reviewer = next(
+        a["id"]
+        for a in server.client.get(f"/api/tasks/{task_id}").json()["agents"]
+        if a["agent_type"] == "reviewer"
+    )
+    # its row comes before its process, and bwrap binds the CLI's path only as it starts: the CLI has
+    # printed once it is running from its binary
+    started = time.monotonic()
+    while not server.logs(reviewer):
+        assert time.monotonic() < started + 60, server.log()
+        time.sleep(0.05)
     deadline = time.monotonic() + 90
     cli.unlink()  # the running reviewer keeps its binary; the fix-up cannot start
     while True:
