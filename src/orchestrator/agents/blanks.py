@@ -76,11 +76,10 @@ class Blanks:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), FILLER_NICE)
         try:
             self._folder.mkdir(parents=True)
-            held = _locked(self._folder, wait=True)
+            _locked(self._folder, wait=True)  # its descriptor stays open: the lock lasts as this process
         except OSError as exc:
             log.warning("no blank directories in %s: %s", self._folders, exc)
             return
-        assert held is not None
         _remove_unlocked(self._folders, keep=self._folder)
         while not self._closed:
             try:
