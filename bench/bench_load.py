@@ -20,7 +20,7 @@ from typing import Any
 
 import httpx
 
-from bench.common import RssPeak, bench_server, cpu_seconds, percentile, rss_mb, server_pid
+from bench.common import RssPeak, bench_server, cpu_seconds, percentile, rss_mb, server_pid, wait_exited
 from tests.support import fake_anthropic as fm
 from tests.support.server import Server
 
@@ -28,8 +28,10 @@ REPLY_SECONDS = 1.0
 
 
 def _wait_all_ended(server: Server, ids: list[str], timeout: float) -> dict[str, int]:
-    """One page of agents a second (not a GET per agent: 100 of those every half second loaded the very
-    service whose CPU is measured)."""
+    """Once every agent process has exited (seen in the run directories, not asked of the service),
+    one page of agents every 50 ms until all have ended: polls of the API while the agents run would
+    load the very service whose CPU is measured."""
+    wait_exited(server, ids, timeout)
     deadline = time.monotonic() + timeout
     wanted = set(ids)
     while True:
@@ -41,7 +43,7 @@ def _wait_all_ended(server: Server, ids: list[str], timeout: float) -> dict[str,
         if time.monotonic() > deadline:
             left = len(wanted) - len(ended)
             raise AssertionError(f"{left} of {len(ids)} agents not ended after {timeout} s")
-        time.sleep(1.0)
+        time.sleep(0.05)
 
 
 def measure(agents: int) -> dict[str, Any]:

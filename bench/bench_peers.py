@@ -8,9 +8,9 @@ Figures: wall time; overhead per task = (wall - ideal) / tasks, ideal = ceil(tas
 alone (measured here); the service's own CPU seconds while the tasks run (utime + stime of the server
 process from /proc, start-up excluded, agents not counted); the service's peak RSS during the run.
 
-The service's wall time ends at its last item's `completed_at` (the server's clock, the same host clock),
-so the bench can look for the end only twice a second: its own polls of GET /api/queue would otherwise
-count in the service's CPU figure."""
+The service's wall time ends at its last item's `completed_at` (the server's clock, the same host clock).
+The bench waits for the runs to end by watching their exit-code files, and asks GET /api/queue only
+after that: its own polls would otherwise count in the service's CPU figure."""
 
 from __future__ import annotations
 
@@ -25,7 +25,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import RssPeak, bench_server, claude_bin, cpu_seconds, server_pid, wait_drained
+from bench.common import (
+    RssPeak,
+    bench_server,
+    claude_bin,
+    cpu_seconds,
+    server_pid,
+    wait_drained,
+    wait_exited,
+)
 from orchestrator.agents.command import ClaudeInvocation, build_argv, build_env
 from orchestrator.clock import parse_iso
 from tests.support import fake_anthropic as fm
@@ -33,7 +41,7 @@ from tests.support import fake_anthropic as fm
 TASKS = 10
 CONCURRENCY = 3
 REPLY_SECONDS = 1.0
-DRAINED_POLL_SECONDS = 0.5
+DRAINED_POLL_SECONDS = 0.05
 ROUNDS = 2
 PROMPT = "Say done. {marker}"
 
@@ -109,7 +117,8 @@ def _service() -> dict[str, float]:
             assert (
                 client.post("/api/queue/settings", json={"key": "paused", "value": False}).status_code == 200
             )
-            status = wait_drained(client, 300, DRAINED_POLL_SECONDS)
+            wait_exited(server, TASKS, 300)
+            status = wait_drained(client, 60, DRAINED_POLL_SECONDS)
         wall = max(parse_iso(i["completed_at"]).timestamp() for i in status["completed"]) - start
         cpu = cpu_seconds(pid) - cpu_before
         failed = [i for i in status["completed"] if i["status"] != "completed"]

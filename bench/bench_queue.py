@@ -5,8 +5,8 @@ same run. Agents are a script that prints one result line, so the queue's own pa
 agent ends → store → queue woken → claim → spawn.
 
 Every figure comes from the server's timestamps (tasks/s ends at the last item's `completed_at`), so the
-bench looks for the end only 5 times a second: its GET /api/queue polls would otherwise load the very
-path they time."""
+bench waits for the runs by watching their exit-code files and asks GET /api/queue only once they are
+over: its polls would otherwise load the very path they time."""
 
 from __future__ import annotations
 
@@ -24,10 +24,11 @@ from bench.common import (
     seconds_between,
     tiny_claude,
     wait_drained,
+    wait_exited,
 )
 from orchestrator.clock import parse_iso
 
-DRAINED_POLL_SECONDS = 0.2
+DRAINED_POLL_SECONDS = 0.05
 
 
 def main(n: int = 30) -> dict[str, Any]:
@@ -43,7 +44,8 @@ def main(n: int = 30) -> dict[str, Any]:
             assert client.post(f"/api/queue/add/q-{i:03d}").status_code == 201
         start = time.time()
         assert client.post("/api/queue/settings", json={"key": "paused", "value": False}).status_code == 200
-        status = wait_drained(client, 120, DRAINED_POLL_SECONDS)
+        wait_exited(server, n, 120)
+        status = wait_drained(client, 60, DRAINED_POLL_SECONDS)
         wall = max(parse_iso(i["completed_at"]).timestamp() for i in status["completed"]) - start
         items = sorted(status["completed"], key=lambda i: i["started_at"])
         agents = {a["id"]: a for a in client.get("/api/agents", params={"limit": 500}).json()["items"]}

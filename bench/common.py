@@ -134,6 +134,24 @@ def summary_ms(values: list[float]) -> str:
     )
 
 
+def wait_exited(server: Server, agents: int | list[str], timeout: float) -> None:
+    """Waits, without asking the service anything, until the agents' processes have exited (given ids,
+    those; given a number, that many of any): their wrapper's `exit_code` file in the run directory. A
+    benchmark that times the service's own CPU looks here first and asks the API only once the runs are
+    over, so its polls do not weigh on the figure."""
+    runs = server.data_dir / "runs"
+    deadline = time.monotonic() + timeout
+
+    def exited() -> bool:
+        if isinstance(agents, int):
+            return sum(1 for _ in runs.glob("*/exit_code")) >= agents
+        return all((runs / agent_id / "exit_code").exists() for agent_id in agents)
+
+    while not exited():
+        assert time.monotonic() < deadline, f"agent processes still running after {timeout} s"
+        time.sleep(0.02)
+
+
 def wait_drained(client: httpx.Client, timeout: float, poll: float = 0.05) -> dict[str, Any]:
     """Polls GET /api/queue until nothing is queued or processing; the last answer."""
     deadline = time.monotonic() + timeout

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, and_, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, and_, bindparam, func, insert, select, update
 
 from orchestrator.clock import utc_now
 from orchestrator.domain.end_reasons import EndReason
@@ -21,6 +21,20 @@ from orchestrator.store.outbox import enqueue
 from orchestrator.store.tables import agents, queue, tasks
 
 AgentRow = dict[str, Any]
+
+# The statements of the hot paths, built once (building one costs more than running it)
+_INSERT_RETURNING = insert(agents).returning(*agents.c)
+_ROW = select(agents).where(agents.c.id == bindparam("a_id"))
+_TASK_BUDGET = select(tasks.c.budget).where(tasks.c.id == bindparam("t_id"))
+_TASK_SPENT = select(
+    func.coalesce(func.sum(agents.c.cost_usd), 0.0),
+    func.coalesce(func.sum(agents.c.num_turns), 0),
+    func.coalesce(func.sum(agents.c.duration_ms), 0),
+).where(agents.c.task_id == bindparam("t_id"))
+_LAST_OF_TASK = (
+    select(agents).where(agents.c.task_id == bindparam("t_id")).order_by(agents.c.created_at.desc()).limit(1)
+)
+_METADATA_FOR_UPDATE = select(agents.c.metadata).where(agents.c.id == bindparam("a_id")).with_for_update()
 
 
 class ClaimLost(Conflict):
@@ -60,12 +74,12 @@ class AgentStore:
                     raise ClaimLost(
                         f"queue item {for_queue_item} is no longer claimed for agent {values['id']}"
                     )
-            found = conn.execute(insert(agents).values(**values).returning(*agents.c)).mappings().one()
+            found = conn.execute(_INSERT_RETURNING, values).mappings().one()
         return decode_agent(found)
 
     def get(self, agent_id: str) -> AgentRow | None:
         with self._db.read() as conn:
-            row = conn.execute(select(agents).where(agents.c.id == agent_id)).mappings().first()
+            row = conn.execute(_ROW, {"a_id": agent_id}).mappings().first()
         return decode_agent(row) if row is not None else None
 
     def move(self, agent_id: str, target: AgentStatus, *, owner: str | None = None, **fields: Any) -> bool:
@@ -90,28 +104,20 @@ class AgentStore:
         the metadata the row has, in one transaction that also reads the row as written; that row, or
         None when the move was refused."""
         with self._db.write() as conn:
-            raw = conn.execute(
-                select(agents.c.metadata).where(agents.c.id == agent_id).with_for_update()
-            ).scalar()
+            raw = conn.execute(_METADATA_FOR_UPDATE, {"a_id": agent_id}).scalar()
             earlier = json.loads(raw) if raw else {}
             kept = {k: earlier[k] for k in keep if k in earlier}
             fields["metadata"] = json.dumps({**metadata, **kept})
             if not _move(conn, agent_id, target, owner, fields):
                 return None
-            row = conn.execute(select(agents).where(agents.c.id == agent_id)).mappings().one()
+            row = conn.execute(_ROW, {"a_id": agent_id}).mappings().one()
         return decode_agent(row)
 
     def task_purse(self, task_id: str) -> tuple[Budget | None, Spent]:
         """A task's budget, one purse for all its agents, and what its agents have spent of it."""
         with self._db.read() as conn:
-            raw = conn.execute(select(tasks.c.budget).where(tasks.c.id == task_id)).scalar_one_or_none()
-            usd, turns, ms = conn.execute(
-                select(
-                    func.coalesce(func.sum(agents.c.cost_usd), 0.0),
-                    func.coalesce(func.sum(agents.c.num_turns), 0),
-                    func.coalesce(func.sum(agents.c.duration_ms), 0),
-                ).where(agents.c.task_id == task_id)
-            ).one()
+            raw = conn.execute(_TASK_BUDGET, {"t_id": task_id}).scalar_one_or_none()
+            usd, turns, ms = conn.execute(_TASK_SPENT, {"t_id": task_id}).one()
         budget = Budget(**json.loads(raw)) if raw else None
         return budget, Spent(usd=float(usd), turns=int(turns), seconds=float(ms) / 1000)
 
@@ -211,16 +217,7 @@ class AgentStore:
 
     def last_of_task(self, task_id: str) -> AgentRow | None:
         with self._db.read() as conn:
-            row = (
-                conn.execute(
-                    select(agents)
-                    .where(agents.c.task_id == task_id)
-                    .order_by(agents.c.created_at.desc())
-                    .limit(1)
-                )
-                .mappings()
-                .first()
-            )
+            row = conn.execute(_LAST_OF_TASK, {"t_id": task_id}).mappings().first()
         return decode_agent(row) if row is not None else None
 
     def ended_with_task(self, limit: int = 500) -> list[AgentRow]:
