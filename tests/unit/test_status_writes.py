@@ -108,6 +108,15 @@ def status_writes(source: str, relative: str) -> list[str]:
         *(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)),
     ]
     reported: set[int] = set()
+    # statements built once at module level and executed by name: `_S = update(t)...` then
+    # `conn.execute(_S, {...})`
+    built_once = {
+        target.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name)
+    }
     for scope in scopes:
         names = _assignments(scope) if scope is not tree else {}
         for node in ast.walk(scope):
@@ -119,7 +128,10 @@ def status_writes(source: str, relative: str) -> list[str]:
                 kind = _statement_kind(node.func.value)
                 args: list[ast.AST] = [*node.args, *node.keywords]
             elif node.func.attr == "execute" and len(node.args) > 1:
-                kind = _statement_kind(node.args[0]) if isinstance(node.args[0], ast.Call) else None
+                statement = node.args[0]
+                if isinstance(statement, ast.Name) and statement.id in built_once:
+                    statement = built_once[statement.id]
+                kind = _statement_kind(statement) if isinstance(statement, ast.Call) else None
                 args = list(node.args[1:])
             else:
                 continue
@@ -154,9 +166,10 @@ def test_the_move_itself_exists_and_writes_the_status() -> None:
     assert status_writes(source, "store/elsewhere.py"), "the checker no longer sees the move's own write"
 
 
-def _hits(body: str, relative: str = "store/queue.py") -> list[str]:
-    """The checker's findings in a function whose body is `body` (lines joined by newlines)."""
-    source = "def f(conn, fields, e):\n" + "".join(f"    {line}\n" for line in body.splitlines())
+def _hits(body: str, relative: str = "store/queue.py", module: str = "") -> list[str]:
+    """The checker's findings in a function whose body is `body` (lines joined by newlines), after the
+    module-level lines `module`."""
+    source = module + "def f(conn, fields, e):\n" + "".join(f"    {line}\n" for line in body.splitlines())
     return status_writes(source, relative)
 
 
@@ -184,3 +197,11 @@ def test_the_checker_sees_every_shape_of_a_status_write() -> None:
         "conn.execute(select(queue).where(queue.c.status == 'queued'))"
     )
     assert _hits(not_writes) == []
+
+
+def test_the_checker_sees_statements_built_once_at_module_level() -> None:
+    module = "_UPDATE = update(queue).where(x)\n_INSERT = insert(queue).returning(y)\n"
+    assert _hits("conn.execute(_UPDATE, {'status': 'failed'})", module=module)
+    assert _hits("values = {**fields, 'status': 'x'}\nconn.execute(_UPDATE, values)", module=module)
+    assert _hits("conn.execute(_INSERT, {'status': 'processing'})", module=module)
+    assert _hits("conn.execute(_INSERT, {'status': QUEUE_ITEMS.initial.value})", module=module) == []

@@ -61,6 +61,23 @@ def _multirow_insert(rows: int) -> str:
     return f"INSERT INTO agent_logs (agent_id, timestamp, stream, content) VALUES {values}"  # noqa: S608 (placeholders only)
 
 
+# Built once: every append runs these (building one costs more than running it)
+_OWNED_FOR_UPDATE = (
+    select(agents.c.id)
+    .where(agents.c.id.in_(bindparam("l_ids", expanding=True)), agents.c.instance_id == bindparam("l_owner"))
+    .with_for_update()
+)
+_PROGRESS = (
+    update(agents)
+    .where(agents.c.id == bindparam("b_id"))
+    .values(
+        stdout_offset=_at_least(agents.c.stdout_offset, "b_out"),
+        stderr_offset=_at_least(agents.c.stderr_offset, "b_err"),
+        log_lines=agents.c.log_lines + bindparam("b_n"),
+    )
+)
+
+
 class LogStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -75,24 +92,14 @@ class LogStore:
         with self._db.write() as conn:
             owned = {
                 str(r[0])
-                for r in conn.execute(
-                    select(agents.c.id)
-                    .where(agents.c.id.in_(agent_ids), agents.c.instance_id == owner)
-                    .with_for_update()
-                )
+                for r in conn.execute(_OWNED_FOR_UPDATE, {"l_ids": sorted(agent_ids), "l_owner": owner})
             }
             lines = [ln for ln in lines if ln.agent_id in owned]
             progress = [p for p in progress if p.agent_id in owned]
             ids = self._insert(conn, lines)
             if progress:
                 conn.execute(
-                    update(agents)
-                    .where(agents.c.id == bindparam("b_id"))
-                    .values(
-                        stdout_offset=_at_least(agents.c.stdout_offset, "b_out"),
-                        stderr_offset=_at_least(agents.c.stderr_offset, "b_err"),
-                        log_lines=agents.c.log_lines + bindparam("b_n"),
-                    ),
+                    _PROGRESS,
                     [
                         {
                             "b_id": p.agent_id,

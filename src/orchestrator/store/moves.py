@@ -8,7 +8,17 @@ from collections.abc import Iterable
 from enum import StrEnum
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, Table, select, update
+from sqlalchemy import (
+    ClauseElement,
+    ColumnElement,
+    Connection,
+    Select,
+    Table,
+    Update,
+    bindparam,
+    select,
+    update,
+)
 
 from orchestrator.clock import utc_now
 from orchestrator.domain.lifecycles import Kind, Lifecycle
@@ -23,6 +33,16 @@ TABLES: dict[Kind, Table] = {
     Kind.QUEUE_ITEM: queue,
     Kind.EVENT: events,
     Kind.WEBHOOK_DELIVERY: webhook_deliveries,
+}
+# Built once: the statements of every move differ only in their bound values (a statement built per call
+# costs more than its execution)
+_STATUS_FOR_UPDATE: dict[Kind, Select[tuple[Any]]] = {
+    kind: select(table.c.status).where(table.c.id == bindparam("m_id")).with_for_update()
+    for kind, table in TABLES.items()
+}
+_GUARDED_UPDATE: dict[Kind, Update] = {
+    kind: update(table).where(table.c.id == bindparam("m_id"), table.c.status == bindparam("m_from"))
+    for kind, table in TABLES.items()
 }
 
 
@@ -43,7 +63,7 @@ def move(
     if "status" in fields:
         raise ValueError("the status is `to`, not a field")
     table = TABLES[lifecycle.kind]
-    raw = conn.execute(select(table.c.status).where(table.c.id == row_id).with_for_update()).scalar()
+    raw = conn.execute(_STATUS_FOR_UPDATE[lifecycle.kind], {"m_id": row_id}).scalar()
     current = lifecycle.parse(raw) if raw is not None else None
     if current is None or not lifecycle.may_move(current, to):
         return False
@@ -52,9 +72,11 @@ def move(
     values = {**fields, "status": to.value}
     if "updated_at" in table.c:
         values.setdefault("updated_at", utc_now())
-    changed = conn.execute(
-        update(table).where(table.c.id == row_id, table.c.status == current.value, *where).values(**values)
-    ).rowcount
+    guarded = _GUARDED_UPDATE[lifecycle.kind].where(*where) if where else _GUARDED_UPDATE[lifecycle.kind]
+    if any(isinstance(value, ClauseElement) for value in values.values()):  # e.g. a counter's `+ 1`
+        guarded = guarded.values(**values)
+        values = {}
+    changed = conn.execute(guarded, {**values, "m_id": row_id, "m_from": current.value}).rowcount
     if changed != 1:
         return False
     effect = lifecycle.effect(current, to)

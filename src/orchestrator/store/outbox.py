@@ -13,13 +13,11 @@ from sqlalchemy import Connection, insert, select
 from orchestrator.clock import utc_now
 from orchestrator.store.tables import webhook_events, webhooks
 
+_ALL_HOOKS = select(webhooks.c.id, webhooks.c.event_types)
+
 
 def subscribers(conn: Connection, event_type: str) -> list[str]:
-    return [
-        hook_id
-        for hook_id, types in conn.execute(select(webhooks.c.id, webhooks.c.event_types))
-        if event_type in json.loads(types)
-    ]
+    return [hook_id for hook_id, types in conn.execute(_ALL_HOOKS) if event_type in json.loads(types)]
 
 
 def enqueue(conn: Connection, event_type: str, payload: Mapping[str, Any]) -> int:

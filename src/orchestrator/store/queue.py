@@ -7,7 +7,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, delete, exists, func, insert, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    delete,
+    exists,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 
 from orchestrator.clock import utc_now
 from orchestrator.domain.lifecycles import QUEUE_ITEMS
@@ -32,6 +44,34 @@ ACTIVE_ITEM = (QueueItemStatus.QUEUED.value, QueueItemStatus.PROCESSING.value)
 DONE_ITEM = (QueueItemStatus.COMPLETED.value, QueueItemStatus.FAILED.value)
 _PAGE = 200
 _LOCK_ROW = "max_concurrent"
+
+# The statements of every claim and end, built once (building one costs more than running it)
+_LOCK = select(queue_settings.c.value).where(queue_settings.c.key == _LOCK_ROW).with_for_update()
+_ALL_SETTINGS = select(queue_settings.c.key, queue_settings.c.value)
+_PROCESSING_COUNT = (
+    select(func.count()).select_from(queue).where(queue.c.status == QueueItemStatus.PROCESSING.value)
+)
+_QUEUED_IN_START_ORDER = (
+    select(
+        queue.c.id,
+        queue.c.position,
+        queue.c.task_id,
+        queue.c.retry_at,
+        queue.c.blocked_reason,
+        tasks.c.priority,
+        tasks.c.depends_on,
+        tasks.c.repo,
+        tasks.c.repos,
+    )
+    .select_from(queue.join(tasks, tasks.c.id == queue.c.task_id))
+    .where(queue.c.status == QueueItemStatus.QUEUED.value)
+    .order_by(tasks.c.priority.desc(), queue.c.position, queue.c.id)
+    .limit(_PAGE)
+)
+_TASK_OF_ITEM = select(queue.c.task_id).where(queue.c.id == bindparam("q_id"))
+_PROCESSING_ITEM_OF_AGENT = select(queue).where(
+    queue.c.agent_id == bindparam("a_id"), queue.c.status == QueueItemStatus.PROCESSING.value
+)
 
 
 class QueueConflict(Conflict):
@@ -61,7 +101,7 @@ class _Candidate:
 
 
 def _settings(conn: Connection) -> QueueSettings:
-    rows = {k: v for k, v in conn.execute(select(queue_settings.c.key, queue_settings.c.value))}
+    rows = {k: v for k, v in conn.execute(_ALL_SETTINGS)}
     return settings_from_rows(rows)
 
 
@@ -175,15 +215,9 @@ class QueueStore:
     def claim_next(self, instance_id: str, new_agent_id: Any) -> Claimed | None:
         """Takes the next startable item in one transaction; its agent id is fixed before any spawn."""
         with self._db.write() as conn:
-            conn.execute(
-                select(queue_settings.c.value).where(queue_settings.c.key == _LOCK_ROW).with_for_update()
-            ).all()
+            conn.execute(_LOCK).all()
             settings = _settings(conn)
-            processing = conn.execute(
-                select(func.count())
-                .select_from(queue)
-                .where(queue.c.status == QueueItemStatus.PROCESSING.value)
-            ).scalar_one()
+            processing = conn.execute(_PROCESSING_COUNT).scalar_one()
             now = utc_now()
             busy = self._busy_repos(conn) if settings.max_concurrent_per_repo else {}
             may_start = not settings.paused and processing < settings.max_concurrent
@@ -233,23 +267,7 @@ class QueueStore:
         """One page of queued items in start order (highest priority, then oldest), with what decides
         whether they start: dependencies, retry time, room in their repository. Also the key of the
         page's last item when more may follow, so a queue of any length is looked at whole."""
-        query = (
-            select(
-                queue.c.id,
-                queue.c.position,
-                queue.c.task_id,
-                queue.c.retry_at,
-                queue.c.blocked_reason,
-                tasks.c.priority,
-                tasks.c.depends_on,
-                tasks.c.repo,
-                tasks.c.repos,
-            )
-            .select_from(queue.join(tasks, tasks.c.id == queue.c.task_id))
-            .where(queue.c.status == QueueItemStatus.QUEUED.value)
-            .order_by(tasks.c.priority.desc(), queue.c.position, queue.c.id)
-            .limit(_PAGE)
-        )
+        query = _QUEUED_IN_START_ORDER
         if after is not None:
             priority, position, item_id = after
             query = query.where(
@@ -291,7 +309,7 @@ class QueueStore:
         """Ends a processing item and its task; False if it had already ended."""
         status = QueueItemStatus.COMPLETED if ok else QueueItemStatus.FAILED
         with self._db.write() as conn:
-            row = conn.execute(select(queue.c.task_id).where(queue.c.id == item_id)).first()
+            row = conn.execute(_TASK_OF_ITEM, {"q_id": item_id}).first()
             done = move(conn, QUEUE_ITEMS, item_id, status, completed_at=utc_now(), error=error)
             if done and row is not None:
                 move_task(
@@ -368,15 +386,7 @@ class QueueStore:
 
     def item_for_agent(self, agent_id: str) -> dict[str, Any] | None:
         with self._db.read() as conn:
-            row = (
-                conn.execute(
-                    select(queue).where(
-                        queue.c.agent_id == agent_id, queue.c.status == QueueItemStatus.PROCESSING.value
-                    )
-                )
-                .mappings()
-                .first()
-            )
+            row = conn.execute(_PROCESSING_ITEM_OF_AGENT, {"a_id": agent_id}).mappings().first()
         return dict(row) if row is not None else None
 
     def items(self, *, completed_limit: int = 50) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:

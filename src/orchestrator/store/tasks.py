@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, delete, func, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, delete, func, insert, select, update
 
 from orchestrator.clock import utc_now
 from orchestrator.domain.lifecycles import TASKS
@@ -48,6 +48,9 @@ def _encode(fields: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+_ROW = select(tasks).where(tasks.c.id == bindparam("t_id"))  # built once: every queue start reads it
+
+
 def move_task(conn: Connection, task_id: str, target: TaskStatus, **fields: Any) -> bool:
     """Moves a task to `target` only from a status that may precede it (or is it already)."""
     return move(conn, TASKS, task_id, target, **_encode(fields))
@@ -69,7 +72,7 @@ class TaskStore:
 
     def get(self, task_id: str) -> TaskRow | None:
         with self._db.read() as conn:
-            row = conn.execute(select(tasks).where(tasks.c.id == task_id)).mappings().first()
+            row = conn.execute(_ROW, {"t_id": task_id}).mappings().first()
         return decode_task(row) if row is not None else None
 
     def page(self, status: TaskStatus | None, *, limit: int, offset: int) -> tuple[list[TaskRow], int]:
