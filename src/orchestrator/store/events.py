@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, and_, func, insert, or_, select
+from sqlalchemy import ColumnElement, RowMapping, Select, and_, bindparam, func, insert, or_, select
 
 from orchestrator.clock import utc_now
 from orchestrator.domain.events import EventStatus
@@ -18,6 +18,38 @@ from orchestrator.store.tables import events
 
 EventRow = dict[str, Any]
 _OPEN = frozenset({EventStatus.PENDING, EventStatus.PROCESSING})
+
+
+def _next_due() -> Select[Any]:
+    """The oldest due pending event with no older open event of its task, locked (`e_now`: the time)."""
+    earlier = events.alias()
+    blocked = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.task_id == events.c.task_id,
+            earlier.c.seq < events.c.seq,
+            earlier.c.status.in_([s.value for s in _OPEN]),
+        )
+        .exists()
+    )
+    return (
+        select(events)
+        .where(
+            events.c.status == EventStatus.PENDING.value,
+            or_(events.c.next_attempt_at.is_(None), events.c.next_attempt_at <= bindparam("e_now")),
+            or_(events.c.task_id.is_(None), ~blocked),
+        )
+        .order_by(events.c.seq)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+
+
+# The statements of every event's path, built once (building one costs more than running it)
+_NEXT_DUE = _next_due()
+_ROW = select(events).where(events.c.id == bindparam("e_id"))
+_LAST_SEQ = select(func.coalesce(func.max(events.c.seq), 0))
+_INSERT = insert(events)
 
 
 def decode_event(row: RowMapping | Mapping[str, Any]) -> EventRow:
@@ -51,29 +83,30 @@ class EventStore:
         """Stores an event; an existing id is returned as it is (idempotent). Second value: created now."""
         with self._db.write() as conn:
             self._db.serialize(conn, events)
-            found = conn.execute(select(events).where(events.c.id == event_id)).mappings().first()
+            found = conn.execute(_ROW, {"e_id": event_id}).mappings().first()
             if found is not None:
                 return decode_event(found), False
-            seq = conn.execute(select(func.coalesce(func.max(events.c.seq), 0))).scalar_one()
+            seq = conn.execute(_LAST_SEQ).scalar_one()
             conn.execute(
-                insert(events).values(
-                    id=event_id,
-                    type=type_,
-                    task_id=task_id,
-                    agent_id=agent_id,
-                    payload=json.dumps(dict(payload)),
-                    status=EVENTS.initial.value,
-                    created_at=utc_now(),
-                    next_attempt_at=not_before,
-                    seq=int(seq) + 1,
-                )
+                _INSERT,
+                {
+                    "id": event_id,
+                    "type": type_,
+                    "task_id": task_id,
+                    "agent_id": agent_id,
+                    "payload": json.dumps(dict(payload)),
+                    "status": EVENTS.initial.value,
+                    "created_at": utc_now(),
+                    "next_attempt_at": not_before,
+                    "seq": int(seq) + 1,
+                },
             )
-            row = conn.execute(select(events).where(events.c.id == event_id)).mappings().one()
+            row = conn.execute(_ROW, {"e_id": event_id}).mappings().one()
         return decode_event(row), True
 
     def get(self, event_id: str) -> EventRow | None:
         with self._db.read() as conn:
-            row = conn.execute(select(events).where(events.c.id == event_id)).mappings().first()
+            row = conn.execute(_ROW, {"e_id": event_id}).mappings().first()
         return decode_event(row) if row is not None else None
 
     def spawner_of(self, agent_id: str) -> EventRow | None:
@@ -110,33 +143,8 @@ class EventStore:
 
     def claim_next(self, instance_id: str, agent_id_for: Callable[[EventRow], str | None]) -> EventRow | None:
         """The oldest due pending event with no older open event of its task; claimed, its agent id fixed."""
-        earlier = events.alias()
-        blocked = (
-            select(earlier.c.id)
-            .where(
-                earlier.c.task_id == events.c.task_id,
-                earlier.c.seq < events.c.seq,
-                earlier.c.status.in_([s.value for s in _OPEN]),
-            )
-            .exists()
-        )
-        now = utc_now()
         with self._db.write() as conn:
-            row = (
-                conn.execute(
-                    select(events)
-                    .where(
-                        events.c.status == EventStatus.PENDING.value,
-                        or_(events.c.next_attempt_at.is_(None), events.c.next_attempt_at <= now),
-                        or_(events.c.task_id.is_(None), ~blocked),
-                    )
-                    .order_by(events.c.seq)
-                    .limit(1)
-                    .with_for_update(skip_locked=True)
-                )
-                .mappings()
-                .first()
-            )
+            row = conn.execute(_NEXT_DUE, {"e_now": utc_now()}).mappings().first()
             if row is None:
                 return None
             event = decode_event(row)
