@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,10 +65,19 @@ class LogBus:
     def __init__(self, queue_size: int = 2000) -> None:
         self._subs: dict[str, set[Subscription]] = defaultdict(set)
         self._queue_size = queue_size
+        self._first_reader: Callable[[str], None] | None = None
+
+    def on_first_reader(self, listener: Callable[[str], None]) -> None:
+        """`listener(agent_id)` when an agent that had no live reader gets one (its supervisor then reads
+        its output now, not at the end of its unwatched wait)."""
+        self._first_reader = listener
 
     def subscribe(self, agent_id: str) -> Subscription:
+        first = agent_id not in self._subs
         sub = Subscription(self, agent_id, self._queue_size)
         self._subs[agent_id].add(sub)
+        if first and self._first_reader is not None:
+            self._first_reader(agent_id)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:

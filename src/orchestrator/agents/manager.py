@@ -41,6 +41,7 @@ class AgentManager:
         self._instance_id = instance_id
         self._announcer = Announcer(agents, bus)
         self._supervision = Supervision(settings, agents, writer, self._announcer, redact, instance_id)
+        bus.on_first_reader(self._supervision.look_now)
         self._spawner = Spawner(
             settings, agents, runtime, self._supervision, self._announcer, redact, instance_id
         )

@@ -73,6 +73,12 @@ class Supervision:
     def supervisor(self, agent_id: str) -> Supervisor | None:
         return self._supervisors.get(agent_id)
 
+    def look_now(self, agent_id: str) -> None:
+        """The agent's output read now (a reader started following it)."""
+        supervisor = self._supervisors.get(agent_id)
+        if supervisor is not None:
+            supervisor.look_now()
+
     def supervisors(self) -> list[Supervisor]:
         return list(self._supervisors.values())
 

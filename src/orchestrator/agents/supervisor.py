@@ -71,6 +71,10 @@ class Supervisor:
         self._stop_requested.set()
         self._wake_up()
 
+    def look_now(self) -> None:
+        """Ends the pause between two reads of the output now; the next pauses follow `watched`."""
+        self._wake_up()
+
     async def run(self) -> None:
         try:
             exit_code = await self._watch()

@@ -1,0 +1,38 @@
+"""The first reader to follow an agent gets what it printed at once, not once its supervisor's unwatched
+wait is over."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from tests.support.server import Server
+from tests.support.sse import events
+
+SSE = {"Accept": "text/event-stream"}
+
+
+def test_a_new_reader_gets_the_printed_line_without_waiting_out_the_unwatched_poll(
+    make_server,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
+) -> None:
+    script = tmp_path / "claude"
+    script.write_text("#!/bin/sh\nsleep 9.5\necho hello-reader\ntouch printed\nexec sleep 120\n")
+    script.chmod(0o755)
+    # unwatched, the supervisor looks at about 4.1, 8.2, 13.2 s...: the line printed at 9.5 s would wait
+    # until 13.2 s for a reader that starts following just after it was printed
+    server: Server = make_server(CLAUDE_BIN=str(script), OUTPUT_POLL_UNWATCHED_SECONDS="5")
+    agent = server.spawn("anything")
+    printed = Path(agent["workspace"]) / "printed"  # the sandbox hides /tmp; the workspace is the agent's
+    deadline = time.monotonic() + 60
+    while not printed.exists():
+        assert time.monotonic() < deadline, "the agent never printed"
+        time.sleep(0.05)
+    assert server.logs(agent["id"]) == [], "the line was read before anyone followed: nothing is tested"
+    start = time.monotonic()
+    with server.client.stream("GET", f"/api/agents/{agent['id']}/logs", headers=SSE, timeout=30) as answer:
+        first = next(events(answer))
+    waited = time.monotonic() - start
+    assert first.event == "log" and "hello-reader" in str(first.data)
+    assert waited < 2.5, f"the reader waited {waited:.1f} s: the supervisor was not woken"
+    server.client.post(f"/api/agents/{agent['id']}/kill")
