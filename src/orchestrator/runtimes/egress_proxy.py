@@ -41,6 +41,8 @@ async def open_tcp(address: str, port: int) -> Streams:
 
 async def resolve(host: str, port: int) -> list[IPAddress]:
     """Every address of `host`, in the resolver's order (an address literal is its own answer)."""
+    with contextlib.suppress(ValueError):  # the model API on loopback, say: no trip to the resolver thread
+        return [ipaddress.ip_address(host)]
     infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
     found: list[IPAddress] = []
     for info in infos:
