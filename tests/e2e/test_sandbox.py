@@ -204,3 +204,19 @@ def test_killing_a_sandboxed_agent_ends_a_daemonised_grandchild_that_dropped_the
     finally:
         for pid in _pids_running(daemon):
             os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("sandbox", ["bwrap", "none"])
+def test_what_an_agent_leaves_running_is_gone_when_its_end_is_told(  # type: ignore[no-untyped-def]
+    make_server, tmp_path: Path, sandbox: str
+) -> None:
+    # a daemon in a session of its own and a plain background child, both outliving the CLI: in the
+    # sandbox the PID namespace ends with the CLI and takes them along; without it the sweep's scan of
+    # every process for the agent's marker finds and kills them
+    script = fake_cli(
+        tmp_path, "setsid sleep 300 </dev/null >/dev/null 2>&1 &\nsleep 301 </dev/null >/dev/null 2>&1 &"
+    )
+    server = make_server(CLAUDE_BIN=str(script), AGENT_SANDBOX=sandbox)
+    done = server.wait_agent(server.spawn("leave something running")["id"])
+    assert done["status"] == "completed", done
+    assert agent_pids(done["id"]) == []
