@@ -77,7 +77,6 @@ class HostHandle:
         self._sandboxed = sandboxed
         self._cgroup_root = cgroup_root
         self._pidfd: int | None = None
-        self._signalled = False  # by this service: a kill or a SIGTERM
 
     @property
     def ref(self) -> str:
@@ -109,28 +108,19 @@ class HostHandle:
             await asyncio.sleep(_POLL_ADOPTED_SECONDS)
 
     def terminate(self) -> None:
-        self._signalled = True
         if self._sandboxed and terminate_inside(self._agent_id):
             return
         signal_group(self._pid, signal.SIGTERM)
 
     def kill(self) -> None:
-        self._signalled = True
         signal_group(self._pid, signal.SIGKILL)
         kill_marked(self._agent_id)
 
-    def _left_nothing(self) -> bool:
-        """True when the run can have left no process: sandboxed, and its wrapper, started here and never
-        signalled, exited on its own with a code no signal gave it (bwrap killed from outside would not
-        wait for its namespace). The wrapper waited for bwrap, bwrap for the init of the agent's PID
-        namespace, and the kernel lets that init finish only once every other process of the namespace
-        is gone; nothing of the agent runs outside it."""
-        code = self._proc.returncode if self._proc is not None else None
-        return self._sandboxed and not self._signalled and code is not None and 0 <= code < 128
-
     def sweep(self) -> None:
-        if not self._left_nothing():  # else a scan of every process on the host would find nothing
-            kill_marked(self._agent_id, wait_seconds=SWEEP_WAIT_SECONDS)
+        # also after a sandboxed run that ended on its own: bwrap's parent does not wait for the init of
+        # the agent's PID namespace, which the agent can keep alive (ptrace it, clear its parent-death
+        # signal) once bwrap's parent is gone
+        kill_marked(self._agent_id, wait_seconds=SWEEP_WAIT_SECONDS)
         forget_mcp_config(self._files.run_dir)
         cgroups.remove(self._agent_id, self._cgroup_root)
         if self._egress is not None:
