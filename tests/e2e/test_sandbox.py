@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import fake_anthropic as fm
-from tests.support.runtimes import fake_cli, require_bwrap
+from tests.support.runtimes import fake_cli, require_bwrap, require_gdb
 from tests.support.server import agent_pids, stream_json_lines
 
 
@@ -220,3 +220,47 @@ def test_what_an_agent_leaves_running_is_gone_when_its_end_is_told(  # type: ign
     done = server.wait_agent(server.spawn("leave something running")["id"])
     assert done["status"] == "completed", done
     assert agent_pids(done["id"]) == []
+
+
+def test_what_an_agent_hides_from_the_marker_scan_is_gone_when_its_end_is_told(  # type: ignore[no-untyped-def]
+    make_server, tmp_path: Path
+) -> None:
+    # a daemon started with an empty environment carries no marker, as one whose environment the agent
+    # wrote over would not: the scan cannot find it, the agent's cgroup holds it all the same
+    if os.geteuid() != 0 or Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        pytest.skip("the agent's tracking cgroup is made on cgroup v1, as root")
+    script = fake_cli(tmp_path, "env -i setsid sleep 302 </dev/null >/dev/null 2>&1 &")
+    server = make_server(CLAUDE_BIN=str(script), AGENT_SANDBOX="none")
+    done = server.wait_agent(server.spawn("hide something")["id"])
+    assert done["status"] == "completed", done
+    left = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _command_line(p) == "sleep 302"]
+    assert left == [], "a process of the agent outlived its end"
+    assert not (Path("/sys/fs/cgroup/pids/orchestrator") / done["id"]).exists()
+
+
+def _command_line(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+def test_an_agent_that_keeps_its_sandbox_alive_past_its_end_is_swept_all_the_same(  # type: ignore[no-untyped-def]
+    make_server, tmp_path: Path
+) -> None:
+    # bwrap's parent returns once the CLI has exited; the agent's PID namespace then dies by its init's
+    # parent-death signal, which the agent can clear by ptracing that init (uid 0, no capability, but
+    # dumpable, and no Yama here); the init and a daemon would outlive the end: the sweep's marker scan
+    # (and, as root on cgroup v1, the agent's cgroup) catches them
+    gdb = require_gdb()
+    script = fake_cli(
+        tmp_path,
+        "setsid sleep 303 </dev/null >/dev/null 2>&1 &\n"
+        f"{gdb} -p 1 -batch -ex 'call (int)prctl(1,0,0,0,0)' >/dev/null 2>&1 && echo cleared",
+    )
+    server = make_server(CLAUDE_BIN=str(script), AGENT_SANDBOX="bwrap")
+    done = server.wait_agent(server.spawn("outlive the end")["id"])
+    assert done["status"] == "completed", done
+    assert "cleared" in _stdout(server, done["id"]), "the init's parent-death signal was not cleared"
+    left = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _command_line(p) == "sleep 303"]
+    assert left == [], "a process of the agent outlived its end"

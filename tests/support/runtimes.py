@@ -34,6 +34,14 @@ def _missing(problem: str) -> None:
     pytest.skip(f"{problem}: run scripts/test as root, which installs and starts it")
 
 
+def require_gdb() -> str:
+    path = shutil.which("gdb")
+    if path is None:
+        _missing("no gdb (Debian package gdb)")
+    assert path is not None
+    return path
+
+
 def require_bwrap() -> str:
     path = shutil.which("bwrap") or "/usr/bin/bwrap"
     if not os.access(path, os.X_OK):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,8 +81,26 @@ def _write(path: Path, value: str) -> None:
     path.write_text(value)
 
 
+def _tracking_group(agent_id: str, root: Path) -> Groups:
+    """With no limit asked for: on cgroup v1, as root, a group of the `pids` hierarchy with no limit, only
+    so that the sweep finds every process of the agent whatever it did to its environment (a process
+    cannot leave it: the sandbox sees /sys read-only and has no capability). None elsewhere: on v2 a
+    group of its own would change the agent's CPU share."""
+    if os.geteuid() != 0 or _is_v2(root) or not os.path.isdir(root / "pids"):
+        return Groups([])
+    group = root / "pids" / GROUP / agent_id
+    try:
+        group.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return Groups([])
+    return Groups([group])
+
+
 def create(agent_id: str, limits: Limits, root: Path = ROOT) -> Groups:
-    """The agent's groups with its limits; an empty list when no limit is asked for or none can be set."""
+    """The agent's groups with its limits (with none asked for, `_tracking_group`); an empty list when
+    none can be made."""
+    if limits.memory_bytes is None and limits.cpus is None and limits.pids is None:
+        return _tracking_group(agent_id, root)
     try:
         if _is_v2(root):
             wanted_v2 = _settings_v2(limits)
@@ -116,6 +135,26 @@ def create(agent_id: str, limits: Limits, root: Path = ROOT) -> Groups:
         problem = f"cgroup limits not applied ({exc.strerror or exc}: {exc.filename or root})"
         log.warning("agent %s: %s", agent_id, problem)
         return Groups([], problem)
+
+
+def kill_members(agent_id: str, root: Path = ROOT, wait_seconds: float = 2.0) -> int:
+    """SIGKILLs every process in the agent's groups until they are empty (or `wait_seconds` pass); how
+    many were signalled."""
+    deadline = time.monotonic() + wait_seconds
+    killed = 0
+    groups = [g for g in paths(agent_id, root) if os.path.isdir(g)]
+    while True:
+        pids: set[int] = set()
+        for group in groups:
+            with contextlib.suppress(OSError):
+                pids.update(int(p) for p in (group / "cgroup.procs").read_text().split())
+        if not pids or time.monotonic() >= deadline:
+            return killed
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+                killed += 1
+        time.sleep(0.01)
 
 
 def remove(agent_id: str, root: Path = ROOT, wait_seconds: float = 2.0) -> bool:

@@ -119,7 +119,9 @@ class HostHandle:
     def sweep(self) -> None:
         # also after a sandboxed run that ended on its own: bwrap's parent does not wait for the init of
         # the agent's PID namespace, which the agent can keep alive (ptrace it, clear its parent-death
-        # signal) once bwrap's parent is gone
+        # signal) once bwrap's parent is gone, and rid of the marker (write over its environment). What
+        # is in the agent's cgroup cannot hide that way.
+        cgroups.kill_members(self._agent_id, self._cgroup_root, wait_seconds=SWEEP_WAIT_SECONDS)
         kill_marked(self._agent_id, wait_seconds=SWEEP_WAIT_SECONDS)
         forget_mcp_config(self._files.run_dir)
         cgroups.remove(self._agent_id, self._cgroup_root)
