@@ -1,5 +1,5 @@
 """The first reader to follow an agent gets what it printed at once, not once its supervisor's unwatched
-wait is over."""
+wait is over; an agent with a budget is read often, followed or not."""
 
 from __future__ import annotations
 
@@ -12,9 +12,8 @@ from tests.support.sse import events
 SSE = {"Accept": "text/event-stream"}
 
 
-def test_a_new_reader_gets_the_printed_line_without_waiting_out_the_unwatched_poll(
-    make_server,
-    tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_a_new_reader_gets_the_printed_line_without_waiting_out_the_unwatched_poll(  # type: ignore[no-untyped-def]
+    make_server, tmp_path: Path
 ) -> None:
     script = tmp_path / "claude"
     script.write_text("#!/bin/sh\nsleep 9.5\necho hello-reader\ntouch printed\nexec sleep 120\n")
@@ -35,4 +34,25 @@ def test_a_new_reader_gets_the_printed_line_without_waiting_out_the_unwatched_po
     waited = time.monotonic() - start
     assert first.event == "log" and "hello-reader" in str(first.data)
     assert waited < 2.5, f"the reader waited {waited:.1f} s: the supervisor was not woken"
+    server.client.post(f"/api/agents/{agent['id']}/kill")
+
+
+def test_an_agent_with_a_budget_is_read_often_while_nobody_follows_it(  # type: ignore[no-untyped-def]
+    make_server, tmp_path: Path
+) -> None:
+    script = tmp_path / "claude"
+    script.write_text("#!/bin/sh\nsleep 9.5\necho spending\ntouch printed\nexec sleep 120\n")
+    script.chmod(0o755)
+    # without a budget the line printed at 9.5 s would be read at about 13.2 s (as above)
+    server: Server = make_server(CLAUDE_BIN=str(script), OUTPUT_POLL_UNWATCHED_SECONDS="5")
+    agent = server.spawn("anything", budget={"usd": 5})
+    printed = Path(agent["workspace"]) / "printed"
+    deadline = time.monotonic() + 60
+    while not printed.exists():
+        assert time.monotonic() < deadline, "the agent never printed"
+        time.sleep(0.05)
+    start = time.monotonic()
+    while not any("spending" in line["content"] for line in server.logs(agent["id"])):
+        assert time.monotonic() - start < 2.5, "the budgeted agent's output waited for the unwatched poll"
+        time.sleep(0.05)
     server.client.post(f"/api/agents/{agent['id']}/kill")

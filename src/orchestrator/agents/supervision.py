@@ -37,6 +37,9 @@ StoppedListener = Callable[[str, EndReason], Awaitable[None]]
 _RESUMABLE = frozenset({EndReason.STALLED, EndReason.LOOPING})
 
 
+BUDGETED_POLL_SECONDS = 0.25
+
+
 class Supervision:
     def __init__(
         self,
@@ -69,6 +72,12 @@ class Supervision:
 
     def in_hand(self, agent_id: str) -> bool:
         return agent_id in self._supervisors or agent_id in self.starting
+
+    def _poll_unwatched(self, budget: dict[str, Any] | None) -> float:
+        """An agent with a budget is read at least every BUDGETED_POLL_SECONDS, followed or not: its
+        spending is to be seen, and the run ended by the watchdog, before the CLI's own budget stop."""
+        seconds = self._settings.output_poll_unwatched_seconds
+        return seconds if budget is None else min(seconds, BUDGETED_POLL_SECONDS)
 
     def supervisor(self, agent_id: str) -> Supervisor | None:
         return self._supervisors.get(agent_id)
@@ -126,7 +135,7 @@ class Supervision:
             timeout_seconds=timeout,
             grace_seconds=self._settings.agent_kill_grace_seconds,
             poll_max_seconds=self._settings.output_poll_max_seconds,
-            poll_unwatched_seconds=self._settings.output_poll_unwatched_seconds,
+            poll_unwatched_seconds=self._poll_unwatched(budget),
             watched=lambda: self._announcer.followed(agent_id),
             finish=finish,
             watchdog=Watchdog(self._rules(budget), deadline - timeout),
