@@ -264,3 +264,37 @@ def test_an_agent_that_keeps_its_sandbox_alive_past_its_end_is_swept_all_the_sam
     assert "cleared" in _stdout(server, done["id"]), "the init's parent-death signal was not cleared"
     left = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _command_line(p) == "sleep 303"]
     assert left == [], "a process of the agent outlived its end"
+
+
+def test_a_sandboxed_agent_cannot_make_a_user_namespace(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # in one it would have every capability again: mount its cgroup hierarchies, move its processes out
+    # of its group, lift its limits or freeze other groups
+    script = fake_cli(
+        tmp_path, "unshare -U -m -C true 2>/dev/null && echo userns-made || echo userns-refused"
+    )
+    server = make_server(CLAUDE_BIN=str(script), AGENT_SANDBOX="bwrap")
+    done = server.wait_agent(server.spawn("make a user namespace")["id"])
+    assert done["status"] == "completed", done
+    assert "userns-refused" in _stdout(server, done["id"])
+
+
+def test_a_process_moved_to_a_group_below_the_agents_own_is_gone_at_its_end(  # type: ignore[no-untyped-def]
+    make_server, tmp_path: Path
+) -> None:
+    # what a user namespace let a sandboxed agent do (mount its hierarchy, make a group below its own,
+    # move its processes there), done here without the sandbox, which no longer allows it
+    if os.geteuid() != 0 or Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        pytest.skip("the agent's tracking cgroup is made on cgroup v1, as root")
+    group = '/sys/fs/cgroup/pids/orchestrator/"$ORCHESTRATOR_AGENT_ID"'
+    script = fake_cli(
+        tmp_path,
+        "env -i setsid sleep 306 </dev/null >/dev/null 2>&1 &\n"
+        f"mkdir {group}/hide && echo $! > {group}/hide/cgroup.procs && echo hidden",
+    )
+    server = make_server(CLAUDE_BIN=str(script), AGENT_SANDBOX="none")
+    done = server.wait_agent(server.spawn("hide below")["id"])
+    assert done["status"] == "completed", done
+    assert "hidden" in _stdout(server, done["id"])
+    left = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _command_line(p) == "sleep 306"]
+    assert left == [], "a process of the agent outlived its end"
+    assert not (Path("/sys/fs/cgroup/pids/orchestrator") / done["id"]).exists()

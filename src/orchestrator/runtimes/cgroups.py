@@ -137,16 +137,22 @@ def create(agent_id: str, limits: Limits, root: Path = ROOT) -> Groups:
         return Groups([], problem)
 
 
+def _subtree(group: Path) -> list[Path]:
+    """The group and every group below it, deepest first. An agent can make groups below its own (a user
+    namespace lets it mount its hierarchy) and move its processes there, out of its group's list."""
+    return sorted((Path(top) for top, _dirs, _files in os.walk(group)), key=lambda p: -len(p.parts))
+
+
 def kill_members(agent_id: str, root: Path = ROOT, wait_seconds: float = 2.0) -> int:
-    """SIGKILLs every process in the agent's groups until they are empty (or `wait_seconds` pass); how
-    many were signalled."""
+    """SIGKILLs every process in the agent's groups and the groups below them until they are empty (or
+    `wait_seconds` pass); how many were signalled."""
     deadline = time.monotonic() + wait_seconds
     killed = 0
     groups = [g for g in paths(agent_id, root) if os.path.isdir(g)]
     while True:
         pids: set[int] = set()
-        for group in groups:
-            with contextlib.suppress(OSError):
+        for group in (sub for g in groups for sub in _subtree(g)):
+            with contextlib.suppress(OSError, ValueError):
                 pids.update(int(p) for p in (group / "cgroup.procs").read_text().split())
         if not pids or time.monotonic() >= deadline:
             return killed
@@ -165,15 +171,11 @@ def remove(agent_id: str, root: Path = ROOT, wait_seconds: float = 2.0) -> bool:
     # `<controller>/orchestrator` of a service that ran as root, seen by one that does not)
     left = [g for g in paths(agent_id, root) if os.path.isdir(g)]
     while left:
-        busy = []
         for group in left:
-            try:
-                os.rmdir(group)
-            except FileNotFoundError:
-                pass
-            except OSError:
-                busy.append(group)
-        left = busy
+            for sub in _subtree(group):  # the groups below first: a group with groups in it stays
+                with contextlib.suppress(OSError):
+                    os.rmdir(sub)
+        left = [g for g in left if os.path.isdir(g)]
         if not left or time.monotonic() >= deadline:
             break
         time.sleep(0.02)

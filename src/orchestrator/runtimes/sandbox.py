@@ -110,6 +110,20 @@ def mounts(visibility: Visibility, writable: list[Path]) -> list[str]:
     return [arg for op in ops for arg in op[2]] + [arg for d in masks for arg in ("--remount-ro", d)]
 
 
+USERNS_DISABLED = ["--unshare-user", "--disable-userns"]
+
+
+def _privileges(as_root: bool, *, no_userns: bool) -> list[str]:
+    # as root the agent would keep every capability: it could unmount the masks, remount /proc or enter
+    # the service's namespaces. Dropped, it is a uid 0 that the kernel lets do nothing privileged.
+    argv = ["--cap-drop", "ALL"] if as_root else []
+    # a user namespace of its own would give it every capability there again: enough to mount a cgroup
+    # hierarchy and move its processes out of its group, raise its limits or freeze other groups
+    if no_userns:
+        return [*argv, *USERNS_DISABLED]
+    return argv if as_root else ["--unshare-user-try"]
+
+
 def bwrap_argv(
     bwrap: str,
     spec: RunSpec,
@@ -117,12 +131,10 @@ def bwrap_argv(
     as_root: bool = True,
     visibility: Visibility | None = None,
     network: Relay | None = None,
+    no_userns: bool = False,
 ) -> list[str]:
     """The command that runs `spec.argv` in the sandbox. Pure."""
-    argv = [bwrap]
-    # as root the agent would keep every capability: it could unmount the masks, remount /proc or enter
-    # the service's namespaces. Dropped, it is a uid 0 that the kernel lets do nothing privileged.
-    argv += ["--cap-drop", "ALL"] if as_root else ["--unshare-user-try"]
+    argv = [bwrap, *_privileges(as_root, no_userns=no_userns)]
     argv += [
         "--unshare-pid",
         "--unshare-ipc",
@@ -194,6 +206,22 @@ class Bwrap:
         self.as_root = os.geteuid() == 0
         self.hidden = hidden or Visibility()
 
+    @cached_property
+    def no_userns(self) -> bool:
+        """Whether this bwrap keeps the agent from making user namespaces (`--disable-userns`, bwrap 0.8.0
+        on; checked once)."""
+        try:
+            done = subprocess.run(
+                [self.path, *USERNS_DISABLED, "--ro-bind", "/", "/", "true"],
+                capture_output=True,
+                timeout=10,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        return done.returncode == 0
+
     def visibility(self, spec: RunSpec) -> Visibility:
         """The configured masks, resolved and limited to what exists now (bwrap cannot mount on nothing),
         and the CLI's install bound back read-only. Nothing else comes back: a PATH directory under the
@@ -214,7 +242,12 @@ class Bwrap:
 
     def wrap(self, spec: RunSpec, network: Relay | None = None) -> list[str]:
         return bwrap_argv(
-            self.path, spec, as_root=self.as_root, visibility=self.visibility(spec), network=network
+            self.path,
+            spec,
+            as_root=self.as_root,
+            visibility=self.visibility(spec),
+            network=network,
+            no_userns=self.no_userns,
         )
 
     @cached_property
@@ -222,7 +255,7 @@ class Bwrap:
         """None when a trial sandbox runs here (checked once), else what is wrong."""
         if not (os.path.isfile(self.path) and os.access(self.path, os.X_OK)):
             return f"no bubblewrap at {self.path} (Debian: apt-get install bubblewrap)"
-        trial = [self.path, *(("--cap-drop", "ALL") if self.as_root else ("--unshare-user-try",))]
+        trial = [self.path, *_privileges(self.as_root, no_userns=self.no_userns)]
         # what every agent's sandbox does: namespaces, a fresh /proc and /dev, a mask made read-only
         trial += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--die-with-parent"]
         trial += ["--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]  # noqa: S108
