@@ -8,12 +8,13 @@ import secrets
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.support import fake_anthropic as fm
 from tests.support.runtimes import fake_cli, require_bwrap, require_gdb
-from tests.support.server import agent_pids, stream_json_lines
+from tests.support.server import Server, agent_pids, stream_json_lines
 
 
 @pytest.fixture(autouse=True)
@@ -206,6 +207,34 @@ def test_killing_a_sandboxed_agent_ends_a_daemonised_grandchild_that_dropped_the
             os.kill(pid, signal.SIGKILL)
 
 
+TRACKING_GROUPS = Path("/sys/fs/cgroup/pids/orchestrator")
+
+
+def _run_to_its_end(make_server, tmp_path: Path, body: str, sandbox: str) -> tuple[Server, dict[str, Any]]:  # type: ignore[no-untyped-def]
+    """A fake CLI running `body` under AGENT_SANDBOX=`sandbox`, once it has completed."""
+    server = make_server(CLAUDE_BIN=str(fake_cli(tmp_path, body)), AGENT_SANDBOX=sandbox)
+    done = server.wait_agent(server.spawn("a run")["id"])
+    assert done["status"] == "completed", done
+    return server, done
+
+
+def _still_running(command: str) -> list[str]:
+    """The pids of the processes whose command line is `command`."""
+    return [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _command_line(p) == command]
+
+
+def _command_line(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
+    except OSError:
+        return ""
+
+
+def _needs_tracking_groups() -> None:
+    if os.geteuid() != 0 or Path("/sys/fs/cgroup/cgroup.controllers").exists():
+        pytest.skip("the agent's tracking cgroup is made on cgroup v1, as root")
+
+
 @pytest.mark.parametrize("sandbox", ["bwrap", "none"])
 def test_what_an_agent_leaves_running_is_gone_when_its_end_is_told(  # type: ignore[no-untyped-def]
     make_server, tmp_path: Path, sandbox: str
@@ -213,12 +242,8 @@ def test_what_an_agent_leaves_running_is_gone_when_its_end_is_told(  # type: ign
     # a daemon in a session of its own and a plain background child, both outliving the CLI: in the
     # sandbox the PID namespace ends with the CLI and takes them along; without it the sweep's scan of
     # every process for the agent's marker finds and kills them
-    script = fake_cli(
-        tmp_path, "setsid sleep 300 </dev/null >/dev/null 2>&1 &\nsleep 301 </dev/null >/dev/null 2>&1 &"
-    )
-    server = make_server(CLAUDE_BIN=str(script), AGENT_SANDBOX=sandbox)
-    done = server.wait_agent(server.spawn("leave something running")["id"])
-    assert done["status"] == "completed", done
+    body = "setsid sleep 300 </dev/null >/dev/null 2>&1 &\nsleep 301 </dev/null >/dev/null 2>&1 &"
+    _server, done = _run_to_its_end(make_server, tmp_path, body, sandbox)
     assert agent_pids(done["id"]) == []
 
 
@@ -227,22 +252,11 @@ def test_what_an_agent_hides_from_the_marker_scan_is_gone_when_its_end_is_told( 
 ) -> None:
     # a daemon started with an empty environment carries no marker, as one whose environment the agent
     # wrote over would not: the scan cannot find it, the agent's cgroup holds it all the same
-    if os.geteuid() != 0 or Path("/sys/fs/cgroup/cgroup.controllers").exists():
-        pytest.skip("the agent's tracking cgroup is made on cgroup v1, as root")
-    script = fake_cli(tmp_path, "env -i setsid sleep 302 </dev/null >/dev/null 2>&1 &")
-    server = make_server(CLAUDE_BIN=str(script), AGENT_SANDBOX="none")
-    done = server.wait_agent(server.spawn("hide something")["id"])
-    assert done["status"] == "completed", done
-    left = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _command_line(p) == "sleep 302"]
-    assert left == [], "a process of the agent outlived its end"
-    assert not (Path("/sys/fs/cgroup/pids/orchestrator") / done["id"]).exists()
-
-
-def _command_line(proc: Path) -> str:
-    try:
-        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode().strip()
-    except OSError:
-        return ""
+    _needs_tracking_groups()
+    body = "env -i setsid sleep 302 </dev/null >/dev/null 2>&1 &"
+    _server, done = _run_to_its_end(make_server, tmp_path, body, "none")
+    assert _still_running("sleep 302") == [], "a process of the agent outlived its end"
+    assert not (TRACKING_GROUPS / done["id"]).exists()
 
 
 def test_an_agent_that_keeps_its_sandbox_alive_past_its_end_is_swept_all_the_same(  # type: ignore[no-untyped-def]
@@ -253,28 +267,20 @@ def test_an_agent_that_keeps_its_sandbox_alive_past_its_end_is_swept_all_the_sam
     # dumpable, and no Yama here); the init and a daemon would outlive the end: the sweep's marker scan
     # (and, as root on cgroup v1, the agent's cgroup) catches them
     gdb = require_gdb()
-    script = fake_cli(
-        tmp_path,
+    body = (
         "setsid sleep 303 </dev/null >/dev/null 2>&1 &\n"
-        f"{gdb} -p 1 -batch -ex 'call (int)prctl(1,0,0,0,0)' >/dev/null 2>&1 && echo cleared",
+        f"{gdb} -p 1 -batch -ex 'call (int)prctl(1,0,0,0,0)' >/dev/null 2>&1 && echo cleared"
     )
-    server = make_server(CLAUDE_BIN=str(script), AGENT_SANDBOX="bwrap")
-    done = server.wait_agent(server.spawn("outlive the end")["id"])
-    assert done["status"] == "completed", done
+    server, done = _run_to_its_end(make_server, tmp_path, body, "bwrap")
     assert "cleared" in _stdout(server, done["id"]), "the init's parent-death signal was not cleared"
-    left = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _command_line(p) == "sleep 303"]
-    assert left == [], "a process of the agent outlived its end"
+    assert _still_running("sleep 303") == [], "a process of the agent outlived its end"
 
 
 def test_a_sandboxed_agent_cannot_make_a_user_namespace(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # in one it would have every capability again: mount its cgroup hierarchies, move its processes out
     # of its group, lift its limits or freeze other groups
-    script = fake_cli(
-        tmp_path, "unshare -U -m -C true 2>/dev/null && echo userns-made || echo userns-refused"
-    )
-    server = make_server(CLAUDE_BIN=str(script), AGENT_SANDBOX="bwrap")
-    done = server.wait_agent(server.spawn("make a user namespace")["id"])
-    assert done["status"] == "completed", done
+    body = "unshare -U -m -C true 2>/dev/null && echo userns-made || echo userns-refused"
+    server, done = _run_to_its_end(make_server, tmp_path, body, "bwrap")
     assert "userns-refused" in _stdout(server, done["id"])
 
 
@@ -283,18 +289,13 @@ def test_a_process_moved_to_a_group_below_the_agents_own_is_gone_at_its_end(  # 
 ) -> None:
     # what a user namespace let a sandboxed agent do (mount its hierarchy, make a group below its own,
     # move its processes there), done here without the sandbox, which no longer allows it
-    if os.geteuid() != 0 or Path("/sys/fs/cgroup/cgroup.controllers").exists():
-        pytest.skip("the agent's tracking cgroup is made on cgroup v1, as root")
-    group = '/sys/fs/cgroup/pids/orchestrator/"$ORCHESTRATOR_AGENT_ID"'
-    script = fake_cli(
-        tmp_path,
+    _needs_tracking_groups()
+    group = f'{TRACKING_GROUPS}/"$ORCHESTRATOR_AGENT_ID"'
+    body = (
         "env -i setsid sleep 306 </dev/null >/dev/null 2>&1 &\n"
-        f"mkdir {group}/hide && echo $! > {group}/hide/cgroup.procs && echo hidden",
+        f"mkdir {group}/hide && echo $! > {group}/hide/cgroup.procs && echo hidden"
     )
-    server = make_server(CLAUDE_BIN=str(script), AGENT_SANDBOX="none")
-    done = server.wait_agent(server.spawn("hide below")["id"])
-    assert done["status"] == "completed", done
+    server, done = _run_to_its_end(make_server, tmp_path, body, "none")
     assert "hidden" in _stdout(server, done["id"])
-    left = [p.name for p in Path("/proc").iterdir() if p.name.isdigit() and _command_line(p) == "sleep 306"]
-    assert left == [], "a process of the agent outlived its end"
-    assert not (Path("/sys/fs/cgroup/pids/orchestrator") / done["id"]).exists()
+    assert _still_running("sleep 306") == [], "a process of the agent outlived its end"
+    assert not (TRACKING_GROUPS / done["id"]).exists()
