@@ -9,6 +9,7 @@ import sys
 from typing import NoReturn
 
 KILL_FLAG = "--kill-agents-on-shutdown"
+KEEP_ALIVE_SECONDS = 30
 
 
 def plain_serve(argv: list[str]) -> bool | None:
@@ -71,4 +72,8 @@ def serve(*, kill_agents_on_shutdown: bool) -> None:
         access_log=False,
         ws="none",  # the API has no WebSocket route: no WebSocket library loads (uvicorn picks one it finds)
         timeout_graceful_shutdown=10,
+        # longer than a client's own idle expiry (httpx, which this service's client and CLI use, drops an
+        # idle connection after 5 s): at uvicorn's 5 s both ends let go at once, and a request sent on
+        # a connection idle that long could meet the service closing it
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
