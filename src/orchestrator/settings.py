@@ -159,7 +159,7 @@ class Settings(BaseSettings):
     log_line_max_bytes: int = Field(262_144, ge=1024, validation_alias="LOG_LINE_MAX_BYTES")
     output_poll_max_seconds: float = Field(0.025, gt=0, le=1, validation_alias="OUTPUT_POLL_MAX_SECONDS")
     output_poll_unwatched_seconds: float = Field(
-        1.0, gt=0, le=5, validation_alias="OUTPUT_POLL_UNWATCHED_SECONDS"
+        0.25, gt=0, le=5, validation_alias="OUTPUT_POLL_UNWATCHED_SECONDS"
     )
 
     github_webhook_secret: str | None = Field(None, validation_alias="GITHUB_WEBHOOK_SECRET", repr=False)

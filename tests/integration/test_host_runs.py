@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 import select
 from pathlib import Path
 
@@ -17,14 +18,16 @@ from orchestrator.runtimes.host import AGENT_NICE, HostRuntime
 def _spec(tmp_path: Path, script: str) -> RunSpec:
     cwd = tmp_path / "ws"
     cwd.mkdir()
+    # an id of its own: tests on other workers must not share its cgroup (as root, each run has one)
+    agent_id = f"coding-{secrets.token_hex(4)}"
     return RunSpec(
-        agent_id="coding-exitfd01",
+        agent_id=agent_id,
         argv=["/bin/sh", "-c", script],
-        env={"PATH": "/usr/bin:/bin", "ORCHESTRATOR_AGENT_ID": "coding-exitfd01"},
+        env={"PATH": "/usr/bin:/bin", "ORCHESTRATOR_AGENT_ID": agent_id},
         cwd=cwd,
         run_dir=tmp_path / "run",
         limits=Limits(wall_seconds=30),
-        labels={"agent_id": "coding-exitfd01"},
+        labels={"agent_id": agent_id},
         prompt="",
     )
 
