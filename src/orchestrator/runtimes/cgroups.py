@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,24 +142,13 @@ def _subtree(group: Path) -> list[Path]:
     return sorted((Path(top) for top, _dirs, _files in os.walk(group)), key=lambda p: -len(p.parts))
 
 
-def kill_members(agent_id: str, root: Path = ROOT, wait_seconds: float = 2.0) -> int:
-    """SIGKILLs every process in the agent's groups and the groups below them until they are empty (or
-    `wait_seconds` pass); how many were signalled."""
-    deadline = time.monotonic() + wait_seconds
-    killed = 0
-    groups = [g for g in paths(agent_id, root) if os.path.isdir(g)]
-    while True:
-        pids: set[int] = set()
-        for group in (sub for g in groups for sub in _subtree(g)):
-            with contextlib.suppress(OSError, ValueError):
-                pids.update(int(p) for p in (group / "cgroup.procs").read_text().split())
-        if not pids or time.monotonic() >= deadline:
-            return killed
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-                killed += 1
-        time.sleep(0.01)
+def members(agent_id: str, root: Path = ROOT) -> set[int]:
+    """Every process in the agent's groups and the groups below them."""
+    pids: set[int] = set()
+    for group in (sub for g in paths(agent_id, root) if os.path.isdir(g) for sub in _subtree(g)):
+        with contextlib.suppress(OSError, ValueError):
+            pids.update(int(p) for p in (group / "cgroup.procs").read_text().split())
+    return pids
 
 
 def remove(agent_id: str, root: Path = ROOT, wait_seconds: float = 2.0) -> bool:

@@ -13,13 +13,14 @@ import contextlib
 import os
 import signal
 import subprocess
+from functools import partial
 from pathlib import Path
 
 from orchestrator.domain.types import LogStream
 from orchestrator.runtimes import cgroups, files
 from orchestrator.runtimes.base import DefaultLimits, RunHandle, RunSpec, RuntimeError_, forget_mcp_config
 from orchestrator.runtimes.egress import Egress, Relay
-from orchestrator.runtimes.procfs import is_running, kill_marked, signal_group
+from orchestrator.runtimes.procfs import is_running, kill_found, kill_marked, signal_group
 from orchestrator.runtimes.sandbox import Bwrap, terminate_inside
 
 _WRAPPER = (
@@ -121,7 +122,8 @@ class HostHandle:
         # the agent's PID namespace, which the agent can keep alive (ptrace it, clear its parent-death
         # signal) once bwrap's parent is gone, and rid of the marker (write over its environment). What
         # is in the agent's cgroup cannot hide that way.
-        cgroups.kill_members(self._agent_id, self._cgroup_root, wait_seconds=SWEEP_WAIT_SECONDS)
+        in_group = partial(cgroups.members, self._agent_id, self._cgroup_root)
+        kill_found(in_group, wait_seconds=SWEEP_WAIT_SECONDS)
         kill_marked(self._agent_id, wait_seconds=SWEEP_WAIT_SECONDS)
         forget_mcp_config(self._files.run_dir)
         cgroups.remove(self._agent_id, self._cgroup_root)

@@ -7,6 +7,7 @@ import itertools
 import os
 import signal
 import time
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 MARKER_VARIABLE = "ORCHESTRATOR_AGENT_ID"
@@ -66,13 +67,18 @@ def signal_group(pgid: int, sig: signal.Signals) -> None:
 
 
 def kill_marked(agent_id: str, rounds: int = 3, wait_seconds: float = 0.0) -> int:
-    """SIGKILLs every process carrying the agent's marker; a few rounds catch forks made meanwhile. With
-    `wait_seconds`, it goes on until none is left (or they pass): a killed process of a low-priority
-    session may wait for a CPU before it is gone."""
+    """SIGKILLs every process carrying the agent's marker (`kill_found`)."""
+    return kill_found(lambda: marked_pids(agent_id), rounds, wait_seconds)
+
+
+def kill_found(find: Callable[[], Collection[int]], rounds: int = 3, wait_seconds: float = 0.0) -> int:
+    """SIGKILLs every process `find` names; a few rounds catch forks made meanwhile. With `wait_seconds`,
+    it goes on until none is left (or they pass): a killed process of a low-priority session may wait
+    for a CPU before it is gone. How many were signalled."""
     killed = 0
     give_up = time.monotonic() + wait_seconds
     for round_ in itertools.count(1):
-        pids = marked_pids(agent_id)
+        pids = find()
         if not pids or (round_ > rounds and time.monotonic() >= give_up):
             break
         for pid in pids:
