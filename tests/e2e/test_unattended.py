@@ -71,7 +71,9 @@ def test_looping_agent_is_flagged(make_server, fake_model: fm.FakeAnthropic) -> 
     agent = server.spawn(f"loop {fake_model.scenario([same], repeat_last=True)}", max_turns=6)
     done = server.wait_agent(agent["id"], timeout=90)
     assert "looping" in [f["name"] for f in done["flags"]]
-    assert "3 times in a row" in done["flags"][0]["detail"]
+    # the supervisor reads output in batches, so it may see the streak past the threshold
+    seen = re.fullmatch(r"the same tool call (\d+) times in a row", done["flags"][0]["detail"])
+    assert seen and 3 <= int(seen[1]) <= 6
 
 
 def test_retry_with_resume_continues_the_same_session(server: Server, fake_model: fm.FakeAnthropic) -> None:
