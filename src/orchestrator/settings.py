@@ -157,6 +157,7 @@ class Settings(BaseSettings):
     log_flush_interval_seconds: float = Field(0.02, gt=0, le=5, validation_alias="LOG_FLUSH_INTERVAL_SECONDS")
     log_batch_max_lines: int = Field(1000, ge=1, le=100_000, validation_alias="LOG_BATCH_MAX_LINES")
     log_line_max_bytes: int = Field(262_144, ge=1024, validation_alias="LOG_LINE_MAX_BYTES")
+    output_inotify: bool = Field(True, validation_alias="OUTPUT_INOTIFY")
     output_poll_max_seconds: float = Field(0.025, gt=0, le=1, validation_alias="OUTPUT_POLL_MAX_SECONDS")
     output_poll_unwatched_seconds: float = Field(
         0.25, gt=0, le=5, validation_alias="OUTPUT_POLL_UNWATCHED_SECONDS"

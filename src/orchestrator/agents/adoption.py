@@ -97,6 +97,7 @@ class Adoption:
             self._supervision.watch(
                 agent_id,
                 handle,
+                Path(row["run_dir"]),
                 {LogStream.STDOUT: int(row["stdout_offset"]), LogStream.STDERR: int(row["stderr_offset"])},
                 started + row["timeout_seconds"],
                 row["timeout_seconds"],

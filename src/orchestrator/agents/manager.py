@@ -113,3 +113,4 @@ class AgentManager:
         """Stops taking spawns; either ends the agents or leaves them running for the next start to adopt."""
         self._spawner.accepting = False
         await self._stopper.shutdown(kill_agents)
+        self._supervision.close()

@@ -208,6 +208,7 @@ class Spawner:
         self._supervision.watch(
             agent_id,
             handle,
+            spec.run_dir,
             {LogStream.STDOUT: 0, LogStream.STDERR: 0},
             time.time() + timeout,
             timeout,

@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 from orchestrator.agents.announcer import Announcer
 from orchestrator.agents.log_writer import LogWriter
 from orchestrator.agents.output_tail import OutputTail
+from orchestrator.agents.output_watch import OutputWatch
 from orchestrator.agents.supervisor import RunResult, Supervisor
 from orchestrator.clock import utc_now
 from orchestrator.domain.agent_tools import NO_TOOLS, AgentTools
@@ -62,6 +65,7 @@ class Supervision:
         # spawns whose workspace hooks run before the CLI starts (agents/spawner.py): a kill cancels them
         self.before_start: dict[str, asyncio.Task[None]] = {}
         self.on_stopped: StoppedListener | None = None  # a run the watchdog ended as stalled or looping
+        self._output_watch = OutputWatch() if settings.output_inotify else None
 
     @property
     def running_count(self) -> int:
@@ -100,10 +104,16 @@ class Supervision:
         if task is not None:
             task.cancel()
 
+    def close(self) -> None:
+        """Once no run is watched any more (shutdown)."""
+        if self._output_watch is not None:
+            self._output_watch.close()
+
     def watch(
         self,
         agent_id: str,
         handle: RunHandle,
+        run_dir: Path,
         offsets: dict[LogStream, int],
         deadline: float,
         timeout: float,
@@ -141,6 +151,7 @@ class Supervision:
             watchdog=Watchdog(self._rules(budget), deadline - timeout),
             on_flag=lambda flag: self._announcer.flagged(agent_id, flag),
             after_run=after_run,
+            watch_output=None if self._output_watch is None else partial(self._output_watch.watch, run_dir),
         )
         self._supervisors[agent_id] = supervisor
         task = asyncio.create_task(supervisor.run(), name=f"supervise-{agent_id}")

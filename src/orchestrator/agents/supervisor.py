@@ -18,6 +18,11 @@ from orchestrator.runtimes.base import RunHandle
 log = logging.getLogger(__name__)
 
 _POLL_MIN_SECONDS = 0.002
+# The pause between two reads of an agent whose writes wake its supervisor: for the deadline and the
+# watchdog's clock (silence, wall-time budget), and in case a write's word was lost.
+QUIET_LOOK_SECONDS = 1.0
+
+OutputWatcher = Callable[[Callable[[], None]], Callable[[], None] | None]
 
 
 @dataclass
@@ -45,7 +50,13 @@ class Supervisor:
         watchdog: Watchdog | None = None,
         on_flag: Callable[[Flag], None] | None = None,
         after_run: Callable[[], Awaitable[None]] | None = None,
+        watch_output: OutputWatcher | None = None,
     ) -> None:
+        # asked at the run's start for word of each write to the output files (a way to stop it), or
+        # None: then the output is polled, every poll_max_seconds at most while `watched`
+        self._watch_output = watch_output
+        self._notified = False
+        self._woken = False
         self._after_run = after_run  # the workspace's after_run hook: once the run's lines are stored
         self._watchdog = watchdog
         self._on_flag = on_flag
@@ -113,14 +124,18 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         if exit_fd is not None:
             loop.add_reader(exit_fd, self._wake_up)
+        unwatch = None if self._watch_output is None else self._watch_output(self._wake_up)
+        self._notified = unwatch is not None
         try:
             return await self._watch_until_end()
         finally:
             if exit_fd is not None:
                 loop.remove_reader(exit_fd)
+            if unwatch is not None:
+                unwatch()
 
     async def _watch_until_end(self) -> int | None:
-        delay = _POLL_MIN_SECONDS
+        delay = self._first_pause()
         while True:
             got = await self._pump_once()
             ended, code = self.handle.poll()
@@ -136,15 +151,25 @@ class Supervisor:
             if self._watchdog is not None and self._consult(self._watchdog):
                 return await self._end_run()
             if got:
-                delay = _POLL_MIN_SECONDS
+                delay = self._first_pause()
                 await asyncio.sleep(0)
                 continue
             await self._sleep(min(delay, max(0.0, self._deadline - time.time())))
-            delay = min(delay * 2, self._poll_max if self._watched() else self._poll_unwatched)
+            delay = self._next_pause(delay)
+
+    def _first_pause(self) -> float:
+        """After output: a polled run is read again soon, as more is likely on its way."""
+        return QUIET_LOOK_SECONDS if self._notified else _POLL_MIN_SECONDS
+
+    def _next_pause(self, delay: float) -> float:
+        if self._notified:
+            return QUIET_LOOK_SECONDS
+        return min(delay * 2, self._poll_max if self._watched() else self._poll_unwatched)
 
     async def _sleep(self, seconds: float) -> None:
         """A pause between two polls, cut short by a stop or by the run's end (when the handle tells)."""
-        if self._stop_requested.is_set():
+        if self._stop_requested.is_set() or self._woken:
+            self._woken = False
             return
         loop = asyncio.get_running_loop()
         self._nap = nap = loop.create_future()
@@ -156,8 +181,11 @@ class Supervisor:
             self._nap = None
 
     def _wake_up(self) -> None:
+        """Ends the pause under way, or the next one before it starts (a write seen while reading)."""
         if self._nap is not None and not self._nap.done():
             self._nap.set_result(None)
+        else:
+            self._woken = True
 
     def _consult(self, watchdog: Watchdog) -> bool:
         """True when the watchdog says to end the run now."""
