@@ -171,3 +171,31 @@ def test_the_per_repository_limit_counts_every_repository_of_a_task(stores: Stor
     assert queue.finish(first.id, True, None)
     third = queue.claim_next("me", lambda: "coding-3")
     assert third is not None and third.task_id == "b"
+
+
+def test_an_end_hands_its_slot_to_the_next_item_in_the_same_write(stores: Stores) -> None:
+    """What the freed slot can take is claimed with the end; a failure under stop_on_failure pauses the
+    queue in that write, and claims nothing; an item already ended claims nothing."""
+    tasks, queue, _ = stores
+    for task_id in ("first", "then", "blocked", "last"):
+        tasks.create(
+            {"id": task_id, "title": task_id, **({"depends_on": ["first"]} if task_id == "blocked" else {})}
+        )
+        queue.add(task_id)
+    queue.set_setting("max_concurrent", "1")
+    ids = iter(f"coding-{n}" for n in range(100))
+    first = queue.claim_next("me", lambda: next(ids))
+    assert first is not None and first.task_id == "first"
+
+    ended = queue.finish_and_claim_next(first.id, "first", True, None, "me", lambda: next(ids))
+    assert ended.ended and not ended.paused and ended.claimed is not None
+    assert ended.claimed.task_id == "then" and _status(tasks, "then") == TaskStatus.ASSIGNED
+    assert _status(tasks, "first") == TaskStatus.COMPLETED
+    again = queue.finish_and_claim_next(first.id, "first", True, None, "me", lambda: next(ids))
+    assert not again.ended and again.claimed is None
+
+    queue.set_setting("stop_on_failure", "true")
+    failed = queue.finish_and_claim_next(ended.claimed.id, "then", False, "it broke", "me", lambda: next(ids))
+    assert failed.ended and failed.paused and failed.claimed is None
+    assert queue.settings().paused and _status(tasks, "then") == TaskStatus.FAILED
+    assert queue.processing() == []

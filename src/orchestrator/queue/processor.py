@@ -36,6 +36,7 @@ class QueueProcessor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started = 0
         self._refusals: dict[str, int] = {}
+        self._starting: set[asyncio.Task[None]] = set()  # claimed as a slot was freed (end_item)
         runner.bind(self)
 
     def wake(self) -> None:
@@ -45,16 +46,20 @@ class QueueProcessor:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        while True:
-            if self._enabled:
-                await self.start_all_that_fit()
-            due = await asyncio.to_thread(self._queue.next_due_in)
-            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel that comes as the event is
-            # set (a queue agent ending at shutdown), and the loop then never ends
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(min(SWEEP_SECONDS, due if due is not None else SWEEP_SECONDS)):
-                    await self._wake.wait()
-            self._wake.clear()
+        try:
+            while True:
+                if self._enabled:
+                    await self.start_all_that_fit()
+                due = await asyncio.to_thread(self._queue.next_due_in)
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel that comes as the
+                # event is set (a queue agent ending at shutdown), and the loop then never ends
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(SWEEP_SECONDS, due if due is not None else SWEEP_SECONDS)):
+                        await self._wake.wait()
+                self._wake.clear()
+        finally:
+            for start in self._starting:  # stopped with the loop, as the starts the loop awaits are
+                start.cancel()
 
     async def start_all_that_fit(self) -> None:
         while True:
@@ -88,15 +93,37 @@ class QueueProcessor:
         self.wake()
 
     def end_item(self, item_id: int, task_id: str, *, ok: bool, error: str | None) -> bool:
-        """Ends a processing item and its task in one write; a failure pauses the queue when
-        stop_on_failure is set. False if the item had already ended."""
-        if not self._queue.finish(item_id, ok, error):
-            return False
-        if not ok and self._queue.settings().stop_on_failure:
-            self._queue.pause(f"task {task_id} failed: {error}")
+        """Ends a processing item and its task, and claims the next item for the slot, in one write; a
+        failure pauses the queue when stop_on_failure is set. False if the item had already ended.
+        Safe from any thread: what was claimed starts on the event loop."""
+        loop = self._loop
+        finished = self._queue.finish_and_claim_next(
+            item_id,
+            task_id,
+            ok,
+            error,
+            self._instance_id if self._enabled and loop is not None else None,
+            lambda: new_agent_id(AgentType.CODING),
+        )
+        if finished.paused:
             log.warning("queue paused: task %s failed (stop_on_failure)", task_id)
-        self.wake()
-        return True
+        if finished.claimed is not None and loop is not None:
+            loop.call_soon_threadsafe(self._start_soon, finished.claimed)
+        elif finished.ended:
+            self.wake()
+        return finished.ended
+
+    def _start_soon(self, item: Claimed) -> None:
+        start = asyncio.create_task(self._start_then_look(item), name=f"queue-start-{item.id}")
+        self._starting.add(start)
+        start.add_done_callback(self._starting.discard)
+
+    async def _start_then_look(self, item: Claimed) -> None:
+        """The claimed item first; then the loop looks for more (the end may have unblocked several)."""
+        try:
+            await self._start(item)
+        finally:
+            self.wake()
 
     def recover(self, dead: Dead) -> dict[str, int]:
         """Items left processing by a stopped instance: the runner follows, ends or requeues each."""

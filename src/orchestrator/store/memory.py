@@ -29,6 +29,7 @@ from orchestrator.store.queue import (
     DONE_ITEM,
     PAUSED_BY_REQUEST,
     Claimed,
+    Finished,
     QueueConflict,
     QueueNotFound,
 )
@@ -274,6 +275,23 @@ class MemoryQueueStore:
         target = TaskStatus.COMPLETED if ok else TaskStatus.FAILED
         self._s.move_task(item["task_id"], target, error=error if not ok else None)
         return True
+
+    def finish_and_claim_next(
+        self,
+        item_id: int,
+        task_id: str,
+        ok: bool,
+        error: str | None,
+        instance_id: str | None,
+        new_agent_id: Callable[[], str],
+    ) -> Finished:
+        if not self.finish(item_id, ok, error):
+            return Finished(ended=False)
+        paused = not ok and self.settings().stop_on_failure
+        if paused:
+            self.pause(f"task {task_id} failed: {error}")
+        claimed = None if instance_id is None else self.claim_next(instance_id, new_agent_id)
+        return Finished(ended=True, paused=paused, claimed=claimed)
 
     def requeue(
         self,
