@@ -188,7 +188,7 @@ def test_an_end_hands_its_slot_to_the_next_item_in_the_same_write(stores: Stores
     assert first is not None and first.task_id == "first"
 
     ended = queue.finish_and_claim_next(first.id, "first", True, None, "me", lambda: next(ids))
-    assert ended.ended and not ended.paused and ended.claimed is not None
+    assert ended.ended and not ended.paused and ended.claimed is not None and not ended.room_left
     assert ended.claimed.task_id == "then" and _status(tasks, "then") == TaskStatus.ASSIGNED
     assert _status(tasks, "first") == TaskStatus.COMPLETED
     again = queue.finish_and_claim_next(first.id, "first", True, None, "me", lambda: next(ids))
@@ -199,3 +199,11 @@ def test_an_end_hands_its_slot_to_the_next_item_in_the_same_write(stores: Stores
     assert failed.ended and failed.paused and failed.claimed is None
     assert queue.settings().paused and _status(tasks, "then") == TaskStatus.FAILED
     assert queue.processing() == []
+
+    queue.set_setting("paused", "false")
+    queue.set_setting("max_concurrent", "3")
+    one = queue.claim_next("me", lambda: next(ids))
+    assert one is not None
+    freed = queue.finish_and_claim_next(one.id, one.task_id, True, None, "me", lambda: next(ids))
+    assert freed.claimed is not None and freed.room_left  # one of three slots taken: the loop looks for more
+    assert {one.task_id, freed.claimed.task_id} == {"blocked", "last"}

@@ -108,22 +108,24 @@ class QueueProcessor:
         if finished.paused:
             log.warning("queue paused: task %s failed (stop_on_failure)", task_id)
         if finished.claimed is not None and loop is not None:
-            loop.call_soon_threadsafe(self._start_soon, finished.claimed)
+            loop.call_soon_threadsafe(self._start_soon, finished.claimed, finished.room_left)
         elif finished.ended:
             self.wake()
         return finished.ended
 
-    def _start_soon(self, item: Claimed) -> None:
-        start = asyncio.create_task(self._start_then_look(item), name=f"queue-start-{item.id}")
+    def _start_soon(self, item: Claimed, look_for_more: bool) -> None:
+        start = asyncio.create_task(self._start_then(item, look_for_more), name=f"queue-start-{item.id}")
         self._starting.add(start)
         start.add_done_callback(self._starting.discard)
 
-    async def _start_then_look(self, item: Claimed) -> None:
-        """The claimed item first; then the loop looks for more (the end may have unblocked several)."""
+    async def _start_then(self, item: Claimed, look_for_more: bool) -> None:
+        """The claimed item first; then, while slots are left, the loop looks for more (the end may have
+        unblocked several)."""
         try:
             await self._start(item)
         finally:
-            self.wake()
+            if look_for_more:
+                self.wake()
 
     def recover(self, dead: Dead) -> dict[str, int]:
         """Items left processing by a stopped instance: the runner follows, ends or requeues each."""

@@ -287,11 +287,13 @@ class MemoryQueueStore:
     ) -> Finished:
         if not self.finish(item_id, ok, error):
             return Finished(ended=False)
-        paused = not ok and self.settings().stop_on_failure
+        settings = self.settings()
+        paused = not ok and settings.stop_on_failure
         if paused:
             self.pause(f"task {task_id} failed: {error}")
         claimed = None if instance_id is None else self.claim_next(instance_id, new_agent_id)
-        return Finished(ended=True, paused=paused, claimed=claimed)
+        room = claimed is not None and len(self.processing()) < settings.max_concurrent
+        return Finished(ended=True, paused=paused, claimed=claimed, room_left=room)
 
     def requeue(
         self,

@@ -97,6 +97,7 @@ class Finished:
     ended: bool
     paused: bool = False  # a failure under stop_on_failure
     claimed: Claimed | None = None
+    room_left: bool = False  # a slot still free after the claim: another item may start
 
 
 @dataclass(frozen=True)
@@ -247,11 +248,14 @@ class QueueStore:
             conn.execute(_LOCK).all()
             if not self._finish(conn, item_id, ok, error):
                 return Finished(ended=False)
-            paused = not ok and _settings(conn).stop_on_failure
+            settings = _settings(conn)
+            paused = not ok and settings.stop_on_failure
             if paused:
                 _pause(conn, f"task {task_id} failed: {error}")
             claimed = None if instance_id is None else self._claim(conn, instance_id, new_agent_id)
-            return Finished(ended=True, paused=paused, claimed=claimed)
+            processing = conn.execute(_PROCESSING_COUNT).scalar_one() if claimed is not None else 0
+            room = claimed is not None and processing < settings.max_concurrent
+            return Finished(ended=True, paused=paused, claimed=claimed, room_left=room)
 
     def _claim(self, conn: Connection, instance_id: str, new_agent_id: Any) -> Claimed | None:
         settings = _settings(conn)
