@@ -13,7 +13,7 @@ from orchestrator.domain.types import AgentStatus, TaskStatus
 from orchestrator.store.agents import AgentStore
 from orchestrator.store.db import Database
 from orchestrator.store.memory import MemoryAgentStore, MemoryQueueStore, MemoryStore, MemoryTaskStore
-from orchestrator.store.queue import QueueConflict, QueueNotFound, QueueStore
+from orchestrator.store.queue import ItemEnd, QueueConflict, QueueNotFound, QueueStore
 from orchestrator.store.tasks import TaskStore
 from tests.conftest import TEST_PG
 from tests.support.postgres import new_database
@@ -187,15 +187,16 @@ def test_an_end_hands_its_slot_to_the_next_item_in_the_same_write(stores: Stores
     first = queue.claim_next("me", lambda: next(ids))
     assert first is not None and first.task_id == "first"
 
-    ended = queue.finish_and_claim_next(first.id, "first", True, None, "me", lambda: next(ids))
+    ended = queue.finish_and_claim_next(ItemEnd(first.id, "first", True), "me", lambda: next(ids))
     assert ended.ended and not ended.paused and ended.claimed is not None and not ended.room_left
     assert ended.claimed.task_id == "then" and _status(tasks, "then") == TaskStatus.ASSIGNED
     assert _status(tasks, "first") == TaskStatus.COMPLETED
-    again = queue.finish_and_claim_next(first.id, "first", True, None, "me", lambda: next(ids))
+    again = queue.finish_and_claim_next(ItemEnd(first.id, "first", True), "me", lambda: next(ids))
     assert not again.ended and again.claimed is None
 
     queue.set_setting("stop_on_failure", "true")
-    failed = queue.finish_and_claim_next(ended.claimed.id, "then", False, "it broke", "me", lambda: next(ids))
+    broke = ItemEnd(ended.claimed.id, "then", False, "it broke")
+    failed = queue.finish_and_claim_next(broke, "me", lambda: next(ids))
     assert failed.ended and failed.paused and failed.claimed is None
     assert queue.settings().paused and _status(tasks, "then") == TaskStatus.FAILED
     assert queue.processing() == []
@@ -204,6 +205,6 @@ def test_an_end_hands_its_slot_to_the_next_item_in_the_same_write(stores: Stores
     queue.set_setting("max_concurrent", "3")
     one = queue.claim_next("me", lambda: next(ids))
     assert one is not None
-    freed = queue.finish_and_claim_next(one.id, one.task_id, True, None, "me", lambda: next(ids))
+    freed = queue.finish_and_claim_next(ItemEnd(one.id, one.task_id, True), "me", lambda: next(ids))
     assert freed.claimed is not None and freed.room_left  # one of three slots taken: the loop looks for more
     assert {one.task_id, freed.claimed.task_id} == {"blocked", "last"}

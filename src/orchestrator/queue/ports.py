@@ -11,7 +11,7 @@ from orchestrator.agents.announcer import EndListener
 from orchestrator.agents.requests import SpawnRequest
 from orchestrator.domain.queue_rules import QueueSettings
 from orchestrator.domain.types import AgentStatus, TaskStatus
-from orchestrator.store.queue import Claimed, Finished
+from orchestrator.store.queue import Claimed, Finished, ItemEnd
 
 Row = dict[str, Any]
 
@@ -22,13 +22,7 @@ class QueuePort(Protocol):
     def claim_next(self, instance_id: str, new_agent_id: Callable[[], str]) -> Claimed | None: ...
 
     def finish_and_claim_next(
-        self,
-        item_id: int,
-        task_id: str,
-        ok: bool,
-        error: str | None,
-        instance_id: str | None,
-        new_agent_id: Callable[[], str],
+        self, end: ItemEnd, instance_id: str | None, new_agent_id: Callable[[], str]
     ) -> Finished: ...
 
     def requeue(

@@ -18,7 +18,7 @@ from orchestrator.domain.types import AgentType
 from orchestrator.queue.ports import QueuePort
 from orchestrator.queue.runners import Failed, Refused, Started, TaskRunner
 from orchestrator.queue.runners.base import Dead
-from orchestrator.store.queue import Claimed
+from orchestrator.store.queue import Claimed, ItemEnd
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +98,7 @@ class QueueProcessor:
         Safe from any thread: what was claimed starts on the event loop."""
         loop = self._loop
         finished = self._queue.finish_and_claim_next(
-            item_id,
-            task_id,
-            ok,
-            error,
+            ItemEnd(item_id, task_id, ok, error),
             self._instance_id if self._enabled and loop is not None else None,
             lambda: new_agent_id(AgentType.CODING),
         )

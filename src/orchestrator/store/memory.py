@@ -30,6 +30,7 @@ from orchestrator.store.queue import (
     PAUSED_BY_REQUEST,
     Claimed,
     Finished,
+    ItemEnd,
     QueueConflict,
     QueueNotFound,
 )
@@ -277,20 +278,14 @@ class MemoryQueueStore:
         return True
 
     def finish_and_claim_next(
-        self,
-        item_id: int,
-        task_id: str,
-        ok: bool,
-        error: str | None,
-        instance_id: str | None,
-        new_agent_id: Callable[[], str],
+        self, end: ItemEnd, instance_id: str | None, new_agent_id: Callable[[], str]
     ) -> Finished:
-        if not self.finish(item_id, ok, error):
+        if not self.finish(end.item_id, end.ok, end.error):
             return Finished(ended=False)
         settings = self.settings()
-        paused = not ok and settings.stop_on_failure
+        paused = not end.ok and settings.stop_on_failure
         if paused:
-            self.pause(f"task {task_id} failed: {error}")
+            self.pause(end.pause_reason)
         claimed = None if instance_id is None else self.claim_next(instance_id, new_agent_id)
         room = claimed is not None and len(self.processing()) < settings.max_concurrent
         return Finished(ended=True, paused=paused, claimed=claimed, room_left=room)

@@ -91,6 +91,18 @@ class Claimed:
 
 
 @dataclass(frozen=True)
+class ItemEnd:
+    item_id: int
+    task_id: str
+    ok: bool
+    error: str | None = None
+
+    @property
+    def pause_reason(self) -> str:
+        return f"task {self.task_id} failed: {self.error}"
+
+
+@dataclass(frozen=True)
 class Finished:
     """An item's end, with what the same transaction did next."""
 
@@ -232,26 +244,18 @@ class QueueStore:
             conn.execute(_LOCK).all()
             return self._claim(conn, instance_id, new_agent_id)
 
-    def finish_and_claim_next(
-        self,
-        item_id: int,
-        task_id: str,
-        ok: bool,
-        error: str | None,
-        instance_id: str | None,
-        new_agent_id: Any,
-    ) -> Finished:
+    def finish_and_claim_next(self, end: ItemEnd, instance_id: str | None, new_agent_id: Any) -> Finished:
         """`finish`, the pause a failure makes under stop_on_failure, and `claim_next`, in one
         transaction: the slot an item frees goes to the next without another write. Nothing is claimed
         when the item had already ended, nor for no `instance_id`."""
         with self._db.write() as conn:
             conn.execute(_LOCK).all()
-            if not self._finish(conn, item_id, ok, error):
+            if not self._finish(conn, end.item_id, end.ok, end.error):
                 return Finished(ended=False)
             settings = _settings(conn)
-            paused = not ok and settings.stop_on_failure
+            paused = not end.ok and settings.stop_on_failure
             if paused:
-                _pause(conn, f"task {task_id} failed: {error}")
+                _pause(conn, end.pause_reason)
             claimed = None if instance_id is None else self._claim(conn, instance_id, new_agent_id)
             processing = conn.execute(_PROCESSING_COUNT).scalar_one() if claimed is not None else 0
             room = claimed is not None and processing < settings.max_concurrent
