@@ -13,7 +13,7 @@ from orchestrator.domain.types import AgentStatus, TaskStatus
 from orchestrator.store.agents import AgentStore
 from orchestrator.store.db import Database
 from orchestrator.store.memory import MemoryAgentStore, MemoryQueueStore, MemoryStore, MemoryTaskStore
-from orchestrator.store.queue import ItemEnd, QueueConflict, QueueNotFound, QueueStore
+from orchestrator.store.queue import QueueConflict, QueueNotFound, QueueStore
 from orchestrator.store.tasks import TaskStore
 from tests.conftest import TEST_PG
 from tests.support.postgres import new_database
@@ -171,40 +171,3 @@ def test_the_per_repository_limit_counts_every_repository_of_a_task(stores: Stor
     assert queue.finish(first.id, True, None)
     third = queue.claim_next("me", lambda: "coding-3")
     assert third is not None and third.task_id == "b"
-
-
-def test_an_end_hands_its_slot_to_the_next_item_in_the_same_write(stores: Stores) -> None:
-    """What the freed slot can take is claimed with the end; a failure under stop_on_failure pauses the
-    queue in that write, and claims nothing; an item already ended claims nothing."""
-    tasks, queue, _ = stores
-    for task_id in ("first", "then", "blocked", "last"):
-        tasks.create(
-            {"id": task_id, "title": task_id, **({"depends_on": ["first"]} if task_id == "blocked" else {})}
-        )
-        queue.add(task_id)
-    queue.set_setting("max_concurrent", "1")
-    ids = iter(f"coding-{n}" for n in range(100))
-    first = queue.claim_next("me", lambda: next(ids))
-    assert first is not None and first.task_id == "first"
-
-    ended = queue.finish_and_claim_next(ItemEnd(first.id, "first", True), "me", lambda: next(ids))
-    assert ended.ended and not ended.paused and ended.claimed is not None and not ended.room_left
-    assert ended.claimed.task_id == "then" and _status(tasks, "then") == TaskStatus.ASSIGNED
-    assert _status(tasks, "first") == TaskStatus.COMPLETED
-    again = queue.finish_and_claim_next(ItemEnd(first.id, "first", True), "me", lambda: next(ids))
-    assert not again.ended and again.claimed is None
-
-    queue.set_setting("stop_on_failure", "true")
-    broke = ItemEnd(ended.claimed.id, "then", False, "it broke")
-    failed = queue.finish_and_claim_next(broke, "me", lambda: next(ids))
-    assert failed.ended and failed.paused and failed.claimed is None
-    assert queue.settings().paused and _status(tasks, "then") == TaskStatus.FAILED
-    assert queue.processing() == []
-
-    queue.set_setting("paused", "false")
-    queue.set_setting("max_concurrent", "3")
-    one = queue.claim_next("me", lambda: next(ids))
-    assert one is not None
-    freed = queue.finish_and_claim_next(ItemEnd(one.id, one.task_id, True), "me", lambda: next(ids))
-    assert freed.claimed is not None and freed.room_left  # one of three slots taken: the loop looks for more
-    assert {one.task_id, freed.claimed.task_id} == {"blocked", "last"}

@@ -11,7 +11,7 @@ from orchestrator.agents.announcer import EndListener
 from orchestrator.agents.requests import SpawnRequest
 from orchestrator.domain.queue_rules import QueueSettings
 from orchestrator.domain.types import AgentStatus, TaskStatus
-from orchestrator.store.queue import Claimed, Finished, ItemEnd
+from orchestrator.store.queue import Claimed
 
 Row = dict[str, Any]
 
@@ -19,11 +19,11 @@ Row = dict[str, Any]
 class QueuePort(Protocol):
     def settings(self) -> QueueSettings: ...
 
+    def pause(self, reason: str) -> None: ...
+
     def claim_next(self, instance_id: str, new_agent_id: Callable[[], str]) -> Claimed | None: ...
 
-    def finish_and_claim_next(
-        self, end: ItemEnd, instance_id: str | None, new_agent_id: Callable[[], str]
-    ) -> Finished: ...
+    def finish(self, item_id: int, ok: bool, error: str | None) -> bool: ...
 
     def requeue(
         self,

@@ -18,7 +18,7 @@ from orchestrator.domain.types import AgentType
 from orchestrator.queue.ports import QueuePort
 from orchestrator.queue.runners import Failed, Refused, Started, TaskRunner
 from orchestrator.queue.runners.base import Dead
-from orchestrator.store.queue import Claimed, ItemEnd
+from orchestrator.store.queue import Claimed
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,6 @@ class QueueProcessor:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.started = 0
         self._refusals: dict[str, int] = {}
-        self._starting: set[asyncio.Task[None]] = set()  # claimed as a slot was freed (end_item)
         runner.bind(self)
 
     def wake(self) -> None:
@@ -46,20 +45,16 @@ class QueueProcessor:
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
-        try:
-            while True:
-                if self._enabled:
-                    await self.start_all_that_fit()
-                due = await asyncio.to_thread(self._queue.next_due_in)
-                # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel that comes as the
-                # event is set (a queue agent ending at shutdown), and the loop then never ends
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(min(SWEEP_SECONDS, due if due is not None else SWEEP_SECONDS)):
-                        await self._wake.wait()
-                self._wake.clear()
-        finally:
-            for start in self._starting:  # stopped with the loop, as the starts the loop awaits are
-                start.cancel()
+        while True:
+            if self._enabled:
+                await self.start_all_that_fit()
+            due = await asyncio.to_thread(self._queue.next_due_in)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel that comes as the event is
+            # set (a queue agent ending at shutdown), and the loop then never ends
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(SWEEP_SECONDS, due if due is not None else SWEEP_SECONDS)):
+                    await self._wake.wait()
+            self._wake.clear()
 
     async def start_all_that_fit(self) -> None:
         while True:
@@ -93,36 +88,15 @@ class QueueProcessor:
         self.wake()
 
     def end_item(self, item_id: int, task_id: str, *, ok: bool, error: str | None) -> bool:
-        """Ends a processing item and its task, and claims the next item for the slot, in one write; a
-        failure pauses the queue when stop_on_failure is set. False if the item had already ended.
-        Safe from any thread: what was claimed starts on the event loop."""
-        loop = self._loop
-        finished = self._queue.finish_and_claim_next(
-            ItemEnd(item_id, task_id, ok, error),
-            self._instance_id if self._enabled and loop is not None else None,
-            lambda: new_agent_id(AgentType.CODING),
-        )
-        if finished.paused:
+        """Ends a processing item and its task in one write; a failure pauses the queue when
+        stop_on_failure is set. False if the item had already ended."""
+        if not self._queue.finish(item_id, ok, error):
+            return False
+        if not ok and self._queue.settings().stop_on_failure:
+            self._queue.pause(f"task {task_id} failed: {error}")
             log.warning("queue paused: task %s failed (stop_on_failure)", task_id)
-        if finished.claimed is not None and loop is not None:
-            loop.call_soon_threadsafe(self._start_soon, finished.claimed, finished.room_left)
-        elif finished.ended:
-            self.wake()
-        return finished.ended
-
-    def _start_soon(self, item: Claimed, look_for_more: bool) -> None:
-        start = asyncio.create_task(self._start_then(item, look_for_more), name=f"queue-start-{item.id}")
-        self._starting.add(start)
-        start.add_done_callback(self._starting.discard)
-
-    async def _start_then(self, item: Claimed, look_for_more: bool) -> None:
-        """The claimed item first; then, while slots are left, the loop looks for more (the end may have
-        unblocked several)."""
-        try:
-            await self._start(item)
-        finally:
-            if look_for_more:
-                self.wake()
+        self.wake()
+        return True
 
     def recover(self, dead: Dead) -> dict[str, int]:
         """Items left processing by a stopped instance: the runner follows, ends or requeues each."""

@@ -29,8 +29,6 @@ from orchestrator.store.queue import (
     DONE_ITEM,
     PAUSED_BY_REQUEST,
     Claimed,
-    Finished,
-    ItemEnd,
     QueueConflict,
     QueueNotFound,
 )
@@ -276,19 +274,6 @@ class MemoryQueueStore:
         target = TaskStatus.COMPLETED if ok else TaskStatus.FAILED
         self._s.move_task(item["task_id"], target, error=error if not ok else None)
         return True
-
-    def finish_and_claim_next(
-        self, end: ItemEnd, instance_id: str | None, new_agent_id: Callable[[], str]
-    ) -> Finished:
-        if not self.finish(end.item_id, end.ok, end.error):
-            return Finished(ended=False)
-        settings = self.settings()
-        paused = not end.ok and settings.stop_on_failure
-        if paused:
-            self.pause(end.pause_reason)
-        claimed = None if instance_id is None else self.claim_next(instance_id, new_agent_id)
-        room = claimed is not None and len(self.processing()) < settings.max_concurrent
-        return Finished(ended=True, paused=paused, claimed=claimed, room_left=room)
 
     def requeue(
         self,

@@ -91,28 +91,6 @@ class Claimed:
 
 
 @dataclass(frozen=True)
-class ItemEnd:
-    item_id: int
-    task_id: str
-    ok: bool
-    error: str | None = None
-
-    @property
-    def pause_reason(self) -> str:
-        return f"task {self.task_id} failed: {self.error}"
-
-
-@dataclass(frozen=True)
-class Finished:
-    """An item's end, with what the same transaction did next."""
-
-    ended: bool
-    paused: bool = False  # a failure under stop_on_failure
-    claimed: Claimed | None = None
-    room_left: bool = False  # a slot still free after the claim: another item may start
-
-
-@dataclass(frozen=True)
 class _Candidate:
     id: int
     position: int
@@ -125,12 +103,6 @@ class _Candidate:
 def _settings(conn: Connection) -> QueueSettings:
     rows = {k: v for k, v in conn.execute(_ALL_SETTINGS)}
     return settings_from_rows(rows)
-
-
-def _pause(conn: Connection, reason: str) -> None:
-    _put_setting(conn, "paused", "true")
-    _put_setting(conn, "pause_reason", reason)
-    enqueue(conn, "queue.paused", {"reason": reason})
 
 
 def _put_setting(conn: Connection, key: str, value: str | None) -> None:
@@ -196,7 +168,9 @@ class QueueStore:
 
     def pause(self, reason: str) -> None:
         with self._db.write() as conn:
-            _pause(conn, reason)
+            _put_setting(conn, "paused", "true")
+            _put_setting(conn, "pause_reason", reason)
+            enqueue(conn, "queue.paused", {"reason": reason})
 
     def add(self, task_id: str) -> dict[str, Any]:
         with self._db.write() as conn:
@@ -242,51 +216,31 @@ class QueueStore:
         """Takes the next startable item in one transaction; its agent id is fixed before any spawn."""
         with self._db.write() as conn:
             conn.execute(_LOCK).all()
-            return self._claim(conn, instance_id, new_agent_id)
-
-    def finish_and_claim_next(self, end: ItemEnd, instance_id: str | None, new_agent_id: Any) -> Finished:
-        """`finish`, the pause a failure makes under stop_on_failure, and `claim_next`, in one
-        transaction: the slot an item frees goes to the next without another write. Nothing is claimed
-        when the item had already ended, nor for no `instance_id`."""
-        with self._db.write() as conn:
-            conn.execute(_LOCK).all()
-            if not self._finish(conn, end.item_id, end.ok, end.error):
-                return Finished(ended=False)
             settings = _settings(conn)
-            paused = not end.ok and settings.stop_on_failure
-            if paused:
-                _pause(conn, end.pause_reason)
-            claimed = None if instance_id is None else self._claim(conn, instance_id, new_agent_id)
-            processing = conn.execute(_PROCESSING_COUNT).scalar_one() if claimed is not None else 0
-            room = claimed is not None and processing < settings.max_concurrent
-            return Finished(ended=True, paused=paused, claimed=claimed, room_left=room)
-
-    def _claim(self, conn: Connection, instance_id: str, new_agent_id: Any) -> Claimed | None:
-        settings = _settings(conn)
-        processing = conn.execute(_PROCESSING_COUNT).scalar_one()
-        now = utc_now()
-        busy = self._busy_repos(conn) if settings.max_concurrent_per_repo else {}
-        may_start = not settings.paused and processing < settings.max_concurrent
-        after: tuple[int, int, int] | None = None
-        while True:
-            page, after = self._candidates(conn, settings, now, busy, after)
-            chosen = choose_next(settings, int(processing), page)
-            if chosen is not None or after is None or not may_start:
-                break
-        if chosen is None:
-            return None
-        agent_id = str(new_agent_id())
-        if not move(
-            conn,
-            QUEUE_ITEMS,
-            chosen.id,
-            QueueItemStatus.PROCESSING,
-            started_at=utc_now(),
-            agent_id=agent_id,
-            instance_id=instance_id,
-        ):
-            return None
-        move_task(conn, chosen.task_id, TaskStatus.ASSIGNED, assigned_agent_id=agent_id)
+            processing = conn.execute(_PROCESSING_COUNT).scalar_one()
+            now = utc_now()
+            busy = self._busy_repos(conn) if settings.max_concurrent_per_repo else {}
+            may_start = not settings.paused and processing < settings.max_concurrent
+            after: tuple[int, int, int] | None = None
+            while True:
+                page, after = self._candidates(conn, settings, now, busy, after)
+                chosen = choose_next(settings, int(processing), page)
+                if chosen is not None or after is None or not may_start:
+                    break
+            if chosen is None:
+                return None
+            agent_id = str(new_agent_id())
+            if not move(
+                conn,
+                QUEUE_ITEMS,
+                chosen.id,
+                QueueItemStatus.PROCESSING,
+                started_at=utc_now(),
+                agent_id=agent_id,
+                instance_id=instance_id,
+            ):
+                return None
+            move_task(conn, chosen.task_id, TaskStatus.ASSIGNED, assigned_agent_id=agent_id)
         return Claimed(chosen.id, chosen.task_id, chosen.position, agent_id)
 
     @staticmethod
@@ -353,21 +307,17 @@ class QueueStore:
 
     def finish(self, item_id: int, ok: bool, error: str | None) -> bool:
         """Ends a processing item and its task; False if it had already ended."""
-        with self._db.write() as conn:
-            return self._finish(conn, item_id, ok, error)
-
-    @staticmethod
-    def _finish(conn: Connection, item_id: int, ok: bool, error: str | None) -> bool:
         status = QueueItemStatus.COMPLETED if ok else QueueItemStatus.FAILED
-        row = conn.execute(_TASK_OF_ITEM, {"q_id": item_id}).first()
-        done = move(conn, QUEUE_ITEMS, item_id, status, completed_at=utc_now(), error=error)
-        if done and row is not None:
-            move_task(
-                conn,
-                row.task_id,
-                TaskStatus.COMPLETED if ok else TaskStatus.FAILED,
-                error=error if not ok else None,
-            )
+        with self._db.write() as conn:
+            row = conn.execute(_TASK_OF_ITEM, {"q_id": item_id}).first()
+            done = move(conn, QUEUE_ITEMS, item_id, status, completed_at=utc_now(), error=error)
+            if done and row is not None:
+                move_task(
+                    conn,
+                    row.task_id,
+                    TaskStatus.COMPLETED if ok else TaskStatus.FAILED,
+                    error=error if not ok else None,
+                )
         return done
 
     def requeue(
