@@ -276,6 +276,34 @@ def test_an_agent_that_keeps_its_sandbox_alive_past_its_end_is_swept_all_the_sam
     assert _still_running("sleep 303") == [], "a process of the agent outlived its end"
 
 
+def test_a_sandboxed_agent_cannot_take_a_process_out_of_its_group(  # type: ignore[no-untyped-def]
+    make_server, tmp_path: Path
+) -> None:
+    # the sweep of a sandboxed agent in a group of its own trusts that group to hold every process of
+    # the agent, and no longer scans the host for the marker: an agent that keeps its sandbox alive past
+    # its end, starts a daemon without the marker and tries every way out of its group loses it all
+    _needs_tracking_groups()
+    gdb = require_gdb()
+    own = '/sys/fs/cgroup/pids/orchestrator/"$ORCHESTRATOR_AGENT_ID"'
+    body = (
+        "env -i setsid sleep 307 </dev/null >/dev/null 2>&1 &\n"
+        "pid=$!\n"
+        "for f in /sys/fs/cgroup/pids/cgroup.procs /sys/fs/cgroup/pids/tasks"
+        " /sys/fs/cgroup/pids/orchestrator/cgroup.procs; do"
+        ' echo $pid > $f 2>/dev/null && echo "moved to $f"; done\n'
+        f"mkdir {own}/out 2>/dev/null && echo made-a-group\n"
+        "mkdir -p /tmp/cg && mount -t cgroup -o pids none /tmp/cg 2>/dev/null && echo mounted\n"
+        f"{gdb} -p 1 -batch -ex 'call (int)prctl(1,0,0,0,0)' >/dev/null 2>&1 && echo cleared\n"
+        "echo tried"
+    )
+    server, done = _run_to_its_end(make_server, tmp_path, body, "bwrap")
+    out = _stdout(server, done["id"])
+    assert "tried" in out and "cleared" in out, out
+    assert "moved" not in out and "made-a-group" not in out and "mounted" not in out, out
+    assert _still_running("sleep 307") == [], "a process of the agent outlived its end"
+    assert not (TRACKING_GROUPS / done["id"]).exists()
+
+
 def test_a_sandboxed_agent_cannot_make_a_user_namespace(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     # in one it would have every capability again: mount its cgroup hierarchies, move its processes out
     # of its group, lift its limits or freeze other groups
