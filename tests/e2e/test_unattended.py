@@ -63,6 +63,9 @@ def test_silent_agent_is_flagged_then_killed(make_server, fake_model: fm.FakeAnt
     assert (done["status"], done["end_reason"]) == ("killed", "stalled")
     assert "stalled" in done["error"]
     assert {f["name"] for f in done["flags"]} == {"stalled"}
+    # flagged when the silence passed its limit, not at a later look
+    silent = re.fullmatch(r"no output for (\d+) s", done["flags"][0]["detail"])
+    assert silent and int(silent[1]) < 5, done["flags"]
 
 
 def test_looping_agent_is_flagged(make_server, fake_model: fm.FakeAnthropic) -> None:  # type: ignore[no-untyped-def]
@@ -146,6 +149,9 @@ def test_wall_time_budget_stops_a_slow_agent(server: Server, fake_model: fm.Fake
     assert done["end_reason"] == "budget_exceeded"
     assert done["error"].startswith("budget_exceeded: ")
     assert "s of wall time" in done["error"]
+    # acted on when the budget ran out (a silent agent's supervisor wakes then), not at a later look
+    elapsed = re.search(r"budget_exceeded: ([\d.]+) s > 2 s", done["error"])
+    assert elapsed and float(elapsed[1]) < 5, done["error"]
 
 
 def test_the_wall_time_setting_is_every_agents_default_budget(

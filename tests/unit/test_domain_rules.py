@@ -122,6 +122,24 @@ def test_a_loop_is_flagged_then_stopped_after_the_grace() -> None:
     assert isinstance(stop, Stop) and stop.end_reason is EndReason.LOOPING
 
 
+def test_the_next_due_time_is_when_a_check_may_decide_otherwise_without_output() -> None:
+    assert _watch(budget=Budget(turns=3), loop_repeats=2).next_due(now=1001.0, last_output=1001.0) is None
+    dog = _watch(budget=Budget(wall_seconds=60), stall_seconds=10, stall_grace_seconds=5, stall_action="kill")
+    assert dog.next_due(now=1001.0, last_output=1001.0) == 1011.0  # silent for 10 s
+    assert dog.next_due(now=1001.0, last_output=1058.0) == 1060.0  # the wall-time budget ends first
+    [flag] = dog.check(RunSummary(), now=1011.5, last_output=1001.0)
+    assert isinstance(flag, Flag)
+    assert dog.next_due(now=1011.5, last_output=1001.0) == 1016.5  # the flag's grace runs out
+    [stop] = dog.check(RunSummary(), now=1016.51, last_output=1001.0)
+    assert stop == Stop("stalled", "stalled: no output for 16 s")
+    # what is past is no longer due: a loop's flag whose grace ran out while the calls changed
+    looping = _watch(loop_repeats=2, stall_grace_seconds=5, stall_action="kill")
+    looping.check(RunSummary(same_tool_repeats=2), now=1001.0, last_output=1001.0)
+    assert looping.next_due(now=1002.0, last_output=1002.0) == 1006.0
+    assert looping.check(RunSummary(same_tool_repeats=0), now=1007.0, last_output=1007.0) == []
+    assert looping.next_due(now=1007.0, last_output=1007.0) is None
+
+
 def test_a_budget_stop_wins_over_a_stall() -> None:
     dog = _watch(budget=Budget(turns=1), stall_seconds=1)
     [decision] = dog.check(RunSummary(assistant_messages=2), now=1100.0, last_output=1000.0)

@@ -18,9 +18,13 @@ from orchestrator.runtimes.base import RunHandle
 log = logging.getLogger(__name__)
 
 _POLL_MIN_SECONDS = 0.002
-# The pause between two reads of an agent whose writes wake its supervisor: for the deadline and the
-# watchdog's clock (silence, wall-time budget), and in case a write's word was lost.
+# The longest pause between two reads of an agent whose writes wake its supervisor, when its end does
+# not (it is seen at a look), and when it does too (only in case a word was lost). The deadline and the
+# watchdog's times (silence, wall-time budget, a flag's grace) cut a pause short, a little after them
+# since the watchdog acts only once a limit is passed.
 QUIET_LOOK_SECONDS = 1.0
+TOLD_LOOK_SECONDS = 10.0
+_PAST_DUE_SECONDS = 0.01
 
 OutputWatcher = Callable[[Callable[[], None]], Callable[[], None] | None]
 
@@ -56,6 +60,7 @@ class Supervisor:
         # None: then the output is polled, every poll_max_seconds at most while `watched`
         self._watch_output = watch_output
         self._notified = False
+        self._end_told = False
         self._woken = False
         self._after_run = after_run  # the workspace's after_run hook: once the run's lines are stored
         self._watchdog = watchdog
@@ -124,6 +129,7 @@ class Supervisor:
         loop = asyncio.get_running_loop()
         if exit_fd is not None:
             loop.add_reader(exit_fd, self._wake_up)
+        self._end_told = exit_fd is not None
         unwatch = None if self._watch_output is None else self._watch_output(self._wake_up)
         self._notified = unwatch is not None
         try:
@@ -135,7 +141,7 @@ class Supervisor:
                 unwatch()
 
     async def _watch_until_end(self) -> int | None:
-        delay = self._first_pause()
+        delay = _POLL_MIN_SECONDS
         while True:
             got = await self._pump_once()
             ended, code = self.handle.poll()
@@ -151,20 +157,21 @@ class Supervisor:
             if self._watchdog is not None and self._consult(self._watchdog):
                 return await self._end_run()
             if got:
-                delay = self._first_pause()
+                delay = _POLL_MIN_SECONDS  # a polled run is read again soon: more is likely on its way
                 await asyncio.sleep(0)
                 continue
-            await self._sleep(min(delay, max(0.0, self._deadline - time.time())))
-            delay = self._next_pause(delay)
+            pause = self._quiet_pause() if self._notified else delay
+            await self._sleep(min(pause, max(0.0, self._deadline - time.time())))
+            delay = min(delay * 2, self._poll_max if self._watched() else self._poll_unwatched)
 
-    def _first_pause(self) -> float:
-        """After output: a polled run is read again soon, as more is likely on its way."""
-        return QUIET_LOOK_SECONDS if self._notified else _POLL_MIN_SECONDS
-
-    def _next_pause(self, delay: float) -> float:
-        if self._notified:
-            return QUIET_LOOK_SECONDS
-        return min(delay * 2, self._poll_max if self._watched() else self._poll_unwatched)
+    def _quiet_pause(self) -> float:
+        """The pause of a run whose writes are told: until the watchdog's next time, if one comes first."""
+        longest = TOLD_LOOK_SECONDS if self._end_told else QUIET_LOOK_SECONDS
+        if self._watchdog is None:
+            return longest
+        now = time.time()
+        due = self._watchdog.next_due(now, self._last_output)
+        return longest if due is None else min(longest, due - now + _PAST_DUE_SECONDS)
 
     async def _sleep(self, seconds: float) -> None:
         """A pause between two polls, cut short by a stop or by the run's end (when the handle tells)."""

@@ -152,6 +152,18 @@ class Watchdog:
             )
         return decisions
 
+    def next_due(self, now: float, last_output: float) -> float | None:
+        """The first time after `now` at which `check` may decide otherwise with no new output: the
+        wall-time budget's end, the silence limit, a flag's grace running out. None when only output can."""
+        due = []
+        if self.rules.budget.wall_seconds is not None:
+            due.append(self._started + self.rules.budget.wall_seconds)
+        if self.rules.stall_seconds is not None and "stalled" not in self.flags:
+            due.append(last_output + self.rules.stall_seconds)
+        if self.rules.stall_action != "flag":
+            due += [flagged + self.rules.stall_grace_seconds for flagged in self.flags.values()]
+        return min((t for t in due if t > now), default=None)
+
     def _escalate(self, name: Literal["stalled", "looping"], detail: str, now: float) -> list[Decision]:
         if name not in self.flags:
             self.flags[name] = now
