@@ -168,6 +168,26 @@ def test_the_per_repository_limit_counts_every_repository_of_a_task(stores: Stor
     # b works in `shared` too, which a holds: c, in a repository of its own, goes first
     assert (first.task_id, second.task_id) == ("a", "c")
     assert queue.claim_next("me", lambda: "coding-3") is None
+    # below max_concurrent: the processor asks again after each start
+    assert not first.last_slot and not second.last_slot
     assert queue.finish(first.id, True, None)
     third = queue.claim_next("me", lambda: "coding-3")
     assert third is not None and third.task_id == "b"
+
+
+def test_the_claim_that_takes_the_last_slot_says_so(stores: Stores) -> None:
+    # the processor then waits for an end instead of claiming again for nothing
+    tasks, queue, _ = stores
+    for task_id in "abc":
+        tasks.create({"id": task_id, "title": task_id})
+        queue.add(task_id)
+    queue.set_setting("max_concurrent", "2")
+    ids = iter(f"coding-{n}" for n in range(10))
+    first = queue.claim_next("me", lambda: next(ids))
+    second = queue.claim_next("me", lambda: next(ids))
+    assert first is not None and second is not None
+    assert (first.last_slot, second.last_slot) == (False, True)
+    assert queue.claim_next("me", lambda: next(ids)) is None
+    assert queue.finish(first.id, True, None)
+    third = queue.claim_next("me", lambda: next(ids))
+    assert third is not None and third.last_slot

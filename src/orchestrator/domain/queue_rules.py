@@ -119,6 +119,11 @@ def choose_next(settings: QueueSettings, processing: int, queued: Sequence[C]) -
     return min(ready, key=lambda c: (-c.priority, c.position, c.id))
 
 
+def takes_the_last_slot(settings: QueueSettings, processing: int) -> bool:
+    """Whether one more start, with `processing` items running, leaves no room for another."""
+    return processing + 1 >= settings.max_concurrent
+
+
 def dependency_state(statuses: Mapping[str, str | None]) -> tuple[bool, str | None]:
     """(ready, why blocked) from the statuses of a task's dependencies (None: the task is gone)."""
     failed = sorted(dep for dep, status in statuses.items() if status in ("failed", None))

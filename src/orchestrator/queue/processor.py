@@ -46,9 +46,9 @@ class QueueProcessor:
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         while True:
-            if self._enabled:
-                await self.start_all_that_fit()
-            due = await asyncio.to_thread(self._queue.next_due_in)
+            full = self._enabled and await self.start_all_that_fit()
+            # full: nothing can start before an end or a setting change, each of which wakes this loop
+            due = None if full else await asyncio.to_thread(self._queue.next_due_in)
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel that comes as the event is
             # set (a queue agent ending at shutdown), and the loop then never ends
             with contextlib.suppress(TimeoutError):
@@ -56,14 +56,17 @@ class QueueProcessor:
                     await self._wake.wait()
             self._wake.clear()
 
-    async def start_all_that_fit(self) -> None:
+    async def start_all_that_fit(self) -> bool:
+        """Whether the queue is full now (its last start took the last slot)."""
         while True:
             claimed = await asyncio.to_thread(
                 self._queue.claim_next, self._instance_id, lambda: new_agent_id(AgentType.CODING)
             )
             if claimed is None:
-                return
+                return False
             await self._start(claimed)
+            if claimed.last_slot:
+                return True
 
     async def _start(self, item: Claimed) -> None:
         result = await self._runner.start(item)

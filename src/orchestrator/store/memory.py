@@ -22,6 +22,7 @@ from orchestrator.domain.queue_rules import (
     has_room,
     repositories_of,
     settings_from_rows,
+    takes_the_last_slot,
 )
 from orchestrator.domain.types import AgentStatus, QueueItemStatus, TaskStatus
 from orchestrator.store.queue import (
@@ -248,7 +249,8 @@ class MemoryQueueStore:
             instance_id=instance_id,
         )
         self._s.move_task(item["task_id"], TaskStatus.ASSIGNED, assigned_agent_id=agent_id)
-        return Claimed(item["id"], item["task_id"], item["position"], agent_id)
+        last_slot = takes_the_last_slot(settings, len(processing))
+        return Claimed(item["id"], item["task_id"], item["position"], agent_id, last_slot)
 
     def _repositories(self, task_id: str) -> frozenset[str]:
         task = self._s.tasks[task_id]

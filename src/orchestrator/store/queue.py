@@ -31,6 +31,7 @@ from orchestrator.domain.queue_rules import (
     has_room,
     repositories_of,
     settings_from_rows,
+    takes_the_last_slot,
 )
 from orchestrator.domain.types import QueueItemStatus, TaskStatus
 from orchestrator.errors import Conflict, NotFound
@@ -88,6 +89,7 @@ class Claimed:
     task_id: str
     position: int
     agent_id: str
+    last_slot: bool = False  # no other item can start until one ends (or a setting changes)
 
 
 @dataclass(frozen=True)
@@ -241,7 +243,8 @@ class QueueStore:
             ):
                 return None
             move_task(conn, chosen.task_id, TaskStatus.ASSIGNED, assigned_agent_id=agent_id)
-        return Claimed(chosen.id, chosen.task_id, chosen.position, agent_id)
+        last_slot = takes_the_last_slot(settings, int(processing))
+        return Claimed(chosen.id, chosen.task_id, chosen.position, agent_id, last_slot)
 
     @staticmethod
     def _busy_repos(conn: Connection) -> dict[str, int]:
