@@ -3,6 +3,7 @@ click, rich), which would stay in its memory for as long as it runs."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import sys
@@ -53,6 +54,7 @@ def serve(*, kill_agents_on_shutdown: bool) -> None:
 
     from orchestrator.api_token import TokenFileError
     from orchestrator.app import create_app
+    from orchestrator.http_server import STARTUP_FAILURE, QuietServer
     from orchestrator.store import file_lock
 
     if settings.sqlite_file is not None:
@@ -64,7 +66,7 @@ def serve(*, kill_agents_on_shutdown: bool) -> None:
         application = create_app(settings, kill_agents_on_shutdown=kill_agents_on_shutdown)
     except TokenFileError as exc:
         _fail(str(exc))
-    uvicorn.run(
+    config = uvicorn.Config(
         application,
         host=settings.host,
         port=settings.port,
@@ -77,3 +79,8 @@ def serve(*, kill_agents_on_shutdown: bool) -> None:
         # a connection idle that long could meet the service closing it
         timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
+    server = QuietServer(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:  # as uvicorn.run: the port was taken, or the app's start-up failed
+        sys.exit(STARTUP_FAILURE)

@@ -5,6 +5,9 @@ writes one line per import to the server's stderr, which the harness keeps in se
 from __future__ import annotations
 
 import re
+import signal
+import time
+from pathlib import Path
 
 from orchestrator.store.db import HEAD_REVISION
 from tests.conftest import ServerFactory
@@ -42,3 +45,23 @@ def test_the_running_service_never_imported_alembic_or_the_cli_libraries(
     assert server.query("SELECT version_num FROM alembic_version") == [
         (HEAD_REVISION,)
     ]  # yet it was migrated
+
+
+def _wakes(pid: int) -> int:
+    """How often the process's main thread (its event loop) has gone to sleep and been woken."""
+    status = Path(f"/proc/{pid}/task/{pid}/status").read_text()
+    return int(re.search(r"^voluntary_ctxt_switches:\s+(\d+)$", status, re.M)[1])  # type: ignore[index]
+
+
+def test_the_idle_service_sleeps(make_server: ServerFactory) -> None:
+    # what wakes it idle is its own looks (the webhook deliverer's, the event inbox's, twice a second
+    # each), not uvicorn's tick ten times a second: that alone cost the idle service 2 ms of CPU a second
+    server = make_server()
+    proc = server.proc
+    assert proc is not None
+    time.sleep(1)
+    before = _wakes(proc.pid)
+    time.sleep(5)
+    assert (_wakes(proc.pid) - before) / 5 < 10
+    proc.send_signal(signal.SIGTERM)  # a stop signal still ends it (uvicorn raises it again once done)
+    assert proc.wait(30) == -signal.SIGTERM

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -65,3 +66,20 @@ def test_a_second_service_on_the_same_sqlite_file_is_refused(make_server, tmp_pa
     first.stop()
     again = make_server(data_dir=tmp_path / "shared")
     assert again.client.get("/api/health").status_code == 200
+
+
+def test_a_service_whose_port_is_taken_stops_with_a_failure(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {"PATH": "/usr/bin:/bin", "ORCHESTRATOR_DATA_DIR": str(tmp_path), "PORT": str(port)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "serve"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert proc.returncode == 3, proc.stderr  # uvicorn's start-up failure, not a clean exit
+    assert "address already in use" in proc.stderr.lower(), proc.stderr
