@@ -11,8 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.runtimes import cgroups
 from orchestrator.runtimes.base import Limits, RunSpec
 from orchestrator.runtimes.host import AGENT_NICE, HostRuntime
+from orchestrator.runtimes.sandbox import Bwrap
+from tests.support.runtimes import require_bwrap
 
 
 def _spec(tmp_path: Path, script: str) -> RunSpec:
@@ -91,3 +94,20 @@ def test_an_agents_session_yields_the_cpu_to_the_service_as_a_whole(tmp_path: Pa
         while not handle.poll()[0]:
             select.select([], [], [], 0.02)
         handle.close()
+
+
+def test_only_a_cgroup_v1_group_is_trusted_to_hold_a_sandboxed_agent(tmp_path: Path) -> None:
+    # on v2 an agent can start a child in another group through a descriptor on the read-only mount
+    # (clone3's CLONE_INTO_CGROUP): its end keeps the scan of every process for its marker
+    sandbox = Bwrap(require_bwrap())
+    if not sandbox.no_userns:
+        pytest.skip("this bwrap cannot refuse user namespaces: no agent is sealed")
+    v1, v2 = tmp_path / "v1", tmp_path / "v2"
+    for root in (v1, v2):
+        (root / "pids").mkdir(parents=True)
+    (v2 / "cgroup.controllers").write_text("cpu memory pids\n")
+    groups = cgroups.Groups([tmp_path / "group"])
+    assert HostRuntime(sandbox=sandbox, cgroup_root=v1).seals(groups)
+    assert not HostRuntime(sandbox=sandbox, cgroup_root=v2).seals(groups)
+    assert not HostRuntime(sandbox=None, cgroup_root=v1).seals(groups)
+    assert not HostRuntime(sandbox=sandbox, cgroup_root=v1).seals(cgroups.Groups([]))

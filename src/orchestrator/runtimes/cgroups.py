@@ -40,6 +40,13 @@ def _is_v2(root: Path) -> bool:
     return (root / "cgroup.controllers").is_file()
 
 
+def held_by_read_only_sys(root: Path = ROOT) -> bool:
+    """Whether a process that sees /sys read-only and has no capability cannot put a process outside its
+    group: on cgroup v1. On v2 it can start a child in any group it may write to (clone3's
+    CLONE_INTO_CGROUP checks the group's file, not the read-only mount it was opened through)."""
+    return not _is_v2(root)
+
+
 def _settings_v1(limits: Limits) -> dict[str, dict[str, str]]:
     wanted: dict[str, dict[str, str]] = {}
     if limits.memory_bytes is not None:

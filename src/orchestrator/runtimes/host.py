@@ -236,9 +236,14 @@ class HostRuntime:
 
     def seals(self, groups: cgroups.Groups) -> bool:
         """Whether every process of an agent started in `groups` stays in them: the wrapper joins them
-        before the sandbox starts, and in the sandbox nothing can leave a group (/sys read-only, no
-        capability, no user namespace to mount a hierarchy of its own in)."""
-        return bool(groups.dirs) and self.sandbox is not None and self.sandbox.no_userns
+        before the sandbox starts, and in the sandbox nothing can leave a group of cgroup v1 (/sys
+        read-only, no capability, no user namespace to mount a hierarchy of its own in)."""
+        return (
+            bool(groups.dirs)
+            and self.sandbox is not None
+            and self.sandbox.no_userns
+            and cgroups.held_by_read_only_sys(self._cgroup_root)
+        )
 
     async def adopt(self, agent_id: str, ref: str, run_dir: Path) -> HostHandle | None:
         pid = _pid_of(ref)
