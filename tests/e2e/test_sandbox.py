@@ -3,6 +3,7 @@ that probes its box, and the real `claude` CLI against the fake model."""
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import signal
@@ -302,6 +303,19 @@ def test_a_sandboxed_agent_cannot_take_a_process_out_of_its_group(  # type: igno
     assert "moved" not in out and "made-a-group" not in out and "mounted" not in out, out
     assert _still_running("sleep 307") == [], "a process of the agent outlived its end"
     assert not (TRACKING_GROUPS / done["id"]).exists()
+
+
+def test_a_sandboxed_agent_cannot_start_a_child_in_a_group_of_its_choosing(  # type: ignore[no-untyped-def]
+    make_server, tmp_path: Path
+) -> None:
+    # clone3 with CLONE_INTO_CGROUP takes a group's descriptor, which the read-only /sys still gives: on
+    # cgroup v2 a child would start outside the agent's group and its limits. The sandbox answers clone3
+    # with ENOSYS (the C library then falls back to clone, as under Docker's default profile); a plain
+    # fork still works
+    body = "perl -e 'syscall(435, 0, 0); print \"clone3 errno=\", $!+0, \"\\n\"'\nsh -c 'echo forked-child'"
+    server, done = _run_to_its_end(make_server, tmp_path, body, "bwrap")
+    out = _stdout(server, done["id"])
+    assert f"clone3 errno={errno.ENOSYS}" in out and "forked-child" in out, out
 
 
 def test_a_sandboxed_agent_cannot_make_a_user_namespace(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

@@ -17,7 +17,7 @@ from functools import partial
 from pathlib import Path
 
 from orchestrator.domain.types import LogStream
-from orchestrator.runtimes import cgroups, files
+from orchestrator.runtimes import cgroups, files, seccomp
 from orchestrator.runtimes.base import DefaultLimits, RunHandle, RunSpec, RuntimeError_, forget_mcp_config
 from orchestrator.runtimes.egress import Egress, Relay
 from orchestrator.runtimes.procfs import is_running, kill_found, kill_marked, signal_group
@@ -172,9 +172,15 @@ class HostRuntime:
         self._defaults = defaults or DefaultLimits()
         self._cgroup_root = cgroup_root
 
-    def command(self, spec: RunSpec, cgroup_procs: list[str], network: Relay | None = None) -> list[str]:
+    def command(
+        self,
+        spec: RunSpec,
+        cgroup_procs: list[str],
+        network: Relay | None = None,
+        seccomp_fd: int | None = None,
+    ) -> list[str]:
         """The wrapper shell's command line: join the cgroups, run (sandboxed) argv, record the exit code."""
-        inner = self.sandbox.wrap(spec, network) if self.sandbox else spec.argv
+        inner = self.sandbox.wrap(spec, network, seccomp_fd) if self.sandbox else spec.argv
         if not cgroup_procs:
             return ["/bin/sh", "-c", _WRAPPER, "agent", str(spec.run_dir), *inner]
         return [
@@ -199,15 +205,20 @@ class HostRuntime:
         prompt = os.open(spec.write_prompt(), os.O_RDONLY)
         out = os.open(spec.run_dir / "stdout", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         err = os.open(spec.run_dir / "stderr", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        kept = [prompt, out, err]
         try:
+            filter_fd = seccomp.program_fd() if self.sandbox else None
+            if filter_fd is not None:
+                kept.append(filter_fd)
             proc = subprocess.Popen(  # noqa: ASYNC220 - ~1 ms, cheaper than a thread hop (bench)
-                self.command(spec, groups.procs_files, relay),
+                self.command(spec, groups.procs_files, relay, filter_fd),
                 stdin=prompt,
                 stdout=out,
                 stderr=err,
                 cwd=spec.cwd,
                 env=spec.env,
                 start_new_session=True,
+                pass_fds=() if filter_fd is None else (filter_fd,),
             )
         except OSError as exc:
             forget_mcp_config(spec.run_dir)
@@ -216,9 +227,8 @@ class HostRuntime:
                 self.egress.close(spec.agent_id)
             raise RuntimeError_(f"cannot start {spec.argv[0]!r}: {exc.strerror or exc}") from exc
         finally:
-            os.close(prompt)
-            os.close(out)
-            os.close(err)
+            for fd in kept:
+                os.close(fd)
         nice = max(AGENT_NICE, os.getpriority(os.PRIO_PROCESS, 0))  # the service may run nicer still
         with contextlib.suppress(OSError):  # the group is gone already
             os.setpriority(os.PRIO_PGRP, proc.pid, nice)

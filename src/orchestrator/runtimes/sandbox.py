@@ -132,9 +132,12 @@ def bwrap_argv(
     visibility: Visibility | None = None,
     network: Relay | None = None,
     no_userns: bool = False,
+    seccomp_fd: int | None = None,
 ) -> list[str]:
     """The command that runs `spec.argv` in the sandbox. Pure."""
     argv = [bwrap, *_privileges(as_root, no_userns=no_userns)]
+    if seccomp_fd is not None:  # seccomp.py: the filter bwrap loads last, before it runs the command
+        argv += ["--seccomp", str(seccomp_fd)]
     argv += [
         "--unshare-pid",
         "--unshare-ipc",
@@ -240,7 +243,7 @@ class Bwrap:
             tuple(p for p in readable if os.path.exists(p)),
         )
 
-    def wrap(self, spec: RunSpec, network: Relay | None = None) -> list[str]:
+    def wrap(self, spec: RunSpec, network: Relay | None = None, seccomp_fd: int | None = None) -> list[str]:
         return bwrap_argv(
             self.path,
             spec,
@@ -248,6 +251,7 @@ class Bwrap:
             visibility=self.visibility(spec),
             network=network,
             no_userns=self.no_userns,
+            seccomp_fd=seccomp_fd,
         )
 
     @cached_property
