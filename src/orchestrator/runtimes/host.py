@@ -117,20 +117,22 @@ class HostHandle:
 
     def kill(self) -> None:
         signal_group(self._pid, signal.SIGKILL)
-        kill_found(partial(cgroups.members, self._agent_id, self._cgroup_root))
+        self._kill_everything()
+
+    def _kill_everything(self, wait_seconds: float = 0.0) -> None:
+        """SIGKILL to every process in the agent's cgroup, then to every one carrying its marker. A sealed
+        agent is all in its group: the scan of every process on the host (about 5 ms with 100 agents
+        running) would find nothing more."""
+        kill_found(partial(cgroups.members, self._agent_id, self._cgroup_root), wait_seconds=wait_seconds)
         if not self._sealed:
-            kill_marked(self._agent_id)
+            kill_marked(self._agent_id, wait_seconds=wait_seconds)
 
     def sweep(self) -> None:
         # also after a sandboxed run that ended on its own: bwrap's parent does not wait for the init of
         # the agent's PID namespace, which the agent can keep alive (ptrace it, clear its parent-death
         # signal) once bwrap's parent is gone, and rid of the marker (write over its environment). What
-        # is in the agent's cgroup cannot hide that way. A sealed agent is all in its group: the scan of
-        # every process on the host (about 5 ms with 100 agents running) would find nothing more.
-        in_group = partial(cgroups.members, self._agent_id, self._cgroup_root)
-        kill_found(in_group, wait_seconds=SWEEP_WAIT_SECONDS)
-        if not self._sealed:
-            kill_marked(self._agent_id, wait_seconds=SWEEP_WAIT_SECONDS)
+        # is in the agent's cgroup cannot hide that way.
+        self._kill_everything(wait_seconds=SWEEP_WAIT_SECONDS)
         forget_mcp_config(self._files.run_dir)
         cgroups.remove(self._agent_id, self._cgroup_root)
         if self._egress is not None:
