@@ -104,9 +104,14 @@ def test_charts_render_and_follow_a_finished_agent(
     browser.execute_script("arguments[0].focus()", chart)
     readout = browser.find_element("id", "chart-spend-hour-readout")
     now_hour = readout.text
-    assert now_hour.endswith(f"${agent['cost_usd']:.4f}"), now_hour
+    ended = datetime.fromisoformat(agent["completed_at"].replace("Z", "+00:00"))
+    ended_label = ended.replace(minute=0, second=0, microsecond=0).astimezone().strftime("%H:%M")
+    if not now_hour.startswith(ended_label):  # the hour turned since the agent ended: its bar is one back
+        chart.send_keys(Keys.ARROW_LEFT)
+    ended_hour = readout.text
+    assert ended_hour == f"{ended_label}: ${agent['cost_usd']:.4f}", ended_hour
     chart.send_keys(Keys.ARROW_LEFT)
-    assert readout.text != now_hour and readout.text.endswith("$0"), readout.text
+    assert readout.text != ended_hour and readout.text.endswith("$0"), readout.text
     chart.send_keys(Keys.END)
     assert readout.text == now_hour
 
