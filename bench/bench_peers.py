@@ -6,7 +6,10 @@ rounds.
 
 Figures: wall time; overhead per task = (wall - ideal) / tasks, ideal = ceil(tasks / 3) x one CLI run
 alone (measured here); the service's own CPU seconds while the tasks run (utime + stime of the server
-process from /proc, start-up excluded, agents not counted); the service's peak RSS during the run.
+process from /proc, start-up excluded, agents not counted); the service's peak RSS during the run; the
+CLI's mean run, two ways: its process's start to its end (under xargs the runner's clock around the
+command; under the service the agent's `started_at` to `completed_at`, so the sandbox's start and the
+end's handling count against the service), and the CLI's own `duration_ms` from its result line.
 
 The service's wall time ends at its last item's `completed_at` (the server's clock, the same host clock).
 The bench waits for the runs to end by watching their exit-code files, and asks GET /api/queue only
@@ -70,11 +73,13 @@ def _cli_runner(tmp: Path, fake: fm.FakeAnthropic, marker: str) -> Path:
     env.pop("CLAUDE_CONFIG_DIR")
     exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(env.items()))
     script = tmp / "run_one.sh"
-    script.write_text(
-        "#!/bin/sh\n"
+    script.write_text(  # bash for $EPOCHREALTIME: the run's start and end without a process to read them
+        "#!/bin/bash\n"
         f'd={shlex.quote(str(tmp))}/run-$1-$$; mkdir -p "$d/home" "$d/config" "$d/work"; cd "$d/work"\n'
-        f'exec env -i {exports} HOME="$d/home" CLAUDE_CONFIG_DIR="$d/config" '
+        "started=$EPOCHREALTIME\n"
+        f'env -i {exports} HOME="$d/home" CLAUDE_CONFIG_DIR="$d/config" '
         f'{shlex.join(argv)} < /dev/null > "$d/out" 2>&1\n'
+        'code=$?; echo "$started $EPOCHREALTIME" > "$d/times"; exit $code\n'
     )
     script.chmod(0o755)
     return script
@@ -96,7 +101,26 @@ def _xargs(tmp: Path, fake: fm.FakeAnthropic) -> dict[str, float]:
     assert xargs.returncode == 0
     outputs = list(tmp.glob("run-*/out"))
     assert sum('"subtype":"success"' in p.read_text() for p in outputs) == TASKS + 2, "a CLI run failed"
-    return {"alone": alone, "wall": wall}
+    runs = [tmp / f"run-{i}-{pid}" for i in range(TASKS) for pid in _pids_of(tmp, i)]
+    spans = [[float(t) for t in (run / "times").read_text().split()] for run in runs]
+    return {
+        "alone": alone,
+        "wall": wall,
+        "cli_run": statistics.mean(end - begin for begin, end in spans),
+        "cli_said": statistics.mean(_said_duration((run / "out").read_text()) for run in runs),
+    }
+
+
+def _pids_of(tmp: Path, i: int) -> list[str]:
+    return [p.name.rsplit("-", 1)[1] for p in tmp.glob(f"run-{i}-*")]
+
+
+def _said_duration(output: str) -> float:
+    """The CLI's own `duration_ms` of its run (its result line), in seconds."""
+    for line in reversed(output.splitlines()):
+        if '"type":"result"' in line:
+            return float(json.loads(line)["duration_ms"]) / 1000
+    raise AssertionError(f"no result line in {output[-500:]!r}")
 
 
 def _service() -> dict[str, float]:
@@ -123,7 +147,18 @@ def _service() -> dict[str, float]:
         cpu = cpu_seconds(pid) - cpu_before
         failed = [i for i in status["completed"] if i["status"] != "completed"]
         assert not failed, failed
-    return {"wall": wall, "cpu": cpu, "rss_peak_mb": rss.peak}
+        agents = client.get("/api/agents", params={"limit": TASKS * 2}).json()["items"]
+        assert len(agents) == TASKS, agents
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "rss_peak_mb": rss.peak,
+        # the service's view of a run: its process started to its end recorded
+        "cli_run": statistics.mean(
+            (parse_iso(a["completed_at"]) - parse_iso(a["started_at"])).total_seconds() for a in agents
+        ),
+        "cli_said": statistics.mean(a["duration_ms"] / 1000 for a in agents),
+    }
 
 
 def _median(runs: list[dict[str, float]], key: str) -> float:
@@ -136,8 +171,8 @@ def main(rounds: int = ROUNDS) -> dict[str, Any]:
         with fm.FakeAnthropic() as fake, tempfile.TemporaryDirectory(prefix="orch-peers-") as tmp:
             floors.append(_xargs(Path(tmp), fake))
         services.append(_service())
-    floor = {key: _median(floors, key) for key in ("alone", "wall")}
-    service = {key: _median(services, key) for key in ("wall", "cpu", "rss_peak_mb")}
+    floor = {key: _median(floors, key) for key in ("alone", "wall", "cli_run", "cli_said")}
+    service = {key: _median(services, key) for key in ("wall", "cpu", "rss_peak_mb", "cli_run", "cli_said")}
     ideal = math.ceil(TASKS / CONCURRENCY) * floor["alone"]
     results = {
         "one_cli_run_s": floor["alone"],
@@ -150,6 +185,12 @@ def main(rounds: int = ROUNDS) -> dict[str, Any]:
         "service_cpu_s": service["cpu"],
         "service_rss_peak_mb": service["rss_peak_mb"],
         "wall_ratio_to_xargs": service["wall"] / floor["wall"],
+        "xargs_cli_run_s": floor["cli_run"],
+        "service_cli_run_s": service["cli_run"],
+        "cli_run_ratio_to_xargs": service["cli_run"] / floor["cli_run"],
+        "xargs_cli_said_s": floor["cli_said"],
+        "service_cli_said_s": service["cli_said"],
+        "cli_said_ratio_to_xargs": service["cli_said"] / floor["cli_said"],
         "tasks": TASKS,
         "concurrency": CONCURRENCY,
         "rounds": rounds,

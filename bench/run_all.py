@@ -126,6 +126,18 @@ BENCHES: tuple[Bench, ...] = (
             Row("overhead per task (s)", "service_overhead_per_task_s", "xargs_overhead_per_task_s"),
             Row("service CPU (s)", "service_cpu_s"),
             Row("service peak RSS (MB)", "service_rss_peak_mb"),
+            Row(
+                "CLI mean run, process start to end (s)",
+                "service_cli_run_s",
+                "xargs_cli_run_s",
+                "cli_run_ratio_to_xargs",
+            ),
+            Row(
+                "CLI mean run, its own duration_ms (s)",
+                "service_cli_said_s",
+                "xargs_cli_said_s",
+                "cli_said_ratio_to_xargs",
+            ),
         ),
         notes="baseline: `xargs -P3` of the same plain CLI runs, in turns with the service, twice (medians)",
     ),
