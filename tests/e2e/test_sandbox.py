@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import os
+import platform
 import secrets
 import signal
 import time
@@ -260,20 +261,34 @@ def test_what_an_agent_hides_from_the_marker_scan_is_gone_when_its_end_is_told( 
     assert not (TRACKING_GROUPS / done["id"]).exists()
 
 
-def test_an_agent_that_keeps_its_sandbox_alive_past_its_end_is_swept_all_the_same(  # type: ignore[no-untyped-def]
-    make_server, tmp_path: Path
-) -> None:
-    # bwrap's parent returns once the CLI has exited; the agent's PID namespace then dies by its init's
-    # parent-death signal, which the agent can clear by ptracing that init (uid 0, no capability, but
-    # dumpable, and no Yama here); the init and a daemon would outlive the end: the sweep's marker scan
-    # (and, as root on cgroup v1, the agent's cgroup) catches them
+def test_a_sandboxed_agent_cannot_reach_its_sandboxs_init(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    # bwrap's init (pid 1 of the sandbox) runs without the seccomp filter, and the agent's namespace dies
+    # with it only by its parent-death signal. Traced or written to, it would clear that signal and keep
+    # the sandbox and a daemon alive past the end, or (cgroup v2) call clone3 into another group. Every
+    # way in is refused; a debugger still attaches to the agent's own processes
+    if platform.machine() != "x86_64":
+        pytest.skip("the calls are made by their x86_64 numbers")
     gdb = require_gdb()
     body = (
         "setsid sleep 303 </dev/null >/dev/null 2>&1 &\n"
-        f"{gdb} -p 1 -batch -ex 'call (int)prctl(1,0,0,0,0)' >/dev/null 2>&1 && echo cleared"
+        f"{gdb} -p 1 -batch -ex 'call (int)prctl(1,0,0,0,0)' >/dev/null 2>&1 && echo cleared\n"
+        "perl -e 'syscall(101, 16, 1, 0, 0) == 0 and print \"attached\\n\"'\n"  # PTRACE_ATTACH
+        "perl -e 'syscall(101, 16, 1 + 2**32, 0, 0) == 0 and print \"attached-high\\n\"'\n"
+        "perl -e 'syscall(311, 1, 0, 0, 0, 0, 0) == 0 and print \"vm-written\\n\"'\n"
+        "perl -e 'syscall(434, 1, 0) >= 0 and print \"pidfd\\n\"'\n"
+        "for m in /proc/1/mem /proc/1/task/1/mem; do"
+        ' perl -e \'open(my $f, "+<", $ARGV[0]) and print "opened $ARGV[0]\\n"\' $m; done\n'
+        "sleep 30 & child=$!\n"
+        f"{gdb} -p $child -batch -ex 'info inferiors' 2>/dev/null | grep -q process && echo debugged-own\n"
+        "kill $child\n"
+        "echo tried"
     )
     server, done = _run_to_its_end(make_server, tmp_path, body, "bwrap")
-    assert "cleared" in _stdout(server, done["id"]), "the init's parent-death signal was not cleared"
+    out = _stdout(server, done["id"])
+    assert "tried" in out and "debugged-own" in out, out
+    for said in ("cleared", "attached", "attached-high", "vm-written", "pidfd"):
+        assert said not in out, out
+    assert not [line for line in out if line.startswith("opened")], out
     assert _still_running("sleep 303") == [], "a process of the agent outlived its end"
 
 
@@ -281,10 +296,9 @@ def test_a_sandboxed_agent_cannot_take_a_process_out_of_its_group(  # type: igno
     make_server, tmp_path: Path
 ) -> None:
     # the sweep of a sandboxed agent in a group of its own trusts that group to hold every process of
-    # the agent, and no longer scans the host for the marker: an agent that keeps its sandbox alive past
-    # its end, starts a daemon without the marker and tries every way out of its group loses it all
+    # the agent, and no longer scans the host for the marker: an agent that starts a daemon without the
+    # marker and tries every way out of its group loses it all
     _needs_tracking_groups()
-    gdb = require_gdb()
     own = '/sys/fs/cgroup/pids/orchestrator/"$ORCHESTRATOR_AGENT_ID"'
     body = (
         "env -i setsid sleep 307 </dev/null >/dev/null 2>&1 &\n"
@@ -294,12 +308,11 @@ def test_a_sandboxed_agent_cannot_take_a_process_out_of_its_group(  # type: igno
         ' echo $pid > $f 2>/dev/null && echo "moved to $f"; done\n'
         f"mkdir {own}/out 2>/dev/null && echo made-a-group\n"
         "mkdir -p /tmp/cg && mount -t cgroup -o pids none /tmp/cg 2>/dev/null && echo mounted\n"
-        f"{gdb} -p 1 -batch -ex 'call (int)prctl(1,0,0,0,0)' >/dev/null 2>&1 && echo cleared\n"
         "echo tried"
     )
     server, done = _run_to_its_end(make_server, tmp_path, body, "bwrap")
     out = _stdout(server, done["id"])
-    assert "tried" in out and "cleared" in out, out
+    assert "tried" in out, out
     assert "moved" not in out and "made-a-group" not in out and "mounted" not in out, out
     assert _still_running("sleep 307") == [], "a process of the agent outlived its end"
     assert not (TRACKING_GROUPS / done["id"]).exists()

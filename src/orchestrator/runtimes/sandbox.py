@@ -152,6 +152,8 @@ def bwrap_argv(
         "/dev",
         "--proc",
         "/proc",
+        # the init's memory: written, it would run what the agent chose, outside the seccomp filter
+        *("--ro-bind", "/dev/null", "/proc/1/mem", "--ro-bind", "/dev/null", "/proc/1/task/1/mem"),
     ]
     visibility = visibility or Visibility()
     program = spec.argv[0]
