@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import functools
 import logging
 import re
@@ -64,6 +65,18 @@ class _NoWorkflow(Exception):
     def __init__(self, cause: Exception) -> None:
         super().__init__(str(cause))
         self.cause = cause
+
+
+@dataclasses.dataclass(frozen=True)
+class _Step:
+    """What a step's agent is started from, once its blocking part is done."""
+
+    checkouts: workspace.TaskCheckouts
+    workflow: wf.WorkflowFile
+    shaped: wf.AgentSettings
+    payload: dict[str, Any]
+    bundle_dirs: list[Path]
+    context: dict[str, str]
 
 
 class TaskLifecycle(Protocol):
@@ -201,53 +214,28 @@ class Workflow:
 
     async def _spawn(self, event: EventRow, task: TaskRow, reaction: SpawnAgent) -> str:
         agent_id = event["spawned_agent_id"]
-        if self._agents.get(agent_id) is not None:
+        # the id was fixed at the event's first claim: only a later attempt can find its agent started
+        if event["attempts"] > 1 and self._agents.get(agent_id) is not None:
             return f"agent {agent_id} was started before a restart"
         if reaction.fixup and task["review_rounds"] >= self._settings.max_review_rounds:
             reason = f"review rounds cap reached: {task['review_rounds']} rounds of changes requested"
             self.end_task(task, ok=False, reason=reason)
             return reason
-        try:
-            checkouts, workflow = await asyncio.to_thread(self._checkouts_and_workflow, task)
-        except workspace.WorkspaceError as exc:
-            reason = f"could not prepare the checkout: {exc}"
-            self.end_task(task, ok=False, reason=reason)
-            return reason
-        except _NoWorkflow as unusable:
-            cause = unusable.cause
-            reason = str(cause) if isinstance(cause, wf.WorkflowFileError) else f"{wf.WORKFLOW_FILE}: {cause}"
-            self.end_task(task, ok=False, reason=reason)
-            return reason
-        shaped = workflow.agent(reaction.agent_type)
-        if shaped.profile is not None:
-            try:
-                base = await asyncio.to_thread(self._profile, shaped.profile, reaction.agent_type)
-            except LookupError as exc:
-                text = await asyncio.to_thread(repo_workflow.text_of, self._settings, task["id"])
-                reason = wf.said_at(text, ("agents", reaction.agent_type.value, "profile"), str(exc))
-                self.end_task(task, ok=False, reason=reason)
-                return reason
-            shaped = shaped.over(base)
+        step = await asyncio.to_thread(self._step_ready, event, task, reaction)
+        if isinstance(step, str):
+            self.end_task(task, ok=False, reason=step)
+            return step
+        checkouts, shaped = step.checkouts, step.shaped
         limits = shaped.within(self._settings.agent_max_turns, self._settings.budget_usd)
-        if wf.has_mcp_servers(workflow):  # checked at every step: the allow-list may change on a restart
-            text = await asyncio.to_thread(repo_workflow.text_of, self._settings, task["id"])
-            refused = wf.unfilled_reference(workflow, text, self._settings.mcp_env_names)
-            if refused is not None:
-                self.end_task(task, ok=False, reason=refused)
-                return refused
-        payload, bundle_dirs = await self._base_within_reach(event, task)
-        read = functools.partial(self._read_file, task, checkouts.primary, checkouts.branch)
-        context = await asyncio.to_thread(
-            step_context, task, payload, checkouts.primary, checkouts.branch, read
-        )
         resumes = str(event["payload"].get(RESUMES) or "")
         parked = self._agents.get(resumes) if resumes else None  # no read on a step that resumes nothing
         session = parked["session_id"] if parked is not None else None
+        context = step.context
         prompt = wf.fill(shaped.prompt, context) if shaped.prompt else render(reaction.agent_type, context)
         if parked is not None and session:
             prompt = resume_prompt(parked)
-            if bundle_dirs:  # the earlier run's bundle is gone: the new one's commands
-                prompt += "\n\n" + "\n".join(payload["comments"])
+            if step.bundle_dirs:  # the earlier run's bundle is gone: the new one's commands
+                prompt += "\n\n" + "\n".join(step.payload["comments"])
         try:
             await self._manager.spawn(
                 SpawnRequest(
@@ -256,7 +244,7 @@ class Workflow:
                     task_id=task["id"],
                     repo=task["repo"],
                     workspace=str(checkouts.primary),
-                    add_dirs=tuple(str(p) for p in [*checkouts.others, *bundle_dirs]),
+                    add_dirs=tuple(str(p) for p in [*checkouts.others, *step.bundle_dirs]),
                     agent_id=agent_id,
                     resume_session=session,
                     config_dir=parked["config_dir"] if parked and session else None,
@@ -265,7 +253,7 @@ class Workflow:
                     max_turns=limits.max_turns,
                     budget=Budget(usd=limits.budget_usd) if limits.budget_usd else None,
                     tools=shaped.tools(),
-                    hooks=workflow.hooks if workflow.hooks.any else None,
+                    hooks=step.workflow.hooks if step.workflow.hooks.any else None,
                     workspace_created=checkouts.created,
                 )
             )
@@ -283,6 +271,35 @@ class Workflow:
             started["review_rounds"] = task["review_rounds"] + 1
         self._lifecycle.task_started(task["id"], started)
         return f"started {reaction.agent_type} agent {agent_id}"
+
+    def _step_ready(self, event: EventRow, task: TaskRow, reaction: SpawnAgent) -> _Step | str:
+        """The step's blocking part, in one thread trip: the task's checkouts, its workflow file, the
+        agent's profile, the MCP servers' check, a fix-up's base bundle and the prompt's context; or why
+        the task fails (Retryable when the base could not be brought within reach, for now)."""
+        try:
+            checkouts, workflow = self._checkouts_and_workflow(task)
+        except workspace.WorkspaceError as exc:
+            return f"could not prepare the checkout: {exc}"
+        except _NoWorkflow as unusable:
+            cause = unusable.cause
+            return str(cause) if isinstance(cause, wf.WorkflowFileError) else f"{wf.WORKFLOW_FILE}: {cause}"
+        shaped = workflow.agent(reaction.agent_type)
+        if shaped.profile is not None:
+            try:
+                base = self._profile(shaped.profile, reaction.agent_type)
+            except LookupError as exc:
+                text = repo_workflow.text_of(self._settings, task["id"])
+                return wf.said_at(text, ("agents", reaction.agent_type.value, "profile"), str(exc))
+            shaped = shaped.over(base)
+        if wf.has_mcp_servers(workflow):  # checked at every step: the allow-list may change on a restart
+            text = repo_workflow.text_of(self._settings, task["id"])
+            refused = wf.unfilled_reference(workflow, text, self._settings.mcp_env_names)
+            if refused is not None:
+                return refused
+        payload, bundle_dirs = self._base_within_reach(event, task)
+        read = functools.partial(self._read_file, task, checkouts.primary, checkouts.branch)
+        context = step_context(task, payload, checkouts.primary, checkouts.branch, read)
+        return _Step(checkouts, workflow, shaped, payload, bundle_dirs, context)
 
     def _profile(self, name: str, agent_type: AgentType) -> wf.AgentSettings:
         if self._profiles is None:
@@ -323,7 +340,7 @@ class Workflow:
     def _gates(self, task: TaskRow) -> frozenset[pl.Gate]:
         return repo_workflow.of_task(self._settings, task["id"]).gates(self._settings.approval_gates)
 
-    async def _base_within_reach(self, event: EventRow, task: TaskRow) -> tuple[dict[str, Any], list[Path]]:
+    def _base_within_reach(self, event: EventRow, task: TaskRow) -> tuple[dict[str, Any], list[Path]]:
         """For a conflict fix-up: the base branch's current commits as a bundle the agent can read (its
         checkout lacks them and it has no network), and the prompt's words with the commands to merge
         them; the payload as it is, and no directory, for any other step."""
@@ -333,7 +350,7 @@ class Workflow:
             return payload, []
         root = workspace.task_root(self._settings.resolved_workspaces_dir, task["id"])
         try:
-            bundle = await asyncio.to_thread(base_bundle.hand_base, self._publisher, root, task["repo"], base)
+            bundle = base_bundle.hand_base(self._publisher, root, task["repo"], base)
         except (ForgeError, OSError) as exc:
             raise Retryable(f"could not bring {base!r} within the fix-up's reach: {exc}") from exc
         log.info(
