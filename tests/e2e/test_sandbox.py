@@ -262,10 +262,10 @@ def test_what_an_agent_hides_from_the_marker_scan_is_gone_when_its_end_is_told( 
 
 
 def test_a_sandboxed_agent_cannot_reach_its_sandboxs_init(make_server, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    # bwrap's init (pid 1 of the sandbox) runs without the seccomp filter, and the agent's namespace dies
-    # with it only by its parent-death signal. Traced or written to, it would clear that signal and keep
-    # the sandbox and a daemon alive past the end, or (cgroup v2) call clone3 into another group. Every
-    # way in is refused; a debugger still attaches to the agent's own processes
+    # the agent's namespace dies with its CLI only by the parent-death signal of bwrap's init (pid 1 of
+    # the sandbox), which tells bwrap of the CLI's end on an eventfd. Traced, written to or robbed of
+    # that descriptor (pidfd_getfd), it would keep the sandbox and a daemon alive past the end. Every way
+    # in is refused; a debugger still attaches to the agent's own processes
     if platform.machine() != "x86_64":
         pytest.skip("the calls are made by their x86_64 numbers")
     gdb = require_gdb()
@@ -276,6 +276,7 @@ def test_a_sandboxed_agent_cannot_reach_its_sandboxs_init(make_server, tmp_path:
         "perl -e 'syscall(101, 16, 1 + 2**32, 0, 0) == 0 and print \"attached-high\\n\"'\n"
         "perl -e 'syscall(311, 1, 0, 0, 0, 0, 0) == 0 and print \"vm-written\\n\"'\n"
         "perl -e 'syscall(434, 1, 0) >= 0 and print \"pidfd\\n\"'\n"
+        'perl -e \'syscall(438, -1, 0, 0); print "getfd errno=", $!+0, "\\n"\'\n'  # EBADF unfiltered
         "for m in /proc/1/mem /proc/1/task/1/mem; do"
         ' perl -e \'open(my $f, "+<", $ARGV[0]) and print "opened $ARGV[0]\\n"\' $m; done\n'
         "sleep 30 & child=$!\n"
@@ -285,7 +286,7 @@ def test_a_sandboxed_agent_cannot_reach_its_sandboxs_init(make_server, tmp_path:
     )
     server, done = _run_to_its_end(make_server, tmp_path, body, "bwrap")
     out = _stdout(server, done["id"])
-    assert "tried" in out and "debugged-own" in out, out
+    assert "tried" in out and "debugged-own" in out and f"getfd errno={errno.EPERM}" in out, out
     for said in ("cleared", "attached", "attached-high", "vm-written", "pidfd"):
         assert said not in out, out
     assert not [line for line in out if line.startswith("opened")], out

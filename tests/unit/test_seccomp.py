@@ -31,13 +31,22 @@ def run(program: bytes, arch: int, nr: int, *args: int) -> int:
 
 
 @pytest.mark.parametrize(
-    ("machine", "native", "compat", "ptrace", "compat_ptrace", "vm_writev"),
-    [("x86_64", X86_64, I386, 101, 26, 311), ("aarch64", AARCH64, ARM, 117, 26, 271)],
+    ("machine", "native", "compat", "ptrace", "compat_ptrace", "vm_writev", "by_handle", "compat_by_handle"),
+    [("x86_64", X86_64, I386, 101, 26, 311, 304, 342), ("aarch64", AARCH64, ARM, 117, 26, 271, 265, 371)],
 )
 def test_the_init_is_out_of_reach_in_both_tables(
-    machine: str, native: int, compat: int, ptrace: int, compat_ptrace: int, vm_writev: int
+    machine: str,
+    native: int,
+    compat: int,
+    ptrace: int,
+    compat_ptrace: int,
+    vm_writev: int,
+    by_handle: int,
+    compat_by_handle: int,
 ) -> None:
     program = seccomp.build(machine)
+    for arch, nr in ((native, by_handle), (compat, compat_by_handle), (native, 438), (compat, 438)):
+        assert run(program, arch, nr, 3, 0, 0) == EPERM  # open_by_handle_at, pidfd_getfd: never
     assert run(program, native, ptrace, 16, 1) == EPERM
     assert run(program, native, ptrace, 16, 1 + 2**32) == EPERM  # the kernel reads the pid as an int
     assert run(program, native, ptrace, 16, 7) == ALLOW  # a debugger on the agent's own process

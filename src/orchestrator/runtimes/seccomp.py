@@ -3,10 +3,13 @@
 - `clone3` answers ENOSYS, so the C library falls back to `clone` (as under Docker's default profile):
   `clone3` can start a child in another cgroup (CLONE_INTO_CGROUP) through a descriptor opened on the
   read-only /sys, and on cgroup v2 an agent would leave its group, and its limits, that way.
-- No way into the sandbox's init (pid 1, bwrap's own process, which runs without this filter and would
-  outlive the agent's end if its parent-death signal were cleared): `ptrace`, `process_vm_readv`,
-  `process_vm_writev` and `pidfd_open` on pid 1 answer EPERM. Its `mem` files are masked by the sandbox.
-  Debuggers still attach to the agent's own processes.
+- No way into the sandbox's init (pid 1, bwrap's own process, under this filter too). The namespace dies
+  with the CLI only by the init's parent-death signal, and the init tells bwrap of the CLI's end on an
+  eventfd: traced, written to or robbed of that descriptor, it would keep the sandbox and a daemon alive
+  past the end (or report an exit code of the agent's choosing). `ptrace`, `process_vm_readv`,
+  `process_vm_writev` and `pidfd_open` on pid 1 answer EPERM; `pidfd_getfd` (another process's
+  descriptors) and `open_by_handle_at` (a pidfs handle is a pidfd without `pidfd_open`) answer EPERM
+  always. Its `mem` files are masked by the sandbox. Debuggers still attach to the agent's own processes.
 - x32 calls answer ENOSYS (nothing an agent runs uses them; their numbers would need a table of their own).
 
 The numbers differ by architecture, so the filter reads `seccomp_data.arch` first and knows the machine's
@@ -19,8 +22,9 @@ import os
 import platform
 import struct
 
-_CLONE3 = 435  # the same number in every table
+_CLONE3 = 435  # these three have the same number in every table
 _PIDFD_OPEN = 434
+_PIDFD_GETFD = 438
 _X32 = 0x40000000  # the x32 ABI's numbers carry this bit
 _ENOSYS, _EPERM = 38, 1
 _RET_ERRNO = 0x00050000
@@ -40,13 +44,14 @@ class _Table:
     ptrace: int
     process_vm_readv: int
     process_vm_writev: int
+    open_by_handle_at: int
     x32: bool = False
 
 
-_X86_64 = _Table(0xC000003E, ptrace=101, process_vm_readv=310, process_vm_writev=311, x32=True)
-_I386 = _Table(0x40000003, ptrace=26, process_vm_readv=347, process_vm_writev=348)
-_AARCH64 = _Table(0xC00000B7, ptrace=117, process_vm_readv=270, process_vm_writev=271)
-_ARM = _Table(0x40000028, ptrace=26, process_vm_readv=376, process_vm_writev=377)
+_X86_64 = _Table(0xC000003E, 101, 310, 311, open_by_handle_at=304, x32=True)
+_I386 = _Table(0x40000003, 26, 347, 348, open_by_handle_at=342)
+_AARCH64 = _Table(0xC00000B7, 117, 270, 271, open_by_handle_at=265)
+_ARM = _Table(0x40000028, 26, 376, 377, open_by_handle_at=371)
 TABLES = {"x86_64": (_X86_64, _I386), "aarch64": (_AARCH64, _ARM)}
 
 
@@ -104,6 +109,8 @@ def _table_block(p: _Program, table: _Table, name: str) -> None:
     if table.x32:
         p.jump(_JGE_K, _X32, "enosys")
     p.jump(_JEQ_K, _CLONE3, "enosys")
+    p.jump(_JEQ_K, _PIDFD_GETFD, "eperm")
+    p.jump(_JEQ_K, table.open_by_handle_at, "eperm")
     p.jump(_JEQ_K, table.ptrace, "pid_in_arg1")
     for nr in (table.process_vm_readv, table.process_vm_writev, _PIDFD_OPEN):
         p.jump(_JEQ_K, nr, "pid_in_arg0")
