@@ -133,9 +133,10 @@ class Spawner:
         own budget, if tighter); none starts once the purse is empty."""
         if req.task_id is None:
             return req
-        purse, spent = self._agents.task_purse(req.task_id)
-        if purse is None:
+        held = self._agents.task_purse(req.task_id)
+        if held is None:
             return req
+        purse, spent = held
         left = purse.remaining_after(spent)
         if (limit := left.spent_out()) is not None:
             raise AgentError(f"budget_exceeded: task {req.task_id} has spent its budget ({limit})", 409)

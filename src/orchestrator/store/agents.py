@@ -113,13 +113,15 @@ class AgentStore:
             row = conn.execute(_ROW, {"a_id": agent_id}).mappings().one()
         return decode_agent(row)
 
-    def task_purse(self, task_id: str) -> tuple[Budget | None, Spent]:
-        """A task's budget, one purse for all its agents, and what its agents have spent of it."""
+    def task_purse(self, task_id: str) -> tuple[Budget, Spent] | None:
+        """A task's budget, one purse for all its agents, and what its agents have spent of it; None
+        when the task has no budget (its agents' spend is then not summed)."""
         with self._db.read() as conn:
             raw = conn.execute(_TASK_BUDGET, {"t_id": task_id}).scalar_one_or_none()
+            if not raw:
+                return None
             usd, turns, ms = conn.execute(_TASK_SPENT, {"t_id": task_id}).one()
-        budget = Budget(**json.loads(raw)) if raw else None
-        return budget, Spent(usd=float(usd), turns=int(turns), seconds=float(ms) / 1000)
+        return Budget(**json.loads(raw)), Spent(usd=float(usd), turns=int(turns), seconds=float(ms) / 1000)
 
     def request_kill(self, agent_id: str) -> bool:
         """Asks the agent's owner to kill it (the owner looks for requests every moment); False if the
