@@ -101,7 +101,7 @@ def _xargs(tmp: Path, fake: fm.FakeAnthropic) -> dict[str, float]:
     assert xargs.returncode == 0
     outputs = list(tmp.glob("run-*/out"))
     assert sum('"subtype":"success"' in p.read_text() for p in outputs) == TASKS + 2, "a CLI run failed"
-    runs = [tmp / f"run-{i}-{pid}" for i in range(TASKS) for pid in _pids_of(tmp, i)]
+    runs = [run for i in range(TASKS) for run in tmp.glob(f"run-{i}-*")]
     spans = [[float(t) for t in (run / "times").read_text().split()] for run in runs]
     return {
         "alone": alone,
@@ -109,10 +109,6 @@ def _xargs(tmp: Path, fake: fm.FakeAnthropic) -> dict[str, float]:
         "cli_run": statistics.mean(end - begin for begin, end in spans),
         "cli_said": statistics.mean(_said_duration((run / "out").read_text()) for run in runs),
     }
-
-
-def _pids_of(tmp: Path, i: int) -> list[str]:
-    return [p.name.rsplit("-", 1)[1] for p in tmp.glob(f"run-{i}-*")]
 
 
 def _said_duration(output: str) -> float:

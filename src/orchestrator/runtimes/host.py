@@ -128,10 +128,9 @@ class HostHandle:
             kill_marked(self._agent_id, wait_seconds=wait_seconds)
 
     def sweep(self) -> None:
-        # also after a sandboxed run that ended on its own: bwrap's parent does not wait for the init of
-        # the agent's PID namespace, which the agent can keep alive (ptrace it, clear its parent-death
-        # signal) once bwrap's parent is gone, and rid of the marker (write over its environment). What
-        # is in the agent's cgroup cannot hide that way.
+        # also after a run that ended on its own: an unsandboxed agent's processes outlive it, some rid
+        # of the marker (written over their environment), and a sandboxed one's namespace dies only once
+        # its init's parent-death signal arrives. What is in the agent's cgroup cannot hide either way.
         self._kill_everything(wait_seconds=SWEEP_WAIT_SECONDS)
         forget_mcp_config(self._files.run_dir)
         cgroups.remove(self._agent_id, self._cgroup_root)

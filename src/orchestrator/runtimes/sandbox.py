@@ -152,7 +152,8 @@ def bwrap_argv(
         "/dev",
         "--proc",
         "/proc",
-        # the init's memory: written, it would run what the agent chose, outside the seccomp filter
+        # the init's memory: written, the init would clear the parent-death signal that ends the sandbox
+        # with the CLI (seccomp.py refuses the other ways into pid 1)
         *("--ro-bind", "/dev/null", "/proc/1/mem", "--ro-bind", "/dev/null", "/proc/1/task/1/mem"),
     ]
     visibility = visibility or Visibility()
