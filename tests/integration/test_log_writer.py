@@ -74,3 +74,23 @@ def test_a_drain_against_a_locked_database_ends_in_bounded_time(tmp_path: Path) 
     done, took = asyncio.run(scenario())
     assert done is False
     assert took < 8, took  # the busy timeout alone is 10 s: the drain gave up before one attempt ended
+
+
+def test_a_barrier_does_not_wait_out_the_pause_between_flushes(tmp_path: Path) -> None:
+    """A run's end waits on a barrier for its last lines: they are stored by a flush that starts at once,
+    not after the pause that gathers a stream of lines (an hour here)."""
+    _, logs = _store(tmp_path / "b.db")
+
+    async def scenario() -> list[str]:
+        writer = LogWriter(logs, LogBus(), flush_interval=3600, max_lines=1000, owner="me")
+        running = asyncio.create_task(writer.run())
+        try:
+            writer.add([_line(1)], Progress("coding-0001", 7, 0, 1))
+            await asyncio.wait_for(writer.barrier(), 30)  # the first flush has no pause before it
+            writer.add([_line(2)], Progress("coding-0001", 14, 0, 1))
+            await asyncio.wait_for(writer.barrier(), 30)
+        finally:
+            running.cancel()
+        return [line["content"] for line in logs.after("coding-0001", 0, 10)]
+
+    assert asyncio.run(scenario()) == ["line 1", "line 2"]

@@ -45,7 +45,7 @@ class LogWriter:
         self._high_water = high_water
         self._batch = _Batch([], {})
         self._wake = asyncio.Event()
-        self._full = asyncio.Event()
+        self._now = asyncio.Event()  # the next flush starts without its pause: max_lines wait, or a barrier
         self._room = asyncio.Event()
         self._room.set()
         self._added = 0
@@ -73,7 +73,7 @@ class LogWriter:
         self._batch.progress[progress.agent_id] = Progress(progress.agent_id, out, err, added)
         self._added += 1
         if len(self._batch.lines) >= self._max_lines:
-            self._full.set()
+            self._now.set()
         if len(self._batch.lines) >= self._high_water:
             self._room.clear()
         self._wake.set()
@@ -83,22 +83,26 @@ class LogWriter:
         await self._room.wait()
 
     async def barrier(self) -> None:
-        """Waits until everything added so far is stored."""
+        """Waits until everything added so far is stored, by a flush that starts without the pause
+        between flushes (that pause gathers a stream of lines; a run's end has no more to come)."""
         target = self._added
+        if self._stored < target:
+            self._now.set()
         async with self._stored_changed:
             await self._stored_changed.wait_for(lambda: self._stored >= target)
 
     async def run(self) -> None:
         """Flushes as soon as something waits, but starts a flush at most every `flush_interval` unless
-        `max_lines` lines wait: a lone line is stored at once, a stream of them in few transactions."""
+        `max_lines` lines wait or a barrier waits: a lone line is stored at once, a stream of them in few
+        transactions."""
         loop = asyncio.get_running_loop()
         last_start = float("-inf")
         while True:
             await self._wake.wait()
             pause = last_start + self._flush_interval - loop.time()
-            if pause > 0 and not self._full.is_set():
+            if pause > 0 and not self._now.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._full.wait(), pause)
+                    await asyncio.wait_for(self._now.wait(), pause)
             last_start = loop.time()
             await self.flush_once()
 
@@ -110,7 +114,7 @@ class LogWriter:
 
     async def _flush(self) -> None:
         self._wake.clear()
-        self._full.clear()
+        self._now.clear()
         batch, target = self._batch, self._added
         if not batch.lines and not batch.progress:
             return
