@@ -124,3 +124,21 @@ def test_a_second_service_on_the_same_directories_leaves_the_first_ones_blanks_a
     finally:
         first.close()
         second.close()
+
+
+def test_a_plain_workspace_from_a_blank_is_on_the_branch_git_init_would_choose(tmp_path: Path) -> None:
+    """A blank is made with HEAD on the default branch; a workspace that needs no other branch keeps it."""
+    parent = tmp_path / "ws"
+    blanks = Blanks(parent, workspace.fresh_layout)
+    try:
+        made_in_place = workspace.prepare(parent / "first", None, tmp_path / "projects", blanks=blanks)
+        ready = _ready(parent, READY)
+
+        from_blank = workspace.prepare(parent / "second", None, tmp_path / "projects", blanks=blanks)
+
+        assert sum(p.exists() for p in ready) == READY - 1, "the second workspace took a blank"
+        head = _git(made_in_place, "symbolic-ref", "HEAD")
+        assert _git(from_blank, "symbolic-ref", "HEAD") == head
+        assert _git(from_blank, "rev-parse", "--show-toplevel") == str(from_blank)
+    finally:
+        blanks.close()

@@ -49,9 +49,12 @@ HOME_DIR = "home"  # an agent's HOME and its CLI's configuration, in its run dir
 CONFIG_DIR = "claude-config"
 
 
-def _run_layout(run_dir: Path) -> None:
+def _run_layout(run_dir: Path, files: tuple[str, ...]) -> None:
+    """A run directory as a blank: HOME, the CLI's configuration, and the runtime's files, empty."""
     (run_dir / HOME_DIR).mkdir()
     (run_dir / CONFIG_DIR).mkdir()
+    for name in files:
+        os.close(os.open(run_dir / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,7 +90,9 @@ class Spawner:
         self.hooks: HookRunner | None = None  # runs a repository's workspace hooks (set by the manager)
         self._threads = ThreadPoolExecutor(SPAWN_THREADS, thread_name_prefix="spawn")
         self.workspace_blanks = Blanks(settings.resolved_workspaces_dir, workspace.fresh_layout)
-        self._run_blanks = Blanks(settings.resolved_runs_dir, _run_layout)
+        self._run_blanks = Blanks(
+            settings.resolved_runs_dir, functools.partial(_run_layout, files=runtime.run_files)
+        )
 
     async def _off_loop(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return await asyncio.get_running_loop().run_in_executor(

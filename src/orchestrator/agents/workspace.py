@@ -185,20 +185,27 @@ _CONFIG = (
 def _fresh_repository(path: Path, branch: str, blanks: Blanks | None) -> None:
     """An empty repository on an unborn branch, as `git init` and `git checkout -B <branch>` would leave
     it, written directly: no git process on an agent's start path."""
-    if blanks is None or not blanks.take(path):
-        path.mkdir(parents=True, exist_ok=True)
-        fresh_layout(path)
-    (path / ".git" / "HEAD").write_text(f"ref: refs/heads/{branch}\n")
+    if blanks is not None and blanks.take(path):
+        if branch != _default_branch():  # a blank's HEAD names the default branch
+            _head(path, branch)
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    fresh_layout(path, branch)
 
 
-def fresh_layout(path: Path) -> None:
+def fresh_layout(path: Path, branch: str | None = None) -> None:
     """In the empty directory `path`: only what git needs to know it as a repository (objects/, refs/,
-    a config; HEAD comes with the branch) and objects/info, where git looks for alternates as `git init`
-    leaves it. git makes the rest (refs/heads, objects/pack, info) when it first writes there."""
+    a config, HEAD on `branch` or the default one) and objects/info, where git looks for alternates as
+    `git init` leaves it. git makes the rest (refs/heads, objects/pack, info) when it first writes there."""
     git_dir = path / ".git"
     for sub in ("", "objects", "objects/info", "refs"):
         (git_dir / sub).mkdir()
     (git_dir / "config").write_text(_CONFIG)
+    _head(path, branch or _default_branch())
+
+
+def _head(path: Path, branch: str) -> None:
+    (path / ".git" / "HEAD").write_text(f"ref: refs/heads/{branch}\n")
 
 
 @functools.cache

@@ -122,6 +122,8 @@ class RunHandle(Protocol):
 
 class Runtime(Protocol):
     name: str
+    # what its start makes in a run directory, made empty beforehand in a blank one (agents/blanks.py)
+    run_files: tuple[str, ...]
 
     async def start(self, spec: RunSpec) -> RunHandle: ...
 

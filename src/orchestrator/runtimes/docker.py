@@ -277,6 +277,7 @@ class DockerHandle:
 
 class DockerRuntime:
     name = "docker"
+    run_files: tuple[str, ...] = ()
 
     def __init__(
         self,

@@ -264,6 +264,7 @@ class KubernetesHandle:
 
 class KubernetesRuntime:
     name = "kubernetes"
+    run_files: tuple[str, ...] = ()
 
     def __init__(
         self,
