@@ -17,6 +17,7 @@ import logging
 import os
 import shutil
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 FOLDER = ".blanks"
 READY = 4  # blanks kept ready of each kind: a start in a row, or a short burst, finds one
 FILLER_NICE = 10  # the filler yields the CPU to the service's own work
+# after a blank is taken, the filler waits this long before it makes more: the start that took it (a few
+# ms) then has the CPU and the interpreter to itself
+REFILL_AFTER_SECONDS = 0.05
 
 
 class Blanks:
@@ -88,6 +92,7 @@ class Blanks:
                 log.warning("blank directories for %s could not be made: %s", self._folder.parent, exc)
             self._wake.wait()
             self._wake.clear()
+            time.sleep(REFILL_AFTER_SECONDS)
 
     def _fill(self) -> None:
         while len(self._ready) < self._wanted and not self._closed:
