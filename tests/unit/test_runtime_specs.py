@@ -469,6 +469,24 @@ def test_a_cli_found_on_path_under_a_mask_comes_back_and_nothing_else_does(tmp_p
     assert seen.readable == (local_bin / "claude",)  # not the pyenv shims: /usr/bin's python3 stays in reach
 
 
+def test_masks_land_where_their_paths_lead_now(tmp_path: Path) -> None:
+    """A mask given by a link masks its target (a tmpfs on the link would mask nothing); a file mask that
+    is a directory, or a path that leads nowhere or through a loop, is left out (bwrap cannot mount there)."""
+    real_data, db = tmp_path / "disk" / "data", tmp_path / "disk" / "o.db"
+    real_data.mkdir(parents=True)
+    db.write_text("")
+    (tmp_path / "data").symlink_to(real_data)
+    (tmp_path / "db-link").symlink_to(db)
+    (tmp_path / "loop").symlink_to(tmp_path / "loop")
+    hidden = Visibility(
+        hidden_dirs=(tmp_path / "data", real_data, db, tmp_path / "absent", tmp_path / "loop"),
+        hidden_files=(tmp_path / "db-link", real_data, tmp_path / "absent.sock", tmp_path / "loop"),
+    )
+    seen = Bwrap("/usr/bin/bwrap", hidden).visibility(_spec())
+    assert seen.hidden_dirs == (real_data,)
+    assert seen.hidden_files == (db,)
+
+
 def test_a_cli_under_a_hidden_home_brings_back_its_node_modules_only() -> None:
     home = Path("/home/op")
     roots = program_roots(str(home / "node_modules" / ".bin" / "claude"))

@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import stat
 import subprocess
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -206,6 +207,22 @@ def terminate_inside(agent_id: str) -> int:
     return sent
 
 
+def _as_found(path: Path) -> tuple[Path, bool] | None:
+    """Where `path` leads now, as the kernel resolves it, and whether that is a directory; None when it
+    leads nowhere or this user may not look (four system calls, where `realpath` and a test took a
+    `lstat` for every part of the path, twice)."""
+    try:
+        fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        return Path(os.readlink(f"/proc/self/fd/{fd}")), stat.S_ISDIR(os.fstat(fd).st_mode)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 class Bwrap:
     def __init__(self, path: str = DEFAULT_BWRAP, hidden: Visibility | None = None) -> None:
         self.path = path
@@ -232,19 +249,16 @@ class Bwrap:
         """The configured masks, resolved and limited to what exists now (bwrap cannot mount on nothing),
         and the CLI's install bound back read-only. Nothing else comes back: a PATH directory under the
         service's HOME (a pyenv shim, say) would come back half-working and shadow the system's tool."""
-        # os.path's tests: False, not PermissionError, for what this user cannot even look at
-        resolved = dict.fromkeys(Path(os.path.realpath(d)) for d in self.hidden.hidden_dirs)
-        files = [Path(os.path.realpath(p)) for p in self.hidden.hidden_files]
+        found = [_as_found(d) for d in self.hidden.hidden_dirs]
+        dirs = dict.fromkeys(path for path, is_dir in filter(None, found) if is_dir)
+        found = [_as_found(f) for f in self.hidden.hidden_files]
+        files = dict.fromkeys(path for path, is_dir in filter(None, found) if not is_dir)
         path = spec.env.get("PATH", "")
         program = spec.argv[0] if os.path.isabs(spec.argv[0]) else which(spec.argv[0], path=path)
         readable = [*(program_roots(program) if program else []), *self.hidden.readable]
         if spec.mcp_config is not None:  # the one file of the run directory the CLI reads
             readable.append(spec.run_dir / MCP_CONFIG_FILE)
-        return Visibility(
-            tuple(p for p in resolved if os.path.isdir(p)),
-            tuple(dict.fromkeys(p for p in files if os.path.exists(p) and not os.path.isdir(p))),
-            tuple(p for p in readable if os.path.exists(p)),
-        )
+        return Visibility(tuple(dirs), tuple(files), tuple(p for p in readable if os.path.exists(p)))
 
     def wrap(self, spec: RunSpec, network: Relay | None = None, seccomp_fd: int | None = None) -> list[str]:
         return bwrap_argv(
