@@ -88,6 +88,8 @@ class DirectRunner(TaskWrites):
         return Started()
 
     def _agent_ended(self, agent: Row) -> None:
+        if not agent.get("task_id"):  # spawned on its own, not for a queue item: no read on the loop
+            return
         item = self._queue.item_for_agent(agent["id"])
         if item is None:
             return
