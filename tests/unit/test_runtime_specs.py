@@ -487,6 +487,19 @@ def test_masks_land_where_their_paths_lead_now(tmp_path: Path) -> None:
     assert seen.hidden_files == (db,)
 
 
+def test_a_mask_the_kernel_will_not_follow_is_still_masked(tmp_path: Path) -> None:
+    """A chain of 41 links is more than the kernel follows in one lookup (ELOOP): the mask lands on its
+    target all the same, as `realpath` finds it, and is never dropped."""
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    link = secret
+    for i in range(41):
+        (tmp_path / f"link-{i}").symlink_to(link)
+        link = tmp_path / f"link-{i}"
+    seen = Bwrap("/usr/bin/bwrap", Visibility(hidden_dirs=(link,))).visibility(_spec())
+    assert seen.hidden_dirs == (secret,)
+
+
 def test_a_cli_under_a_hidden_home_brings_back_its_node_modules_only() -> None:
     home = Path("/home/op")
     roots = program_roots(str(home / "node_modules" / ".bin" / "claude"))

@@ -208,19 +208,35 @@ def terminate_inside(agent_id: str) -> int:
 
 
 def _as_found(path: Path) -> tuple[Path, bool] | None:
-    """Where `path` leads now, as the kernel resolves it, and whether that is a directory; None when it
-    leads nowhere or this user may not look (four system calls, where `realpath` and a test took a
-    `lstat` for every part of the path, twice)."""
+    """Where `path` leads now and whether that is a directory; None when it leads nowhere. Asked of the
+    kernel (an O_PATH descriptor and its name in /proc: a few system calls, where `realpath` and a test
+    took a `lstat` for every part of the path, twice); where the kernel will not follow or name it (a
+    protected link, a long chain, no /proc, a file replaced meanwhile), `realpath` as before: a mask is
+    never dropped for the speed."""
     try:
         fd = os.open(path, os.O_PATH | os.O_CLOEXEC)
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
+    except OSError:
+        return _as_realpath_finds(path)
     try:
-        return Path(os.readlink(f"/proc/self/fd/{fd}")), stat.S_ISDIR(os.fstat(fd).st_mode)
+        found, held = os.readlink(f"/proc/self/fd/{fd}"), os.fstat(fd)
+        now = os.stat(found)
     except OSError:
-        return None
+        return _as_realpath_finds(path)
     finally:
         os.close(fd)
+    if (now.st_dev, now.st_ino) != (held.st_dev, held.st_ino):
+        return _as_realpath_finds(path)
+    return Path(found), stat.S_ISDIR(held.st_mode)
+
+
+def _as_realpath_finds(path: Path) -> tuple[Path, bool] | None:
+    # os.path's tests: False, not PermissionError, for what this user cannot even look at
+    real = Path(os.path.realpath(path))
+    if os.path.isdir(real):
+        return real, True
+    return (real, False) if os.path.exists(real) else None
 
 
 class Bwrap:
