@@ -86,7 +86,7 @@ class LogWriter:
         """Waits until everything added so far is stored, by a flush that starts without the pause
         between flushes (that pause gathers a stream of lines; a run's end has no more to come)."""
         target = self._added
-        if self._stored < target:
+        if self._batch.lines or self._batch.progress:  # else what it waits for is being stored already
             self._now.set()
         async with self._stored_changed:
             await self._stored_changed.wait_for(lambda: self._stored >= target)

@@ -66,7 +66,7 @@ class RunSpec:
 
     def write_prompt(self) -> Path:
         path = self.run_dir / PROMPT_FILE
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(self.prompt)
         return path

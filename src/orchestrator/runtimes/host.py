@@ -41,6 +41,7 @@ _JOIN_CGROUPS = (
 _SANDBOX_FILE = "sandbox"  # its presence: the run is in the sandbox
 _OUTPUT_FILES = (LogStream.STDOUT.value, LogStream.STDERR.value)
 _OUTPUT_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+_MARKER_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK  # never waits on a FIFO
 AGENT_NICE = 10  # agents yield the CPU to the service that watches them (and to its API)
 _POLL_ADOPTED_SECONDS = 0.2
 SWEEP_WAIT_SECONDS = 2.0  # for killed processes to be gone before their agent's end is told
@@ -182,7 +183,11 @@ class HostRuntime:
         self._defaults = defaults or DefaultLimits()
         self._cgroup_root = cgroup_root
         # a file made costs 0.2 ms of this machine's CPU: in a blank, off the start's path
-        self.run_files = (PROMPT_FILE, *_OUTPUT_FILES, *((_SANDBOX_FILE,) if sandbox else ()))
+        self.run_files: tuple[str, ...] = (
+            PROMPT_FILE,
+            *_OUTPUT_FILES,
+            *((_SANDBOX_FILE,) if sandbox else ()),
+        )
 
     def command(
         self,
@@ -210,17 +215,19 @@ class HostRuntime:
         spec.run_dir.mkdir(parents=True, exist_ok=True)
         limits = self._defaults.apply(spec.limits)
         groups = cgroups.create(spec.agent_id, limits, self._cgroup_root)
-        if self.sandbox:
-            os.close(os.open(spec.run_dir / _SANDBOX_FILE, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600))
-        relay = await self.egress.open(spec.agent_id) if self.egress else None
-        spec.write_mcp_config()
-        prompt = os.open(spec.write_prompt(), os.O_RDONLY)
-        out, err = (os.open(spec.run_dir / name, _OUTPUT_FLAGS, 0o600) for name in _OUTPUT_FILES)
-        kept = [prompt, out, err]
+        kept: list[int] = []  # the prompt, stdout, stderr, the seccomp filter: closed here once started
         try:
+            if self.sandbox:
+                os.close(os.open(spec.run_dir / _SANDBOX_FILE, _MARKER_FLAGS, 0o600))
+            relay = await self.egress.open(spec.agent_id) if self.egress else None
+            spec.write_mcp_config()
+            kept.append(os.open(spec.write_prompt(), os.O_RDONLY | os.O_NOFOLLOW))
+            for name in _OUTPUT_FILES:
+                kept.append(os.open(spec.run_dir / name, _OUTPUT_FLAGS, 0o600))
             filter_fd = seccomp.program_fd() if self.sandbox else None
             if filter_fd is not None:
                 kept.append(filter_fd)
+            prompt, out, err = kept[:3]
             proc = subprocess.Popen(  # noqa: ASYNC220 - ~1 ms, cheaper than a thread hop (bench)
                 self.command(spec, groups.procs_files, relay, filter_fd),
                 stdin=prompt,
