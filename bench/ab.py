@@ -46,7 +46,7 @@ def _turn(tree: Path, target: str) -> dict[str, Any]:
     return dict(json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def _run_here(target: str) -> None:
+def run_here(target: str) -> None:
     module, _, rest = target.partition(":")
     function, _, argument = rest.partition(":")
     run = getattr(importlib.import_module(f"bench.{module}"), function or "main")
@@ -65,7 +65,7 @@ def main() -> None:
     parser.add_argument("--turn", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.turn:
-        _run_here(args.target)
+        run_here(args.target)
         return
     if args.revision is None:
         parser.error("a revision to compare with is needed")
