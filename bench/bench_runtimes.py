@@ -1,7 +1,8 @@
 """Runtime figures, each beside a baseline measured in the same run: per runtime (host, host+bwrap,
-docker) the time from spawn to the agent's first output line and the time to kill it, for a shell agent
-(the runtime's own cost) and for the real `claude` CLI against the fake model (its first stream-json
-line); beside `Popen('/bin/true')`, a bare `bwrap ... echo` and a bare `docker run` of the same image.
+host+bwrap+egress, docker) the time from spawn to the agent's first output line and the time to kill it,
+for a shell agent (the runtime's own cost) and for the real `claude` CLI against the fake model (its
+first stream-json line); beside `Popen('/bin/true')`, a bare `bwrap ... echo`, a bare `docker run` of the
+same image, and for the egress relay the same sandbox without it.
 
     .venv/bin/python -m bench.bench_runtimes [--runs N] [--claude-runs N]
 
@@ -25,9 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.agents.command import ClaudeInvocation, build_argv, build_env
+from orchestrator.domain.egress import EgressPolicy
 from orchestrator.domain.types import LogStream
 from orchestrator.runtimes.base import Limits, RunHandle, RunSpec, Runtime
 from orchestrator.runtimes.docker import DockerRuntime
+from orchestrator.runtimes.egress import Egress
 from orchestrator.runtimes.host import HostRuntime
 from orchestrator.runtimes.ownership import agent_user
 from orchestrator.runtimes.sandbox import Bwrap
@@ -182,13 +185,38 @@ def _docker_problem() -> str | None:
 
 async def main(runs: int, claude_runs: int) -> dict[str, Any]:
     out: dict[str, Any] = {"baseline_popen_true_ms": baseline_true()}
-    # per runtime: the one for a shell agent and the one for the claude CLI (docker swaps argv[0] for the
-    # CLI's path inside the image, which must not happen to the shell agent's /bin/sh)
+    fake = fm.FakeAnthropic()
+    fake.start()
+    try:
+        with tempfile.TemporaryDirectory(prefix="orch-bench-egress-") as sockets:
+            egress = Egress(EgressPolicy.from_settings(fake.base_url, ""), Path(sockets))
+            marker = fake.scenario([fm.text("hello")], repeat_last=True)
+            for name, (shell_runtime, claude_runtime) in _runtimes(out, runs, egress).items():
+                out[name] = {
+                    "shell_agent": await _measure(shell_runtime, _shell_spec, runs),
+                    "claude_agent": await _measure(claude_runtime, _claude_spec(fake, marker), claude_runs),
+                }
+    finally:
+        fake.stop()
+    return out
+
+
+def _runtimes(out: dict[str, Any], runs: int, egress: Egress) -> dict[str, tuple[Runtime, Runtime]]:
+    """Per runtime, the one for a shell agent and the one for the claude CLI (docker swaps argv[0] for the
+    CLI's path inside the image, which must not happen to the shell agent's /bin/sh); the baselines of
+    those that can run here go into `out`, and why the others cannot."""
     runtimes: dict[str, tuple[Runtime, Runtime]] = {"host": (HostRuntime(), HostRuntime())}
     bwrap = Bwrap()
     if bwrap.problem is None:
         runtimes["host+bwrap"] = (HostRuntime(sandbox=bwrap), HostRuntime(sandbox=bwrap))
         out["baseline_bare_bwrap"] = baseline_bwrap(runs)
+        # as the service runs agents by default: in a network namespace, the model API and the proxy
+        # reached through the relay (two socat listeners, started before the agent's command)
+        if egress.problem(bwrap.path) is None:
+            runtimes["host+bwrap+egress"] = (
+                HostRuntime(sandbox=bwrap, egress=egress),
+                HostRuntime(sandbox=bwrap, egress=egress),
+            )
     else:
         out["host+bwrap"] = {"skipped": bwrap.problem}
     docker_problem = _docker_problem()
@@ -200,18 +228,7 @@ async def main(runs: int, claude_runs: int) -> dict[str, Any]:
         out["baseline_bare_docker_run"] = baseline_docker_run(runs)
     else:
         out["docker"] = {"skipped": docker_problem}
-    fake = fm.FakeAnthropic()
-    fake.start()
-    try:
-        marker = fake.scenario([fm.text("hello")], repeat_last=True)
-        for name, (shell_runtime, claude_runtime) in runtimes.items():
-            out[name] = {
-                "shell_agent": await _measure(shell_runtime, _shell_spec, runs),
-                "claude_agent": await _measure(claude_runtime, _claude_spec(fake, marker), claude_runs),
-            }
-    finally:
-        fake.stop()
-    return out
+    return runtimes
 
 
 if __name__ == "__main__":

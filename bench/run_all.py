@@ -158,6 +158,16 @@ BENCHES: tuple[Bench, ...] = (
             ),
             Row("host+bwrap: claude agent first line (ms)", "host+bwrap.claude_agent.first_line_ms"),
             Row(
+                "host+bwrap+egress: shell agent first line (ms)",
+                "host+bwrap+egress.shell_agent.first_line_ms",
+                "host+bwrap.shell_agent.first_line_ms",
+            ),
+            Row(
+                "host+bwrap+egress: claude agent first line (ms)",
+                "host+bwrap+egress.claude_agent.first_line_ms",
+                "host+bwrap.claude_agent.first_line_ms",
+            ),
+            Row(
                 "docker: shell agent first line (ms)",
                 "docker.shell_agent.first_line_ms",
                 "baseline_bare_docker_run.first_line_ms",
@@ -170,7 +180,10 @@ BENCHES: tuple[Bench, ...] = (
             Row("docker: claude agent first line (ms)", "docker.claude_agent.first_line_ms"),
         ),
         quick=("--runs", "2", "--claude-runs", "1"),
-        notes="baselines: Popen of /bin/true, bare bwrap, bare `docker run` (where available)",
+        notes=(
+            "baselines: Popen of /bin/true, bare bwrap, bare `docker run` (where available); the egress"
+            " relay's rows beside the same sandbox without it"
+        ),
     ),
     Bench(
         "bench_load",

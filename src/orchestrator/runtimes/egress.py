@@ -50,7 +50,9 @@ _READY_TRIES = 500  # x 10 ms
 
 # $1 socat, $2 socket dir, $3 proxy port, $4 model port (0: none), then `--` and the command.
 # A listener takes IPv6 with IPv4 mapped in (a client may try ::1 for localhost), or IPv4 where the
-# namespace has no IPv6 (Docker's default); the loop waits until the kernel lists both as listening.
+# namespace has no IPv6 (Docker's default); the loop waits until the kernel lists both as listening. One
+# awk a look: each process started here delays the CLI (a pipeline and a subshell a port cost 8-10 ms of
+# every start, bench_runtimes).
 RELAY_SCRIPT = r"""
 s=$1; d=$2; p=$3; m=$4; shift 5
 command -v "$s" >/dev/null 2>&1 || { echo "agent: no $s for the egress relay" >&2; exit 127; }
@@ -58,14 +60,21 @@ relay() {
   "$s" TCP6-LISTEN:$1,ipv6only=0,fork,reuseaddr,backlog=512 UNIX-CONNECT:"$d/$2" ||
   exec "$s" TCP4-LISTEN:$1,bind=127.0.0.1,fork,reuseaddr,backlog=512 UNIX-CONNECT:"$d/$2"
 }
-listening() {
-  cat /proc/net/tcp /proc/net/tcp6 2>/dev/null |
-    awk -v h=":$(printf %04X "$1")" '$4 == "0A" && substr($2, length($2) - 4) == h { f = 1 } END { exit !f }'
-}
 relay "$p" proxy.sock </dev/null >/dev/null 2>&1 &
 [ "$m" = 0 ] || relay "$m" model.sock </dev/null >/dev/null 2>&1 &
 i=0
-until listening "$p" && { [ "$m" = 0 ] || listening "$m"; }; do
+until awk -v p="$p" -v m="$m" 'BEGIN {
+  want[sprintf(":%04X", p)]
+  if (m != 0) want[sprintf(":%04X", m)]
+  for (t = 0; t < 2; t++) {
+    table = t ? "/proc/net/tcp6" : "/proc/net/tcp"
+    while ((getline row < table) > 0) {
+      split(row, f, " ")
+      if (f[4] == "0A") delete want[substr(f[2], length(f[2]) - 4)]
+    }
+  }
+  for (port in want) exit 1
+}'; do
   i=$((i + 1))
   [ "$i" -le __TRIES__ ] || { echo "agent: the egress relay did not start" >&2; exit 125; }
   sleep 0.01

@@ -1,0 +1,51 @@
+"""The relay script in a network namespace of its own (real bwrap, real socat): the command starts only
+once both relays listen, and a relay that never listens ends the start with a clear error."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+from orchestrator.runtimes.egress import Relay
+from tests.support.runtimes import require_bwrap
+
+LISTEN = "0A"
+
+
+def _in_own_network(argv: list[str], timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    sandbox = [require_bwrap(), "--unshare-net", "--unshare-pid", "--die-with-parent"]
+    sandbox += ["--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev", "--"]
+    return subprocess.run(
+        [*sandbox, *argv], capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL
+    )
+
+
+def _listening_ports(table_text: str) -> set[int]:
+    ports = set()
+    for row in table_text.splitlines()[1:]:
+        fields = row.split()
+        if len(fields) > 3 and fields[3] == LISTEN:
+            ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_the_command_starts_once_both_relays_listen(tmp_path: Path) -> None:
+    socat = shutil.which("socat") or "socat"
+    relay = Relay(tmp_path, inside_dir=tmp_path, proxy_port=3128, model_port=4000, socat=socat)
+    # cat starts in about a millisecond, a socat takes a few to listen: it sees them only if waited for
+    for _ in range(5):
+        done = _in_own_network(relay.wrap(["cat", "/proc/net/tcp", "/proc/net/tcp6"]))
+        assert done.returncode == 0, done.stderr
+        assert {3128, 4000} <= _listening_ports(done.stdout), done.stdout
+
+
+def test_a_relay_that_never_listens_ends_the_start(tmp_path: Path) -> None:
+    mute = tmp_path / "socat"
+    mute.write_text("#!/bin/sh\nexec sleep 60\n")
+    mute.chmod(0o755)
+    relay = Relay(tmp_path, inside_dir=tmp_path, proxy_port=3128, socat=str(mute))
+    done = _in_own_network(relay.wrap(["echo", "the command ran"]))
+    assert done.returncode == 125
+    assert "the egress relay did not start" in done.stderr
+    assert "the command ran" not in done.stdout
