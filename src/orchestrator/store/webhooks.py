@@ -19,6 +19,15 @@ from orchestrator.store.outbox import enqueue as enqueue
 from orchestrator.store.outbox import subscribers
 from orchestrator.store.tables import instances, webhook_deliveries, webhook_events, webhooks
 
+# asked at every look of the deliverer while the database changes: built once (building it cost more than
+# running it)
+_HAS_WORK = select(
+    exists(select(webhook_events.c.id))
+    | exists(
+        select(webhook_deliveries.c.id).where(webhook_deliveries.c.status == DeliveryStatus.PENDING.value)
+    )
+)
+
 
 def _later(seconds: float) -> str:
     return (
@@ -102,16 +111,8 @@ class WebhookStore:
 
     def has_work(self) -> bool:
         """Whether an event waits to be expanded or a delivery is pending (due now or later); one read."""
-        pending = webhook_deliveries.c.status == DeliveryStatus.PENDING.value
         with self._db.read() as conn:
-            return bool(
-                conn.execute(
-                    select(
-                        exists(select(webhook_events.c.id))
-                        | exists(select(webhook_deliveries.c.id).where(pending))
-                    )
-                ).scalar()
-            )
+            return bool(conn.execute(_HAS_WORK).scalar())
 
     def count(self) -> int:
         with self._db.read() as conn:
