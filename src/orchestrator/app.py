@@ -102,6 +102,7 @@ def create_app(settings: Settings, *, kill_agents_on_shutdown: bool = False) -> 
         recovery = Recovery(services)
         recovery.register()
         recovered = await recovery.sweep()
+        services.agents.make_blanks()  # the first agents find theirs ready, made while the service idles
         background.start("queue-processor", services.queue.run)
         for name, loop in services.runner.loops():
             background.start(name, loop)

@@ -3,8 +3,9 @@ are each moved into place by one rename, instead of made directory by directory 
 On this machine's file system each directory made costs 0.02 to 0.6 ms, and an agent's start made about
 ten of them.
 
-A filler thread keeps a few blanks ready in a hidden folder next to where they are used (a rename does
-not cross file systems); a start that finds none makes its directories itself, as before. Blanks live
+A filler thread, started with the service, keeps a few blanks ready in a hidden folder next to where
+they are used (a rename does not cross file systems); a start that finds none makes its directories
+itself, as before. Blanks live
 inside the runs and workspaces directories, which the sandbox masks: no agent sees them. Each service
 process has its own folder there, locked while it lives (instances on one host may share a data
 directory); a folder whose lock is free is an earlier life's, not trusted to be blank, and removed."""
@@ -65,6 +66,11 @@ class Blanks:
                 shutil.rmtree(blank)
             return False
         return True
+
+    def start(self) -> None:
+        """Makes the first blanks now (a service starting), not when the first start finds none."""
+        with self._lock:
+            self._start_filler()
 
     def close(self) -> None:
         self._closed = True

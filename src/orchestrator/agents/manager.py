@@ -57,6 +57,9 @@ class AgentManager:
         """Fresh workspaces made ahead (a task's checkouts without a repository take them too)."""
         return self._spawner.workspace_blanks
 
+    def make_blanks(self) -> None:
+        self._spawner.make_blanks()
+
     def on_end(self, listener: EndListener) -> None:
         self._announcer.on_end(listener)
 

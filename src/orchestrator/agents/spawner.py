@@ -94,6 +94,11 @@ class Spawner:
             settings.resolved_runs_dir, functools.partial(_run_layout, files=runtime.run_files)
         )
 
+    def make_blanks(self) -> None:
+        """Blank run directories and workspaces made from now on, ahead of the first agents."""
+        self.workspace_blanks.start()
+        self._run_blanks.start()
+
     async def _off_loop(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return await asyncio.get_running_loop().run_in_executor(
             self._threads, functools.partial(fn, *args, **kwargs)
