@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
+from orchestrator.agents import blanks
 from tests.support import fake_anthropic as fm
 from tests.support import integrity
 from tests.support.server import Server, agent_pids
@@ -347,7 +348,8 @@ def test_path_traversal_and_option_injection_in_names_are_refused(
     assert wrong == []
     assert not Path("/tmp/pwned").exists()
     assert integrity.counts(server)["agents"] == 0
-    assert sorted(p.name for p in (server.data_dir / "workspaces").iterdir()) == ["escape"]
+    made = sorted(p.name for p in (server.data_dir / "workspaces").iterdir() if p.name != blanks.FOLDER)
+    assert made == ["escape"], "the service's own folder of blanks aside"
     healthy(server)
 
 
