@@ -2,7 +2,9 @@
 on the service's). `probe.json` beside it names functions and a file: once the process has imported
 `orchestrator.app` (the service; any other process is left alone), each function is wrapped in a
 wall-clock timer where its module or class holds it, and the samples are written to the file every
-second and once the service has shut down. Without `probe.json` nothing is loaded."""
+second and once the service has shut down. With `"cpu": true`, a function that is not a coroutine is
+timed by its thread's CPU clock instead, and the event loop's CPU is summed by what it ran (each task by
+its coroutine's name, each other callback by its function's). Without `probe.json` nothing is loaded."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from typing import Any
 
 _CONFIG = Path(__file__).with_name("probe.json")
 _samples: dict[str, list[float]] = {}
+_clock = time.perf_counter
 
 
 def _timed(name: str, fn: Any) -> Any:
@@ -35,11 +38,11 @@ def _timed(name: str, fn: Any) -> Any:
 
     @functools.wraps(fn)
     def timed(*args: Any, **kwargs: Any) -> Any:
-        start = time.perf_counter()
+        start = _clock()
         try:
             return fn(*args, **kwargs)
         finally:
-            _samples.setdefault(name, []).append(time.perf_counter() - start)
+            _samples.setdefault(name, []).append(_clock() - start)
 
     return timed
 
@@ -86,6 +89,32 @@ def _dump_after_shutdown(out: Path) -> None:
     Server.shutdown = shutdown_then_dump  # type: ignore[method-assign]
 
 
+def _loop_callback_name(handle: Any) -> str:
+    import asyncio
+
+    callback = handle._callback
+    owner = getattr(callback, "__self__", None)
+    if isinstance(owner, asyncio.Task):
+        return "loop task " + getattr(owner.get_coro(), "__qualname__", "?")
+    return "loop callback " + getattr(callback, "__qualname__", type(callback).__name__)
+
+
+def _time_the_loop() -> None:
+    """Each callback the event loop runs, timed by the CPU clock and filed under what it ran."""
+    import asyncio.events
+
+    run = asyncio.events.Handle._run
+
+    def timed_run(handle: Any) -> None:
+        start = time.thread_time()
+        try:
+            run(handle)
+        finally:
+            _samples.setdefault(_loop_callback_name(handle), []).append(time.thread_time() - start)
+
+    asyncio.events.Handle._run = timed_run  # type: ignore[method-assign,assignment]
+
+
 def _when_the_service_is_up(parts: list[str], out: Path) -> None:
     for _ in range(12_000):
         if "orchestrator.app" in sys.modules:
@@ -106,6 +135,9 @@ def _when_the_service_is_up(parts: list[str], out: Path) -> None:
 
 if _CONFIG.exists():
     _config = json.loads(_CONFIG.read_text())
+    if _config.get("cpu"):
+        _clock = time.thread_time
+        _time_the_loop()  # before the service's loop starts; a process that is not the service never dumps
     threading.Thread(
         target=_when_the_service_is_up,
         args=(_config["parts"], Path(_config["out"])),
