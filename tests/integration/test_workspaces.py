@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -142,3 +144,31 @@ def test_a_plain_workspace_from_a_blank_is_on_the_branch_git_init_would_choose(t
         assert _git(from_blank, "rev-parse", "--show-toplevel") == str(from_blank)
     finally:
         blanks.close()
+
+
+def test_a_filler_stopped_lets_its_folder_go_to_the_next_start(tmp_path: Path) -> None:
+    parent = tmp_path / "ws"
+    first = Blanks(parent, workspace.fresh_layout)
+    first.start()
+    folder = _ready(parent, READY)[0].parent
+    first.close()
+    deadline = time.monotonic() + 10
+    while True:  # its lock is let go once the filler has stopped (the process lives on)
+        fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            assert time.monotonic() < deadline, "the stopped filler still holds its folder"
+            time.sleep(0.01)
+        finally:
+            os.close(fd)
+    second = Blanks(parent, workspace.fresh_layout)
+    try:
+        second.start()
+        while folder.exists():  # an earlier filler's folder is removed by the next one
+            assert time.monotonic() < deadline + 10, "the stopped filler's folder is still there"
+            time.sleep(0.01)
+        _ready(parent, READY)
+    finally:
+        second.close()

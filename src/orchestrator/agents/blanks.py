@@ -7,8 +7,9 @@ A filler thread, started with the service, keeps a few blanks ready in a hidden 
 they are used (a rename does not cross file systems); a start that finds none makes its directories
 itself, as before. Blanks live
 inside the runs and workspaces directories, which the sandbox masks: no agent sees them. Each service
-process has its own folder there, locked while it lives (instances on one host may share a data
-directory); a folder whose lock is free is an earlier life's, not trusted to be blank, and removed."""
+process has its own folder there, locked while its filler runs (until the service stops; instances on
+one host may share a data directory); a folder whose lock is free is an earlier life's, not trusted to be
+blank, and removed."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ FILLER_NICE = 10  # the filler yields the CPU to the service's own work
 # after a blank is taken, the filler waits this long before it makes more: the start that took it (a few
 # ms) then has the CPU and the interpreter to itself
 REFILL_AFTER_SECONDS = 0.05
+_FOLDER_TRIES = 5
 
 
 class Blanks:
@@ -85,20 +87,37 @@ class Blanks:
         with contextlib.suppress(OSError):  # only this thread's priority (a Linux thread id)
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), FILLER_NICE)
         try:
-            self._folder.mkdir(parents=True)
-            _locked(self._folder, wait=True)  # its descriptor stays open: the lock lasts as this process
+            lock = self._own_folder()
         except OSError as exc:
             log.warning("no blank directories in %s: %s", self._folders, exc)
             return
-        _remove_unlocked(self._folders, keep=self._folder)
-        while not self._closed:
-            try:
-                self._fill()
-            except OSError as exc:  # a full disk, a folder removed: starts make their own meanwhile
-                log.warning("blank directories for %s could not be made: %s", self._folder.parent, exc)
-            self._wake.wait()
-            self._wake.clear()
-            time.sleep(REFILL_AFTER_SECONDS)
+        try:
+            _remove_unlocked(self._folders, keep=self._folder)
+            while not self._closed:
+                try:
+                    self._fill()
+                except OSError as exc:  # a full disk, a folder removed: starts make their own meanwhile
+                    log.warning("blank directories for %s could not be made: %s", self._folder.parent, exc)
+                self._wake.wait()
+                self._wake.clear()
+                time.sleep(REFILL_AFTER_SECONDS)
+        finally:
+            os.close(lock)  # the folder is an earlier life's now: the next start removes it
+
+    def _own_folder(self) -> int:
+        """This process's folder, made and locked; the lock's descriptor, to keep open while it is to
+        last. Another service starting at the same moment may find the folder made but not yet locked,
+        take it for an earlier life's and remove it: then another is made."""
+        for _ in range(_FOLDER_TRIES):
+            with contextlib.suppress(FileNotFoundError):
+                self._folder.mkdir(parents=True)
+                fd = _locked(self._folder, wait=True)
+                if fd is not None and os.fstat(fd).st_nlink > 0:  # not removed before it was locked
+                    return fd
+                if fd is not None:
+                    os.close(fd)
+            self._folder = self._folders / uuid.uuid4().hex
+        raise OSError(f"a folder of its own was removed {_FOLDER_TRIES} times as it was made")
 
     def _fill(self) -> None:
         while len(self._ready) < self._wanted and not self._closed:

@@ -115,5 +115,6 @@ class AgentManager:
     async def shutdown(self, kill_agents: bool) -> None:
         """Stops taking spawns; either ends the agents or leaves them running for the next start to adopt."""
         self._spawner.accepting = False
+        self._spawner.stop_making_blanks()
         await self._stopper.shutdown(kill_agents)
         self._supervision.close()

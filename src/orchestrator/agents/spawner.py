@@ -99,6 +99,10 @@ class Spawner:
         self.workspace_blanks.start()
         self._run_blanks.start()
 
+    def stop_making_blanks(self) -> None:
+        self.workspace_blanks.close()
+        self._run_blanks.close()
+
     async def _off_loop(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> _T:
         return await asyncio.get_running_loop().run_in_executor(
             self._threads, functools.partial(fn, *args, **kwargs)
