@@ -5,11 +5,10 @@ ten of them.
 
 A filler thread, started with the service, keeps a few blanks ready in a hidden folder next to where
 they are used (a rename does not cross file systems); a start that finds none makes its directories
-itself, as before. Blanks live
-inside the runs and workspaces directories, which the sandbox masks: no agent sees them. Each service
-process has its own folder there, locked while its filler runs (until the service stops; instances on
-one host may share a data directory); a folder whose lock is free is an earlier life's, not trusted to be
-blank, and removed."""
+itself, as before. Blanks live inside the runs and workspaces directories, which the sandbox masks: no
+agent sees them. Each service process has its own folder there, locked while its filler runs (until the
+service stops; instances on one host may share a data directory); a folder whose lock is free is an
+earlier life's, not trusted to be blank, and removed."""
 
 from __future__ import annotations
 
