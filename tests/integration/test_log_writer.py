@@ -6,10 +6,12 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
+import pytest
+
 from orchestrator.agents.log_bus import LogBus
 from orchestrator.agents.log_writer import LogWriter
 from orchestrator.store.agents import AgentStore
-from orchestrator.store.db import Database
+from orchestrator.store.db import Database, StoreUnavailable
 from orchestrator.store.logs import LogStore, NewLine, Progress
 
 
@@ -94,3 +96,18 @@ def test_a_barrier_does_not_wait_out_the_pause_between_flushes(tmp_path: Path) -
         return [line["content"] for line in logs.after("coding-0001", 0, 10)]
 
     assert asyncio.run(scenario()) == ["line 1", "line 2"]
+
+
+def test_a_full_disk_while_lines_are_stored_says_so_and_stores_none_of_them(tmp_path: Path) -> None:
+    """The lines go through SQLite's own driver (store/log_writes.py): its errors come out as the store's,
+    a full disk as 'unavailable, retry later', and the transaction leaves nothing half-written."""
+    db, logs = _store(tmp_path / "f.db")
+    logs.append([_line(1)], [Progress("coding-0001", 7, 0, 1)], "me")
+    with db.write() as conn:  # the file may not grow from here (one pooled connection in this thread)
+        pages = conn.exec_driver_sql("PRAGMA page_count").scalar()
+        conn.exec_driver_sql(f"PRAGMA max_page_count = {pages}")
+    big = NewLine("coding-0001", "2026-12-02T00:00:00.000Z", "stdout", "x" * 200_000)
+    with pytest.raises(StoreUnavailable, match="full"):
+        logs.append([big], [Progress("coding-0001", 200_008, 0, 1)], "me")
+    assert [line["content"] for line in logs.after("coding-0001", 0, 10)] == ["line 1"]
+    assert _offsets(db) == (7, 0)

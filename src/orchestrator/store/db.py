@@ -239,11 +239,18 @@ def translate_errors() -> Iterator[None]:
     try:
         yield
     except OperationalError as exc:
-        message = str(exc.orig) if exc.orig is not None else str(exc)
-        if any(marker in message.lower() for marker in _UNAVAILABLE_MARKERS):
-            raise StoreUnavailable(message) from exc
-        raise StoreError(message) from exc
+        raise _operational(str(exc.orig) if exc.orig is not None else str(exc)) from exc
     except DBAPIError as exc:
         raise StoreError(str(exc.orig) if exc.orig is not None else str(exc)) from exc
+    except sqlite3.OperationalError as exc:  # a statement run on the driver's connection (log_writes.py)
+        raise _operational(str(exc)) from exc
+    except sqlite3.Error as exc:
+        raise StoreError(str(exc)) from exc
     except PoolTimeout as exc:
         raise StoreUnavailable(f"no database connection free: {exc}") from exc
+
+
+def _operational(message: str) -> StoreError:
+    if any(marker in message.lower() for marker in _UNAVAILABLE_MARKERS):
+        return StoreUnavailable(message)
+    return StoreError(message)
