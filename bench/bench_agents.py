@@ -1,7 +1,6 @@
-"""Agent manager figures, each beside a baseline measured in the same run:
-spawn requests in a row, p50 and mean, each timed on its own (beside Popen of /bin/true), log lines
-stored per second (beside raw batched SQLite inserts), SSE delay from a line's print to the client
-(p50/p99)."""
+"""Agent manager figures, each beside a baseline measured in the same run: spawn requests in a row, p50
+and mean, each timed on its own, and one at a time (beside Popen of /bin/true), log lines stored per
+second (beside raw batched SQLite inserts), SSE delay from a line's print to the client (p50/p99)."""
 
 from __future__ import annotations
 
@@ -25,6 +24,7 @@ def baseline_true_spawn(n: int = 200) -> float:
     return (time.perf_counter() - start) / n
 
 
+ALONE_PAUSE_SECONDS = 0.15
 _RESULT_ONLY = '#!/bin/sh\necho \'{"type":"result","subtype":"success","is_error":false,"result":"ok"}\'\n'
 
 
@@ -50,14 +50,36 @@ def _spawn_times(n: int, real_claude: bool) -> tuple[list[float], float]:
             return took, time.perf_counter() - start
 
 
-def spawns_per_second(n: int = 50) -> dict[str, Any]:
+def _spawns_alone(n: int) -> list[float]:
+    """Seconds each spawn request took when nothing else runs: each after the previous agent ended and
+    its sandbox went away (the spawns in a row share the cores with the previous agents' sandboxes as
+    they start and end)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / "claude"
+        script.write_text(_RESULT_ONLY)
+        script.chmod(0o755)
+        with bench_server(CLAUDE_BIN=str(script)) as (server, _):
+            took: list[float] = []
+            for _ in range(n):
+                sent = time.perf_counter()
+                agent_id = server.spawn("bench")["id"]
+                took.append(time.perf_counter() - sent)
+                assert server.wait_agent(agent_id, timeout=60)["status"] == "completed"
+                time.sleep(ALONE_PAUSE_SECONDS)
+            return took
+
+
+def spawns_per_second(n: int = 50, alone: int = 30) -> dict[str, Any]:
     own, own_all = _spawn_times(n, real_claude=False)
+    by_itself = _spawns_alone(alone)
     real, real_all = _spawn_times(20, real_claude=True)
     base = baseline_true_spawn()
     p50 = percentile(own, 50)
     return {
         "spawns_per_second": n / sum(own),
         "spawn_p50_ms": p50 * 1000,
+        "spawn_alone_p50_ms": percentile(by_itself, 50) * 1000,
+        "spawn_alone_n": alone,
         "spawn_mean_ms": sum(own) / n * 1000,
         "true_spawn_ms": base * 1000,
         "ratio_to_true": p50 / base,
