@@ -35,7 +35,7 @@ class LogWrites(Protocol):
         """Which of the agents `owner` owns, their rows locked until the transaction ends."""
 
     def insert(self, lines: Sequence[NewLine]) -> list[int]:
-        """The lines stored; their ids in order."""
+        """The lines (one at least) stored; their ids in order."""
 
     def progress(self, progress: Sequence[Progress]) -> None:
         """Each agent's stored offsets moved forward (never back) and its line count raised."""
