@@ -4,12 +4,15 @@ queue opening to the last item ending, and the peak of agents running at once (f
 
     .venv/bin/python -m bench.bench_instances [--tasks N] [--max-concurrent C] [--pg-url URL]
 
-Without --pg-url it starts the tests' PostgreSQL with scripts/ci-postgres. Prints one JSON dict."""
+Without --pg-url it starts the tests' PostgreSQL with scripts/ci-postgres (and stops it after, unless it
+was running before). Prints one JSON dict."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import socket
 import subprocess
 import tempfile
 import time
@@ -24,6 +27,7 @@ from tests.support.postgres import new_database
 from tests.support.server import Server
 
 ROOT = Path(__file__).resolve().parent.parent
+CI_POSTGRES = ROOT / "scripts" / "ci-postgres"
 AGENT = """#!/bin/sh
 echo '{"type":"system","subtype":"init","session_id":"bench"}'
 for i in 1 2 3 4 5 6; do echo "{\\"type\\":\\"bench\\",\\"line\\":$i}"; sleep 0.05; done
@@ -89,16 +93,24 @@ def _run(pg_url: str, instances: int, tasks: int, max_concurrent: int, tmp: Path
     }
 
 
+def _tests_postgres() -> tuple[str, bool]:
+    """The tests' PostgreSQL (scripts/ci-postgres): its URL, and whether this call started it."""
+    port = int(os.environ.get("ORCHESTRATOR_TEST_PG_PORT", "55432"))
+    with socket.socket() as probe:
+        running = probe.connect_ex(("127.0.0.1", port)) == 0
+    started = subprocess.run([str(CI_POSTGRES)], capture_output=True, text=True, check=True)
+    return started.stdout.strip(), not running
+
+
 def main(tasks: int = 120, max_concurrent: int = 8, pg_url: str | None = None) -> dict[str, Any]:
-    url = (
-        pg_url
-        or subprocess.run(
-            [str(ROOT / "scripts" / "ci-postgres")], capture_output=True, text=True, check=True
-        ).stdout.strip()
-    )
-    with tempfile.TemporaryDirectory(prefix="orch-bench-instances-") as tmp:
-        one = _run(url, 1, tasks, max_concurrent, Path(tmp))
-        three = _run(url, 3, tasks, max_concurrent, Path(tmp))
+    url, ours = (pg_url, False) if pg_url else _tests_postgres()
+    try:
+        with tempfile.TemporaryDirectory(prefix="orch-bench-instances-") as tmp:
+            one = _run(url, 1, tasks, max_concurrent, Path(tmp))
+            three = _run(url, 3, tasks, max_concurrent, Path(tmp))
+    finally:
+        if ours:  # one that was running before is left running
+            subprocess.run([str(CI_POSTGRES), "stop"], capture_output=True, check=False)
     return {
         "tasks": tasks,
         "max_concurrent": max_concurrent,
