@@ -28,8 +28,10 @@ ALONE_PAUSE_SECONDS = 0.15
 _RESULT_ONLY = '#!/bin/sh\necho \'{"type":"result","subtype":"success","is_error":false,"result":"ok"}\'\n'
 
 
-def _spawn_times(n: int, real_claude: bool) -> tuple[list[float], float]:
-    """(seconds each spawn request took, seconds until all ended) for n spawns in a row."""
+def _spawn_times(n: int, real_claude: bool, *, one_at_a_time: bool = False) -> tuple[list[float], float]:
+    """(seconds each spawn request took, seconds until all ended) for n spawns in a row; or one at a time,
+    each once the agent before has ended and its sandbox gone (in a row, the spawns share the cores with
+    the earlier agents' sandboxes as they start and end)."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {}
         if not real_claude:
@@ -45,33 +47,17 @@ def _spawn_times(n: int, real_claude: bool) -> tuple[list[float], float]:
                 sent = time.perf_counter()
                 ids.append(server.spawn(f"bench {marker}")["id"])
                 took.append(time.perf_counter() - sent)
+                if one_at_a_time:
+                    assert server.wait_agent(ids[-1], timeout=60)["status"] == "completed"
+                    time.sleep(ALONE_PAUSE_SECONDS)
             for agent_id in ids:
                 assert server.wait_agent(agent_id, timeout=300)["status"] == "completed"
             return took, time.perf_counter() - start
 
 
-def _spawns_alone(n: int) -> list[float]:
-    """Seconds each spawn request took when nothing else runs: each after the previous agent ended and
-    its sandbox went away (the spawns in a row share the cores with the previous agents' sandboxes as
-    they start and end)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp) / "claude"
-        script.write_text(_RESULT_ONLY)
-        script.chmod(0o755)
-        with bench_server(CLAUDE_BIN=str(script)) as (server, _):
-            took: list[float] = []
-            for _ in range(n):
-                sent = time.perf_counter()
-                agent_id = server.spawn("bench")["id"]
-                took.append(time.perf_counter() - sent)
-                assert server.wait_agent(agent_id, timeout=60)["status"] == "completed"
-                time.sleep(ALONE_PAUSE_SECONDS)
-            return took
-
-
 def spawns_per_second(n: int = 50, alone: int = 30) -> dict[str, Any]:
     own, own_all = _spawn_times(n, real_claude=False)
-    by_itself = _spawns_alone(alone)
+    by_itself, _ = _spawn_times(alone, real_claude=False, one_at_a_time=True)
     real, real_all = _spawn_times(20, real_claude=True)
     base = baseline_true_spawn()
     p50 = percentile(own, 50)
